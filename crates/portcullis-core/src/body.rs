@@ -1,0 +1,115 @@
+//! The one body type the layers exchange.
+//!
+//! Layers wrap, inspect or replace bodies, so they need a single concrete type
+//! that can hold an upstream stream, a generated page, or a chain of both.
+
+use bytes::Bytes;
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A streamed body; never buffered as a whole unless a layer says so with a bound.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Boxes any body whose errors can be boxed.
+pub fn boxed<B>(body: B) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+/// The first bytes of a body, read up to a bound, and a body that replays
+/// them followed by whatever was not read yet.
+pub struct Prefix {
+    pub bytes: Bytes,
+    pub body: Body,
+}
+
+/// Reads at most about `limit` bytes of `body` (whole frames, so a little more
+/// may be held) without losing anything: the returned body is the original.
+pub async fn read_prefix(mut body: Body, limit: usize) -> Result<Prefix, BoxError> {
+    let mut frames = std::collections::VecDeque::new();
+    let mut seen = bytes::BytesMut::new();
+    while seen.len() < limit {
+        let Some(frame) = body.frame().await else { break };
+        let frame = frame?;
+        if let Some(data) = frame.data_ref() {
+            seen.extend_from_slice(data);
+        }
+        frames.push_back(frame);
+    }
+    Ok(Prefix { bytes: seen.freeze(), body: Replay { frames, rest: body }.boxed_unsync() })
+}
+
+struct Replay {
+    frames: std::collections::VecDeque<http_body::Frame<Bytes>>,
+    rest: Body,
+}
+
+impl http_body::Body for Replay {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        match self.frames.pop_front() {
+            Some(frame) => std::task::Poll::Ready(Some(Ok(frame))),
+            None => std::pin::Pin::new(&mut self.rest).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let buffered: u64 = self.frames.iter().filter_map(|f| f.data_ref()).map(|d| d.len() as u64).sum();
+        let rest = self.rest.size_hint();
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(rest.lower() + buffered);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + buffered);
+        }
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+    use http_body_util::StreamBody;
+
+    fn chunked(chunks: &[&'static [u8]]) -> Body {
+        let frames = chunks.iter().map(|c| Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(c))));
+        StreamBody::new(stream::iter(frames.collect::<Vec<_>>())).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn prefix_is_bounded_and_nothing_is_lost() {
+        let prefix = read_prefix(chunked(&[b"abc", b"def", b"ghi"]), 4).await.unwrap();
+        assert_eq!(&prefix.bytes[..], b"abcdef");
+        let all = prefix.body.collect().await.unwrap().to_bytes();
+        assert_eq!(&all[..], b"abcdefghi");
+    }
+
+    #[tokio::test]
+    async fn short_bodies_are_read_whole() {
+        let prefix = read_prefix(full("tiny"), 1024).await.unwrap();
+        assert_eq!(&prefix.bytes[..], b"tiny");
+        assert_eq!(http_body::Body::size_hint(&prefix.body).exact(), Some(4));
+        assert_eq!(&prefix.body.collect().await.unwrap().to_bytes()[..], b"tiny");
+    }
+}

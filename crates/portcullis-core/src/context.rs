@@ -1,0 +1,178 @@
+//! What every layer needs to know about a request, worked out once at the edge.
+
+use std::net::{IpAddr, SocketAddr};
+
+use std::sync::Arc;
+
+use http::{header, HeaderValue, Request, Response};
+
+use crate::body::Body;
+use crate::client_ip::TrustedProxies;
+use crate::events::SecurityEvent;
+use crate::policy::{Policy, PolicyLayer};
+use crate::request_id;
+
+/// Set by whoever accepted the connection, before the stack runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    pub peer: SocketAddr,
+    /// The connection to us was TLS.
+    pub tls: bool,
+}
+
+/// The facts about a request that layers share.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: HeaderValue,
+    pub client_ip: IpAddr,
+    pub peer: SocketAddr,
+    /// The request came from a configured trusted proxy.
+    pub peer_trusted: bool,
+    /// The client reached us (or the trusted proxy in front of us) over HTTPS.
+    pub https: bool,
+    /// The client prefers JSON to HTML, so generated pages are JSON.
+    pub wants_json: bool,
+}
+
+impl RequestContext {
+    pub fn request_id_str(&self) -> &str {
+        // Ids are generated as hex or accepted only if alphanumeric (see request_id).
+        self.request_id.to_str().unwrap_or("")
+    }
+
+    pub fn event(&self, kind: &'static str, rule: &'static str, action: &'static str) -> SecurityEvent {
+        SecurityEvent {
+            kind,
+            rule,
+            action,
+            request_id: Some(self.request_id_str().to_owned()),
+            client_ip: Some(self.client_ip),
+            detail: None,
+        }
+    }
+
+    /// Works out the context of `request`; `connection` is how it reached us.
+    pub fn resolve<B>(request: &Request<B>, connection: ConnectionInfo, trusted: &TrustedProxies) -> Self {
+        let headers = request.headers();
+        let peer_trusted = trusted.contains(connection.peer.ip());
+        let client_ip = trusted.client_ip(
+            connection.peer.ip(),
+            headers.get_all("x-forwarded-for").iter().map(HeaderValue::as_bytes),
+        );
+        let forwarded_https = headers
+            .get("x-forwarded-proto")
+            .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
+        let request_id = headers
+            .get(request_id::HEADER)
+            .filter(|id| peer_trusted && request_id::is_acceptable(id))
+            .cloned()
+            .unwrap_or_else(request_id::generate);
+        Self {
+            request_id,
+            client_ip,
+            peer: connection.peer,
+            peer_trusted,
+            https: connection.tls || (peer_trusted && forwarded_https),
+            wants_json: prefers_json(headers.get(header::ACCEPT)),
+        }
+    }
+}
+
+/// True when `Accept` names JSON and does not name HTML before it.
+fn prefers_json(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let position = |needle: &str| accept.find(needle);
+    match (position("json"), position("text/html")) {
+        (Some(json), Some(html)) => json < html,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Resolves the [`RequestContext`], puts it in the request extensions, sends
+/// the request id upstream and returns it to the client.
+///
+/// Requests should carry a [`ConnectionInfo`] extension; without one the peer
+/// is taken to be unknown (`0.0.0.0:0`) and untrusted.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContextPolicy {
+    trusted: TrustedProxies,
+}
+
+impl RequestContextPolicy {
+    pub fn new(trusted: TrustedProxies) -> Self {
+        Self { trusted }
+    }
+}
+
+pub type RequestContextLayer = PolicyLayer<RequestContextPolicy>;
+
+impl Policy for RequestContextPolicy {
+    type State = HeaderValue;
+
+    fn on_request(&self, request: &mut Request<Body>) -> Result<HeaderValue, Response<Body>> {
+        let connection = request.extensions().get::<ConnectionInfo>().copied().unwrap_or(ConnectionInfo {
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            tls: false,
+        });
+        let context = RequestContext::resolve(request, connection, &self.trusted);
+        let id = context.request_id.clone();
+        request.headers_mut().insert(request_id::HEADER, id.clone());
+        request.extensions_mut().insert(context);
+        Ok(id)
+    }
+
+    async fn on_response(self: Arc<Self>, id: HeaderValue, mut response: Response<Body>) -> Response<Body> {
+        response.headers_mut().insert(request_id::HEADER, id);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::builder().uri("/");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    fn connection(peer: &str) -> ConnectionInfo {
+        ConnectionInfo { peer: peer.parse().unwrap(), tls: false }
+    }
+
+    #[test]
+    fn untrusted_peer_cannot_set_id_proto_or_client() {
+        let trusted = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let req = request(&[("x-request-id", "abc"), ("x-forwarded-proto", "https"), ("x-forwarded-for", "1.1.1.1")]);
+        let ctx = RequestContext::resolve(&req, connection("192.0.2.1:5000"), &trusted);
+        assert_ne!(ctx.request_id, "abc");
+        assert!(!ctx.https && !ctx.peer_trusted);
+        assert_eq!(ctx.client_ip, "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn trusted_peer_passes_id_proto_and_client() {
+        let trusted = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let req = request(&[("x-request-id", "abc"), ("x-forwarded-proto", "https"), ("x-forwarded-for", "1.1.1.1")]);
+        let ctx = RequestContext::resolve(&req, connection("10.0.0.1:5000"), &trusted);
+        assert_eq!(ctx.request_id, "abc");
+        assert!(ctx.https);
+        assert_eq!(ctx.client_ip, "1.1.1.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn json_preference_follows_accept_order() {
+        let json = |accept: &str| prefers_json(Some(&HeaderValue::from_str(accept).unwrap()));
+        assert!(json("application/json"));
+        assert!(json("application/problem+json, text/html;q=0.5"));
+        assert!(!json("text/html,application/xhtml+xml,application/json;q=0.9"));
+        assert!(!json("*/*"));
+        assert!(!prefers_json(None));
+    }
+}

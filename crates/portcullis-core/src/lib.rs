@@ -1,0 +1,47 @@
+//! Security policy layers for tower/hyper services.
+//!
+//! Each module enforces one item of the production checklist and follows the
+//! same shape: a config struct with secure defaults, a `Layer`, a `Service`,
+//! and its tests beside it. The portcullis gateway stacks them in front of a
+//! reverse proxy; a Rust app can stack them in front of its own handlers.
+//!
+//! Layers share one request extension, set once at the edge by
+//! [`context::RequestContextLayer`]: the [`context::RequestContext`] (request
+//! id, client address, scheme, preferred page format). Every layer reads it
+//! instead of working it out again.
+
+pub mod body;
+pub mod client_ip;
+pub mod context;
+pub mod errors;
+pub mod events;
+pub mod fingerprint;
+pub mod headers;
+pub mod leak;
+pub mod limits;
+pub mod pages;
+pub mod policy;
+pub mod request_id;
+
+/// A config value a layer cannot work with. `key` is the path inside the
+/// layer's section (e.g. `content_security_policy.directives.script-src`), so
+/// the gateway can point at the file and line it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidConfig {
+    pub key: String,
+    pub message: String,
+}
+
+impl InvalidConfig {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for InvalidConfig {}

@@ -1,0 +1,99 @@
+//! The shape every layer shares: look at the request (and maybe answer it),
+//! then look at the response on its way back.
+//!
+//! Each checklist module implements [`Policy`]; [`PolicyLayer`] turns it into
+//! a tower layer, so the plumbing exists once and modules hold only policy.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::{FutureExt, TryFutureExt};
+use http::{Request, Response};
+use tower::{Layer, Service};
+
+use crate::body::Body;
+
+pub trait Policy: Send + Sync + 'static {
+    /// What the request hook hands to the response hook.
+    type State: Send + 'static;
+
+    /// Inspects or rewrites the request. `Err(response)` answers the client at
+    /// once; the inner service never sees the request.
+    fn on_request(&self, request: &mut Request<Body>) -> Result<Self::State, Response<Body>>;
+
+    /// Inspects or rewrites the response the inner service produced. The
+    /// future owns its policy, so it can outlive the request's borrow.
+    fn on_response(
+        self: Arc<Self>,
+        state: Self::State,
+        response: Response<Body>,
+    ) -> impl Future<Output = Response<Body>> + Send;
+}
+
+#[derive(Debug)]
+pub struct PolicyLayer<P> {
+    policy: Arc<P>,
+}
+
+impl<P> PolicyLayer<P> {
+    pub fn new(policy: P) -> Self {
+        Self { policy: Arc::new(policy) }
+    }
+}
+
+impl<P> Clone for PolicyLayer<P> {
+    fn clone(&self) -> Self {
+        Self { policy: self.policy.clone() }
+    }
+}
+
+impl<P, S> Layer<S> for PolicyLayer<P> {
+    type Service = PolicyService<P, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PolicyService { policy: self.policy.clone(), inner }
+    }
+}
+
+#[derive(Debug)]
+pub struct PolicyService<P, S> {
+    policy: Arc<P>,
+    inner: S,
+}
+
+impl<P, S: Clone> Clone for PolicyService<P, S> {
+    fn clone(&self) -> Self {
+        Self { policy: self.policy.clone(), inner: self.inner.clone() }
+    }
+}
+
+impl<P, S> Service<Request<Body>> for PolicyService<P, S>
+where
+    P: Policy,
+    S: Service<Request<Body>, Response = Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        match self.policy.on_request(&mut request) {
+            Err(answer) => Box::pin(std::future::ready(Ok(answer))),
+            Ok(state) => {
+                let response = self.inner.call(request);
+                let policy = self.policy.clone();
+                // Combinators rather than an async block: rustc cannot yet prove an
+                // async block holding `S::Future` is `Send` for every lifetime.
+                Box::pin(response.and_then(move |response| policy.on_response(state, response).map(Ok)))
+            }
+        }
+    }
+}

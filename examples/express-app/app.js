@@ -1,0 +1,158 @@
+// A plain Express 5 app, written the way many teams ship one: no helmet, the
+// default 404 page, the default error handler (which prints stack traces when
+// NODE_ENV is not "production"), X-Powered-By left on. portcullis sits in front
+// of it in the demo and in the tests; the app itself knows nothing about it.
+'use strict';
+
+const http = require('node:http');
+const express = require('express');
+const multer = require('multer');
+const { WebSocketServer } = require('ws');
+
+const app = express();
+const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 50 * 1024 * 1024 } });
+
+app.use(express.urlencoded({ extended: false }));
+app.use(express.json());
+
+app.get('/', (req, res) => {
+  res.send(`<!doctype html>
+<html><head><title>Example shop</title></head>
+<body>
+  <h1>Example shop</h1>
+  <ul>
+    <li><a href="/api/products">JSON API</a></li>
+    <li><a href="/form">Contact form</a></li>
+    <li><a href="/upload">File upload</a></li>
+    <li><a href="/boom">A route that throws</a></li>
+    <li><a href="/no-such-page">A page that does not exist</a></li>
+  </ul>
+</body></html>`);
+});
+
+const products = [
+  { id: 1, name: 'Lamp', price: 25 },
+  { id: 2, name: 'Chair', price: 80 },
+];
+
+app.get('/api/products', (req, res) => {
+  res.json(products);
+});
+
+app.get('/api/products/:id', (req, res) => {
+  const product = products.find((p) => String(p.id) === req.params.id);
+  if (!product) {
+    return res.status(404).json({ error: 'not found' });
+  }
+  res.json(product);
+});
+
+// What the app was sent, so tests can see what the gateway forwarded.
+app.all('/echo', (req, res) => {
+  res.json({ method: req.method, url: req.originalUrl, headers: req.headers, ip: req.socket.remoteAddress });
+});
+
+// Counts the body bytes without keeping them, so large uploads cost nothing here.
+app.post('/count', (req, res) => {
+  let bytes = 0;
+  req.on('data', (chunk) => { bytes += chunk.length; });
+  req.on('end', () => res.json({ bytes }));
+});
+
+app.get('/form', (req, res) => {
+  res.send(`<!doctype html>
+<html><body>
+<form method="post" action="/form">
+  <input name="name"> <textarea name="message"></textarea>
+  <button type="submit">Send</button>
+</form>
+</body></html>`);
+});
+
+app.post('/form', (req, res) => {
+  res.send(`<!doctype html><html><body><p>Thanks, ${escapeHtml(req.body.name || 'friend')}.</p></body></html>`);
+});
+
+app.get('/upload', (req, res) => {
+  res.send(`<!doctype html>
+<html><body>
+<form method="post" action="/upload" enctype="multipart/form-data">
+  <input type="file" name="file"> <button type="submit">Upload</button>
+</form>
+</body></html>`);
+});
+
+app.post('/upload', upload.single('file'), (req, res) => {
+  if (!req.file) {
+    return res.status(400).json({ error: 'no file' });
+  }
+  res.json({ name: req.file.originalname, size: req.file.size });
+});
+
+// A route with a bug: the default error handler answers with the stack trace.
+app.get('/boom', (req, res) => {
+  const order = undefined;
+  res.json({ total: order.total });
+});
+
+// A route whose database error text reaches the client.
+app.get('/db-error', (req, res) => {
+  res.status(500).send("ER_PARSE_ERROR: You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version for the right syntax to use near '' at line 1");
+});
+
+// The app's own, designed error page: it leaks nothing and must pass unchanged.
+app.get('/designed-error', (req, res) => {
+  res.status(503).send('<!doctype html><html><body><h1>We will be back soon</h1><p>Our shop is under maintenance.</p></body></html>');
+});
+
+app.get('/slow', (req, res) => {
+  const ms = Math.min(Number(req.query.ms) || 1000, 60000);
+  setTimeout(() => res.send(`done after ${ms} ms`), ms);
+});
+
+// A large download, generated on the fly in 64 KiB chunks with back-pressure.
+app.get('/download', (req, res) => {
+  const total = Math.min(Number(req.query.mb) || 1, 1024) * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  res.set('Content-Type', 'application/octet-stream');
+  res.set('Content-Length', String(total));
+  let sent = 0;
+  const pump = () => {
+    while (sent < total) {
+      const piece = total - sent >= chunk.length ? chunk : chunk.subarray(0, total - sent);
+      sent += piece.length;
+      if (!res.write(piece)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+});
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const server = http.createServer(app);
+
+// WebSocket echo, the way socket.io-style apps upgrade on the same port.
+const wss = new WebSocketServer({ server, path: '/ws' });
+wss.on('connection', (socket) => {
+  socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+});
+
+const port = Number(process.env.PORT) || 3000;
+const host = process.env.HOST || '127.0.0.1';
+server.listen(port, host, () => {
+  console.log(`example app listening on http://${host}:${server.address().port}`);
+});
+
+function shutdown() {
+  wss.clients.forEach((c) => c.terminate());
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
