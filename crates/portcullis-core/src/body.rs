@@ -9,10 +9,43 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A streamed body; never buffered as a whole unless a layer says so with a bound.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+pub type Body = UnsyncBoxBody<Bytes, BodyError>;
+
+/// Why a body stream failed.
+///
+/// A concrete type rather than a bare boxed trait object: hyper boxes body
+/// errors itself, and rustc cannot prove that conversion for an already-boxed
+/// trait object inside spawned connection tasks.
+#[derive(Debug)]
+pub struct BodyError(BoxError);
+
+impl BodyError {
+    pub fn new(error: impl Into<BoxError>) -> Self {
+        Self(error.into())
+    }
+
+    /// True if the failure was caused by an error of type `E`.
+    pub fn is<E: std::error::Error + 'static>(&self) -> bool {
+        self.0.is::<E>()
+    }
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 pub fn empty() -> Body {
@@ -25,7 +58,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    body.map_err(Into::into).boxed_unsync()
+    body.map_err(BodyError::new).boxed_unsync()
 }
 
 /// The first bytes of a body, read up to a bound, and a body that replays
@@ -37,18 +70,23 @@ pub struct Prefix {
 
 /// Reads at most about `limit` bytes of `body` (whole frames, so a little more
 /// may be held) without losing anything: the returned body is the original.
-pub async fn read_prefix(mut body: Body, limit: usize) -> Result<Prefix, BoxError> {
+pub async fn read_prefix(mut body: Body, limit: usize) -> Result<Prefix, BodyError> {
     let mut frames = std::collections::VecDeque::new();
     let mut seen = bytes::BytesMut::new();
     while seen.len() < limit {
-        let Some(frame) = body.frame().await else { break };
+        let Some(frame) = body.frame().await else {
+            break;
+        };
         let frame = frame?;
         if let Some(data) = frame.data_ref() {
             seen.extend_from_slice(data);
         }
         frames.push_back(frame);
     }
-    Ok(Prefix { bytes: seen.freeze(), body: Replay { frames, rest: body }.boxed_unsync() })
+    Ok(Prefix {
+        bytes: seen.freeze(),
+        body: Replay { frames, rest: body }.boxed_unsync(),
+    })
 }
 
 struct Replay {
@@ -58,12 +96,12 @@ struct Replay {
 
 impl http_body::Body for Replay {
     type Data = Bytes;
-    type Error = BoxError;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
         match self.frames.pop_front() {
             Some(frame) => std::task::Poll::Ready(Some(Ok(frame))),
             None => std::pin::Pin::new(&mut self.rest).poll_frame(cx),
@@ -75,7 +113,12 @@ impl http_body::Body for Replay {
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        let buffered: u64 = self.frames.iter().filter_map(|f| f.data_ref()).map(|d| d.len() as u64).sum();
+        let buffered: u64 = self
+            .frames
+            .iter()
+            .filter_map(|f| f.data_ref())
+            .map(|d| d.len() as u64)
+            .sum();
         let rest = self.rest.size_hint();
         let mut hint = http_body::SizeHint::new();
         hint.set_lower(rest.lower() + buffered);
@@ -93,13 +136,17 @@ mod tests {
     use http_body_util::StreamBody;
 
     fn chunked(chunks: &[&'static [u8]]) -> Body {
-        let frames = chunks.iter().map(|c| Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(c))));
+        let frames = chunks
+            .iter()
+            .map(|c| Ok::<_, BodyError>(http_body::Frame::data(Bytes::from_static(c))));
         StreamBody::new(stream::iter(frames.collect::<Vec<_>>())).boxed_unsync()
     }
 
     #[tokio::test]
     async fn prefix_is_bounded_and_nothing_is_lost() {
-        let prefix = read_prefix(chunked(&[b"abc", b"def", b"ghi"]), 4).await.unwrap();
+        let prefix = read_prefix(chunked(&[b"abc", b"def", b"ghi"]), 4)
+            .await
+            .unwrap();
         assert_eq!(&prefix.bytes[..], b"abcdef");
         let all = prefix.body.collect().await.unwrap().to_bytes();
         assert_eq!(&all[..], b"abcdefghi");
@@ -110,6 +157,9 @@ mod tests {
         let prefix = read_prefix(full("tiny"), 1024).await.unwrap();
         assert_eq!(&prefix.bytes[..], b"tiny");
         assert_eq!(http_body::Body::size_hint(&prefix.body).exact(), Some(4));
-        assert_eq!(&prefix.body.collect().await.unwrap().to_bytes()[..], b"tiny");
+        assert_eq!(
+            &prefix.body.collect().await.unwrap().to_bytes()[..],
+            b"tiny"
+        );
     }
 }

@@ -9,7 +9,7 @@ use http::{header, HeaderValue, Request, Response};
 use crate::body::Body;
 use crate::client_ip::TrustedProxies;
 use crate::events::SecurityEvent;
-use crate::policy::{Policy, PolicyLayer};
+use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::request_id;
 
 /// Set by whoever accepted the connection, before the stack runs.
@@ -40,7 +40,12 @@ impl RequestContext {
         self.request_id.to_str().unwrap_or("")
     }
 
-    pub fn event(&self, kind: &'static str, rule: &'static str, action: &'static str) -> SecurityEvent {
+    pub fn event(
+        &self,
+        kind: &'static str,
+        rule: &'static str,
+        action: &'static str,
+    ) -> SecurityEvent {
         SecurityEvent {
             kind,
             rule,
@@ -52,12 +57,19 @@ impl RequestContext {
     }
 
     /// Works out the context of `request`; `connection` is how it reached us.
-    pub fn resolve<B>(request: &Request<B>, connection: ConnectionInfo, trusted: &TrustedProxies) -> Self {
+    pub fn resolve<B>(
+        request: &Request<B>,
+        connection: ConnectionInfo,
+        trusted: &TrustedProxies,
+    ) -> Self {
         let headers = request.headers();
         let peer_trusted = trusted.contains(connection.peer.ip());
         let client_ip = trusted.client_ip(
             connection.peer.ip(),
-            headers.get_all("x-forwarded-for").iter().map(HeaderValue::as_bytes),
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .map(HeaderValue::as_bytes),
         );
         let forwarded_https = headers
             .get("x-forwarded-proto")
@@ -112,19 +124,27 @@ pub type RequestContextLayer = PolicyLayer<RequestContextPolicy>;
 impl Policy for RequestContextPolicy {
     type State = HeaderValue;
 
-    fn on_request(&self, request: &mut Request<Body>) -> Result<HeaderValue, Response<Body>> {
-        let connection = request.extensions().get::<ConnectionInfo>().copied().unwrap_or(ConnectionInfo {
-            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
-            tls: false,
-        });
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<HeaderValue> {
+        let connection = request
+            .extensions()
+            .get::<ConnectionInfo>()
+            .copied()
+            .unwrap_or(ConnectionInfo {
+                peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+                tls: false,
+            });
         let context = RequestContext::resolve(request, connection, &self.trusted);
         let id = context.request_id.clone();
         request.headers_mut().insert(request_id::HEADER, id.clone());
         request.extensions_mut().insert(context);
-        Ok(id)
+        Verdict::Forward(id)
     }
 
-    async fn on_response(self: Arc<Self>, id: HeaderValue, mut response: Response<Body>) -> Response<Body> {
+    async fn on_response(
+        self: Arc<Self>,
+        id: HeaderValue,
+        mut response: Response<Body>,
+    ) -> Response<Body> {
         response.headers_mut().insert(request_id::HEADER, id);
         response
     }
@@ -143,13 +163,20 @@ mod tests {
     }
 
     fn connection(peer: &str) -> ConnectionInfo {
-        ConnectionInfo { peer: peer.parse().unwrap(), tls: false }
+        ConnectionInfo {
+            peer: peer.parse().unwrap(),
+            tls: false,
+        }
     }
 
     #[test]
     fn untrusted_peer_cannot_set_id_proto_or_client() {
         let trusted = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
-        let req = request(&[("x-request-id", "abc"), ("x-forwarded-proto", "https"), ("x-forwarded-for", "1.1.1.1")]);
+        let req = request(&[
+            ("x-request-id", "abc"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-for", "1.1.1.1"),
+        ]);
         let ctx = RequestContext::resolve(&req, connection("192.0.2.1:5000"), &trusted);
         assert_ne!(ctx.request_id, "abc");
         assert!(!ctx.https && !ctx.peer_trusted);
@@ -159,7 +186,11 @@ mod tests {
     #[test]
     fn trusted_peer_passes_id_proto_and_client() {
         let trusted = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);
-        let req = request(&[("x-request-id", "abc"), ("x-forwarded-proto", "https"), ("x-forwarded-for", "1.1.1.1")]);
+        let req = request(&[
+            ("x-request-id", "abc"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-for", "1.1.1.1"),
+        ]);
         let ctx = RequestContext::resolve(&req, connection("10.0.0.1:5000"), &trusted);
         assert_eq!(ctx.request_id, "abc");
         assert!(ctx.https);
@@ -171,7 +202,9 @@ mod tests {
         let json = |accept: &str| prefers_json(Some(&HeaderValue::from_str(accept).unwrap()));
         assert!(json("application/json"));
         assert!(json("application/problem+json, text/html;q=0.5"));
-        assert!(!json("text/html,application/xhtml+xml,application/json;q=0.9"));
+        assert!(!json(
+            "text/html,application/xhtml+xml,application/json;q=0.9"
+        ));
         assert!(!json("*/*"));
         assert!(!prefers_json(None));
     }

@@ -16,7 +16,7 @@ use crate::context::RequestContext;
 use crate::events::Events;
 use crate::leak::{find_leak, is_framework_404};
 use crate::pages::{NeutralPage, NeutralPages};
-use crate::policy::{Policy, PolicyLayer};
+use crate::policy::{Policy, PolicyLayer, Verdict};
 
 /// The `[errors]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -61,14 +61,28 @@ pub struct RequestFacts {
 
 impl SafeErrors {
     pub fn new(config: ErrorsConfig, pages: NeutralPages, events: Events) -> Self {
-        Self { config, pages, events }
+        Self {
+            config,
+            pages,
+            events,
+        }
     }
 
-    fn replace(&self, facts: &RequestFacts, status: StatusCode, rule: &'static str, original: &[u8]) -> Response<Body> {
+    fn replace(
+        &self,
+        facts: &RequestFacts,
+        status: StatusCode,
+        rule: &'static str,
+        original: &[u8],
+    ) -> Response<Body> {
         if let Some(context) = &facts.context {
             let mut event = context.event("safe_errors", rule, "replaced");
             let shown = &original[..original.len().min(self.config.log_body_bytes)];
-            event.detail = Some(format!("upstream status {}: {}", status.as_u16(), String::from_utf8_lossy(shown)));
+            event.detail = Some(format!(
+                "upstream status {}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(shown)
+            ));
             self.events.emit(event);
         }
         let mut page = self.pages.render(status, facts.context.as_ref());
@@ -82,14 +96,18 @@ impl SafeErrors {
 impl Policy for SafeErrors {
     type State = RequestFacts;
 
-    fn on_request(&self, request: &mut Request<Body>) -> Result<RequestFacts, Response<Body>> {
-        Ok(RequestFacts {
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<RequestFacts> {
+        Verdict::Forward(RequestFacts {
             context: request.extensions().get::<RequestContext>().cloned(),
             head: request.method() == Method::HEAD,
         })
     }
 
-    async fn on_response(self: Arc<Self>, facts: RequestFacts, response: Response<Body>) -> Response<Body> {
+    async fn on_response(
+        self: Arc<Self>,
+        facts: RequestFacts,
+        response: Response<Body>,
+    ) -> Response<Body> {
         let status = response.status();
         let inspect_404 = status == StatusCode::NOT_FOUND && self.config.replace_default_404;
         let inspect = inspect_404 || (status.as_u16() >= 400 && self.config.replace_leaking_errors);
@@ -135,9 +153,17 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::{service_fn, Layer, ServiceExt};
 
-    async fn through(status: u16, body: &'static str, extra: &[(&str, &str)]) -> (Response<Body>, Arc<Recorder>) {
+    async fn through(
+        status: u16,
+        body: &'static str,
+        extra: &[(&str, &str)],
+    ) -> (Response<Body>, Arc<Recorder>) {
         let recorder = Arc::new(Recorder::default());
-        let layer = PolicyLayer::new(SafeErrors::new(ErrorsConfig::default(), NeutralPages::default(), recorder.clone()));
+        let layer = PolicyLayer::new(SafeErrors::new(
+            ErrorsConfig::default(),
+            NeutralPages::default(),
+            recorder.clone(),
+        ));
         let mut upstream = Response::builder().status(status);
         for (name, value) in extra {
             upstream = upstream.header(*name, *value);
@@ -174,19 +200,33 @@ mod tests {
     }
 
     async fn text(response: Response<Body>) -> String {
-        String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+        String::from_utf8(
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
     async fn stack_trace_is_replaced_and_logged() {
-        let (response, events) = through(500, "TypeError: x\n    at fn (/srv/app/app.js:12:3)", &[]).await;
+        let (response, events) =
+            through(500, "TypeError: x\n    at fn (/srv/app/app.js:12:3)", &[]).await;
         assert_eq!(response.status(), 500);
         let body = text(response).await;
         assert!(body.contains("rid-1") && !body.contains("app.js"));
         let events = events.taken();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].rule, "stack_trace");
-        assert!(events[0].detail.as_deref().unwrap().contains("/srv/app/app.js:12:3"));
+        assert!(events[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("/srv/app/app.js:12:3"));
     }
 
     #[tokio::test]
@@ -208,7 +248,8 @@ mod tests {
 
     #[tokio::test]
     async fn compressed_server_errors_are_not_trusted() {
-        let (response, events) = through(500, "\x1f\u{8b}...", &[("content-encoding", "gzip")]).await;
+        let (response, events) =
+            through(500, "\x1f\u{8b}...", &[("content-encoding", "gzip")]).await;
         assert!(response.extensions().get::<NeutralPage>().is_some());
         assert_eq!(events.taken()[0].rule, "uninspectable_5xx");
     }

@@ -18,35 +18,92 @@ use serde::Deserialize;
 
 use crate::body::Body;
 use crate::context::RequestContext;
-use crate::policy::{Policy, PolicyLayer};
+use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::InvalidConfig;
 
 /// The defaults, in one table: config key, header, helmet 8 value, and the
 /// values a config may choose (`None`: any well-formed value).
 const DEFAULTS: &[(&str, &str, &str, Option<&[&str]>)] = &[
-    ("cross_origin_opener_policy", "cross-origin-opener-policy", "same-origin",
-        Some(&["same-origin", "same-origin-allow-popups", "noopener-allow-popups", "unsafe-none"])),
-    ("cross_origin_resource_policy", "cross-origin-resource-policy", "same-origin",
-        Some(&["same-origin", "same-site", "cross-origin"])),
-    ("origin_agent_cluster", "origin-agent-cluster", "?1", Some(&["?1", "?0"])),
+    (
+        "cross_origin_opener_policy",
+        "cross-origin-opener-policy",
+        "same-origin",
+        Some(&[
+            "same-origin",
+            "same-origin-allow-popups",
+            "noopener-allow-popups",
+            "unsafe-none",
+        ]),
+    ),
+    (
+        "cross_origin_resource_policy",
+        "cross-origin-resource-policy",
+        "same-origin",
+        Some(&["same-origin", "same-site", "cross-origin"]),
+    ),
+    (
+        "origin_agent_cluster",
+        "origin-agent-cluster",
+        "?1",
+        Some(&["?1", "?0"]),
+    ),
     ("referrer_policy", "referrer-policy", "no-referrer", None),
-    ("strict_transport_security", "strict-transport-security", "max-age=31536000; includeSubDomains", None),
-    ("x_content_type_options", "x-content-type-options", "nosniff", Some(&["nosniff"])),
-    ("x_dns_prefetch_control", "x-dns-prefetch-control", "off", Some(&["off", "on"])),
-    ("x_download_options", "x-download-options", "noopen", Some(&["noopen"])),
-    ("x_frame_options", "x-frame-options", "SAMEORIGIN", Some(&["SAMEORIGIN", "DENY"])),
-    ("x_permitted_cross_domain_policies", "x-permitted-cross-domain-policies", "none",
-        Some(&["none", "master-only", "by-content-type", "all"])),
+    (
+        "strict_transport_security",
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+        None,
+    ),
+    (
+        "x_content_type_options",
+        "x-content-type-options",
+        "nosniff",
+        Some(&["nosniff"]),
+    ),
+    (
+        "x_dns_prefetch_control",
+        "x-dns-prefetch-control",
+        "off",
+        Some(&["off", "on"]),
+    ),
+    (
+        "x_download_options",
+        "x-download-options",
+        "noopen",
+        Some(&["noopen"]),
+    ),
+    (
+        "x_frame_options",
+        "x-frame-options",
+        "SAMEORIGIN",
+        Some(&["SAMEORIGIN", "DENY"]),
+    ),
+    (
+        "x_permitted_cross_domain_policies",
+        "x-permitted-cross-domain-policies",
+        "none",
+        Some(&["none", "master-only", "by-content-type", "all"]),
+    ),
     ("x_xss_protection", "x-xss-protection", "0", Some(&["0"])),
 ];
 
 const REFERRER_POLICIES: &[&str] = &[
-    "no-referrer", "no-referrer-when-downgrade", "same-origin", "origin", "strict-origin",
-    "origin-when-cross-origin", "strict-origin-when-cross-origin", "unsafe-url",
+    "no-referrer",
+    "no-referrer-when-downgrade",
+    "same-origin",
+    "origin",
+    "strict-origin",
+    "origin-when-cross-origin",
+    "strict-origin-when-cross-origin",
+    "unsafe-url",
 ];
 
 /// Deprecated and dangerous headers (HPKP can brick a site; Expect-CT is gone): never sent.
-const NEVER_SENT: &[&str] = &["public-key-pins", "public-key-pins-report-only", "expect-ct"];
+const NEVER_SENT: &[&str] = &[
+    "public-key-pins",
+    "public-key-pins-report-only",
+    "expect-ct",
+];
 
 /// helmet 8's default CSP, directive by directive, in helmet's order.
 const CSP_DEFAULTS: &[(&str, &[&str])] = &[
@@ -65,8 +122,16 @@ const CSP_DEFAULTS: &[(&str, &[&str])] = &[
 
 /// CSP keywords that only mean something when quoted.
 const CSP_KEYWORDS: &[&str] = &[
-    "self", "none", "unsafe-inline", "unsafe-eval", "unsafe-hashes", "strict-dynamic",
-    "report-sample", "wasm-unsafe-eval", "inline-speculation-rules", "unsafe-allow-redirects",
+    "self",
+    "none",
+    "unsafe-inline",
+    "unsafe-eval",
+    "unsafe-hashes",
+    "strict-dynamic",
+    "report-sample",
+    "wasm-unsafe-eval",
+    "inline-speculation-rules",
+    "unsafe-allow-redirects",
 ];
 const CSP_KEYWORD_PREFIXES: &[&str] = &["nonce-", "sha256-", "sha384-", "sha512-"];
 
@@ -109,7 +174,12 @@ pub struct CspConfig {
 
 impl Default for CspConfig {
     fn default() -> Self {
-        Self { mode: Mode::Default, report_only: false, use_defaults: true, directives: BTreeMap::new() }
+        Self {
+            mode: Mode::Default,
+            report_only: false,
+            use_defaults: true,
+            directives: BTreeMap::new(),
+        }
     }
 }
 
@@ -154,9 +224,20 @@ impl Default for SecurityHeaders {
 
 impl SecurityHeaders {
     pub fn from_config(config: &HeadersConfig) -> Result<Self, InvalidConfig> {
-        if let Some(unknown) = config.headers.keys().find(|key| !DEFAULTS.iter().any(|d| d.0 == key.as_str())) {
-            let allowed: Vec<&str> = DEFAULTS.iter().map(|d| d.0).chain(["content_security_policy"]).collect();
-            return Err(InvalidConfig::new(unknown.clone(), format!("unknown header, expected one of: {}", allowed.join(", "))));
+        if let Some(unknown) = config
+            .headers
+            .keys()
+            .find(|key| !DEFAULTS.iter().any(|d| d.0 == key.as_str()))
+        {
+            let allowed: Vec<&str> = DEFAULTS
+                .iter()
+                .map(|d| d.0)
+                .chain(["content_security_policy"])
+                .collect();
+            return Err(InvalidConfig::new(
+                unknown.clone(),
+                format!("unknown header, expected one of: {}", allowed.join(", ")),
+            ));
         }
         let mut rules = Vec::with_capacity(DEFAULTS.len() + NEVER_SENT.len() + 1);
         let mut hsts = None;
@@ -169,8 +250,14 @@ impl SecurityHeaders {
             }
         }
         rules.push(csp_rule(&config.content_security_policy)?);
-        rules.extend(NEVER_SENT.iter().map(|name| Rule { name: HeaderName::from_static(name), action: Action::Remove }));
-        Ok(Self { rules, hsts: hsts.expect("DEFAULTS has strict_transport_security") })
+        rules.extend(NEVER_SENT.iter().map(|name| Rule {
+            name: HeaderName::from_static(name),
+            action: Action::Remove,
+        }));
+        Ok(Self {
+            rules,
+            hsts: hsts.expect("DEFAULTS has strict_transport_security"),
+        })
     }
 
     /// Applies the policy to response headers; `https` says how the client reached us.
@@ -189,11 +276,20 @@ impl SecurityHeaders {
 impl Policy for SecurityHeaders {
     type State = bool;
 
-    fn on_request(&self, request: &mut Request<Body>) -> Result<bool, Response<Body>> {
-        Ok(request.extensions().get::<RequestContext>().is_some_and(|c| c.https))
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<bool> {
+        Verdict::Forward(
+            request
+                .extensions()
+                .get::<RequestContext>()
+                .is_some_and(|c| c.https),
+        )
     }
 
-    async fn on_response(self: Arc<Self>, https: bool, mut response: Response<Body>) -> Response<Body> {
+    async fn on_response(
+        self: Arc<Self>,
+        https: bool,
+        mut response: Response<Body>,
+    ) -> Response<Body> {
         self.apply(response.headers_mut(), https);
         response
     }
@@ -224,7 +320,11 @@ fn collapse_or_default(name: &HeaderName, default: &HeaderValue, headers: &mut H
         return;
     }
     let merged = if is_csp(name) {
-        let joined: Vec<&[u8]> = headers.get_all(name).iter().map(HeaderValue::as_bytes).collect();
+        let joined: Vec<&[u8]> = headers
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
         HeaderValue::from_bytes(&joined.join(&b", "[..])).unwrap_or_else(|_| first.clone())
     } else {
         first.clone()
@@ -233,7 +333,8 @@ fn collapse_or_default(name: &HeaderName, default: &HeaderValue, headers: &mut H
 }
 
 fn is_csp(name: &HeaderName) -> bool {
-    name == http::header::CONTENT_SECURITY_POLICY || name == http::header::CONTENT_SECURITY_POLICY_REPORT_ONLY
+    name == http::header::CONTENT_SECURITY_POLICY
+        || name == http::header::CONTENT_SECURITY_POLICY_REPORT_ONLY
 }
 
 fn header_rule(
@@ -246,8 +347,12 @@ fn header_rule(
     let mode = setting.and_then(|s| s.mode).unwrap_or(Mode::Set);
     let value = setting.and_then(|s| s.value.as_deref()).unwrap_or(default);
     check_header_value(key, value, allowed)?;
-    let value = HeaderValue::from_str(value).map_err(|_| InvalidConfig::new(key, "not a valid header value"))?;
-    Ok(Rule { name: HeaderName::from_static(header), action: action(mode, value) })
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| InvalidConfig::new(key, "not a valid header value"))?;
+    Ok(Rule {
+        name: HeaderName::from_static(header),
+        action: action(mode, value),
+    })
 }
 
 fn action(mode: Mode, value: HeaderValue) -> Action {
@@ -258,20 +363,48 @@ fn action(mode: Mode, value: HeaderValue) -> Action {
     }
 }
 
-fn check_header_value(key: &str, value: &str, allowed: Option<&[&str]>) -> Result<(), InvalidConfig> {
+fn check_header_value(
+    key: &str,
+    value: &str,
+    allowed: Option<&[&str]>,
+) -> Result<(), InvalidConfig> {
     if let Some(allowed) = allowed.filter(|allowed| !allowed.contains(&value)) {
-        return Err(InvalidConfig::new(key, format!("`{value}` is not allowed, expected one of: {}", allowed.join(", "))));
+        return Err(InvalidConfig::new(
+            key,
+            format!(
+                "`{value}` is not allowed, expected one of: {}",
+                allowed.join(", ")
+            ),
+        ));
     }
     match key {
         "referrer_policy" => {
-            if let Some(bad) = value.split(',').map(str::trim).find(|token| !REFERRER_POLICIES.contains(token)) {
-                return Err(InvalidConfig::new(key, format!("`{bad}` is not a referrer policy, expected one of: {}", REFERRER_POLICIES.join(", "))));
+            if let Some(bad) = value
+                .split(',')
+                .map(str::trim)
+                .find(|token| !REFERRER_POLICIES.contains(token))
+            {
+                return Err(InvalidConfig::new(
+                    key,
+                    format!(
+                        "`{bad}` is not a referrer policy, expected one of: {}",
+                        REFERRER_POLICIES.join(", ")
+                    ),
+                ));
             }
         }
         "strict_transport_security" => {
-            let max_age = value.split(';').map(str::trim).find_map(|part| part.strip_prefix("max-age="));
-            if !max_age.is_some_and(|age| !age.is_empty() && age.bytes().all(|b| b.is_ascii_digit())) {
-                return Err(InvalidConfig::new(key, "needs `max-age=SECONDS`, e.g. `max-age=31536000; includeSubDomains`"));
+            let max_age = value
+                .split(';')
+                .map(str::trim)
+                .find_map(|part| part.strip_prefix("max-age="));
+            if !max_age
+                .is_some_and(|age| !age.is_empty() && age.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(InvalidConfig::new(
+                    key,
+                    "needs `max-age=SECONDS`, e.g. `max-age=31536000; includeSubDomains`",
+                ));
             }
         }
         _ => {}
@@ -286,9 +419,16 @@ fn csp_rule(config: &CspConfig) -> Result<Rule, InvalidConfig> {
         http::header::CONTENT_SECURITY_POLICY
     };
     let policy = csp_policy(config)?;
-    let value = HeaderValue::from_str(&policy)
-        .map_err(|_| InvalidConfig::new("content_security_policy.directives", "the policy is not a valid header value"))?;
-    Ok(Rule { name, action: action(config.mode, value) })
+    let value = HeaderValue::from_str(&policy).map_err(|_| {
+        InvalidConfig::new(
+            "content_security_policy.directives",
+            "the policy is not a valid header value",
+        )
+    })?;
+    Ok(Rule {
+        name,
+        action: action(config.mode, value),
+    })
 }
 
 /// Merges the configured directives onto the defaults, like helmet's `useDefaults`.
@@ -296,7 +436,12 @@ fn csp_policy(config: &CspConfig) -> Result<String, InvalidConfig> {
     let mut merged: Vec<(String, Vec<String>)> = if config.use_defaults {
         CSP_DEFAULTS
             .iter()
-            .map(|(name, sources)| (name.to_string(), sources.iter().map(|s| s.to_string()).collect()))
+            .map(|(name, sources)| {
+                (
+                    name.to_string(),
+                    sources.iter().map(|s| s.to_string()).collect(),
+                )
+            })
             .collect()
     } else {
         Vec::new()
@@ -311,7 +456,9 @@ fn csp_policy(config: &CspConfig) -> Result<String, InvalidConfig> {
             }
             (Directive::Removed, None) => {}
             (Directive::Flag, index) => upsert(&mut merged, index, name, Vec::new()),
-            (Directive::Sources(sources), index) => upsert(&mut merged, index, name, sources.clone()),
+            (Directive::Sources(sources), index) => {
+                upsert(&mut merged, index, name, sources.clone())
+            }
         }
     }
     if !merged.iter().any(|(name, _)| name == "default-src") {
@@ -322,12 +469,23 @@ fn csp_policy(config: &CspConfig) -> Result<String, InvalidConfig> {
     }
     let rendered: Vec<String> = merged
         .into_iter()
-        .map(|(name, sources)| if sources.is_empty() { name } else { format!("{name} {}", sources.join(" ")) })
+        .map(|(name, sources)| {
+            if sources.is_empty() {
+                name
+            } else {
+                format!("{name} {}", sources.join(" "))
+            }
+        })
         .collect();
     Ok(rendered.join(";"))
 }
 
-fn upsert(merged: &mut Vec<(String, Vec<String>)>, index: Option<usize>, name: &str, sources: Vec<String>) {
+fn upsert(
+    merged: &mut Vec<(String, Vec<String>)>,
+    index: Option<usize>,
+    name: &str,
+    sources: Vec<String>,
+) {
     match index {
         Some(index) => merged[index].1 = sources,
         None => merged.push((name.to_owned(), sources)),
@@ -336,20 +494,39 @@ fn upsert(merged: &mut Vec<(String, Vec<String>)>, index: Option<usize>, name: &
 
 fn check_directive(key: &str, name: &str, directive: &Directive) -> Result<(), InvalidConfig> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
-        return Err(InvalidConfig::new(key, "a directive name is lowercase letters and dashes, e.g. `script-src`"));
+        return Err(InvalidConfig::new(
+            key,
+            "a directive name is lowercase letters and dashes, e.g. `script-src`",
+        ));
     }
     let Directive::Sources(sources) = directive else {
         return Ok(());
     };
     if sources.is_empty() {
-        return Err(InvalidConfig::new(key, "give at least one source, `true` for a valueless directive, or `false` to drop it"));
+        return Err(InvalidConfig::new(
+            key,
+            "give at least one source, `true` for a valueless directive, or `false` to drop it",
+        ));
     }
     for source in sources {
-        if source.is_empty() || source.contains([';', ',']) || source.bytes().any(|b| !b.is_ascii_graphic()) {
-            return Err(InvalidConfig::new(key, format!("`{source}` is not a valid source: no `;`, `,`, spaces or control characters")));
+        if source.is_empty()
+            || source.contains([';', ','])
+            || source.bytes().any(|b| !b.is_ascii_graphic())
+        {
+            return Err(InvalidConfig::new(
+                key,
+                format!(
+                    "`{source}` is not a valid source: no `;`, `,`, spaces or control characters"
+                ),
+            ));
         }
-        if CSP_KEYWORDS.contains(&source.as_str()) || CSP_KEYWORD_PREFIXES.iter().any(|p| source.starts_with(p)) {
-            return Err(InvalidConfig::new(key, format!("`{source}` is a keyword and must be quoted: `'{source}'`")));
+        if CSP_KEYWORDS.contains(&source.as_str())
+            || CSP_KEYWORD_PREFIXES.iter().any(|p| source.starts_with(p))
+        {
+            return Err(InvalidConfig::new(
+                key,
+                format!("`{source}` is a keyword and must be quoted: `'{source}'`"),
+            ));
         }
     }
     Ok(())
@@ -374,16 +551,25 @@ impl<'de> Deserialize<'de> for HeaderSetting {
             }
 
             fn visit_str<E: de::Error>(self, value: &str) -> Result<HeaderSetting, E> {
-                Ok(HeaderSetting { mode: Some(Mode::Set), value: Some(value.to_owned()) })
+                Ok(HeaderSetting {
+                    mode: Some(Mode::Set),
+                    value: Some(value.to_owned()),
+                })
             }
 
             fn visit_bool<E: de::Error>(self, enabled: bool) -> Result<HeaderSetting, E> {
-                Ok(HeaderSetting { mode: if enabled { None } else { Some(Mode::Remove) }, value: None })
+                Ok(HeaderSetting {
+                    mode: if enabled { None } else { Some(Mode::Remove) },
+                    value: None,
+                })
             }
 
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<HeaderSetting, M::Error> {
                 let full = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(HeaderSetting { mode: full.mode, value: full.value })
+                Ok(HeaderSetting {
+                    mode: full.mode,
+                    value: full.value,
+                })
             }
         }
 
@@ -403,11 +589,17 @@ impl<'de> Deserialize<'de> for Directive {
             }
 
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Directive, E> {
-                Ok(Directive::Sources(value.split_ascii_whitespace().map(str::to_owned).collect()))
+                Ok(Directive::Sources(
+                    value.split_ascii_whitespace().map(str::to_owned).collect(),
+                ))
             }
 
             fn visit_bool<E: de::Error>(self, enabled: bool) -> Result<Directive, E> {
-                Ok(if enabled { Directive::Flag } else { Directive::Removed })
+                Ok(if enabled {
+                    Directive::Flag
+                } else {
+                    Directive::Removed
+                })
             }
 
             fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Directive, S::Error> {
@@ -436,7 +628,10 @@ mod tests {
     fn applied(policy: &SecurityHeaders, upstream: &[(&str, &str)], https: bool) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (name, value) in upstream {
-            headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         policy.apply(&mut headers, https);
         headers
@@ -450,7 +645,10 @@ mod tests {
         assert_eq!(headers["cross-origin-resource-policy"], "same-origin");
         assert_eq!(headers["origin-agent-cluster"], "?1");
         assert_eq!(headers["referrer-policy"], "no-referrer");
-        assert_eq!(headers["strict-transport-security"], "max-age=31536000; includeSubDomains");
+        assert_eq!(
+            headers["strict-transport-security"],
+            "max-age=31536000; includeSubDomains"
+        );
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert_eq!(headers["x-dns-prefetch-control"], "off");
         assert_eq!(headers["x-download-options"], "noopen");
@@ -462,25 +660,52 @@ mod tests {
 
     #[test]
     fn hsts_never_over_plain_http_even_from_upstream() {
-        let headers = applied(&SecurityHeaders::default(), &[("strict-transport-security", "max-age=5")], false);
+        let headers = applied(
+            &SecurityHeaders::default(),
+            &[("strict-transport-security", "max-age=5")],
+            false,
+        );
         assert!(headers.get("strict-transport-security").is_none());
     }
 
     #[test]
     fn set_replaces_upstream_and_never_duplicates() {
-        let upstream = [("x-frame-options", "ALLOWALL"), ("x-frame-options", "DENY"), ("x-xss-protection", "1; mode=block")];
+        let upstream = [
+            ("x-frame-options", "ALLOWALL"),
+            ("x-frame-options", "DENY"),
+            ("x-xss-protection", "1; mode=block"),
+        ];
         let headers = applied(&SecurityHeaders::default(), &upstream, false);
-        assert_eq!(headers.get_all("x-frame-options").iter().collect::<Vec<_>>(), ["SAMEORIGIN"]);
+        assert_eq!(
+            headers
+                .get_all("x-frame-options")
+                .iter()
+                .collect::<Vec<_>>(),
+            ["SAMEORIGIN"]
+        );
         assert_eq!(headers["x-xss-protection"], "0");
     }
 
     #[test]
     fn csp_default_mode_keeps_the_apps_policy_and_joins_duplicates() {
-        let headers = applied(&SecurityHeaders::default(), &[("content-security-policy", "default-src 'none'")], false);
+        let headers = applied(
+            &SecurityHeaders::default(),
+            &[("content-security-policy", "default-src 'none'")],
+            false,
+        );
         assert_eq!(headers["content-security-policy"], "default-src 'none'");
-        let two = [("content-security-policy", "default-src 'self'"), ("content-security-policy", "img-src 'none'")];
+        let two = [
+            ("content-security-policy", "default-src 'self'"),
+            ("content-security-policy", "img-src 'none'"),
+        ];
         let headers = applied(&SecurityHeaders::default(), &two, false);
-        assert_eq!(headers.get_all("content-security-policy").iter().collect::<Vec<_>>(), ["default-src 'self', img-src 'none'"]);
+        assert_eq!(
+            headers
+                .get_all("content-security-policy")
+                .iter()
+                .collect::<Vec<_>>(),
+            ["default-src 'self', img-src 'none'"]
+        );
     }
 
     #[test]
@@ -491,16 +716,30 @@ mod tests {
             "x_frame_options": "DENY",
         })))
         .unwrap();
-        let headers = applied(&policy, &[("referrer-policy", "origin"), ("x-download-options", "noopen")], false);
+        let headers = applied(
+            &policy,
+            &[
+                ("referrer-policy", "origin"),
+                ("x-download-options", "noopen"),
+            ],
+            false,
+        );
         assert_eq!(headers["referrer-policy"], "origin");
         assert!(headers.get("x-download-options").is_none());
         assert_eq!(headers["x-frame-options"], "DENY");
-        assert_eq!(applied(&policy, &[], false)["referrer-policy"], "strict-origin");
+        assert_eq!(
+            applied(&policy, &[], false)["referrer-policy"],
+            "strict-origin"
+        );
     }
 
     #[test]
     fn never_sends_hpkp() {
-        let headers = applied(&SecurityHeaders::default(), &[("public-key-pins", "pin-sha256=\"x\"; max-age=5")], true);
+        let headers = applied(
+            &SecurityHeaders::default(),
+            &[("public-key-pins", "pin-sha256=\"x\"; max-age=5")],
+            true,
+        );
         assert!(headers.get("public-key-pins").is_none());
     }
 
@@ -519,34 +758,67 @@ mod tests {
             }
         })))
         .unwrap();
-        let headers = applied(&policy, &[("content-security-policy-report-only", "default-src *")], false);
-        let csp = headers["content-security-policy-report-only"].to_str().unwrap();
+        let headers = applied(
+            &policy,
+            &[("content-security-policy-report-only", "default-src *")],
+            false,
+        );
+        let csp = headers["content-security-policy-report-only"]
+            .to_str()
+            .unwrap();
         assert!(csp.contains(";script-src 'self' https://cdn.example.com;"));
         assert!(!csp.contains("upgrade-insecure-requests"));
-        assert!(csp.ends_with(";block-all-mixed-content;connect-src 'self' wss://example.com"), "{csp}");
+        assert!(
+            csp.ends_with(";block-all-mixed-content;connect-src 'self' wss://example.com"),
+            "{csp}"
+        );
         assert!(headers.get("content-security-policy").is_none());
     }
 
     #[test]
     fn bad_csp_values_are_config_errors() {
         let bad = |directives: serde_json::Value| {
-            SecurityHeaders::from_config(&config(serde_json::json!({ "content_security_policy": { "directives": directives } })))
-                .unwrap_err()
+            SecurityHeaders::from_config(&config(
+                serde_json::json!({ "content_security_policy": { "directives": directives } }),
+            ))
+            .unwrap_err()
         };
         let err = bad(serde_json::json!({ "script-src": ["'self'; object-src *"] }));
         assert_eq!(err.key, "content_security_policy.directives.script-src");
-        assert!(bad(serde_json::json!({ "script-src": ["self"] })).message.contains("quoted"));
-        assert!(bad(serde_json::json!({ "img-src": ["a.com,b.com"] })).message.contains("not a valid source"));
-        assert!(bad(serde_json::json!({ "scriptSrc": ["'self'"] })).message.contains("lowercase"));
-        assert!(bad(serde_json::json!({ "default-src": false })).key.ends_with("default-src"));
+        assert!(bad(serde_json::json!({ "script-src": ["self"] }))
+            .message
+            .contains("quoted"));
+        assert!(bad(serde_json::json!({ "img-src": ["a.com,b.com"] }))
+            .message
+            .contains("not a valid source"));
+        assert!(bad(serde_json::json!({ "scriptSrc": ["'self'"] }))
+            .message
+            .contains("lowercase"));
+        assert!(bad(serde_json::json!({ "default-src": false }))
+            .key
+            .ends_with("default-src"));
     }
 
     #[test]
     fn bad_header_values_are_config_errors() {
-        let bad = |value: serde_json::Value| SecurityHeaders::from_config(&config(value)).unwrap_err();
-        assert!(bad(serde_json::json!({ "x_frame_options": "ALLOW-FROM https://x" })).message.contains("SAMEORIGIN, DENY"));
-        assert!(bad(serde_json::json!({ "referrer_policy": "everything" })).message.contains("strict-origin"));
-        assert!(bad(serde_json::json!({ "strict_transport_security": "includeSubDomains" })).message.contains("max-age"));
-        assert_eq!(bad(serde_json::json!({ "x_powered_by": "x" })).key, "x_powered_by");
+        let bad =
+            |value: serde_json::Value| SecurityHeaders::from_config(&config(value)).unwrap_err();
+        assert!(
+            bad(serde_json::json!({ "x_frame_options": "ALLOW-FROM https://x" }))
+                .message
+                .contains("SAMEORIGIN, DENY")
+        );
+        assert!(bad(serde_json::json!({ "referrer_policy": "everything" }))
+            .message
+            .contains("strict-origin"));
+        assert!(
+            bad(serde_json::json!({ "strict_transport_security": "includeSubDomains" }))
+                .message
+                .contains("max-age")
+        );
+        assert_eq!(
+            bad(serde_json::json!({ "x_powered_by": "x" })).key,
+            "x_powered_by"
+        );
     }
 }

@@ -34,7 +34,10 @@ pub struct InvalidConfig {
 
 impl InvalidConfig {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 

@@ -26,7 +26,9 @@ pub struct NeutralPages {
 
 impl NeutralPages {
     pub fn with_custom_html(custom_html: HashMap<u16, String>) -> Self {
-        Self { custom_html: Arc::new(custom_html) }
+        Self {
+            custom_html: Arc::new(custom_html),
+        }
     }
 
     /// The page for `status`; JSON if the client prefers it, HTML otherwise.
@@ -38,9 +40,15 @@ impl NeutralPages {
             let json = serde_json::json!({ "error": reason, "status": status.as_u16(), "request_id": request_id });
             ("application/json", json.to_string())
         } else if let Some(custom) = self.custom_html.get(&status.as_u16()) {
-            ("text/html; charset=utf-8", custom.replace(REQUEST_ID_PLACEHOLDER, request_id))
+            (
+                "text/html; charset=utf-8",
+                custom.replace(REQUEST_ID_PLACEHOLDER, request_id),
+            )
         } else {
-            ("text/html; charset=utf-8", default_html(status.as_u16(), reason, request_id))
+            (
+                "text/html; charset=utf-8",
+                default_html(status.as_u16(), reason, request_id),
+            )
         };
         let mut response = Response::new(full(text));
         *response.status_mut() = status;
@@ -81,7 +89,10 @@ mod tests {
 
     #[tokio::test]
     async fn custom_html_gets_the_request_id() {
-        let pages = NeutralPages::with_custom_html(HashMap::from([(502, "<p>down {{request_id}}</p>".to_owned())]));
+        let pages = NeutralPages::with_custom_html(HashMap::from([(
+            502,
+            "<p>down {{request_id}}</p>".to_owned(),
+        )]));
         let body = text(pages.render(StatusCode::BAD_GATEWAY, None)).await;
         assert_eq!(body, "<p>down </p>");
     }

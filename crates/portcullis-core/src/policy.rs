@@ -19,9 +19,8 @@ pub trait Policy: Send + Sync + 'static {
     /// What the request hook hands to the response hook.
     type State: Send + 'static;
 
-    /// Inspects or rewrites the request. `Err(response)` answers the client at
-    /// once; the inner service never sees the request.
-    fn on_request(&self, request: &mut Request<Body>) -> Result<Self::State, Response<Body>>;
+    /// Inspects or rewrites the request, and decides whether it goes on.
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<Self::State>;
 
     /// Inspects or rewrites the response the inner service produced. The
     /// future owns its policy, so it can outlive the request's borrow.
@@ -32,6 +31,15 @@ pub trait Policy: Send + Sync + 'static {
     ) -> impl Future<Output = Response<Body>> + Send;
 }
 
+/// What a policy decided about a request.
+pub enum Verdict<S> {
+    /// Pass it to the inner service; `S` goes to the response hook.
+    Forward(S),
+    /// Answer the client with this response at once; the inner service never
+    /// sees the request.
+    Answer(Response<Body>),
+}
+
 #[derive(Debug)]
 pub struct PolicyLayer<P> {
     policy: Arc<P>,
@@ -39,13 +47,17 @@ pub struct PolicyLayer<P> {
 
 impl<P> PolicyLayer<P> {
     pub fn new(policy: P) -> Self {
-        Self { policy: Arc::new(policy) }
+        Self {
+            policy: Arc::new(policy),
+        }
     }
 }
 
 impl<P> Clone for PolicyLayer<P> {
     fn clone(&self) -> Self {
-        Self { policy: self.policy.clone() }
+        Self {
+            policy: self.policy.clone(),
+        }
     }
 }
 
@@ -53,7 +65,10 @@ impl<P, S> Layer<S> for PolicyLayer<P> {
     type Service = PolicyService<P, S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        PolicyService { policy: self.policy.clone(), inner }
+        PolicyService {
+            policy: self.policy.clone(),
+            inner,
+        }
     }
 }
 
@@ -65,7 +80,10 @@ pub struct PolicyService<P, S> {
 
 impl<P, S: Clone> Clone for PolicyService<P, S> {
     fn clone(&self) -> Self {
-        Self { policy: self.policy.clone(), inner: self.inner.clone() }
+        Self {
+            policy: self.policy.clone(),
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -86,13 +104,15 @@ where
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         match self.policy.on_request(&mut request) {
-            Err(answer) => Box::pin(std::future::ready(Ok(answer))),
-            Ok(state) => {
+            Verdict::Answer(answer) => Box::pin(std::future::ready(Ok(answer))),
+            Verdict::Forward(state) => {
                 let response = self.inner.call(request);
                 let policy = self.policy.clone();
                 // Combinators rather than an async block: rustc cannot yet prove an
                 // async block holding `S::Future` is `Send` for every lifetime.
-                Box::pin(response.and_then(move |response| policy.on_response(state, response).map(Ok)))
+                Box::pin(
+                    response.and_then(move |response| policy.on_response(state, response).map(Ok)),
+                )
             }
         }
     }

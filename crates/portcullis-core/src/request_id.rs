@@ -16,7 +16,9 @@ pub fn generate() -> HeaderValue {
 pub fn is_acceptable(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
     (1..=128).contains(&bytes.len())
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 #[cfg(test)]
@@ -35,6 +37,8 @@ mod tests {
         assert!(is_acceptable(&HeaderValue::from_static("req-42.a_b")));
         assert!(!is_acceptable(&HeaderValue::from_static("<script>")));
         assert!(!is_acceptable(&HeaderValue::from_static("")));
-        assert!(!is_acceptable(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
+        assert!(!is_acceptable(
+            &HeaderValue::from_str(&"a".repeat(129)).unwrap()
+        ));
     }
 }

@@ -1,0 +1,656 @@
+//! `portcullis.toml`: one file, sections named after the checklist, secure
+//! defaults for every key (docs/defaults.md lists them).
+//!
+//! Loading validates everything the gateway will use, so a config that loads
+//! is one that runs. Errors name the file, line, key and what is allowed.
+
+mod locate;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::{Method, Uri};
+use ipnet::IpNet;
+use portcullis_core::errors::ErrorsConfig;
+use portcullis_core::fingerprint::Fingerprint;
+use portcullis_core::headers::SecurityHeaders;
+use portcullis_core::limits::LimitsConfig;
+use portcullis_core::pages::NeutralPages;
+use portcullis_core::InvalidConfig;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::routes::PathPattern;
+use locate::Locator;
+
+/// A config the gateway refuses to start with.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The file, or the command-line flag the value came from.
+    pub source: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Values given on the command line; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub upstream: Option<String>,
+    pub listen: Option<SocketAddr>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: Upstream,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log: LogConfig,
+    /// Policies for requests no route matches.
+    pub policies: Policies,
+    pub routes: Vec<Route>,
+}
+
+/// Every per-route policy, compiled and ready to stack.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    pub headers: SecurityHeaders,
+    pub fingerprint: Fingerprint,
+    pub errors: ErrorsConfig,
+    pub pages: NeutralPages,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub path: PathPattern,
+    /// `None`: every method.
+    pub methods: Option<Vec<Method>>,
+    pub policies: Policies,
+}
+
+/// `[server]`: the listener and connection-level limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Time a client has to send a complete request head (slowloris defence).
+    /// On an HTTP/1.1 keep-alive connection the clock restarts after each
+    /// response, so it is also the idle time allowed between requests.
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    /// How often an HTTP/2 connection is pinged; a peer that does not answer is dropped.
+    #[serde(with = "duration")]
+    pub h2_keep_alive_interval: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[serde(with = "duration")]
+    pub drain_timeout: Duration,
+    /// Open client connections in total; past this, new ones wait to be accepted.
+    pub max_connections: usize,
+    /// Open connections from one client IP; past this, a neutral 429 and close.
+    pub max_connections_per_ip: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            header_read_timeout: Duration::from_secs(10),
+            h2_keep_alive_interval: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            h2_max_concurrent_streams: 128,
+        }
+    }
+}
+
+/// `[upstream]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct UpstreamSection {
+    url: Option<String>,
+    #[serde(with = "duration")]
+    connect_timeout: Duration,
+    #[serde(with = "duration")]
+    response_timeout: Duration,
+    #[serde(with = "duration")]
+    pool_idle_timeout: Duration,
+    pool_max_idle: usize,
+}
+
+impl Default for UpstreamSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
+            // Below Node.js's default keepAliveTimeout (5 s), so the gateway
+            // never reuses a connection the app is about to close.
+            pool_idle_timeout: Duration::from_secs(4),
+            pool_max_idle: 256,
+        }
+    }
+}
+
+/// The upstream app, validated.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle: usize,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// One JSON line per request on stdout.
+    pub access: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { access: true }
+    }
+}
+
+/// The file as written: policy sections stay raw so routes can merge onto them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    server: ServerConfig,
+    upstream: UpstreamSection,
+    trusted_proxies: Vec<String>,
+    log: LogConfig,
+    headers: toml::Table,
+    fingerprint: toml::Table,
+    errors: toml::Table,
+    limits: toml::Table,
+    route: Vec<RouteSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSection {
+    path: String,
+    #[serde(default)]
+    methods: Vec<String>,
+    #[serde(default)]
+    headers: toml::Table,
+    #[serde(default)]
+    fingerprint: toml::Table,
+    #[serde(default)]
+    errors: toml::Table,
+    #[serde(default)]
+    limits: toml::Table,
+}
+
+impl Config {
+    /// Reads and validates `path`, then applies the command-line overrides.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            source: path.display().to_string(),
+            line: None,
+            key: None,
+            message: format!("cannot read the config file: {error}"),
+        })?;
+        Self::parse(&text, &path.display().to_string(), overrides)
+    }
+
+    /// The configuration with no file: defaults plus the command line.
+    pub fn from_overrides(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::parse("", "command line", overrides)
+    }
+
+    pub fn parse(text: &str, source: &str, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let loader = Loader {
+            source,
+            locator: Locator::new(text),
+        };
+        let value: toml::Table = toml::from_str(text).map_err(|error| ConfigError {
+            source: source.to_owned(),
+            line: error.span().map(|span| locate::line_at(text, span.start)),
+            key: None,
+            message: error.message().to_owned(),
+        })?;
+        let mut file: FileConfig = loader.deserialize("", toml::Value::Table(value))?;
+        if let Some(listen) = overrides.listen {
+            file.server.listen = listen;
+        }
+        loader.validate_server(&file.server)?;
+        let upstream =
+            match &overrides.upstream {
+                Some(url) => upstream(&file.upstream, url).map_err(|message| ConfigError {
+                    source: "--upstream".into(),
+                    line: None,
+                    key: None,
+                    message,
+                })?,
+                None => match &file.upstream.url {
+                    Some(url) => upstream(&file.upstream, url)
+                        .map_err(|m| loader.error("upstream.url", m))?,
+                    None => return Err(loader.error(
+                        "upstream.url",
+                        "no upstream: give `--upstream http://127.0.0.1:3000` or `[upstream] url`",
+                    )),
+                },
+            };
+        let trusted_proxies = file
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .map(|(i, cidr)| {
+                parse_cidr(cidr).map_err(|m| loader.error(&format!("trusted_proxies[{i}]"), m))
+            })
+            .collect::<Result<_, _>>()?;
+        let global = RawPolicies {
+            headers: &file.headers,
+            fingerprint: &file.fingerprint,
+            errors: &file.errors,
+            limits: &file.limits,
+        };
+        let policies = loader.policies(&global, None, "")?;
+        let routes = file
+            .route
+            .iter()
+            .enumerate()
+            .map(|(i, route)| loader.route(&global, route, i))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            server: file.server,
+            upstream,
+            trusted_proxies,
+            log: file.log,
+            policies,
+            routes,
+        })
+    }
+}
+
+struct RawPolicies<'a> {
+    headers: &'a toml::Table,
+    fingerprint: &'a toml::Table,
+    errors: &'a toml::Table,
+    limits: &'a toml::Table,
+}
+
+struct Loader<'a> {
+    source: &'a str,
+    locator: Locator<'a>,
+}
+
+impl Loader<'_> {
+    fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            source: self.source.to_owned(),
+            line: self.locator.line_of(key),
+            key: (!key.is_empty()).then(|| key.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    /// Deserializes `value`, reporting errors at the key where they occurred.
+    fn deserialize<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        value: toml::Value,
+    ) -> Result<T, ConfigError> {
+        serde_path_to_error::deserialize(value).map_err(|error| {
+            let inner = error.path().to_string();
+            let key = join_key(prefix, if inner == "." { "" } else { &inner });
+            self.error(&key, error.into_inner().message().to_owned())
+        })
+    }
+
+    fn invalid(&self, section: &str, error: InvalidConfig) -> ConfigError {
+        self.error(&join_key(section, &error.key), error.message)
+    }
+
+    fn validate_server(&self, server: &ServerConfig) -> Result<(), ConfigError> {
+        let positive = [
+            ("server.max_connections", server.max_connections as u64),
+            (
+                "server.max_connections_per_ip",
+                server.max_connections_per_ip as u64,
+            ),
+            (
+                "server.h2_max_concurrent_streams",
+                u64::from(server.h2_max_concurrent_streams),
+            ),
+        ];
+        match positive.iter().find(|(_, value)| *value == 0) {
+            Some((key, _)) => Err(self.error(key, "must be at least 1")),
+            None => Ok(()),
+        }
+    }
+
+    /// Compiles the policies of the default route (`route` is `None`) or of a
+    /// `[[route]]`, whose sections merge key by key onto the global ones.
+    fn policies(
+        &self,
+        global: &RawPolicies,
+        route: Option<(&RouteSection, usize)>,
+        prefix: &str,
+    ) -> Result<Policies, ConfigError> {
+        let merged = |name: &str, base: &toml::Table, over: Option<&toml::Table>| {
+            let mut table = base.clone();
+            if let Some(over) = over {
+                deep_merge(&mut table, over);
+            }
+            // A key the route sets is reported at the route; others at the global section.
+            let section = match over {
+                Some(over) if !over.is_empty() => join_key(prefix, name),
+                _ => name.to_owned(),
+            };
+            (section, toml::Value::Table(table))
+        };
+        let over = |pick: fn(&RouteSection) -> &toml::Table| route.map(|(r, _)| pick(r));
+
+        let (section, value) = merged("headers", global.headers, over(|r| &r.headers));
+        let headers = self.deserialize(&section, value)?;
+        let headers =
+            SecurityHeaders::from_config(&headers).map_err(|e| self.invalid(&section, e))?;
+
+        let (section, value) = merged("fingerprint", global.fingerprint, over(|r| &r.fingerprint));
+        let fingerprint = self.deserialize(&section, value)?;
+        let fingerprint =
+            Fingerprint::from_config(&fingerprint).map_err(|e| self.invalid(&section, e))?;
+
+        let (section, value) = merged("errors", global.errors, over(|r| &r.errors));
+        let errors: ErrorsConfig = self.deserialize(&section, value)?;
+        let pages = self.pages(&section, &errors)?;
+
+        let (section, value) = merged("limits", global.limits, over(|r| &r.limits));
+        let limits: LimitsConfig = self.deserialize(&section, value)?;
+        if limits.max_uri_bytes == 0 || limits.max_header_bytes == 0 {
+            return Err(self.error(
+                &section,
+                "max_uri_bytes and max_header_bytes must be at least 1",
+            ));
+        }
+        Ok(Policies {
+            headers,
+            fingerprint,
+            errors,
+            pages,
+            limits,
+        })
+    }
+
+    fn pages(&self, section: &str, errors: &ErrorsConfig) -> Result<NeutralPages, ConfigError> {
+        let mut custom = HashMap::new();
+        for (status, path) in &errors.pages {
+            let key = join_key(section, &format!("pages.{status}"));
+            let code = status
+                .parse::<u16>()
+                .ok()
+                .filter(|code| (400..600).contains(code))
+                .ok_or_else(|| {
+                    self.error(&key, "a page is named by its status code, 400 to 599")
+                })?;
+            let html = std::fs::read_to_string(path)
+                .map_err(|e| self.error(&key, format!("cannot read `{}`: {e}", path.display())))?;
+            custom.insert(code, html);
+        }
+        Ok(NeutralPages::with_custom_html(custom))
+    }
+
+    fn route(
+        &self,
+        global: &RawPolicies,
+        route: &RouteSection,
+        index: usize,
+    ) -> Result<Route, ConfigError> {
+        let prefix = format!("route[{index}]");
+        let path = PathPattern::parse(&route.path)
+            .map_err(|m| self.error(&format!("{prefix}.path"), m))?;
+        let methods = route
+            .methods
+            .iter()
+            .map(|m| {
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                    self.error(
+                        &format!("{prefix}.methods"),
+                        format!("`{m}` is not an HTTP method"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let policies = self.policies(global, Some((route, index)), &prefix)?;
+        Ok(Route {
+            path,
+            methods: (!methods.is_empty()).then_some(methods),
+            policies,
+        })
+    }
+}
+
+fn join_key(prefix: &str, key: &str) -> String {
+    match (prefix.is_empty(), key.is_empty()) {
+        (true, _) => key.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ => format!("{prefix}.{key}"),
+    }
+}
+
+/// Route sections override the global ones key by key, tables recursively.
+fn deep_merge(base: &mut toml::Table, over: &toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(base)), toml::Value::Table(over)) => deep_merge(base, over),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+fn upstream(section: &UpstreamSection, url: &str) -> Result<Upstream, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| format!("`{url}` is not a URL, expected e.g. http://127.0.0.1:3000"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        return Err(format!(
+            "`{url}` needs a scheme and a host, e.g. http://127.0.0.1:3000"
+        ));
+    };
+    if scheme != &Scheme::HTTP {
+        return Err(format!(
+            "scheme `{scheme}` is not supported for the upstream, expected: http"
+        ));
+    }
+    if uri.path() != "/" || uri.query().is_some() {
+        return Err(format!(
+            "`{url}` must not have a path or query: requests keep their own"
+        ));
+    }
+    Ok(Upstream {
+        scheme: scheme.clone(),
+        authority: authority.clone(),
+        connect_timeout: section.connect_timeout,
+        response_timeout: section.response_timeout,
+        pool_idle_timeout: section.pool_idle_timeout,
+        pool_max_idle: section.pool_max_idle,
+    })
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address.
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            format!("`{text}` is not a CIDR range or IP address, expected e.g. 10.0.0.0/8 or ::1")
+        })
+}
+
+/// Durations are written as `"10s"`, `"500ms"`, `"1m 30s"`.
+mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match humantime::parse_duration(&text) {
+            Ok(duration) if !duration.is_zero() => Ok(duration),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is not a duration above zero, expected e.g. \"10s\", \"500ms\", \"1m 30s\""
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "portcullis.toml", &Overrides::default())
+    }
+
+    const UPSTREAM: &str = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
+
+    #[test]
+    fn defaults_need_only_an_upstream() {
+        let config = parse(UPSTREAM).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.policies.limits.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.upstream.authority, "127.0.0.1:3000");
+        assert!(parse("").unwrap_err().to_string().contains("no upstream"));
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_key_and_allowed_values() {
+        let err = parse(&format!(
+            "{UPSTREAM}\n[server]\nlisten = \"127.0.0.1:1\"\nheader_timeout = \"5s\"\n"
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("portcullis.toml:6: key `server.header_timeout`"),
+            "{text}"
+        );
+        assert!(text.contains("header_read_timeout"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_point_at_their_line() {
+        let err = parse(&format!(
+            "{UPSTREAM}[headers]\nx_frame_options = \"ALLOW-FROM x\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(4), Some("headers.x_frame_options"))
+        );
+        assert!(err.message.contains("SAMEORIGIN, DENY"));
+
+        let err = parse(&format!(
+            "{UPSTREAM}[headers.content_security_policy]\nmode = \"sometimes\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        assert!(
+            err.message.contains("set") && err.message.contains("remove"),
+            "{err}"
+        );
+
+        let err = parse(&format!("{UPSTREAM}[server]\ndrain_timeout = \"soon\"\n")).unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(4), Some("server.drain_timeout"))
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let err = parse("[upstream]\nurl = \"http://x\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
+    fn routes_merge_onto_global_sections() {
+        let text = format!(
+            "{UPSTREAM}[limits]\nmax_uri_bytes = 100\n[[route]]\npath = \"/upload\"\nmethods = [\"post\"]\n[route.limits]\nmax_body_bytes = 50000000\n"
+        );
+        let config = parse(&text).unwrap();
+        let route = &config.routes[0];
+        assert_eq!(route.policies.limits.max_body_bytes, 50_000_000);
+        assert_eq!(route.policies.limits.max_uri_bytes, 100);
+        assert_eq!(route.methods.as_deref(), Some(&[Method::POST][..]));
+        assert_eq!(config.policies.limits.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn route_errors_point_into_the_route() {
+        let text = format!(
+            "{UPSTREAM}[[route]]\npath = \"/api\"\n[route.headers]\nreferrer_policy = \"bogus\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(6), Some("route[0].headers.referrer_policy")),
+            "{err}"
+        );
+        let err = parse(&format!("{UPSTREAM}[[route]]\npath = \"api\"\n")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("route[0].path"));
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let overrides = Overrides {
+            upstream: Some("http://127.0.0.1:4000".into()),
+            listen: Some("127.0.0.1:9".parse().unwrap()),
+        };
+        let config = Config::parse(UPSTREAM, "f", &overrides).unwrap();
+        assert_eq!(config.upstream.authority, "127.0.0.1:4000");
+        assert_eq!(config.server.listen.port(), 9);
+        let bad = Overrides {
+            upstream: Some("https://x".into()),
+            listen: None,
+        };
+        assert!(Config::parse("", "f", &bad)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--upstream: scheme `https`"));
+    }
+
+    #[test]
+    fn trusted_proxies_accept_cidrs_and_addresses() {
+        let config = parse(&format!(
+            "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n{UPSTREAM}"
+        ))
+        .unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        let err = parse(&format!("trusted_proxies = [\"10.0.0.0/33\"]\n{UPSTREAM}")).unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(1), Some("trusted_proxies[0]"))
+        );
+    }
+}

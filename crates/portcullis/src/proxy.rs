@@ -1,0 +1,188 @@
+//! The innermost service: forwards a request to the upstream app and streams
+//! the answer back. Upstream failures become neutral 502/504 pages.
+
+use std::convert::Infallible;
+use std::error::Error as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::uri::{PathAndQuery, Uri};
+use http::{header, Request, Response, StatusCode, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use portcullis_core::body::{self, Body};
+use portcullis_core::context::RequestContext;
+use portcullis_core::events::Events;
+use portcullis_core::pages::NeutralPages;
+use tower::Service;
+
+use crate::config::Upstream;
+use crate::forwarded::{is_upgrade, set_forwarding_headers, strip_hop_by_hop};
+
+#[derive(Clone)]
+pub struct Proxy {
+    client: Client<HttpConnector, Body>,
+    upstream: Upstream,
+    pages: NeutralPages,
+    events: Events,
+}
+
+impl Proxy {
+    pub fn new(upstream: Upstream, pages: NeutralPages, events: Events) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(upstream.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(upstream.pool_idle_timeout)
+            .pool_max_idle_per_host(upstream.pool_max_idle)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        Self {
+            client,
+            upstream,
+            pages,
+            events,
+        }
+    }
+
+    /// The same upstream client, rendering failures with a route's own pages.
+    pub fn with_pages(mut self, pages: NeutralPages) -> Self {
+        self.pages = pages;
+        self
+    }
+
+    async fn forward(self, mut request: Request<Body>) -> Response<Body> {
+        let context = request.extensions().get::<RequestContext>().cloned();
+        let upgrade = is_upgrade(request.headers());
+        let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
+        if let Err(status) = self.prepare(&mut request, upgrade, context.as_ref()) {
+            return self.pages.render(status, context.as_ref());
+        }
+        let response = match tokio::time::timeout(
+            self.upstream.response_timeout,
+            self.client.request(request),
+        )
+        .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return self.failed(&error, context.as_ref()),
+            Err(_) => {
+                return self.refuse(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "response_timeout",
+                    context.as_ref(),
+                )
+            }
+        };
+        let mut response = response;
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if let (true, Some(client_side)) = (switching, client_side) {
+            let upstream_side = hyper::upgrade::on(&mut response);
+            tokio::spawn(tunnel(client_side, upstream_side));
+        }
+        strip_hop_by_hop(response.headers_mut(), switching);
+        response.map(body::boxed)
+    }
+
+    /// Turns the client's request into the upstream's.
+    fn prepare(
+        &self,
+        request: &mut Request<Body>,
+        upgrade: bool,
+        context: Option<&RequestContext>,
+    ) -> Result<(), StatusCode> {
+        // HTTP/2 clients send `:authority` instead of `Host`; the app needs a Host.
+        let host = match request.headers().get(header::HOST) {
+            Some(host) => Some(host.clone()),
+            None => request
+                .uri()
+                .authority()
+                .and_then(|a| header::HeaderValue::from_str(a.as_str()).ok()),
+        };
+        let path = request
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *request.uri_mut() = Uri::builder()
+            .scheme(self.upstream.scheme.clone())
+            .authority(self.upstream.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|_| StatusCode::BAD_REQUEST)?;
+        *request.version_mut() = Version::HTTP_11;
+        let headers = request.headers_mut();
+        strip_hop_by_hop(headers, upgrade);
+        if let Some(host) = &host {
+            headers.insert(header::HOST, host.clone());
+        }
+        if let Some(context) = context {
+            set_forwarding_headers(headers, context, host.as_ref());
+        }
+        Ok(())
+    }
+
+    fn failed(
+        &self,
+        error: &hyper_util::client::legacy::Error,
+        context: Option<&RequestContext>,
+    ) -> Response<Body> {
+        let mut cause = error.source();
+        let mut timed_out = false;
+        while let Some(error) = cause {
+            timed_out |= error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+            cause = error.source();
+        }
+        match (error.is_connect(), timed_out) {
+            (true, true) => self.refuse(StatusCode::GATEWAY_TIMEOUT, "connect_timeout", context),
+            (true, false) => self.refuse(StatusCode::BAD_GATEWAY, "connect_failed", context),
+            _ => self.refuse(StatusCode::BAD_GATEWAY, "upstream_error", context),
+        }
+    }
+
+    fn refuse(
+        &self,
+        status: StatusCode,
+        rule: &'static str,
+        context: Option<&RequestContext>,
+    ) -> Response<Body> {
+        if let Some(context) = context {
+            let action = if status == StatusCode::GATEWAY_TIMEOUT {
+                "served_504"
+            } else {
+                "served_502"
+            };
+            self.events.emit(context.event("upstream", rule, action));
+        }
+        self.pages.render(status, context)
+    }
+}
+
+/// Copies bytes both ways between an upgraded client and upstream connection.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    if let Ok((client, upstream)) = tokio::try_join!(client, upstream) {
+        let _ =
+            tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream))
+                .await;
+    }
+}
+
+impl Service<Request<Body>> for Proxy {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let proxy = self.clone();
+        Box::pin(async move { Ok(proxy.forward(request).await) })
+    }
+}

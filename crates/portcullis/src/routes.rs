@@ -1,0 +1,194 @@
+//! `[[route]]` matching: which policy stack serves a request.
+//!
+//! Matching runs on a normalised path so that a stricter route cannot be
+//! dodged with a spelling the app would still serve: Express decodes
+//! percent-escapes, ignores case and treats `//` and `/./` like `/`.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use globset::{Glob, GlobMatcher};
+use http::{Method, Request, Response};
+use portcullis_core::body::Body;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+pub type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// A route's `path`: a prefix (`/api`) or, with `*`, `?`, `[` or `{`, a glob (`/files/*.pdf`).
+#[derive(Debug, Clone)]
+pub enum PathPattern {
+    Prefix(String),
+    Glob(GlobMatcher),
+}
+
+impl PathPattern {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        if !pattern.starts_with('/') {
+            return Err(format!("`{pattern}` must start with `/`"));
+        }
+        let lowered = pattern.to_ascii_lowercase();
+        if pattern.contains(['*', '?', '[', '{']) {
+            let glob =
+                Glob::new(&lowered).map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))?;
+            Ok(Self::Glob(glob.compile_matcher()))
+        } else {
+            Ok(Self::Prefix(normalize(&lowered).into_owned()))
+        }
+    }
+
+    /// `path` must already be normalised.
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            // `/api` covers `/api` and `/api/...`, not `/apiary`.
+            Self::Prefix(prefix) => path.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')
+            }),
+            Self::Glob(glob) => glob.is_match(path),
+        }
+    }
+}
+
+/// Lowercases, percent-decodes, and resolves `//`, `.` and `..` segments.
+pub fn normalize(path: &str) -> Cow<'_, str> {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let lowered = decoded.to_lowercase();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in lowered.split(['/', '\\']) {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            segment => segments.push(segment),
+        }
+    }
+    let trailing = lowered.ends_with('/') && !segments.is_empty();
+    let mut normalized = String::with_capacity(lowered.len() + 1);
+    for segment in &segments {
+        normalized.push('/');
+        normalized.push_str(segment);
+    }
+    if trailing || normalized.is_empty() {
+        normalized.push('/');
+    }
+    if normalized == path {
+        Cow::Borrowed(path)
+    } else {
+        Cow::Owned(normalized)
+    }
+}
+
+/// One route's match conditions and its stack.
+pub struct RouteStack {
+    pub path: PathPattern,
+    pub methods: Option<Vec<Method>>,
+    pub stack: Stack,
+}
+
+/// Sends each request to the first route that matches, or the default stack.
+#[derive(Clone)]
+pub struct Router {
+    routes: Arc<[RouteStack]>,
+    fallback: Stack,
+}
+
+impl Router {
+    pub fn new(routes: Vec<RouteStack>, fallback: Stack) -> Self {
+        Self {
+            routes: routes.into(),
+            fallback,
+        }
+    }
+
+    fn pick(&self, method: &Method, path: &str) -> &Stack {
+        if self.routes.is_empty() {
+            return &self.fallback;
+        }
+        let path = normalize(path);
+        self.routes
+            .iter()
+            .find(|route| {
+                route.methods.as_ref().is_none_or(|m| m.contains(method))
+                    && route.path.matches(&path)
+            })
+            .map_or(&self.fallback, |route| &route.stack)
+    }
+}
+
+impl Service<Request<Body>> for Router {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = tower::util::Oneshot<Stack, Request<Body>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        self.pick(request.method(), request.uri().path())
+            .clone()
+            .oneshot(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn normalization_defeats_the_usual_spellings() {
+        for spelling in [
+            "/admin",
+            "/ADMIN",
+            "/%61dmin",
+            "//admin",
+            "/./admin",
+            "/x/../admin",
+            "/admin/",
+            "\\admin",
+        ] {
+            let normalized = normalize(spelling);
+            assert!(
+                PathPattern::parse("/admin").unwrap().matches(&normalized),
+                "{spelling} -> {normalized}"
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes_respect_segment_boundaries() {
+        let api = PathPattern::parse("/api").unwrap();
+        assert!(api.matches("/api") && api.matches("/api/users"));
+        assert!(!api.matches("/apiary"));
+        let slash = PathPattern::parse("/api/").unwrap();
+        assert!(slash.matches("/api/x") && !slash.matches("/apix"));
+    }
+
+    #[test]
+    fn globs_match_whole_normalized_paths() {
+        let pdf = PathPattern::parse("/files/*.PDF").unwrap();
+        assert!(pdf.matches(&normalize("/files/Report.pdf")));
+        assert!(!pdf.matches(&normalize("/files/report.txt")));
+        assert!(PathPattern::parse("api").is_err());
+        assert!(PathPattern::parse("/a/[z-").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn normalized_paths_are_canonical(path in "[/a-zA-Z%.\\\\0-9]{0,64}") {
+            let once = normalize(&path).into_owned();
+            prop_assert!(once.starts_with('/'));
+            prop_assert!(!once.contains("//") && !once.contains("/./") && !once.contains("/../"));
+            prop_assert!(!once.bytes().any(|b| b.is_ascii_uppercase()));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(path in any::<String>()) {
+            let _ = normalize(&path);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The listener: accepts connections within the connection limits, speaks
+//! HTTP/1.1 or HTTP/2 (h2c with prior knowledge), and drains on shutdown.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use portcullis_core::body;
+use portcullis_core::client_ip::canonical;
+use portcullis_core::context::ConnectionInfo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt;
+
+use crate::config::ServerConfig;
+use crate::log::JsonLog;
+use crate::routes::Stack;
+
+type ResponseFuture = Pin<
+    Box<dyn Future<Output = Result<http::Response<body::Body>, std::convert::Infallible>> + Send>,
+>;
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+pub struct Server {
+    pub config: ServerConfig,
+    /// Serves requests.
+    pub gateway: Stack,
+    /// Serves connections from a client already at its connection limit.
+    pub over_limit: Stack,
+    pub log: JsonLog,
+    /// The largest request head any route accepts; hyper's own buffer is sized above it.
+    pub max_head_bytes: usize,
+}
+
+impl Server {
+    /// Serves until `shutdown` resolves, then stops accepting and lets
+    /// in-flight requests finish for up to the drain timeout. Returns whether
+    /// every connection finished in time.
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> bool {
+        let this = Arc::new(self);
+        let max = this.config.max_connections;
+        let permits = Arc::new(Semaphore::new(max));
+        let per_ip = PerIp::default();
+        let (draining, drain_signal) = watch::channel(false);
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let (stream, peer) = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of descriptors or similar: back off instead of spinning.
+                        this.log.notice("accept failed", Some(error.to_string()));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let within_limit =
+                per_ip.enter(canonical(peer.ip()), this.config.max_connections_per_ip);
+            let this = this.clone();
+            let drain_signal = drain_signal.clone();
+            tokio::spawn(async move {
+                let stack = if within_limit.is_some() {
+                    this.gateway.clone()
+                } else {
+                    this.over_limit.clone()
+                };
+                this.connection(stream, peer, stack, drain_signal).await;
+                drop((within_limit, permit));
+            });
+        }
+        drop(listener);
+        let _ = draining.send(true);
+        let max = u32::try_from(max).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(this.config.drain_timeout, permits.acquire_many(max))
+            .await
+            .is_ok();
+        drained
+    }
+
+    async fn connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stack: Stack,
+        draining: watch::Receiver<bool>,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let Ok(Ok((stream, http2))) =
+            tokio::time::timeout(self.config.header_read_timeout, detect_http2(stream)).await
+        else {
+            return; // Silent or gone before saying anything: nothing to answer.
+        };
+        self.serve_http(stream, http2, peer, stack, draining).await;
+    }
+
+    /// The hyper connection for an accepted stream, boxed here, outside any
+    /// async fn: rustc cannot prove hyper's connection futures `Send` inside
+    /// a task that also holds borrows across awaits, but it can at this
+    /// coercion, where every type is concrete.
+    fn serve_http(
+        &self,
+        stream: TcpStream,
+        http2: bool,
+        peer: SocketAddr,
+        stack: Stack,
+        draining: watch::Receiver<bool>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let info = ConnectionInfo { peer, tls: false };
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let mut request = request.map(body::boxed);
+            request.extensions_mut().insert(info);
+            // Boxed with its type spelled out: rustc cannot infer that the
+            // unboxed future is `Send` for every lifetime when it is spawned.
+            let response: ResponseFuture = Box::pin(stack.clone().oneshot(request));
+            response
+        });
+        let io = TokioIo::new(stream);
+        if http2 {
+            let connection = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(self.config.h2_max_concurrent_streams)
+                .max_header_list_size(u32::try_from(self.max_head_bytes).unwrap_or(u32::MAX))
+                .keep_alive_interval(Some(self.config.h2_keep_alive_interval))
+                .serve_connection(io, service);
+            Box::pin(drive(connection, draining))
+        } else {
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(self.config.header_read_timeout)
+                .max_buf_size(self.max_head_bytes.max(8192))
+                .serve_connection(io, service)
+                .with_upgrades();
+            Box::pin(drive(connection, draining))
+        }
+    }
+}
+
+/// Runs a connection; when draining starts, asks it to finish its in-flight
+/// requests and close.
+async fn drive<C: Drain>(connection: C, mut draining: watch::Receiver<bool>) {
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = draining.wait_for(|draining| *draining) => connection.as_mut().drain(),
+    }
+    let _ = connection.await;
+}
+
+/// A connection that can be asked to finish its requests and close.
+trait Drain: Future {
+    fn drain(self: Pin<&mut Self>);
+}
+
+impl<S> Drain for http1::UpgradeableConnection<TokioIo<TcpStream>, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = body::Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn drain(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<S> Drain for http2::Connection<TokioIo<TcpStream>, S, TokioExecutor>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = body::Body>,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn drain(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Peeks (without consuming) until the bytes either match the HTTP/2
+/// connection preface or cannot: a client must say which protocol it speaks
+/// within the header timeout, however slowly it sends.
+async fn detect_http2(stream: TcpStream) -> io::Result<(TcpStream, bool)> {
+    let mut buffer = [0u8; H2_PREFACE.len()];
+    loop {
+        // poll_peek rather than peek: rustc cannot prove the `peek` future
+        // `Send` once it shares a task with hyper's connection types.
+        let mut window = tokio::io::ReadBuf::new(&mut buffer);
+        let seen = std::future::poll_fn(|cx| stream.poll_peek(cx, &mut window)).await?;
+        if seen == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if buffer[..seen] != H2_PREFACE[..seen] {
+            return Ok((stream, false));
+        }
+        if seen == H2_PREFACE.len() {
+            return Ok((stream, true));
+        }
+        // Part of the preface: peek returns at once until more arrives.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Open connections per client IP.
+#[derive(Clone, Default)]
+struct PerIp(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+struct PerIpSlot {
+    counts: PerIp,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// A slot for one more connection from `ip`, unless it already has `max`.
+    fn enter(&self, ip: IpAddr, max: usize) -> Option<PerIpSlot> {
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(PerIpSlot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PerIpSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .counts
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_slots_are_counted_and_released() {
+        let counts = PerIp::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = counts.enter(ip, 2).unwrap();
+        let _second = counts.enter(ip, 2).unwrap();
+        assert!(counts.enter(ip, 2).is_none());
+        assert!(counts.enter("192.0.2.2".parse().unwrap(), 2).is_some());
+        drop(first);
+        assert!(counts.enter(ip, 2).is_some());
+    }
+}

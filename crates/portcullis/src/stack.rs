@@ -1,0 +1,118 @@
+//! Assembles the layers in the documented order (docs/architecture in DESIGN.md):
+//! request id and client → access log → route → limits → proxy, and on the way
+//! back safe errors → fingerprint removal → security headers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use portcullis_core::body::Body;
+use portcullis_core::client_ip::TrustedProxies;
+use portcullis_core::context::{RequestContext, RequestContextLayer, RequestContextPolicy};
+use portcullis_core::errors::{SafeErrors, SafeErrorsLayer};
+use portcullis_core::events::Events;
+use portcullis_core::fingerprint::FingerprintLayer;
+use portcullis_core::headers::SecurityHeadersLayer;
+use portcullis_core::limits::{RequestLimits, RequestLimitsLayer};
+use tower::util::BoxCloneSyncService;
+use tower::{service_fn, Service, ServiceBuilder};
+
+use crate::config::{Config, Policies};
+use crate::log::{AccessLog, AccessLogLayer, JsonLog};
+use crate::proxy::Proxy;
+use crate::routes::{RouteStack, Router, Stack};
+
+/// The whole gateway as one service.
+pub fn gateway(config: &Config, log: &JsonLog) -> Stack {
+    let events: Events = Arc::new(log.clone());
+    let proxy = Proxy::new(
+        config.upstream.clone(),
+        config.policies.pages.clone(),
+        events.clone(),
+    );
+    let route = |policies: &Policies| {
+        policy_stack(
+            policies,
+            &events,
+            proxy.clone().with_pages(policies.pages.clone()),
+        )
+    };
+    let routes = config
+        .routes
+        .iter()
+        .map(|r| RouteStack {
+            path: r.path.clone(),
+            methods: r.methods.clone(),
+            stack: route(&r.policies),
+        })
+        .collect();
+    edge(config, log, Router::new(routes, route(&config.policies)))
+}
+
+/// Answers every request with one neutral status page (e.g. 429 for a client
+/// over its connection limit), with the same headers as any other response.
+pub fn refusal(config: &Config, log: &JsonLog, status: StatusCode) -> Stack {
+    let events: Events = Arc::new(log.clone());
+    let pages = config.policies.pages.clone();
+    let answer = service_fn(move |request: Request<Body>| {
+        let mut page = pages.render(status, request.extensions().get::<RequestContext>());
+        page.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        std::future::ready(Ok::<Response<Body>, Infallible>(page))
+    });
+    edge(config, log, policy_stack(&config.policies, &events, answer))
+}
+
+/// What runs before routing: the request context, then the access log.
+fn edge<S>(config: &Config, log: &JsonLog, inner: S) -> Stack
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let trusted = TrustedProxies::new(config.trusted_proxies.clone());
+    let access = config
+        .log
+        .access
+        .then(|| AccessLogLayer::new(AccessLog::new(log.clone())));
+    BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            .layer(RequestContextLayer::new(RequestContextPolicy::new(trusted)))
+            .option_layer(access)
+            .service(inner),
+    )
+}
+
+/// One route's policies around `inner`, outermost first.
+fn policy_stack<S>(policies: &Policies, events: &Events, inner: S) -> Stack
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let pages = &policies.pages;
+    BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            .layer(SecurityHeadersLayer::new(policies.headers.clone()))
+            .layer(FingerprintLayer::new(policies.fingerprint.clone()))
+            .layer(SafeErrorsLayer::new(SafeErrors::new(
+                policies.errors.clone(),
+                pages.clone(),
+                events.clone(),
+            )))
+            .layer(RequestLimitsLayer::new(RequestLimits::new(
+                policies.limits,
+                pages.clone(),
+                events.clone(),
+            )))
+            .service(inner),
+    )
+}
