@@ -143,7 +143,7 @@ wss.on('connection', (socket) => {
   socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
 });
 
-const port = Number(process.env.PORT) || 3000;
+const port = process.env.PORT === undefined ? 3000 : Number(process.env.PORT);
 const host = process.env.HOST || '127.0.0.1';
 server.listen(port, host, () => {
   console.log(`example app listening on http://${host}:${server.address().port}`);

@@ -1,0 +1,217 @@
+//! Starts the real parts: the example Express app (node) and the portcullis
+//! binary in front of it. Every process is stopped by its own PID on drop.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn app_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/express-app")
+}
+
+/// Installs the example app's dependencies once (npm ci), across test processes.
+fn ensure_app_dependencies() {
+    let dir = app_dir();
+    let lock = std::fs::File::create(std::env::temp_dir().join("portcullis-npm-ci.lock")).unwrap();
+    lock.lock().unwrap();
+    if !dir.join("node_modules").is_dir() {
+        let status = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).status().unwrap();
+        assert!(status.success(), "npm ci failed in {}", dir.display());
+    }
+}
+
+/// Reads a child's stdout on a thread, keeping every line for assertions.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn follow(&self, stream: impl Read + Send + 'static) {
+        let lines = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                lines.0.lock().unwrap().push(line);
+            }
+        });
+    }
+
+    /// Waits up to 10 s for a line containing `needle`.
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_or_explain(needle, &Lines::default())
+    }
+
+    /// Like `wait_for`, showing `other` (the process's stderr) if it times out.
+    pub fn wait_for_or_explain(&self, needle: &str, other: &Lines) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self.0.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line containing {needle:?} in {:#?}; stderr: {:#?}",
+                self.0.lock().unwrap(),
+                other.0.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn any_contains(&self, needle: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    /// JSON lines of the given `type` (access, event, notice).
+    pub fn json(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == kind)
+            .collect()
+    }
+}
+
+pub struct Process {
+    pub child: Child,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+impl Process {
+    fn spawn(command: &mut Command) -> Self {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let (stdout, stderr) = (Lines::default(), Lines::default());
+        stdout.follow(child.stdout.take().unwrap());
+        stderr.follow(child.stderr.take().unwrap());
+        Self { child, stdout, stderr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process {} did not exit within {limit:?}", self.pid());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Finds `http://127.0.0.1:PORT` in a line.
+fn address_in(line: &str) -> SocketAddr {
+    let start = line.find("http://").unwrap() + "http://".len();
+    let end = line[start..].find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).map_or(line.len(), |e| start + e);
+    line[start..end].parse().unwrap()
+}
+
+/// The example Express app on a free loopback port.
+pub struct ExpressApp {
+    pub process: Process,
+    pub addr: SocketAddr,
+}
+
+impl ExpressApp {
+    pub fn start() -> Self {
+        ensure_app_dependencies();
+        let process = Process::spawn(
+            Command::new("node").arg("app.js").current_dir(app_dir()).env("PORT", "0").env("HOST", "127.0.0.1").env_remove("NODE_ENV"),
+        );
+        let addr = address_in(&process.stdout.wait_for_or_explain("listening on", &process.stderr));
+        Self { process, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// The portcullis binary, run from a config file.
+pub struct Gateway {
+    pub process: Process,
+    pub addr: SocketAddr,
+    _dir: TempDir,
+}
+
+impl Gateway {
+    /// Starts the gateway in front of `upstream` with `extra` appended to the config.
+    pub fn start(upstream: &str, extra: &str) -> Self {
+        let dir = TempDir::new();
+        let config = dir.0.join("portcullis.toml");
+        std::fs::write(&config, extra).unwrap();
+        let process = Process::spawn(
+            Command::new(env!("CARGO_BIN_EXE_portcullis"))
+                .args(["--upstream", upstream, "--listen", "127.0.0.1:0", "--config"])
+                .arg(&config),
+        );
+        let addr = address_in(&process.stdout.wait_for_or_explain("\"listening\"", &process.stderr));
+        Self { process, addr, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("portcullis-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A plain HTTP client that never uses a proxy from the environment.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Sends raw bytes and reads until the peer closes or `limit` passes.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> String {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}

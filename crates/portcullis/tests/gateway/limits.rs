@@ -1,0 +1,118 @@
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::harness::{client, raw_exchange};
+use crate::protected;
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_declared_or_streamed() {
+    let (_app, gateway) = protected("");
+    let small = client().post(gateway.url("/count")).body(vec![b'x'; 512 * 1024]).send().await.unwrap();
+    assert_eq!(small.text().await.unwrap(), "{\"bytes\":524288}");
+
+    let declared = client().post(gateway.url("/count")).body(vec![b'x'; 2 * 1024 * 1024]).send().await.unwrap();
+    assert_eq!(declared.status(), 413);
+    assert_eq!(declared.headers()["x-content-type-options"], "nosniff");
+
+    // Chunked: no Content-Length, so the gateway has to count as it streams.
+    let chunks = (0..32).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024]));
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let streamed = client().post(gateway.url("/count")).body(body).send().await.unwrap();
+    assert_eq!(streamed.status(), 413);
+    gateway.process.stdout.wait_for("\"max_body_bytes\"");
+}
+
+#[tokio::test]
+async fn routes_can_allow_larger_bodies() {
+    let config = "[[route]]\npath = \"/upload\"\nmethods = [\"POST\"]\n[route.limits]\nmax_body_bytes = 20000000\n";
+    let (_app, gateway) = protected(config);
+    let file = reqwest::multipart::Part::bytes(vec![7u8; 5 * 1024 * 1024]).file_name("photo.jpg");
+    let form = reqwest::multipart::Form::new().part("file", file);
+    let upload = client().post(gateway.url("/upload")).multipart(form).send().await.unwrap();
+    assert_eq!(upload.status(), 200);
+    assert_eq!(upload.text().await.unwrap(), "{\"name\":\"photo.jpg\",\"size\":5242880}");
+    // Elsewhere the default 1 MiB holds. The gateway answers from the declared
+    // length alone, before the client sends the body.
+    let declared = b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 5242880\r\n\r\n";
+    let answer = raw_exchange(gateway.addr, declared, Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.80}");
+}
+
+#[tokio::test]
+async fn long_uris_are_414_and_large_headers_431() {
+    let (_app, gateway) = protected("");
+    let uri = client().get(gateway.url(&format!("/?q={}", "a".repeat(9000)))).send().await.unwrap();
+    assert_eq!(uri.status(), 414);
+    assert!(uri.text().await.unwrap().contains("414 URI Too Long"));
+    let header = client().get(gateway.url("/")).header("x-big", "b".repeat(20_000)).send().await.unwrap();
+    assert_eq!(header.status(), 431);
+    // Far past every limit, hyper's own parser refuses before the stack runs.
+    let huge = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Huge: {}\r\n\r\n", "h".repeat(200_000));
+    let answer = raw_exchange(gateway.addr, huge.as_bytes(), Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.80}");
+}
+
+#[tokio::test]
+async fn malformed_http_gets_400_and_the_gateway_carries_on() {
+    let (_app, gateway) = protected("");
+    for garbage in [&b"GARBAGE\r\n\r\n"[..], b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", b"GET /\x00 HTTP/1.1\r\n\r\n"] {
+        let answer = raw_exchange(gateway.addr, garbage, Duration::from_secs(5));
+        assert!(answer.starts_with("HTTP/1.1 400"), "{garbage:?} -> {answer:.80}");
+    }
+    assert_eq!(client().get(gateway.url("/")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn slowloris_is_cut_off_while_others_are_served() {
+    let (_app, gateway) = protected("[server]\nheader_read_timeout = \"1s\"\n");
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(gateway.addr).unwrap();
+    let mut silent = TcpStream::connect(gateway.addr).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // The slow client trickles header bytes; a normal client is served meanwhile.
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..20 {
+            if slow.write_all(b"X-a: b\r\n").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = Vec::new();
+        let _ = slow.read_to_end(&mut rest);
+        started.elapsed()
+    });
+    for _ in 0..3 {
+        assert_eq!(client().get(gateway.url("/")).send().await.unwrap().status(), 200);
+    }
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut nothing = Vec::new();
+    let _ = silent.read_to_end(&mut nothing);
+    let silent_closed = started.elapsed();
+    let slow_closed = tokio::task::spawn_blocking(move || trickle.join().unwrap()).await.unwrap();
+    assert!(slow_closed < Duration::from_millis(2500), "slowloris kept for {slow_closed:?}");
+    assert!(silent_closed < Duration::from_millis(2500), "silent connection kept for {silent_closed:?}");
+    assert!(nothing.is_empty());
+}
+
+#[tokio::test]
+async fn connections_per_ip_are_limited() {
+    let (_app, gateway) = protected("[server]\nmax_connections_per_ip = 2\n");
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(gateway.addr).unwrap();
+        stream.write_all(request).unwrap();
+        let mut first = [0u8; 12];
+        stream.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+        held.push(stream);
+    }
+    let third = raw_exchange(gateway.addr, request, Duration::from_secs(5));
+    assert!(third.starts_with("HTTP/1.1 429"), "{third:.80}");
+    assert!(third.contains("x-frame-options: SAMEORIGIN"));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(client().get(gateway.url("/")).send().await.unwrap().status(), 200);
+}

@@ -1,0 +1,19 @@
+//! End-to-end tests: the portcullis binary in front of the real example
+//! Express app, exercised with real HTTP clients and raw sockets.
+
+mod harness;
+
+mod errors;
+mod headers;
+mod limits;
+mod operations;
+mod proxying;
+
+use harness::{ExpressApp, Gateway};
+
+/// The example app with a gateway in front, configured with `extra`.
+pub fn protected(extra: &str) -> (ExpressApp, Gateway) {
+    let app = ExpressApp::start();
+    let gateway = Gateway::start(&app.url(), extra);
+    (app, gateway)
+}

@@ -1,0 +1,85 @@
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{client, TempDir};
+use crate::protected;
+
+#[tokio::test]
+async fn access_log_has_one_line_per_request_without_query_values() {
+    let (_app, gateway) = protected("");
+    let response = client().get(gateway.url("/api/products?token=s3cret&page=2")).send().await.unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let length = response.bytes().await.unwrap().len() as u64;
+    gateway.process.stdout.wait_for(&id);
+    let line = gateway.process.stdout.json("access").into_iter().find(|l| l["request_id"] == id.as_str()).unwrap();
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["path"], "/api/products?token&page");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["bytes"], length);
+    assert_eq!(line["client_ip"], "127.0.0.1");
+    assert!(line["duration_ms"].as_f64().unwrap() > 0.0);
+    assert!(!gateway.process.stdout.any_contains("s3cret"));
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    let (_app, mut gateway) = protected("");
+    let slow = tokio::spawn(client().get(gateway.url("/slow?ms=1500")).send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateway.process.signal("TERM");
+    let response = slow.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "done after 1500 ms");
+    let status = gateway.process.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(std::net::TcpStream::connect(gateway.addr).is_err(), "stopped accepting");
+}
+
+#[tokio::test]
+async fn drain_timeout_bounds_the_wait() {
+    let (_app, mut gateway) = protected("[server]\ndrain_timeout = \"300ms\"\n");
+    let _slow = tokio::spawn(client().get(gateway.url("/slow?ms=10000")).send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    gateway.process.signal("TERM");
+    assert!(gateway.process.wait_exit(Duration::from_secs(5)).success());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    gateway.process.stdout.wait_for("stopped before every request finished");
+}
+
+fn portcullis(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis")).args(args).output().unwrap()
+}
+
+#[test]
+fn check_accepts_a_valid_config_and_names_the_line_of_an_invalid_one() {
+    let dir = TempDir::new();
+    let good = dir.0.join("good.toml");
+    std::fs::write(&good, "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[limits]\nmax_body_bytes = 10\n").unwrap();
+    let output = portcullis(&["check", "--config", good.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let bad = dir.0.join("bad.toml");
+    std::fs::write(&bad, "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[headers]\nx_frame_options = \"ALLOWALL\"\n").unwrap();
+    let output = portcullis(&["check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains(&format!("{}:5: key `headers.x_frame_options`", bad.display())), "{message}");
+    assert!(message.contains("SAMEORIGIN, DENY"), "{message}");
+}
+
+#[test]
+fn a_bad_config_refuses_to_start() {
+    let dir = TempDir::new();
+    let bad = dir.0.join("portcullis.toml");
+    std::fs::write(&bad, "[limits]\nmax_body_bites = 10\n").unwrap();
+    let output = portcullis(&["--config", bad.to_str().unwrap(), "--upstream", "http://127.0.0.1:3000", "--listen", "127.0.0.1:0"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains(":2: key `limits.max_body_bites`"), "{message}");
+    assert!(message.contains("max_body_bytes"), "lists the allowed keys: {message}");
+
+    let output = portcullis(&["--listen", "127.0.0.1:0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no upstream"));
+}
