@@ -43,9 +43,7 @@ impl std::error::Error for BodyError {
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 pub fn empty() -> Body {
@@ -144,9 +142,7 @@ mod tests {
 
     #[tokio::test]
     async fn prefix_is_bounded_and_nothing_is_lost() {
-        let prefix = read_prefix(chunked(&[b"abc", b"def", b"ghi"]), 4)
-            .await
-            .unwrap();
+        let prefix = read_prefix(chunked(&[b"abc", b"def", b"ghi"]), 4).await.unwrap();
         assert_eq!(&prefix.bytes[..], b"abcdef");
         let all = prefix.body.collect().await.unwrap().to_bytes();
         assert_eq!(&all[..], b"abcdefghi");
@@ -157,9 +153,6 @@ mod tests {
         let prefix = read_prefix(full("tiny"), 1024).await.unwrap();
         assert_eq!(&prefix.bytes[..], b"tiny");
         assert_eq!(http_body::Body::size_hint(&prefix.body).exact(), Some(4));
-        assert_eq!(
-            &prefix.body.collect().await.unwrap().to_bytes()[..],
-            b"tiny"
-        );
+        assert_eq!(&prefix.body.collect().await.unwrap().to_bytes()[..], b"tiny");
     }
 }

@@ -24,18 +24,12 @@ impl TrustedProxies {
 
     /// The client address for a request that came from `peer` carrying these
     /// `X-Forwarded-For` header values (in order of appearance).
-    pub fn client_ip<'a>(
-        &self,
-        peer: IpAddr,
-        forwarded_for: impl Iterator<Item = &'a [u8]>,
-    ) -> IpAddr {
+    pub fn client_ip<'a>(&self, peer: IpAddr, forwarded_for: impl Iterator<Item = &'a [u8]>) -> IpAddr {
         let peer = canonical(peer);
         if !self.contains(peer) {
             return peer;
         }
-        let hops: Vec<&[u8]> = forwarded_for
-            .flat_map(|value| value.split(|b| *b == b','))
-            .collect();
+        let hops: Vec<&[u8]> = forwarded_for.flat_map(|value| value.split(|b| *b == b',')).collect();
         let mut client = peer;
         for hop in hops.iter().rev() {
             match parse_hop(hop) {
@@ -103,20 +97,14 @@ mod tests {
     #[test]
     fn all_trusted_hops_give_the_leftmost() {
         let proxies = trusted(&["10.0.0.0/8"]);
-        let got = proxies.client_ip(
-            ip("10.0.0.2"),
-            [b"10.9.9.9, 10.1.1.1".as_slice()].into_iter(),
-        );
+        let got = proxies.client_ip(ip("10.0.0.2"), [b"10.9.9.9, 10.1.1.1".as_slice()].into_iter());
         assert_eq!(got, ip("10.9.9.9"));
     }
 
     #[test]
     fn unreadable_hop_stops_at_the_last_trusted_one() {
         let proxies = trusted(&["10.0.0.0/8"]);
-        let got = proxies.client_ip(
-            ip("10.0.0.2"),
-            [b"1.2.3.4, garbage, 10.1.1.1".as_slice()].into_iter(),
-        );
+        let got = proxies.client_ip(ip("10.0.0.2"), [b"1.2.3.4, garbage, 10.1.1.1".as_slice()].into_iter());
         assert_eq!(got, ip("10.1.1.1"));
     }
 

@@ -40,12 +40,7 @@ impl RequestContext {
         self.request_id.to_str().unwrap_or("")
     }
 
-    pub fn event(
-        &self,
-        kind: &'static str,
-        rule: &'static str,
-        action: &'static str,
-    ) -> SecurityEvent {
+    pub fn event(&self, kind: &'static str, rule: &'static str, action: &'static str) -> SecurityEvent {
         SecurityEvent {
             kind,
             rule,
@@ -57,19 +52,12 @@ impl RequestContext {
     }
 
     /// Works out the context of `request`; `connection` is how it reached us.
-    pub fn resolve<B>(
-        request: &Request<B>,
-        connection: ConnectionInfo,
-        trusted: &TrustedProxies,
-    ) -> Self {
+    pub fn resolve<B>(request: &Request<B>, connection: ConnectionInfo, trusted: &TrustedProxies) -> Self {
         let headers = request.headers();
         let peer_trusted = trusted.contains(connection.peer.ip());
         let client_ip = trusted.client_ip(
             connection.peer.ip(),
-            headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .map(HeaderValue::as_bytes),
+            headers.get_all("x-forwarded-for").iter().map(HeaderValue::as_bytes),
         );
         let forwarded_https = headers
             .get("x-forwarded-proto")
@@ -140,11 +128,7 @@ impl Policy for RequestContextPolicy {
         Verdict::Forward(id)
     }
 
-    async fn on_response(
-        self: Arc<Self>,
-        id: HeaderValue,
-        mut response: Response<Body>,
-    ) -> Response<Body> {
+    async fn on_response(self: Arc<Self>, id: HeaderValue, mut response: Response<Body>) -> Response<Body> {
         response.headers_mut().insert(request_id::HEADER, id);
         response
     }
@@ -202,10 +186,18 @@ mod tests {
         let json = |accept: &str| prefers_json(Some(&HeaderValue::from_str(accept).unwrap()));
         assert!(json("application/json"));
         assert!(json("application/problem+json, text/html;q=0.5"));
-        assert!(!json(
-            "text/html,application/xhtml+xml,application/json;q=0.9"
-        ));
+        assert!(!json("text/html,application/xhtml+xml,application/json;q=0.9"));
         assert!(!json("*/*"));
         assert!(!prefers_json(None));
+    }
+
+    proptest::proptest! {
+        // Any header bytes at all: a decision, never a panic.
+        #[test]
+        fn accept_never_panics(accept in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Ok(value) = HeaderValue::from_bytes(&accept) {
+                let _ = prefers_json(Some(&value));
+            }
+        }
     }
 }

@@ -61,20 +61,10 @@ pub struct RequestFacts {
 
 impl SafeErrors {
     pub fn new(config: ErrorsConfig, pages: NeutralPages, events: Events) -> Self {
-        Self {
-            config,
-            pages,
-            events,
-        }
+        Self { config, pages, events }
     }
 
-    fn replace(
-        &self,
-        facts: &RequestFacts,
-        status: StatusCode,
-        rule: &'static str,
-        original: &[u8],
-    ) -> Response<Body> {
+    fn replace(&self, facts: &RequestFacts, status: StatusCode, rule: &'static str, original: &[u8]) -> Response<Body> {
         if let Some(context) = &facts.context {
             let mut event = context.event("safe_errors", rule, "replaced");
             let shown = &original[..original.len().min(self.config.log_body_bytes)];
@@ -103,11 +93,7 @@ impl Policy for SafeErrors {
         })
     }
 
-    async fn on_response(
-        self: Arc<Self>,
-        facts: RequestFacts,
-        response: Response<Body>,
-    ) -> Response<Body> {
+    async fn on_response(self: Arc<Self>, facts: RequestFacts, response: Response<Body>) -> Response<Body> {
         let status = response.status();
         let inspect_404 = status == StatusCode::NOT_FOUND && self.config.replace_default_404;
         let inspect = inspect_404 || (status.as_u16() >= 400 && self.config.replace_leaking_errors);
@@ -153,11 +139,7 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::{service_fn, Layer, ServiceExt};
 
-    async fn through(
-        status: u16,
-        body: &'static str,
-        extra: &[(&str, &str)],
-    ) -> (Response<Body>, Arc<Recorder>) {
+    async fn through(status: u16, body: &'static str, extra: &[(&str, &str)]) -> (Response<Body>, Arc<Recorder>) {
         let recorder = Arc::new(Recorder::default());
         let layer = PolicyLayer::new(SafeErrors::new(
             ErrorsConfig::default(),
@@ -200,33 +182,19 @@ mod tests {
     }
 
     async fn text(response: Response<Body>) -> String {
-        String::from_utf8(
-            response
-                .into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes()
-                .to_vec(),
-        )
-        .unwrap()
+        String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
     }
 
     #[tokio::test]
     async fn stack_trace_is_replaced_and_logged() {
-        let (response, events) =
-            through(500, "TypeError: x\n    at fn (/srv/app/app.js:12:3)", &[]).await;
+        let (response, events) = through(500, "TypeError: x\n    at fn (/srv/app/app.js:12:3)", &[]).await;
         assert_eq!(response.status(), 500);
         let body = text(response).await;
         assert!(body.contains("rid-1") && !body.contains("app.js"));
         let events = events.taken();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].rule, "stack_trace");
-        assert!(events[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("/srv/app/app.js:12:3"));
+        assert!(events[0].detail.as_deref().unwrap().contains("/srv/app/app.js:12:3"));
     }
 
     #[tokio::test]
@@ -248,8 +216,7 @@ mod tests {
 
     #[tokio::test]
     async fn compressed_server_errors_are_not_trusted() {
-        let (response, events) =
-            through(500, "\x1f\u{8b}...", &[("content-encoding", "gzip")]).await;
+        let (response, events) = through(500, "\x1f\u{8b}...", &[("content-encoding", "gzip")]).await;
         assert!(response.extensions().get::<NeutralPage>().is_some());
         assert_eq!(events.taken()[0].rule, "uninspectable_5xx");
     }

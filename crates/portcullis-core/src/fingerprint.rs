@@ -53,9 +53,8 @@ impl Fingerprint {
             .remove_headers
             .iter()
             .map(|name| {
-                HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                    InvalidConfig::new("remove_headers", format!("`{name}` is not a header name"))
-                })
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| InvalidConfig::new("remove_headers", format!("`{name}` is not a header name")))
             })
             .collect::<Result<_, _>>()?;
         let server = config
@@ -146,17 +145,11 @@ mod tests {
             remove_headers: vec!["bad header".into()],
             server: None,
         };
-        assert_eq!(
-            Fingerprint::from_config(&bad_name).unwrap_err().key,
-            "remove_headers"
-        );
+        assert_eq!(Fingerprint::from_config(&bad_name).unwrap_err().key, "remove_headers");
         let versioned = FingerprintConfig {
             server: Some("nginx/1.25".into()),
             ..Default::default()
         };
-        assert_eq!(
-            Fingerprint::from_config(&versioned).unwrap_err().key,
-            "server"
-        );
+        assert_eq!(Fingerprint::from_config(&versioned).unwrap_err().key, "server");
     }
 }

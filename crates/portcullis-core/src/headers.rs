@@ -66,12 +66,7 @@ const DEFAULTS: &[(&str, &str, &str, Option<&[&str]>)] = &[
         "off",
         Some(&["off", "on"]),
     ),
-    (
-        "x_download_options",
-        "x-download-options",
-        "noopen",
-        Some(&["noopen"]),
-    ),
+    ("x_download_options", "x-download-options", "noopen", Some(&["noopen"])),
     (
         "x_frame_options",
         "x-frame-options",
@@ -99,11 +94,7 @@ const REFERRER_POLICIES: &[&str] = &[
 ];
 
 /// Deprecated and dangerous headers (HPKP can brick a site; Expect-CT is gone): never sent.
-const NEVER_SENT: &[&str] = &[
-    "public-key-pins",
-    "public-key-pins-report-only",
-    "expect-ct",
-];
+const NEVER_SENT: &[&str] = &["public-key-pins", "public-key-pins-report-only", "expect-ct"];
 
 /// helmet 8's default CSP, directive by directive, in helmet's order.
 const CSP_DEFAULTS: &[(&str, &[&str])] = &[
@@ -277,19 +268,10 @@ impl Policy for SecurityHeaders {
     type State = bool;
 
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<bool> {
-        Verdict::Forward(
-            request
-                .extensions()
-                .get::<RequestContext>()
-                .is_some_and(|c| c.https),
-        )
+        Verdict::Forward(request.extensions().get::<RequestContext>().is_some_and(|c| c.https))
     }
 
-    async fn on_response(
-        self: Arc<Self>,
-        https: bool,
-        mut response: Response<Body>,
-    ) -> Response<Body> {
+    async fn on_response(self: Arc<Self>, https: bool, mut response: Response<Body>) -> Response<Body> {
         self.apply(response.headers_mut(), https);
         response
     }
@@ -320,11 +302,7 @@ fn collapse_or_default(name: &HeaderName, default: &HeaderValue, headers: &mut H
         return;
     }
     let merged = if is_csp(name) {
-        let joined: Vec<&[u8]> = headers
-            .get_all(name)
-            .iter()
-            .map(HeaderValue::as_bytes)
-            .collect();
+        let joined: Vec<&[u8]> = headers.get_all(name).iter().map(HeaderValue::as_bytes).collect();
         HeaderValue::from_bytes(&joined.join(&b", "[..])).unwrap_or_else(|_| first.clone())
     } else {
         first.clone()
@@ -333,8 +311,7 @@ fn collapse_or_default(name: &HeaderName, default: &HeaderValue, headers: &mut H
 }
 
 fn is_csp(name: &HeaderName) -> bool {
-    name == http::header::CONTENT_SECURITY_POLICY
-        || name == http::header::CONTENT_SECURITY_POLICY_REPORT_ONLY
+    name == http::header::CONTENT_SECURITY_POLICY || name == http::header::CONTENT_SECURITY_POLICY_REPORT_ONLY
 }
 
 fn header_rule(
@@ -347,8 +324,7 @@ fn header_rule(
     let mode = setting.and_then(|s| s.mode).unwrap_or(Mode::Set);
     let value = setting.and_then(|s| s.value.as_deref()).unwrap_or(default);
     check_header_value(key, value, allowed)?;
-    let value = HeaderValue::from_str(value)
-        .map_err(|_| InvalidConfig::new(key, "not a valid header value"))?;
+    let value = HeaderValue::from_str(value).map_err(|_| InvalidConfig::new(key, "not a valid header value"))?;
     Ok(Rule {
         name: HeaderName::from_static(header),
         action: action(mode, value),
@@ -363,18 +339,11 @@ fn action(mode: Mode, value: HeaderValue) -> Action {
     }
 }
 
-fn check_header_value(
-    key: &str,
-    value: &str,
-    allowed: Option<&[&str]>,
-) -> Result<(), InvalidConfig> {
+fn check_header_value(key: &str, value: &str, allowed: Option<&[&str]>) -> Result<(), InvalidConfig> {
     if let Some(allowed) = allowed.filter(|allowed| !allowed.contains(&value)) {
         return Err(InvalidConfig::new(
             key,
-            format!(
-                "`{value}` is not allowed, expected one of: {}",
-                allowed.join(", ")
-            ),
+            format!("`{value}` is not allowed, expected one of: {}", allowed.join(", ")),
         ));
     }
     match key {
@@ -398,9 +367,7 @@ fn check_header_value(
                 .split(';')
                 .map(str::trim)
                 .find_map(|part| part.strip_prefix("max-age="));
-            if !max_age
-                .is_some_and(|age| !age.is_empty() && age.bytes().all(|b| b.is_ascii_digit()))
-            {
+            if !max_age.is_some_and(|age| !age.is_empty() && age.bytes().all(|b| b.is_ascii_digit())) {
                 return Err(InvalidConfig::new(
                     key,
                     "needs `max-age=SECONDS`, e.g. `max-age=31536000; includeSubDomains`",
@@ -436,12 +403,7 @@ fn csp_policy(config: &CspConfig) -> Result<String, InvalidConfig> {
     let mut merged: Vec<(String, Vec<String>)> = if config.use_defaults {
         CSP_DEFAULTS
             .iter()
-            .map(|(name, sources)| {
-                (
-                    name.to_string(),
-                    sources.iter().map(|s| s.to_string()).collect(),
-                )
-            })
+            .map(|(name, sources)| (name.to_string(), sources.iter().map(|s| s.to_string()).collect()))
             .collect()
     } else {
         Vec::new()
@@ -456,9 +418,7 @@ fn csp_policy(config: &CspConfig) -> Result<String, InvalidConfig> {
             }
             (Directive::Removed, None) => {}
             (Directive::Flag, index) => upsert(&mut merged, index, name, Vec::new()),
-            (Directive::Sources(sources), index) => {
-                upsert(&mut merged, index, name, sources.clone())
-            }
+            (Directive::Sources(sources), index) => upsert(&mut merged, index, name, sources.clone()),
         }
     }
     if !merged.iter().any(|(name, _)| name == "default-src") {
@@ -480,12 +440,7 @@ fn csp_policy(config: &CspConfig) -> Result<String, InvalidConfig> {
     Ok(rendered.join(";"))
 }
 
-fn upsert(
-    merged: &mut Vec<(String, Vec<String>)>,
-    index: Option<usize>,
-    name: &str,
-    sources: Vec<String>,
-) {
+fn upsert(merged: &mut Vec<(String, Vec<String>)>, index: Option<usize>, name: &str, sources: Vec<String>) {
     match index {
         Some(index) => merged[index].1 = sources,
         None => merged.push((name.to_owned(), sources)),
@@ -509,20 +464,13 @@ fn check_directive(key: &str, name: &str, directive: &Directive) -> Result<(), I
         ));
     }
     for source in sources {
-        if source.is_empty()
-            || source.contains([';', ','])
-            || source.bytes().any(|b| !b.is_ascii_graphic())
-        {
+        if source.is_empty() || source.contains([';', ',']) || source.bytes().any(|b| !b.is_ascii_graphic()) {
             return Err(InvalidConfig::new(
                 key,
-                format!(
-                    "`{source}` is not a valid source: no `;`, `,`, spaces or control characters"
-                ),
+                format!("`{source}` is not a valid source: no `;`, `,`, spaces or control characters"),
             ));
         }
-        if CSP_KEYWORDS.contains(&source.as_str())
-            || CSP_KEYWORD_PREFIXES.iter().any(|p| source.starts_with(p))
-        {
+        if CSP_KEYWORDS.contains(&source.as_str()) || CSP_KEYWORD_PREFIXES.iter().any(|p| source.starts_with(p)) {
             return Err(InvalidConfig::new(
                 key,
                 format!("`{source}` is a keyword and must be quoted: `'{source}'`"),
@@ -595,11 +543,7 @@ impl<'de> Deserialize<'de> for Directive {
             }
 
             fn visit_bool<E: de::Error>(self, enabled: bool) -> Result<Directive, E> {
-                Ok(if enabled {
-                    Directive::Flag
-                } else {
-                    Directive::Removed
-                })
+                Ok(if enabled { Directive::Flag } else { Directive::Removed })
             }
 
             fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Directive, S::Error> {
@@ -677,10 +621,7 @@ mod tests {
         ];
         let headers = applied(&SecurityHeaders::default(), &upstream, false);
         assert_eq!(
-            headers
-                .get_all("x-frame-options")
-                .iter()
-                .collect::<Vec<_>>(),
+            headers.get_all("x-frame-options").iter().collect::<Vec<_>>(),
             ["SAMEORIGIN"]
         );
         assert_eq!(headers["x-xss-protection"], "0");
@@ -700,10 +641,7 @@ mod tests {
         ];
         let headers = applied(&SecurityHeaders::default(), &two, false);
         assert_eq!(
-            headers
-                .get_all("content-security-policy")
-                .iter()
-                .collect::<Vec<_>>(),
+            headers.get_all("content-security-policy").iter().collect::<Vec<_>>(),
             ["default-src 'self', img-src 'none'"]
         );
     }
@@ -718,19 +656,13 @@ mod tests {
         .unwrap();
         let headers = applied(
             &policy,
-            &[
-                ("referrer-policy", "origin"),
-                ("x-download-options", "noopen"),
-            ],
+            &[("referrer-policy", "origin"), ("x-download-options", "noopen")],
             false,
         );
         assert_eq!(headers["referrer-policy"], "origin");
         assert!(headers.get("x-download-options").is_none());
         assert_eq!(headers["x-frame-options"], "DENY");
-        assert_eq!(
-            applied(&policy, &[], false)["referrer-policy"],
-            "strict-origin"
-        );
+        assert_eq!(applied(&policy, &[], false)["referrer-policy"], "strict-origin");
     }
 
     #[test]
@@ -763,9 +695,7 @@ mod tests {
             &[("content-security-policy-report-only", "default-src *")],
             false,
         );
-        let csp = headers["content-security-policy-report-only"]
-            .to_str()
-            .unwrap();
+        let csp = headers["content-security-policy-report-only"].to_str().unwrap();
         assert!(csp.contains(";script-src 'self' https://cdn.example.com;"));
         assert!(!csp.contains("upgrade-insecure-requests"));
         assert!(
@@ -801,13 +731,10 @@ mod tests {
 
     #[test]
     fn bad_header_values_are_config_errors() {
-        let bad =
-            |value: serde_json::Value| SecurityHeaders::from_config(&config(value)).unwrap_err();
-        assert!(
-            bad(serde_json::json!({ "x_frame_options": "ALLOW-FROM https://x" }))
-                .message
-                .contains("SAMEORIGIN, DENY")
-        );
+        let bad = |value: serde_json::Value| SecurityHeaders::from_config(&config(value)).unwrap_err();
+        assert!(bad(serde_json::json!({ "x_frame_options": "ALLOW-FROM https://x" }))
+            .message
+            .contains("SAMEORIGIN, DENY"));
         assert!(bad(serde_json::json!({ "referrer_policy": "everything" }))
             .message
             .contains("strict-origin"));
@@ -816,9 +743,6 @@ mod tests {
                 .message
                 .contains("max-age")
         );
-        assert_eq!(
-            bad(serde_json::json!({ "x_powered_by": "x" })).key,
-            "x_powered_by"
-        );
+        assert_eq!(bad(serde_json::json!({ "x_powered_by": "x" })).key, "x_powered_by");
     }
 }

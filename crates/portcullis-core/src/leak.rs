@@ -14,20 +14,14 @@ const LEAK_RULES: &[(&str, &str)] = &[
         "stack_trace",
         r"\bat (?:[\w.$<>\[\] ]+ \()?(?:/|[A-Za-z]:\\|file://|node:)[^\s()<>]*:\d+(?::\d+)?",
     ),
-    (
-        "stack_trace",
-        r"\bat [\w.$]+\([\w$]+\.(?:java|kt|scala):\d+\)",
-    ),
+    ("stack_trace", r"\bat [\w.$]+\([\w$]+\.(?:java|kt|scala):\d+\)"),
     ("stack_trace", r" in [A-Za-z]:\\[^\s<>]+:line \d+"),
     // Python, PHP, Ruby.
     (
         "stack_trace",
         r#"Traceback \(most recent call last\)|File "[^"]+", line \d+"#,
     ),
-    (
-        "stack_trace",
-        r"#\d+ (?:/|[A-Za-z]:\\)[^\s<>]+\(\d+\)|\.rb:\d+:in `",
-    ),
+    ("stack_trace", r"#\d+ (?:/|[A-Za-z]:\\)[^\s<>]+\(\d+\)|\.rb:\d+:in `"),
     (
         "exception",
         r"\b(?:TypeError|ReferenceError|SyntaxError|RangeError|EvalError|URIError|AssertionError|UnhandledPromiseRejection\w*): ",
@@ -74,11 +68,7 @@ static NOT_FOUND_PAGES: LazyLock<RegexSet> =
 
 /// The first leak rule an error body matches, if any.
 pub fn find_leak(body: &[u8]) -> Option<&'static str> {
-    LEAKS
-        .matches(body)
-        .iter()
-        .next()
-        .map(|index| LEAK_RULES[index].0)
+    LEAKS.matches(body).iter().next().map(|index| LEAK_RULES[index].0)
 }
 
 /// True when a 404 body is a framework's default page.
@@ -95,10 +85,7 @@ mod tests {
     fn express_stack_traces_are_leaks() {
         let express = b"<pre>TypeError: Cannot read properties of undefined<br> &nbsp; &nbsp;at /srv/shop/app.js:95:27<br> &nbsp; &nbsp;at Layer.handleRequest (/srv/shop/node_modules/router/lib/layer.js:169:33)</pre>";
         assert_eq!(find_leak(express), Some("stack_trace"));
-        assert_eq!(
-            find_leak(b"    at fn (/abs/path/app.js:12:3)"),
-            Some("stack_trace")
-        );
+        assert_eq!(find_leak(b"    at fn (/abs/path/app.js:12:3)"), Some("stack_trace"));
         assert_eq!(
             find_leak(b"at processTicksAndRejections (node:internal/process/task_queues:95:5)"),
             Some("stack_trace")
@@ -123,14 +110,8 @@ mod tests {
             find_leak(b"ER_PARSE_ERROR: You have an error in your SQL syntax"),
             Some("sql_error")
         );
-        assert_eq!(
-            find_leak(b"ERROR: syntax error at or near \"FROM\""),
-            Some("sql_error")
-        );
-        assert_eq!(
-            find_leak(b"ReferenceError: user is not defined"),
-            Some("exception")
-        );
+        assert_eq!(find_leak(b"ERROR: syntax error at or near \"FROM\""), Some("sql_error"));
+        assert_eq!(find_leak(b"ReferenceError: user is not defined"), Some("exception"));
     }
 
     #[test]
@@ -150,9 +131,7 @@ mod tests {
         assert!(is_framework_404(b"<pre>Cannot GET /no-such-page</pre>"));
         assert!(is_framework_404(b"<pre>Cannot POST /api</pre>"));
         assert!(!is_framework_404(b"{\"error\":\"not found\"}"));
-        assert!(!is_framework_404(
-            b"<h1>Sorry, we cannot find that page</h1>"
-        ));
+        assert!(!is_framework_404(b"<h1>Sorry, we cannot find that page</h1>"));
     }
 
     proptest! {

@@ -60,19 +60,10 @@ pub struct Overflow {
 
 impl RequestLimits {
     pub fn new(config: LimitsConfig, pages: NeutralPages, events: Events) -> Self {
-        Self {
-            config,
-            pages,
-            events,
-        }
+        Self { config, pages, events }
     }
 
-    fn refuse(
-        &self,
-        status: StatusCode,
-        rule: &'static str,
-        context: Option<&RequestContext>,
-    ) -> Response<Body> {
+    fn refuse(&self, status: StatusCode, rule: &'static str, context: Option<&RequestContext>) -> Response<Body> {
         if let Some(context) = context {
             self.events.emit(context.event("limits", rule, "refused"));
         }
@@ -84,10 +75,7 @@ impl RequestLimits {
     }
 
     fn check_head(&self, request: &Request<Body>) -> Result<(), (StatusCode, &'static str)> {
-        let uri_bytes = request
-            .uri()
-            .path_and_query()
-            .map_or(0, |pq| pq.as_str().len());
+        let uri_bytes = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
         if uri_bytes > self.config.max_uri_bytes {
             return Err((StatusCode::URI_TOO_LONG, "max_uri_bytes"));
         }
@@ -97,10 +85,7 @@ impl RequestLimits {
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum();
         if header_bytes > self.config.max_header_bytes {
-            return Err((
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "max_header_bytes",
-            ));
+            return Err((StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "max_header_bytes"));
         }
         let declared = request
             .headers()
@@ -132,11 +117,7 @@ impl Policy for RequestLimits {
         Verdict::Forward(Overflow { tripped, context })
     }
 
-    async fn on_response(
-        self: Arc<Self>,
-        overflow: Overflow,
-        response: Response<Body>,
-    ) -> Response<Body> {
+    async fn on_response(self: Arc<Self>, overflow: Overflow, response: Response<Body>) -> Response<Body> {
         if overflow.tripped.load(Ordering::Acquire) {
             return self.refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -170,10 +151,7 @@ impl http_body::Body for Counted {
     type Data = Bytes;
     type Error = BodyError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
             other => return other,
@@ -220,20 +198,14 @@ mod tests {
     /// An upstream that reads the whole body and answers 200, or 502 if reading failed.
     async fn send(request: Request<Body>) -> (StatusCode, Arc<Recorder>) {
         let recorder = Arc::new(Recorder::default());
-        let layer = PolicyLayer::new(RequestLimits::new(
-            limits(),
-            NeutralPages::default(),
-            recorder.clone(),
-        ));
+        let layer = PolicyLayer::new(RequestLimits::new(limits(), NeutralPages::default(), recorder.clone()));
         let service = layer.layer(service_fn(|req: Request<Body>| async move {
             let status = if req.into_body().collect().await.is_ok() {
                 200
             } else {
                 502
             };
-            Ok::<_, std::convert::Infallible>(
-                Response::builder().status(status).body(full("")).unwrap(),
-            )
+            Ok::<_, std::convert::Infallible>(Response::builder().status(status).body(full("")).unwrap())
         }));
         (service.oneshot(request).await.unwrap().status(), recorder)
     }
@@ -269,9 +241,8 @@ mod tests {
 
     #[tokio::test]
     async fn streamed_body_over_the_limit_is_413() {
-        let chunks: Vec<Result<_, BodyError>> = (0..2)
-            .map(|_| Ok(Frame::data(Bytes::from_static(b"123456"))))
-            .collect();
+        let chunks: Vec<Result<_, BodyError>> =
+            (0..2).map(|_| Ok(Frame::data(Bytes::from_static(b"123456")))).collect();
         let request = Request::builder()
             .uri("/")
             .body(StreamBody::new(stream::iter(chunks)).boxed_unsync())
@@ -281,10 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn body_at_the_limit_passes() {
-        let request = Request::builder()
-            .uri("/")
-            .body(full("0123456789"))
-            .unwrap();
+        let request = Request::builder().uri("/").body(full("0123456789")).unwrap();
         let (status, events) = send(request).await;
         assert_eq!(status, 200);
         assert!(events.taken().is_empty());

@@ -89,10 +89,7 @@ mod tests {
 
     #[tokio::test]
     async fn custom_html_gets_the_request_id() {
-        let pages = NeutralPages::with_custom_html(HashMap::from([(
-            502,
-            "<p>down {{request_id}}</p>".to_owned(),
-        )]));
+        let pages = NeutralPages::with_custom_html(HashMap::from([(502, "<p>down {{request_id}}</p>".to_owned())]));
         let body = text(pages.render(StatusCode::BAD_GATEWAY, None)).await;
         assert_eq!(body, "<p>down </p>");
     }

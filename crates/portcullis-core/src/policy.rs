@@ -110,9 +110,7 @@ where
                 let policy = self.policy.clone();
                 // Combinators rather than an async block: rustc cannot yet prove an
                 // async block holding `S::Future` is `Send` for every lifetime.
-                Box::pin(
-                    response.and_then(move |response| policy.on_response(state, response).map(Ok)),
-                )
+                Box::pin(response.and_then(move |response| policy.on_response(state, response).map(Ok)))
             }
         }
     }

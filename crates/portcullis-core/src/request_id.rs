@@ -37,8 +37,6 @@ mod tests {
         assert!(is_acceptable(&HeaderValue::from_static("req-42.a_b")));
         assert!(!is_acceptable(&HeaderValue::from_static("<script>")));
         assert!(!is_acceptable(&HeaderValue::from_static("")));
-        assert!(!is_acceptable(
-            &HeaderValue::from_str(&"a".repeat(129)).unwrap()
-        ));
+        assert!(!is_acceptable(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
     }
 }

@@ -22,9 +22,7 @@ pub async fn run(app_dir: Option<PathBuf>) -> ExitCode {
 }
 
 async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
-    let dir = app_dir.unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/express-app")
-    });
+    let dir = app_dir.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/express-app"));
     let dir = dir
         .canonicalize()
         .map_err(|e| format!("cannot find the example app at {}: {e}", dir.display()))?;
@@ -44,9 +42,7 @@ async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot start node (is Node.js installed?): {e}"))?;
     wait_for_port(app_port).await?;
 
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let gateway: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
     let overrides = Overrides {
         upstream: Some(format!("http://127.0.0.1:{app_port}")),
@@ -84,13 +80,8 @@ async fn install_dependencies(dir: &Path) -> Result<(), String> {
 }
 
 async fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 async fn wait_for_port(port: u16) -> Result<(), String> {
@@ -100,7 +91,5 @@ async fn wait_for_port(port: u16) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(format!(
-        "the example app did not start listening on port {port}"
-    ))
+    Err(format!("the example app did not start listening on port {port}"))
 }

@@ -25,8 +25,7 @@ const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// True for a request asking to switch protocols (WebSocket).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
-        && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+    headers.contains_key(header::UPGRADE) && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
@@ -45,9 +44,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     let named: Vec<HeaderName> = connection_tokens(headers)
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
-    let upgrade = keep_upgrade
-        .then(|| headers.get(header::UPGRADE).cloned())
-        .flatten();
+    let upgrade = keep_upgrade.then(|| headers.get(header::UPGRADE).cloned()).flatten();
     for name in HOP_BY_HOP.iter().chain(&named) {
         headers.remove(name);
     }
@@ -61,11 +58,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 ///
 /// A trusted proxy's values are extended; anything an untrusted client sent is
 /// replaced, so the app can believe these headers.
-pub fn set_forwarding_headers(
-    headers: &mut HeaderMap,
-    context: &RequestContext,
-    host: Option<&HeaderValue>,
-) {
+pub fn set_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext, host: Option<&HeaderValue>) {
     let peer = portcullis_core::client_ip::canonical(context.peer.ip());
     let proto = if context.https { "https" } else { "http" };
     let trusted = context.peer_trusted;
@@ -93,10 +86,10 @@ pub fn set_forwarding_headers(
         std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
     };
     let mut element = format!("for={for_node};proto={proto}");
-    if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(|h| {
-        h.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-    }) {
+    if let Some(host) = host
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+    {
         element.push_str(&format!(";host=\"{host}\""));
     }
     let forwarded = match trusted.then(|| joined(headers, &FORWARDED)).flatten() {
@@ -108,11 +101,7 @@ pub fn set_forwarding_headers(
 }
 
 fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    let values: Vec<&str> = headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
+    let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
     (!values.is_empty()).then(|| values.join(", "))
 }
 
@@ -162,18 +151,12 @@ mod tests {
         assert_eq!(h["x-real-ip"], "192.0.2.9");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(
-            h["forwarded"],
-            "for=192.0.2.9;proto=http;host=\"shop.example\""
-        );
+        assert_eq!(h["forwarded"], "for=192.0.2.9;proto=http;host=\"shop.example\"");
     }
 
     #[test]
     fn trusted_proxy_chain_is_extended() {
-        let mut h = headers(&[
-            ("x-forwarded-for", "198.51.100.1"),
-            ("forwarded", "for=198.51.100.1"),
-        ]);
+        let mut h = headers(&[("x-forwarded-for", "198.51.100.1"), ("forwarded", "for=198.51.100.1")]);
         set_forwarding_headers(&mut h, &context("[::1]:4000", "198.51.100.1", true), None);
         assert_eq!(h["x-forwarded-for"], "198.51.100.1, ::1");
         assert_eq!(h["forwarded"], "for=198.51.100.1, for=\"[::1]\";proto=http");
@@ -195,10 +178,7 @@ mod tests {
         assert!(is_upgrade(&ws));
         strip_hop_by_hop(&mut ws, true);
         assert_eq!(
-            (
-                ws["connection"].to_str().unwrap(),
-                ws["upgrade"].to_str().unwrap()
-            ),
+            (ws["connection"].to_str().unwrap(), ws["upgrade"].to_str().unwrap()),
             ("upgrade", "websocket")
         );
     }

@@ -8,6 +8,7 @@ mod proxy;
 mod routes;
 mod server;
 mod stack;
+mod timeouts;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -110,10 +111,7 @@ async fn run(args: RunArgs) -> ExitCode {
     let listener = match TcpListener::bind(config.server.listen).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!(
-                "portcullis: cannot listen on {}: {error}",
-                config.server.listen
-            );
+            eprintln!("portcullis: cannot listen on {}: {error}", config.server.listen);
             return ExitCode::FAILURE;
         }
     };
@@ -121,21 +119,14 @@ async fn run(args: RunArgs) -> ExitCode {
 }
 
 /// Serves on `listener` until `shutdown`, then drains.
-async fn serve(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> ExitCode {
+async fn serve(config: Config, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> ExitCode {
     let log = JsonLog::stdout();
     let address = listener
         .local_addr()
         .map_or_else(|_| config.server.listen.to_string(), |a| a.to_string());
     log.notice(
         "listening",
-        Some(format!(
-            "http://{address} -> http://{}",
-            config.upstream.authority
-        )),
+        Some(format!("http://{address} -> http://{}", config.upstream.authority)),
     );
     let server = server::Server {
         gateway: stack::gateway(&config, &log),

@@ -12,7 +12,7 @@ use http::{header, Request, Response, StatusCode, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use portcullis_core::body::{self, Body};
+use portcullis_core::body::{self, Body, BodyError};
 use portcullis_core::context::RequestContext;
 use portcullis_core::events::Events;
 use portcullis_core::pages::NeutralPages;
@@ -20,6 +20,7 @@ use tower::Service;
 
 use crate::config::Upstream;
 use crate::forwarded::{is_upgrade, set_forwarding_headers, strip_hop_by_hop};
+use crate::timeouts::{BodyReadTimedOut, ReadTimeout};
 
 #[derive(Clone)]
 pub struct Proxy {
@@ -61,21 +62,10 @@ impl Proxy {
         if let Err(status) = self.prepare(&mut request, upgrade, context.as_ref()) {
             return self.pages.render(status, context.as_ref());
         }
-        let response = match tokio::time::timeout(
-            self.upstream.response_timeout,
-            self.client.request(request),
-        )
-        .await
-        {
+        let response = match tokio::time::timeout(self.upstream.response_timeout, self.client.request(request)).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => return self.failed(&error, context.as_ref()),
-            Err(_) => {
-                return self.refuse(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "response_timeout",
-                    context.as_ref(),
-                )
-            }
+            Err(_) => return self.refuse(StatusCode::GATEWAY_TIMEOUT, "response_timeout", context.as_ref()),
         };
         let mut response = response;
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -84,7 +74,9 @@ impl Proxy {
             tokio::spawn(tunnel(client_side, upstream_side));
         }
         strip_hop_by_hop(response.headers_mut(), switching);
-        response.map(body::boxed)
+        // An upstream that stalls mid-body must not hold the client forever.
+        let stall_limit = self.upstream.response_timeout;
+        response.map(|b| body::boxed(ReadTimeout::new(b, stall_limit)))
     }
 
     /// Turns the client's request into the upstream's.
@@ -125,39 +117,35 @@ impl Proxy {
         Ok(())
     }
 
-    fn failed(
-        &self,
-        error: &hyper_util::client::legacy::Error,
-        context: Option<&RequestContext>,
-    ) -> Response<Body> {
+    fn failed(&self, error: &hyper_util::client::legacy::Error, context: Option<&RequestContext>) -> Response<Body> {
+        let (mut timed_out, mut client_body, mut client_stalled) = (false, false, false);
         let mut cause = error.source();
-        let mut timed_out = false;
         while let Some(error) = cause {
             timed_out |= error
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+            // The request body is the only `BodyError` on this path: the client's stream broke.
+            client_body |= error.is::<BodyError>();
+            client_stalled |= error.is::<BodyReadTimedOut>();
             cause = error.source();
         }
-        match (error.is_connect(), timed_out) {
-            (true, true) => self.refuse(StatusCode::GATEWAY_TIMEOUT, "connect_timeout", context),
-            (true, false) => self.refuse(StatusCode::BAD_GATEWAY, "connect_failed", context),
+        match (error.is_connect(), timed_out, client_body, client_stalled) {
+            (true, true, ..) => self.refuse(StatusCode::GATEWAY_TIMEOUT, "connect_timeout", context),
+            (true, false, ..) => self.refuse(StatusCode::BAD_GATEWAY, "connect_failed", context),
+            (false, _, _, true) => self.refuse(StatusCode::REQUEST_TIMEOUT, "body_read_timeout", context),
+            (false, _, true, _) => self.refuse(StatusCode::BAD_REQUEST, "malformed_request_body", context),
             _ => self.refuse(StatusCode::BAD_GATEWAY, "upstream_error", context),
         }
     }
 
-    fn refuse(
-        &self,
-        status: StatusCode,
-        rule: &'static str,
-        context: Option<&RequestContext>,
-    ) -> Response<Body> {
+    fn refuse(&self, status: StatusCode, rule: &'static str, context: Option<&RequestContext>) -> Response<Body> {
         if let Some(context) = context {
-            let action = if status == StatusCode::GATEWAY_TIMEOUT {
-                "served_504"
-            } else {
-                "served_502"
+            let action = match status {
+                StatusCode::GATEWAY_TIMEOUT => "served_504",
+                StatusCode::BAD_GATEWAY => "served_502",
+                _ => "refused",
             };
-            self.events.emit(context.event("upstream", rule, action));
+            self.events.emit(context.event("proxy", rule, action));
         }
         self.pages.render(status, context)
     }
@@ -166,9 +154,7 @@ impl Proxy {
 /// Copies bytes both ways between an upgraded client and upstream connection.
 async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
     if let Ok((client, upstream)) = tokio::try_join!(client, upstream) {
-        let _ =
-            tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream))
-                .await;
+        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
     }
 }
 

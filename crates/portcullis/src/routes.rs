@@ -31,8 +31,7 @@ impl PathPattern {
         }
         let lowered = pattern.to_ascii_lowercase();
         if pattern.contains(['*', '?', '[', '{']) {
-            let glob =
-                Glob::new(&lowered).map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))?;
+            let glob = Glob::new(&lowered).map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))?;
             Ok(Self::Glob(glob.compile_matcher()))
         } else {
             Ok(Self::Prefix(normalize(&lowered).into_owned()))
@@ -43,9 +42,9 @@ impl PathPattern {
     fn matches(&self, path: &str) -> bool {
         match self {
             // `/api` covers `/api` and `/api/...`, not `/apiary`.
-            Self::Prefix(prefix) => path.strip_prefix(prefix.as_str()).is_some_and(|rest| {
-                rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')
-            }),
+            Self::Prefix(prefix) => path
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')),
             Self::Glob(glob) => glob.is_match(path),
         }
     }
@@ -110,10 +109,7 @@ impl Router {
         let path = normalize(path);
         self.routes
             .iter()
-            .find(|route| {
-                route.methods.as_ref().is_none_or(|m| m.contains(method))
-                    && route.path.matches(&path)
-            })
+            .find(|route| route.methods.as_ref().is_none_or(|m| m.contains(method)) && route.path.matches(&path))
             .map_or(&self.fallback, |route| &route.stack)
     }
 }

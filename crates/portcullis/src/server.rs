@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -16,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use portcullis_core::body;
 use portcullis_core::client_ip::canonical;
 use portcullis_core::context::ConnectionInfo;
+use portcullis_core::events::{EventSink, SecurityEvent};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
@@ -23,10 +25,10 @@ use tower::ServiceExt;
 use crate::config::ServerConfig;
 use crate::log::JsonLog;
 use crate::routes::Stack;
+use crate::timeouts::{IdleTimeout, InFlight, ReadTimeout};
 
-type ResponseFuture = Pin<
-    Box<dyn Future<Output = Result<http::Response<body::Body>, std::convert::Infallible>> + Send>,
->;
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<body::Body>, std::convert::Infallible>> + Send>>;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -69,8 +71,18 @@ impl Server {
                     }
                 },
             };
-            let within_limit =
-                per_ip.enter(canonical(peer.ip()), this.config.max_connections_per_ip);
+            let client = canonical(peer.ip());
+            let within_limit = per_ip.enter(client, this.config.max_connections_per_ip);
+            if within_limit.is_none() {
+                this.log.emit(SecurityEvent {
+                    kind: "limits",
+                    rule: "max_connections_per_ip",
+                    action: "refused",
+                    request_id: None,
+                    client_ip: Some(client),
+                    detail: None,
+                });
+            }
             let this = this.clone();
             let drain_signal = drain_signal.clone();
             tokio::spawn(async move {
@@ -92,16 +104,9 @@ impl Server {
         drained
     }
 
-    async fn connection(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        stack: Stack,
-        draining: watch::Receiver<bool>,
-    ) {
+    async fn connection(&self, stream: TcpStream, peer: SocketAddr, stack: Stack, draining: watch::Receiver<bool>) {
         let _ = stream.set_nodelay(true);
-        let Ok(Ok((stream, http2))) =
-            tokio::time::timeout(self.config.header_read_timeout, detect_http2(stream)).await
+        let Ok(Ok((stream, http2))) = tokio::time::timeout(self.config.header_read_timeout, detect_http2(stream)).await
         else {
             return; // Silent or gone before saying anything: nothing to answer.
         };
@@ -121,27 +126,36 @@ impl Server {
         draining: watch::Receiver<bool>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let info = ConnectionInfo { peer, tls: false };
+        let in_flight = InFlight::default();
+        let requests = in_flight.clone();
+        let body_read_timeout = self.config.body_read_timeout;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let mut request = request.map(body::boxed);
+            let mut request = request.map(|b| body::boxed(ReadTimeout::new(b, body_read_timeout)));
             request.extensions_mut().insert(info);
+            let waiting = requests.enter();
             // Boxed with its type spelled out: rustc cannot infer that the
             // unboxed future is `Send` for every lifetime when it is spawned.
-            let response: ResponseFuture = Box::pin(stack.clone().oneshot(request));
+            let response: ResponseFuture = Box::pin(stack.clone().oneshot(request).inspect(move |_| drop(waiting)));
             response
         });
-        let io = TokioIo::new(stream);
         if http2 {
+            let io = TokioIo::new(IdleTimeout::new(stream, self.config.keep_alive_timeout, in_flight));
             let connection = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(self.config.h2_max_concurrent_streams)
                 .max_header_list_size(u32::try_from(self.max_head_bytes).unwrap_or(u32::MAX))
-                .keep_alive_interval(Some(self.config.h2_keep_alive_interval))
+                // No pings: they would count as traffic and keep idle connections
+                // open; the idle timeout already drops dead peers.
+                .keep_alive_interval(None)
                 .serve_connection(io, service);
             Box::pin(drive(connection, draining))
         } else {
+            // hyper restarts this timer whenever it waits for a request head,
+            // so it also bounds the idle time between keep-alive requests.
+            let io = TokioIo::new(stream);
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(self.config.header_read_timeout)
+                .header_read_timeout(self.config.header_read_timeout.min(self.config.keep_alive_timeout))
                 .max_buf_size(self.max_head_bytes.max(8192))
                 .serve_connection(io, service)
                 .with_upgrades();
@@ -166,8 +180,9 @@ trait Drain: Future {
     fn drain(self: Pin<&mut Self>);
 }
 
-impl<S> Drain for http1::UpgradeableConnection<TokioIo<TcpStream>, S>
+impl<I, S> Drain for http1::UpgradeableConnection<I, S>
 where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: hyper::service::HttpService<Incoming, ResBody = body::Body>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -176,8 +191,9 @@ where
     }
 }
 
-impl<S> Drain for http2::Connection<TokioIo<TcpStream>, S, TokioExecutor>
+impl<I, S> Drain for http2::Connection<I, S, TokioExecutor>
 where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: hyper::service::HttpService<Incoming, ResBody = body::Body>,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -223,10 +239,7 @@ struct PerIpSlot {
 impl PerIp {
     /// A slot for one more connection from `ip`, unless it already has `max`.
     fn enter(&self, ip: IpAddr, max: usize) -> Option<PerIpSlot> {
-        let mut counts = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = counts.entry(ip).or_insert(0);
         if *count >= max {
             return None;
@@ -241,11 +254,7 @@ impl PerIp {
 
 impl Drop for PerIpSlot {
     fn drop(&mut self) {
-        let mut counts = self
-            .counts
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self.counts.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(count) = counts.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

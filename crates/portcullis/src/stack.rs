@@ -25,18 +25,8 @@ use crate::routes::{RouteStack, Router, Stack};
 /// The whole gateway as one service.
 pub fn gateway(config: &Config, log: &JsonLog) -> Stack {
     let events: Events = Arc::new(log.clone());
-    let proxy = Proxy::new(
-        config.upstream.clone(),
-        config.policies.pages.clone(),
-        events.clone(),
-    );
-    let route = |policies: &Policies| {
-        policy_stack(
-            policies,
-            &events,
-            proxy.clone().with_pages(policies.pages.clone()),
-        )
-    };
+    let proxy = Proxy::new(config.upstream.clone(), config.policies.pages.clone(), events.clone());
+    let route = |policies: &Policies| policy_stack(policies, &events, proxy.clone().with_pages(policies.pages.clone()));
     let routes = config
         .routes
         .iter()
@@ -56,10 +46,8 @@ pub fn refusal(config: &Config, log: &JsonLog, status: StatusCode) -> Stack {
     let pages = config.policies.pages.clone();
     let answer = service_fn(move |request: Request<Body>| {
         let mut page = pages.render(status, request.extensions().get::<RequestContext>());
-        page.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
+        page.headers_mut()
+            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         std::future::ready(Ok::<Response<Body>, Infallible>(page))
     });
     edge(config, log, policy_stack(&config.policies, &events, answer))
@@ -68,11 +56,7 @@ pub fn refusal(config: &Config, log: &JsonLog, status: StatusCode) -> Stack {
 /// What runs before routing: the request context, then the access log.
 fn edge<S>(config: &Config, log: &JsonLog, inner: S) -> Stack
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
     let trusted = TrustedProxies::new(config.trusted_proxies.clone());
@@ -91,11 +75,7 @@ where
 /// One route's policies around `inner`, outermost first.
 fn policy_stack<S>(policies: &Policies, events: &Events, inner: S) -> Stack
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
     let pages = &policies.pages;

@@ -96,12 +96,17 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Time a client has to send a complete request head (slowloris defence).
     /// On an HTTP/1.1 keep-alive connection the clock restarts after each
-    /// response, so it is also the idle time allowed between requests.
+    /// response, so it also bounds the idle time between requests.
     #[serde(with = "duration")]
     pub header_read_timeout: Duration,
-    /// How often an HTTP/2 connection is pinged; a peer that does not answer is dropped.
+    /// Time allowed between two reads of a request body (slow POST defence).
     #[serde(with = "duration")]
-    pub h2_keep_alive_interval: Duration,
+    pub body_read_timeout: Duration,
+    /// Idle time allowed on a connection with no request waiting for its
+    /// response and no bytes moving (HTTP/1.1: the smaller of this and
+    /// `header_read_timeout`).
+    #[serde(with = "duration")]
+    pub keep_alive_timeout: Duration,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[serde(with = "duration")]
     pub drain_timeout: Duration,
@@ -118,7 +123,8 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             header_read_timeout: Duration::from_secs(10),
-            h2_keep_alive_interval: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(75),
             drain_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             max_connections_per_ip: 256,
@@ -244,30 +250,28 @@ impl Config {
             file.server.listen = listen;
         }
         loader.validate_server(&file.server)?;
-        let upstream =
-            match &overrides.upstream {
-                Some(url) => upstream(&file.upstream, url).map_err(|message| ConfigError {
-                    source: "--upstream".into(),
-                    line: None,
-                    key: None,
-                    message,
-                })?,
-                None => match &file.upstream.url {
-                    Some(url) => upstream(&file.upstream, url)
-                        .map_err(|m| loader.error("upstream.url", m))?,
-                    None => return Err(loader.error(
+        let upstream = match &overrides.upstream {
+            Some(url) => upstream(&file.upstream, url).map_err(|message| ConfigError {
+                source: "--upstream".into(),
+                line: None,
+                key: None,
+                message,
+            })?,
+            None => match &file.upstream.url {
+                Some(url) => upstream(&file.upstream, url).map_err(|m| loader.error("upstream.url", m))?,
+                None => {
+                    return Err(loader.error(
                         "upstream.url",
                         "no upstream: give `--upstream http://127.0.0.1:3000` or `[upstream] url`",
-                    )),
-                },
-            };
+                    ))
+                }
+            },
+        };
         let trusted_proxies = file
             .trusted_proxies
             .iter()
             .enumerate()
-            .map(|(i, cidr)| {
-                parse_cidr(cidr).map_err(|m| loader.error(&format!("trusted_proxies[{i}]"), m))
-            })
+            .map(|(i, cidr)| parse_cidr(cidr).map_err(|m| loader.error(&format!("trusted_proxies[{i}]"), m)))
             .collect::<Result<_, _>>()?;
         let global = RawPolicies {
             headers: &file.headers,
@@ -316,11 +320,7 @@ impl Loader<'_> {
     }
 
     /// Deserializes `value`, reporting errors at the key where they occurred.
-    fn deserialize<T: DeserializeOwned>(
-        &self,
-        prefix: &str,
-        value: toml::Value,
-    ) -> Result<T, ConfigError> {
+    fn deserialize<T: DeserializeOwned>(&self, prefix: &str, value: toml::Value) -> Result<T, ConfigError> {
         serde_path_to_error::deserialize(value).map_err(|error| {
             let inner = error.path().to_string();
             let key = join_key(prefix, if inner == "." { "" } else { &inner });
@@ -335,10 +335,7 @@ impl Loader<'_> {
     fn validate_server(&self, server: &ServerConfig) -> Result<(), ConfigError> {
         let positive = [
             ("server.max_connections", server.max_connections as u64),
-            (
-                "server.max_connections_per_ip",
-                server.max_connections_per_ip as u64,
-            ),
+            ("server.max_connections_per_ip", server.max_connections_per_ip as u64),
             (
                 "server.h2_max_concurrent_streams",
                 u64::from(server.h2_max_concurrent_streams),
@@ -374,13 +371,11 @@ impl Loader<'_> {
 
         let (section, value) = merged("headers", global.headers, over(|r| &r.headers));
         let headers = self.deserialize(&section, value)?;
-        let headers =
-            SecurityHeaders::from_config(&headers).map_err(|e| self.invalid(&section, e))?;
+        let headers = SecurityHeaders::from_config(&headers).map_err(|e| self.invalid(&section, e))?;
 
         let (section, value) = merged("fingerprint", global.fingerprint, over(|r| &r.fingerprint));
         let fingerprint = self.deserialize(&section, value)?;
-        let fingerprint =
-            Fingerprint::from_config(&fingerprint).map_err(|e| self.invalid(&section, e))?;
+        let fingerprint = Fingerprint::from_config(&fingerprint).map_err(|e| self.invalid(&section, e))?;
 
         let (section, value) = merged("errors", global.errors, over(|r| &r.errors));
         let errors: ErrorsConfig = self.deserialize(&section, value)?;
@@ -389,10 +384,7 @@ impl Loader<'_> {
         let (section, value) = merged("limits", global.limits, over(|r| &r.limits));
         let limits: LimitsConfig = self.deserialize(&section, value)?;
         if limits.max_uri_bytes == 0 || limits.max_header_bytes == 0 {
-            return Err(self.error(
-                &section,
-                "max_uri_bytes and max_header_bytes must be at least 1",
-            ));
+            return Err(self.error(&section, "max_uri_bytes and max_header_bytes must be at least 1"));
         }
         Ok(Policies {
             headers,
@@ -411,9 +403,7 @@ impl Loader<'_> {
                 .parse::<u16>()
                 .ok()
                 .filter(|code| (400..600).contains(code))
-                .ok_or_else(|| {
-                    self.error(&key, "a page is named by its status code, 400 to 599")
-                })?;
+                .ok_or_else(|| self.error(&key, "a page is named by its status code, 400 to 599"))?;
             let html = std::fs::read_to_string(path)
                 .map_err(|e| self.error(&key, format!("cannot read `{}`: {e}", path.display())))?;
             custom.insert(code, html);
@@ -421,25 +411,15 @@ impl Loader<'_> {
         Ok(NeutralPages::with_custom_html(custom))
     }
 
-    fn route(
-        &self,
-        global: &RawPolicies,
-        route: &RouteSection,
-        index: usize,
-    ) -> Result<Route, ConfigError> {
+    fn route(&self, global: &RawPolicies, route: &RouteSection, index: usize) -> Result<Route, ConfigError> {
         let prefix = format!("route[{index}]");
-        let path = PathPattern::parse(&route.path)
-            .map_err(|m| self.error(&format!("{prefix}.path"), m))?;
+        let path = PathPattern::parse(&route.path).map_err(|m| self.error(&format!("{prefix}.path"), m))?;
         let methods = route
             .methods
             .iter()
             .map(|m| {
-                Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
-                    self.error(
-                        &format!("{prefix}.methods"),
-                        format!("`{m}` is not an HTTP method"),
-                    )
-                })
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                    .map_err(|_| self.error(&format!("{prefix}.methods"), format!("`{m}` is not an HTTP method")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let policies = self.policies(global, Some((route, index)), &prefix)?;
@@ -476,9 +456,7 @@ fn upstream(section: &UpstreamSection, url: &str) -> Result<Upstream, String> {
         .parse()
         .map_err(|_| format!("`{url}` is not a URL, expected e.g. http://127.0.0.1:3000"))?;
     let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-        return Err(format!(
-            "`{url}` needs a scheme and a host, e.g. http://127.0.0.1:3000"
-        ));
+        return Err(format!("`{url}` needs a scheme and a host, e.g. http://127.0.0.1:3000"));
     };
     if scheme != &Scheme::HTTP {
         return Err(format!(
@@ -504,9 +482,7 @@ fn upstream(section: &UpstreamSection, url: &str) -> Result<Upstream, String> {
 fn parse_cidr(text: &str) -> Result<IpNet, String> {
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-            format!("`{text}` is not a CIDR range or IP address, expected e.g. 10.0.0.0/8 or ::1")
-        })
+        .map_err(|_| format!("`{text}` is not a CIDR range or IP address, expected e.g. 10.0.0.0/8 or ::1"))
 }
 
 /// Durations are written as `"10s"`, `"500ms"`, `"1m 30s"`.
@@ -560,10 +536,7 @@ mod tests {
 
     #[test]
     fn bad_values_point_at_their_line() {
-        let err = parse(&format!(
-            "{UPSTREAM}[headers]\nx_frame_options = \"ALLOW-FROM x\"\n"
-        ))
-        .unwrap_err();
+        let err = parse(&format!("{UPSTREAM}[headers]\nx_frame_options = \"ALLOW-FROM x\"\n")).unwrap_err();
         assert_eq!(
             (err.line, err.key.as_deref()),
             (Some(4), Some("headers.x_frame_options"))
@@ -575,16 +548,10 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(err.line, Some(4), "{err}");
-        assert!(
-            err.message.contains("set") && err.message.contains("remove"),
-            "{err}"
-        );
+        assert!(err.message.contains("set") && err.message.contains("remove"), "{err}");
 
         let err = parse(&format!("{UPSTREAM}[server]\ndrain_timeout = \"soon\"\n")).unwrap_err();
-        assert_eq!(
-            (err.line, err.key.as_deref()),
-            (Some(4), Some("server.drain_timeout"))
-        );
+        assert_eq!((err.line, err.key.as_deref()), (Some(4), Some("server.drain_timeout")));
     }
 
     #[test]
@@ -608,9 +575,7 @@ mod tests {
 
     #[test]
     fn route_errors_point_into_the_route() {
-        let text = format!(
-            "{UPSTREAM}[[route]]\npath = \"/api\"\n[route.headers]\nreferrer_policy = \"bogus\"\n"
-        );
+        let text = format!("{UPSTREAM}[[route]]\npath = \"/api\"\n[route.headers]\nreferrer_policy = \"bogus\"\n");
         let err = parse(&text).unwrap_err();
         assert_eq!(
             (err.line, err.key.as_deref()),
@@ -642,15 +607,9 @@ mod tests {
 
     #[test]
     fn trusted_proxies_accept_cidrs_and_addresses() {
-        let config = parse(&format!(
-            "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n{UPSTREAM}"
-        ))
-        .unwrap();
+        let config = parse(&format!("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n{UPSTREAM}")).unwrap();
         assert_eq!(config.trusted_proxies.len(), 2);
         let err = parse(&format!("trusted_proxies = [\"10.0.0.0/33\"]\n{UPSTREAM}")).unwrap_err();
-        assert_eq!(
-            (err.line, err.key.as_deref()),
-            (Some(1), Some("trusted_proxies[0]"))
-        );
+        assert_eq!((err.line, err.key.as_deref()), (Some(1), Some("trusted_proxies[0]")));
     }
 }

@@ -4,20 +4,37 @@ use crate::protected;
 #[tokio::test]
 async fn stack_trace_is_replaced_and_kept_in_the_security_log() {
     let (app, gateway) = protected("");
-    let direct = client().get(format!("{}/boom", app.url())).send().await.unwrap().text().await.unwrap();
+    let direct = client()
+        .get(format!("{}/boom", app.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(direct.contains("app.js:"), "the app itself leaks its stack trace");
 
     let response = client().get(gateway.url("/boom")).send().await.unwrap();
     assert_eq!(response.status(), 500);
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert_eq!(response.headers()["x-frame-options"], "SAMEORIGIN", "neutral pages carry the security headers");
+    assert_eq!(
+        response.headers()["x-frame-options"],
+        "SAMEORIGIN",
+        "neutral pages carry the security headers"
+    );
     let body = response.text().await.unwrap();
     assert!(body.contains(&id), "the page gives the request id");
     for leak in ["TypeError", "app.js", "node_modules", " at ", "/work", "Cannot read"] {
         assert!(!body.contains(leak), "{leak:?} leaked in {body}");
     }
     gateway.process.stdout.wait_for("\"stack_trace\"");
-    let event = gateway.process.stdout.json("event").into_iter().find(|e| e["rule"] == "stack_trace").unwrap();
+    let event = gateway
+        .process
+        .stdout
+        .json("event")
+        .into_iter()
+        .find(|e| e["rule"] == "stack_trace")
+        .unwrap();
     assert_eq!(event["request_id"], id.as_str());
     assert_eq!(event["kind"], "safe_errors");
     assert!(event["detail"].as_str().unwrap().contains("app.js:"));
@@ -26,17 +43,29 @@ async fn stack_trace_is_replaced_and_kept_in_the_security_log() {
 #[tokio::test]
 async fn express_default_404_is_neutral_and_reflects_nothing() {
     let (_app, gateway) = protected("");
-    let response = client().get(gateway.url("/no-such-page-%3Cscript%3Ealert(1)%3C%2Fscript%3E")).send().await.unwrap();
+    let response = client()
+        .get(gateway.url("/no-such-page-%3Cscript%3Ealert(1)%3C%2Fscript%3E"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     let body = response.text().await.unwrap();
     assert!(!body.contains("Cannot GET"), "{body}");
-    assert!(!body.contains("no-such-page") && !body.to_lowercase().contains("script"), "{body}");
+    assert!(
+        !body.contains("no-such-page") && !body.to_lowercase().contains("script"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn json_clients_get_json_error_pages() {
     let (_app, gateway) = protected("");
-    let response = client().get(gateway.url("/boom")).header("accept", "application/json").send().await.unwrap();
+    let response = client()
+        .get(gateway.url("/boom"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["content-type"], "application/json");
     let json: serde_json::Value = response.json().await.unwrap();
     assert_eq!(json["status"], 500);
@@ -72,13 +101,20 @@ async fn custom_error_pages_replace_the_built_in_ones() {
     let (_app, gateway) = protected(&format!("[errors.pages]\n500 = \"{}\"\n", page.display()));
     let response = client().get(gateway.url("/boom")).send().await.unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert_eq!(response.text().await.unwrap(), format!("<h1>Our apologies</h1><p>ref {id}</p>"));
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("<h1>Our apologies</h1><p>ref {id}</p>")
+    );
 }
 
 #[tokio::test]
 async fn upstream_down_is_a_neutral_502() {
     // A port nothing listens on: bind one, then close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let gateway = crate::harness::Gateway::start(&format!("http://127.0.0.1:{port}"), "");
     let response = client().get(gateway.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 502);

@@ -18,7 +18,11 @@ fn ensure_app_dependencies() {
     let lock = std::fs::File::create(std::env::temp_dir().join("portcullis-npm-ci.lock")).unwrap();
     lock.lock().unwrap();
     if !dir.join("node_modules").is_dir() {
-        let status = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).status().unwrap();
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
         assert!(status.success(), "npm ci failed in {}", dir.display());
     }
 }
@@ -95,7 +99,11 @@ impl Process {
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -106,7 +114,11 @@ impl Process {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "process {} did not exit within {limit:?}", self.pid());
+            assert!(
+                Instant::now() < deadline,
+                "process {} did not exit within {limit:?}",
+                self.pid()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -129,7 +141,9 @@ impl Drop for Process {
 /// Finds `http://127.0.0.1:PORT` in a line.
 fn address_in(line: &str) -> SocketAddr {
     let start = line.find("http://").unwrap() + "http://".len();
-    let end = line[start..].find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).map_or(line.len(), |e| start + e);
+    let end = line[start..]
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+        .map_or(line.len(), |e| start + e);
     line[start..end].parse().unwrap()
 }
 
@@ -143,7 +157,12 @@ impl ExpressApp {
     pub fn start() -> Self {
         ensure_app_dependencies();
         let process = Process::spawn(
-            Command::new("node").arg("app.js").current_dir(app_dir()).env("PORT", "0").env("HOST", "127.0.0.1").env_remove("NODE_ENV"),
+            Command::new("node")
+                .arg("app.js")
+                .current_dir(app_dir())
+                .env("PORT", "0")
+                .env("HOST", "127.0.0.1")
+                .env_remove("NODE_ENV"),
         );
         let addr = address_in(&process.stdout.wait_for_or_explain("listening on", &process.stderr));
         Self { process, addr }
@@ -173,7 +192,11 @@ impl Gateway {
                 .arg(&config),
         );
         let addr = address_in(&process.stdout.wait_for_or_explain("\"listening\"", &process.stderr));
-        Self { process, addr, _dir: dir }
+        Self {
+            process,
+            addr,
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

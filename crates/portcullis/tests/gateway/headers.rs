@@ -33,7 +33,11 @@ async fn every_helmet_default_is_sent_once_with_its_exact_value() {
 async fn fingerprinting_headers_are_removed() {
     let (app, gateway) = protected("");
     let direct = client().get(format!("{}/", app.url())).send().await.unwrap();
-    assert_eq!(direct.headers()["x-powered-by"], "Express", "the app itself does fingerprint");
+    assert_eq!(
+        direct.headers()["x-powered-by"],
+        "Express",
+        "the app itself does fingerprint"
+    );
     let response = client().get(gateway.url("/")).send().await.unwrap();
     for name in ["x-powered-by", "server", "x-aspnet-version", "x-runtime"] {
         assert!(response.headers().get(name).is_none(), "{name} leaked");
@@ -43,8 +47,16 @@ async fn fingerprinting_headers_are_removed() {
 #[tokio::test]
 async fn https_as_reported_by_a_trusted_proxy_gets_hsts() {
     let (_app, gateway) = protected("trusted_proxies = [\"127.0.0.1\"]\n");
-    let response = client().get(gateway.url("/")).header("x-forwarded-proto", "https").send().await.unwrap();
-    assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    let response = client()
+        .get(gateway.url("/"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
 }
 
 #[tokio::test]
@@ -68,5 +80,9 @@ referrer_policy = false
     assert_eq!(api.status(), 200);
     assert_eq!(api.headers()["x-frame-options"], "DENY");
     assert!(api.headers().get("referrer-policy").is_none());
-    assert_eq!(api.headers()["content-security-policy"], csp, "the route inherits the global CSP");
+    assert_eq!(
+        api.headers()["content-security-policy"],
+        csp,
+        "the route inherits the global CSP"
+    );
 }

@@ -8,10 +8,20 @@ use crate::protected;
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_declared_or_streamed() {
     let (_app, gateway) = protected("");
-    let small = client().post(gateway.url("/count")).body(vec![b'x'; 512 * 1024]).send().await.unwrap();
+    let small = client()
+        .post(gateway.url("/count"))
+        .body(vec![b'x'; 512 * 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(small.text().await.unwrap(), "{\"bytes\":524288}");
 
-    let declared = client().post(gateway.url("/count")).body(vec![b'x'; 2 * 1024 * 1024]).send().await.unwrap();
+    let declared = client()
+        .post(gateway.url("/count"))
+        .body(vec![b'x'; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(declared.status(), 413);
     assert_eq!(declared.headers()["x-content-type-options"], "nosniff");
 
@@ -29,9 +39,17 @@ async fn routes_can_allow_larger_bodies() {
     let (_app, gateway) = protected(config);
     let file = reqwest::multipart::Part::bytes(vec![7u8; 5 * 1024 * 1024]).file_name("photo.jpg");
     let form = reqwest::multipart::Form::new().part("file", file);
-    let upload = client().post(gateway.url("/upload")).multipart(form).send().await.unwrap();
+    let upload = client()
+        .post(gateway.url("/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(upload.status(), 200);
-    assert_eq!(upload.text().await.unwrap(), "{\"name\":\"photo.jpg\",\"size\":5242880}");
+    assert_eq!(
+        upload.text().await.unwrap(),
+        "{\"name\":\"photo.jpg\",\"size\":5242880}"
+    );
     // Elsewhere the default 1 MiB holds. The gateway answers from the declared
     // length alone, before the client sends the body.
     let declared = b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 5242880\r\n\r\n";
@@ -42,10 +60,19 @@ async fn routes_can_allow_larger_bodies() {
 #[tokio::test]
 async fn long_uris_are_414_and_large_headers_431() {
     let (_app, gateway) = protected("");
-    let uri = client().get(gateway.url(&format!("/?q={}", "a".repeat(9000)))).send().await.unwrap();
+    let uri = client()
+        .get(gateway.url(&format!("/?q={}", "a".repeat(9000))))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(uri.status(), 414);
     assert!(uri.text().await.unwrap().contains("414 URI Too Long"));
-    let header = client().get(gateway.url("/")).header("x-big", "b".repeat(20_000)).send().await.unwrap();
+    let header = client()
+        .get(gateway.url("/"))
+        .header("x-big", "b".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header.status(), 431);
     // Far past every limit, hyper's own parser refuses before the stack runs.
     let huge = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Huge: {}\r\n\r\n", "h".repeat(200_000));
@@ -56,7 +83,11 @@ async fn long_uris_are_414_and_large_headers_431() {
 #[tokio::test]
 async fn malformed_http_gets_400_and_the_gateway_carries_on() {
     let (_app, gateway) = protected("");
-    for garbage in [&b"GARBAGE\r\n\r\n"[..], b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", b"GET /\x00 HTTP/1.1\r\n\r\n"] {
+    for garbage in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"GET /\x00 HTTP/1.1\r\n\r\n",
+    ] {
         let answer = raw_exchange(gateway.addr, garbage, Duration::from_secs(5));
         assert!(answer.starts_with("HTTP/1.1 400"), "{garbage:?} -> {answer:.80}");
     }
@@ -90,9 +121,17 @@ async fn slowloris_is_cut_off_while_others_are_served() {
     let mut nothing = Vec::new();
     let _ = silent.read_to_end(&mut nothing);
     let silent_closed = started.elapsed();
-    let slow_closed = tokio::task::spawn_blocking(move || trickle.join().unwrap()).await.unwrap();
-    assert!(slow_closed < Duration::from_millis(2500), "slowloris kept for {slow_closed:?}");
-    assert!(silent_closed < Duration::from_millis(2500), "silent connection kept for {silent_closed:?}");
+    let slow_closed = tokio::task::spawn_blocking(move || trickle.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        slow_closed < Duration::from_millis(2500),
+        "slowloris kept for {slow_closed:?}"
+    );
+    assert!(
+        silent_closed < Duration::from_millis(2500),
+        "silent connection kept for {silent_closed:?}"
+    );
     assert!(nothing.is_empty());
 }
 
@@ -111,8 +150,119 @@ async fn connections_per_ip_are_limited() {
     }
     let third = raw_exchange(gateway.addr, request, Duration::from_secs(5));
     assert!(third.starts_with("HTTP/1.1 429"), "{third:.80}");
+    gateway.process.stdout.wait_for("\"max_connections_per_ip\"");
     assert!(third.contains("x-frame-options: SAMEORIGIN"));
     drop(held);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(client().get(gateway.url("/")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let (_app, gateway) = protected("[server]\nheader_read_timeout = \"5s\"\nkeep_alive_timeout = \"1s\"\n");
+    // HTTP/1.1: one request, then silence.
+    let mut h1 = TcpStream::connect(gateway.addr).unwrap();
+    h1.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // HTTP/2: the connection preface and an empty SETTINGS frame, then silence.
+    let mut h2 = TcpStream::connect(gateway.addr).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let started = Instant::now();
+    for (name, mut stream) in [("http/1.1", h1), ("h2", h2)] {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut received = Vec::new();
+        let _ = stream.read_to_end(&mut received);
+        let open_for = started.elapsed();
+        assert!(!received.is_empty(), "{name}: the server answered first");
+        assert!(
+            open_for >= Duration::from_millis(900) && open_for < Duration::from_secs(3),
+            "{name}: closed after {open_for:?}"
+        );
+    }
+}
+
+/// Random and mutated request bytes: every connection gets a 4xx answer or is
+/// closed, the gateway never dies, and real clients are served throughout.
+#[tokio::test]
+async fn random_bytes_never_break_the_gateway() {
+    let (_app, mut gateway) = protected(
+        "[server]\nheader_read_timeout = \"150ms\"\nbody_read_timeout = \"150ms\"\nkeep_alive_timeout = \"150ms\"\n",
+    );
+    let seeds: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+    ];
+    // A small deterministic generator, so a failure can be replayed.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..200 {
+        let mut bytes = seeds[round % seeds.len()].to_vec();
+        for _ in 0..(next() % 8) {
+            let at = (next() as usize) % (bytes.len() + 1);
+            match next() % 3 {
+                0 if at < bytes.len() => bytes[at] = next() as u8,
+                1 => bytes.insert(at, next() as u8),
+                _ => bytes.truncate(at.max(1)),
+            }
+        }
+        let answer = raw_exchange(gateway.addr, &bytes, Duration::from_secs(3));
+        let status = answer.get(9..12).unwrap_or("");
+        assert!(
+            answer.is_empty()
+                || answer.starts_with("HTTP/1.1 ") && !status.starts_with('5')
+                || !answer.starts_with("HTTP/1.1"),
+            "round {round}: {bytes:?} -> {answer:.120}"
+        );
+    }
+    assert!(gateway.process.child.try_wait().unwrap().is_none(), "the gateway died");
+    assert_eq!(client().get(gateway.url("/")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_stalled_request_body_is_408() {
+    let (_app, gateway) = protected("[server]\nbody_read_timeout = \"500ms\"\n");
+    let started = Instant::now();
+    let head_and_some = b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789";
+    let answer = raw_exchange(gateway.addr, head_and_some, Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:.80}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    gateway.process.stdout.wait_for("\"body_read_timeout\"");
+}
+
+#[tokio::test]
+async fn an_upstream_that_stalls_mid_body_does_not_hold_the_client() {
+    // An upstream that sends a head and half its body, then goes quiet.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut stream, _) = upstream.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf")
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let gateway = crate::harness::Gateway::start(
+        &format!("http://{address}"),
+        "[upstream]\nresponse_timeout = \"500ms\"\n",
+    );
+    let started = Instant::now();
+    let response = client().get(gateway.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.is_err(),
+        "the truncated body is reported as an error"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "held for {:?}",
+        started.elapsed()
+    );
 }

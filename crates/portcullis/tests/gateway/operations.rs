@@ -7,11 +7,21 @@ use crate::protected;
 #[tokio::test]
 async fn access_log_has_one_line_per_request_without_query_values() {
     let (_app, gateway) = protected("");
-    let response = client().get(gateway.url("/api/products?token=s3cret&page=2")).send().await.unwrap();
+    let response = client()
+        .get(gateway.url("/api/products?token=s3cret&page=2"))
+        .send()
+        .await
+        .unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let length = response.bytes().await.unwrap().len() as u64;
     gateway.process.stdout.wait_for(&id);
-    let line = gateway.process.stdout.json("access").into_iter().find(|l| l["request_id"] == id.as_str()).unwrap();
+    let line = gateway
+        .process
+        .stdout
+        .json("access")
+        .into_iter()
+        .find(|l| l["request_id"] == id.as_str())
+        .unwrap();
     assert_eq!(line["method"], "GET");
     assert_eq!(line["path"], "/api/products?token&page");
     assert_eq!(line["status"], 200);
@@ -48,23 +58,37 @@ async fn drain_timeout_bounds_the_wait() {
 }
 
 fn portcullis(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn check_accepts_a_valid_config_and_names_the_line_of_an_invalid_one() {
     let dir = TempDir::new();
     let good = dir.0.join("good.toml");
-    std::fs::write(&good, "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[limits]\nmax_body_bytes = 10\n").unwrap();
+    std::fs::write(
+        &good,
+        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[limits]\nmax_body_bytes = 10\n",
+    )
+    .unwrap();
     let output = portcullis(&["check", "--config", good.to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
     let bad = dir.0.join("bad.toml");
-    std::fs::write(&bad, "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[headers]\nx_frame_options = \"ALLOWALL\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[headers]\nx_frame_options = \"ALLOWALL\"\n",
+    )
+    .unwrap();
     let output = portcullis(&["check", "--config", bad.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let message = String::from_utf8_lossy(&output.stderr);
-    assert!(message.contains(&format!("{}:5: key `headers.x_frame_options`", bad.display())), "{message}");
+    assert!(
+        message.contains(&format!("{}:5: key `headers.x_frame_options`", bad.display())),
+        "{message}"
+    );
     assert!(message.contains("SAMEORIGIN, DENY"), "{message}");
 }
 
@@ -73,7 +97,14 @@ fn a_bad_config_refuses_to_start() {
     let dir = TempDir::new();
     let bad = dir.0.join("portcullis.toml");
     std::fs::write(&bad, "[limits]\nmax_body_bites = 10\n").unwrap();
-    let output = portcullis(&["--config", bad.to_str().unwrap(), "--upstream", "http://127.0.0.1:3000", "--listen", "127.0.0.1:0"]);
+    let output = portcullis(&[
+        "--config",
+        bad.to_str().unwrap(),
+        "--upstream",
+        "http://127.0.0.1:3000",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains(":2: key `limits.max_body_bites`"), "{message}");

@@ -6,7 +6,10 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::harness::client;
 use crate::protected;
 
-async fn echo(gateway: &crate::harness::Gateway, headers: &[(&str, &str)]) -> (reqwest::header::HeaderMap, serde_json::Value) {
+async fn echo(
+    gateway: &crate::harness::Gateway,
+    headers: &[(&str, &str)],
+) -> (reqwest::header::HeaderMap, serde_json::Value) {
     let mut request = client().get(gateway.url("/echo"));
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -19,24 +22,42 @@ async fn echo(gateway: &crate::harness::Gateway, headers: &[(&str, &str)]) -> (r
 #[tokio::test]
 async fn spoofed_forwarding_headers_are_replaced_not_appended() {
     let (_app, gateway) = protected("");
-    let spoof = [("x-forwarded-for", "6.6.6.6"), ("x-real-ip", "6.6.6.6"), ("forwarded", "for=6.6.6.6"), ("x-request-id", "forged")];
+    let spoof = [
+        ("x-forwarded-for", "6.6.6.6"),
+        ("x-real-ip", "6.6.6.6"),
+        ("forwarded", "for=6.6.6.6"),
+        ("x-request-id", "forged"),
+    ];
     let (headers, seen) = echo(&gateway, &spoof).await;
     let upstream = &seen["headers"];
     assert_eq!(upstream["x-forwarded-for"], "127.0.0.1");
     assert_eq!(upstream["x-real-ip"], "127.0.0.1");
     assert_eq!(upstream["x-forwarded-proto"], "http");
-    assert_eq!(upstream["forwarded"], format!("for=127.0.0.1;proto=http;host=\"{}\"", gateway.addr));
+    assert_eq!(
+        upstream["forwarded"],
+        format!("for=127.0.0.1;proto=http;host=\"{}\"", gateway.addr)
+    );
     assert_ne!(upstream["x-request-id"], "forged");
-    assert_eq!(upstream["x-request-id"], headers["x-request-id"].to_str().unwrap(), "the app and the client see one id");
+    assert_eq!(
+        upstream["x-request-id"],
+        headers["x-request-id"].to_str().unwrap(),
+        "the app and the client see one id"
+    );
 }
 
 #[tokio::test]
 async fn a_trusted_proxy_is_believed_right_to_left() {
     let (_app, gateway) = protected("trusted_proxies = [\"127.0.0.0/8\", \"10.0.0.0/8\"]\n");
-    let chain = [("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.1.2.3"), ("x-request-id", "edge-42")];
+    let chain = [
+        ("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.1.2.3"),
+        ("x-request-id", "edge-42"),
+    ];
     let (headers, seen) = echo(&gateway, &chain).await;
     let upstream = &seen["headers"];
-    assert_eq!(upstream["x-real-ip"], "203.0.113.7", "first untrusted hop from the right");
+    assert_eq!(
+        upstream["x-real-ip"], "203.0.113.7",
+        "first untrusted hop from the right"
+    );
     assert_eq!(upstream["x-forwarded-for"], "6.6.6.6, 203.0.113.7, 10.1.2.3, 127.0.0.1");
     assert_eq!(headers["x-request-id"], "edge-42");
     gateway.process.stdout.wait_for("\"client_ip\":\"203.0.113.7\"");
@@ -45,17 +66,33 @@ async fn a_trusted_proxy_is_believed_right_to_left() {
 #[tokio::test]
 async fn host_is_preserved_and_hop_by_hop_headers_are_dropped() {
     let (_app, gateway) = protected("");
-    let (_, seen) = echo(&gateway, &[("host", "shop.example"), ("connection", "x-secret"), ("x-secret", "1"), ("proxy-authorization", "Basic eA==")]).await;
+    let (_, seen) = echo(
+        &gateway,
+        &[
+            ("host", "shop.example"),
+            ("connection", "x-secret"),
+            ("x-secret", "1"),
+            ("proxy-authorization", "Basic eA=="),
+        ],
+    )
+    .await;
     let upstream = &seen["headers"];
     assert_eq!(upstream["host"], "shop.example");
     assert_eq!(upstream["x-forwarded-host"], "shop.example");
-    assert!(upstream.get("x-secret").is_none() && upstream.get("proxy-authorization").is_none(), "{upstream}");
+    assert!(
+        upstream.get("x-secret").is_none() && upstream.get("proxy-authorization").is_none(),
+        "{upstream}"
+    );
 }
 
 #[tokio::test]
 async fn http2_with_prior_knowledge() {
     let (_app, gateway) = protected("");
-    let h2 = reqwest::Client::builder().no_proxy().http2_prior_knowledge().build().unwrap();
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let response = h2.get(gateway.url("/api/products")).send().await.unwrap();
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     assert_eq!(response.headers()["x-frame-options"], "SAMEORIGIN");
@@ -64,28 +101,47 @@ async fn http2_with_prior_knowledge() {
         let response = h2.get(gateway.url("/echo")).send().await.unwrap();
         ((), response.json::<serde_json::Value>().await.unwrap())
     };
-    assert_eq!(seen["headers"]["host"], gateway.addr.to_string(), "the :authority becomes Host");
+    assert_eq!(
+        seen["headers"]["host"],
+        gateway.addr.to_string(),
+        "the :authority becomes Host"
+    );
 }
 
 #[tokio::test]
 async fn forms_post_through() {
     let (_app, gateway) = protected("");
-    let response = client().post(gateway.url("/form")).form(&[("name", "Ada"), ("message", "hi")]).send().await.unwrap();
+    let response = client()
+        .post(gateway.url("/form"))
+        .form(&[("name", "Ada"), ("message", "hi")])
+        .send()
+        .await
+        .unwrap();
     assert!(response.text().await.unwrap().contains("Thanks, Ada."));
 }
 
 #[tokio::test]
 async fn websocket_echo_through_the_gateway() {
     let (_app, gateway) = protected("");
-    let (mut socket, response) = tokio_tungstenite::connect_async(format!("ws://{}/ws", gateway.addr)).await.unwrap();
+    let (mut socket, response) = tokio_tungstenite::connect_async(format!("ws://{}/ws", gateway.addr))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 101);
     for text in ["hello", "second message"] {
         socket.send(Message::text(text)).await.unwrap();
-        let reply = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(reply.into_text().unwrap().as_str(), text);
     }
     socket.send(Message::binary(vec![0u8, 1, 2, 255])).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(reply.into_data().as_ref(), [0u8, 1, 2, 255]);
 }
 
@@ -104,5 +160,8 @@ async fn a_200_mib_download_streams_in_bounded_memory() {
         }
     }
     assert_eq!(received, 200 * 1024 * 1024);
-    assert!(peak_kib > 0 && peak_kib < 64 * 1024, "gateway RSS peaked at {peak_kib} KiB");
+    assert!(
+        peak_kib > 0 && peak_kib < 64 * 1024,
+        "gateway RSS peaked at {peak_kib} KiB"
+    );
 }
