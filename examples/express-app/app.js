@@ -135,24 +135,29 @@ function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const server = http.createServer(app);
+// Exported for tests and benchmarks that mount it; listens when run directly.
+module.exports = app;
 
-// WebSocket echo, the way socket.io-style apps upgrade on the same port.
-const wss = new WebSocketServer({ server, path: '/ws' });
-wss.on('connection', (socket) => {
-  socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
-});
+if (require.main === module) {
+  const server = http.createServer(app);
 
-const port = process.env.PORT === undefined ? 3000 : Number(process.env.PORT);
-const host = process.env.HOST || '127.0.0.1';
-server.listen(port, host, () => {
-  console.log(`example app listening on http://${host}:${server.address().port}`);
-});
+  // WebSocket echo, the way socket.io-style apps upgrade on the same port.
+  const wss = new WebSocketServer({ server, path: '/ws' });
+  wss.on('connection', (socket) => {
+    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+  });
 
-function shutdown() {
-  wss.clients.forEach((c) => c.terminate());
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
+  const port = process.env.PORT === undefined ? 3000 : Number(process.env.PORT);
+  const host = process.env.HOST || '127.0.0.1';
+  server.listen(port, host, () => {
+    console.log(`example app listening on http://${host}:${server.address().port}`);
+  });
+
+  const shutdown = () => {
+    wss.clients.forEach((c) => c.terminate());
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
