@@ -42,7 +42,7 @@ async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot start node (is Node.js installed?): {e}"))?;
     wait_for_port(app_port).await?;
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener = crate::server::bind(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(|e| e.to_string())?;
     let gateway: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
     let overrides = Overrides {
         upstream: Some(format!("http://127.0.0.1:{app_port}")),

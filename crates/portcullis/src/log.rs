@@ -1,12 +1,15 @@
 //! JSON lines on stdout: one access line per request, one line per security event.
 //!
-//! Lines go through a bounded channel to one writer thread, so request tasks
-//! never block on a slow terminal or pipe unless the buffer is full.
+//! Each thread appends lines to its own buffer; the buffer is written to
+//! stdout when it fills, and by each worker's event loop every few
+//! milliseconds. No line crosses threads on its way out, so logging costs no
+//! wake-ups, and whole buffers are written under stdout's lock, so lines from
+//! different threads never interleave.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -16,30 +19,48 @@ use portcullis_core::events::{EventSink, SecurityEvent};
 use portcullis_core::policy::{Policy, PolicyLayer, Verdict};
 use serde::Serialize;
 
-#[derive(Clone)]
-pub struct JsonLog {
-    lines: SyncSender<String>,
+/// A buffer this full is written at once rather than at the next tick.
+const FLUSH_AT: usize = 32 * 1024;
+
+/// How often a worker writes out what its thread has buffered.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(FLUSH_AT + 1024));
 }
 
-impl JsonLog {
-    /// Starts the writer thread; it ends when every `JsonLog` is dropped.
-    pub fn stdout() -> Self {
-        let (lines, receiver) = sync_channel(16 * 1024);
-        std::thread::Builder::new()
-            .name("portcullis-log".into())
-            .spawn(move || write_lines(receiver, std::io::stdout()))
-            .expect("spawning the log thread");
-        Self { lines }
-    }
+/// A handle to the log; cheap to clone, usable from any thread.
+#[derive(Clone, Default)]
+pub struct JsonLog;
 
+impl JsonLog {
     pub fn write(&self, record: &impl Serialize) {
-        if let Ok(line) = serde_json::to_string(record) {
-            // Fails only once the writer thread is gone, at exit.
-            let _ = self.lines.send(line);
+        let full = BUFFER.with_borrow_mut(|buffer| {
+            let start = buffer.len();
+            if serde_json::to_writer(&mut *buffer, record).is_ok() {
+                buffer.push(b'\n');
+            } else {
+                buffer.truncate(start);
+            }
+            buffer.len() >= FLUSH_AT
+        });
+        if full {
+            Self::flush_thread();
         }
     }
 
-    /// A one-off notice (startup, shutdown, failures) in the same format.
+    /// Writes this thread's buffered lines to stdout.
+    pub fn flush_thread() {
+        BUFFER.with_borrow_mut(|buffer| {
+            if !buffer.is_empty() {
+                // A closed stdout must not take the gateway down; the lines are dropped.
+                let _ = std::io::stdout().lock().write_all(buffer);
+                buffer.clear();
+            }
+        });
+    }
+
+    /// A one-off notice (startup, shutdown, failures), written at once.
     pub fn notice(&self, message: &str, detail: Option<String>) {
         self.write(&Notice {
             ts: now(),
@@ -47,18 +68,7 @@ impl JsonLog {
             message,
             detail,
         });
-    }
-}
-
-fn write_lines(receiver: Receiver<String>, out: std::io::Stdout) {
-    let mut out = std::io::BufWriter::new(out.lock());
-    while let Ok(line) = receiver.recv() {
-        let _ = writeln!(out, "{line}");
-        // Write everything already queued, then flush once.
-        while let Ok(line) = receiver.try_recv() {
-            let _ = writeln!(out, "{line}");
-        }
-        let _ = out.flush();
+        Self::flush_thread();
     }
 }
 

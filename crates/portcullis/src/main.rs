@@ -15,8 +15,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use http::StatusCode;
-use tokio::net::TcpListener;
 
 use config::{Config, Overrides};
 use log::JsonLog;
@@ -108,7 +106,7 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match TcpListener::bind(config.server.listen).await {
+    let listener = match server::bind(config.server.listen) {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("portcullis: cannot listen on {}: {error}", config.server.listen);
@@ -118,9 +116,13 @@ async fn run(args: RunArgs) -> ExitCode {
     serve(config, listener, shutdown_signal()).await
 }
 
-/// Serves on `listener` until `shutdown`, then drains.
-async fn serve(config: Config, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> ExitCode {
-    let log = JsonLog::stdout();
+/// Serves on `listener` (from [`server::bind`]) until `shutdown`, then drains.
+async fn serve(
+    config: Config,
+    listener: std::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> ExitCode {
+    let log = JsonLog;
     let address = listener
         .local_addr()
         .map_or_else(|_| config.server.listen.to_string(), |a| a.to_string());
@@ -128,36 +130,15 @@ async fn serve(config: Config, listener: TcpListener, shutdown: impl std::future
         "listening",
         Some(format!("http://{address} -> http://{}", config.upstream.authority)),
     );
-    let server = server::Server {
-        gateway: stack::gateway(&config, &log),
-        over_limit: stack::refusal(&config, &log, StatusCode::TOO_MANY_REQUESTS),
-        log: log.clone(),
-        max_head_bytes: max_head_bytes(&config),
-        config: config.server,
-    };
-    let drained = server.run(listener, shutdown).await;
-    log.notice(
-        if drained {
-            "stopped"
-        } else {
-            "stopped before every request finished"
-        },
-        None,
-    );
-    // Give the log thread a moment to write the last lines.
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    match server::serve(config, listener, shutdown).await {
+        Ok(true) => log.notice("stopped", None),
+        Ok(false) => log.notice("stopped before every request finished", None),
+        Err(error) => {
+            log.notice("failed", Some(error.to_string()));
+            return ExitCode::FAILURE;
+        }
+    }
     ExitCode::SUCCESS
-}
-
-/// hyper's own head buffer: above every route's URI and header limits, so that
-/// those limits (with their neutral 414/431 pages) are what clients meet.
-fn max_head_bytes(config: &Config) -> usize {
-    std::iter::once(&config.policies)
-        .chain(config.routes.iter().map(|r| &r.policies))
-        .map(|p| p.limits.max_uri_bytes + p.limits.max_header_bytes)
-        .max()
-        .unwrap_or(0)
-        .saturating_mul(2)
 }
 
 async fn shutdown_signal() {

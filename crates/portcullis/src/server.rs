@@ -1,5 +1,9 @@
-//! The listener: accepts connections within the connection limits, speaks
-//! HTTP/1.1 or HTTP/2 (h2c with prior knowledge), and drains on shutdown.
+//! The listeners: one worker per core, each with its own event loop, its own
+//! `SO_REUSEPORT` listener and its own upstream pool, as nginx runs one worker
+//! process per core. A request is handled start to finish on one thread, so
+//! serving it costs no cross-thread wake-ups. Workers share only the
+//! connection limits. Each speaks HTTP/1.1 or HTTP/2 (h2c with prior
+//! knowledge) and drains on shutdown.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use http::Request;
+use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -19,12 +23,13 @@ use portcullis_core::client_ip::canonical;
 use portcullis_core::context::ConnectionInfo;
 use portcullis_core::events::{EventSink, SecurityEvent};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
-use crate::config::ServerConfig;
-use crate::log::JsonLog;
+use crate::config::{Config, ServerConfig};
+use crate::log::{JsonLog, FLUSH_EVERY};
 use crate::routes::Stack;
+use crate::stack;
 use crate::timeouts::{IdleTimeout, InFlight, ReadTimeout};
 
 type ResponseFuture =
@@ -32,32 +37,152 @@ type ResponseFuture =
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-pub struct Server {
-    pub config: ServerConfig,
+/// Capacity of a worker's open-connection tracker: the drain takes all of it back.
+const TRACKED: u32 = u32::MAX;
+
+/// Pending connections the kernel queues per listener.
+const BACKLOG: i32 = 1024;
+
+/// Binds a listener that further workers can share (`SO_REUSEPORT`).
+pub fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Runs the gateway on `listener` (from [`bind`]) until `shutdown`, then
+/// drains. Returns whether every connection finished within the drain timeout.
+pub async fn serve(
+    config: Config,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<bool> {
+    let address = listener.local_addr()?;
+    let workers = config.server.workers.get();
+    let mut listeners = vec![listener];
+    for _ in 1..workers {
+        listeners.push(bind(address)?);
+    }
+    let config = Arc::new(config);
+    let limits = Limits::new(&config.server);
+    let (stop, stopping) = watch::channel(false);
+    let mut handles = Vec::with_capacity(workers);
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let (config, limits, stopping) = (config.clone(), limits.clone(), stopping.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("portcullis-worker-{index}"))
+            .spawn(move || worker(&config, listener, limits, stopping))?;
+        handles.push(handle);
+    }
+    shutdown.await;
+    let _ = stop.send(true);
+    let joined = tokio::task::spawn_blocking(move || {
+        handles
+            .into_iter()
+            .all(|h| h.join().unwrap_or(Ok(false)).unwrap_or(false))
+    });
+    Ok(joined.await.unwrap_or(false))
+}
+
+/// One worker thread: its own runtime, stacks and upstream pool.
+fn worker(
+    config: &Config,
+    listener: std::net::TcpListener,
+    limits: Limits,
+    mut stopping: watch::Receiver<bool>,
+) -> io::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let drained = runtime.block_on(async {
+        let log = JsonLog;
+        let server = Server {
+            gateway: stack::gateway(config, &log),
+            over_limit: stack::refusal(config, &log, StatusCode::TOO_MANY_REQUESTS),
+            log,
+            max_head_bytes: max_head_bytes(config),
+            config: config.server.clone(),
+            limits,
+        };
+        let flusher = tokio::spawn(async {
+            let mut tick = tokio::time::interval(FLUSH_EVERY);
+            loop {
+                tick.tick().await;
+                JsonLog::flush_thread();
+            }
+        });
+        let listener = TcpListener::from_std(listener)?;
+        let drained = server
+            .run(listener, async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            })
+            .await;
+        flusher.abort();
+        io::Result::Ok(drained)
+    });
+    JsonLog::flush_thread();
+    drained
+}
+
+/// hyper's own head buffer: above every route's URI and header limits, so that
+/// those limits (with their neutral 414/431 pages) are what clients meet.
+fn max_head_bytes(config: &Config) -> usize {
+    std::iter::once(&config.policies)
+        .chain(config.routes.iter().map(|r| &r.policies))
+        .map(|p| p.limits.max_uri_bytes + p.limits.max_header_bytes)
+        .max()
+        .unwrap_or(0)
+        .saturating_mul(2)
+}
+
+/// Connection limits, shared by every worker.
+#[derive(Clone)]
+struct Limits {
+    total: Arc<Semaphore>,
+    per_ip: PerIp,
+    max_per_ip: usize,
+}
+
+impl Limits {
+    fn new(config: &ServerConfig) -> Self {
+        Self {
+            total: Arc::new(Semaphore::new(config.max_connections)),
+            per_ip: PerIp::default(),
+            max_per_ip: config.max_connections_per_ip,
+        }
+    }
+}
+
+/// One worker's server.
+struct Server {
+    config: ServerConfig,
     /// Serves requests.
-    pub gateway: Stack,
+    gateway: Stack,
     /// Serves connections from a client already at its connection limit.
-    pub over_limit: Stack,
-    pub log: JsonLog,
+    over_limit: Stack,
+    log: JsonLog,
     /// The largest request head any route accepts; hyper's own buffer is sized above it.
-    pub max_head_bytes: usize,
+    max_head_bytes: usize,
+    limits: Limits,
 }
 
 impl Server {
-    /// Serves until `shutdown` resolves, then stops accepting and lets
-    /// in-flight requests finish for up to the drain timeout. Returns whether
-    /// every connection finished in time.
-    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> bool {
+    /// Serves until `shutdown` resolves, then stops accepting and lets this
+    /// worker's in-flight requests finish for up to the drain timeout.
+    async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> bool {
         let this = Arc::new(self);
-        let max = this.config.max_connections;
-        let permits = Arc::new(Semaphore::new(max));
-        let per_ip = PerIp::default();
+        // Every open connection of this worker holds one of these, so the
+        // drain is over once all of them are back.
+        let open = Arc::new(Semaphore::new(TRACKED as usize));
         let (draining, drain_signal) = watch::channel(false);
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
                 _ = &mut shutdown => break,
-                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                permit = this.limits.total.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             };
             let (stream, peer) = tokio::select! {
                 _ = &mut shutdown => break,
@@ -71,37 +196,49 @@ impl Server {
                     }
                 },
             };
-            let client = canonical(peer.ip());
-            let within_limit = per_ip.enter(client, this.config.max_connections_per_ip);
-            if within_limit.is_none() {
-                this.log.emit(SecurityEvent {
-                    kind: "limits",
-                    rule: "max_connections_per_ip",
-                    action: "refused",
-                    request_id: None,
-                    client_ip: Some(client),
-                    detail: None,
-                });
-            }
-            let this = this.clone();
-            let drain_signal = drain_signal.clone();
-            tokio::spawn(async move {
-                let stack = if within_limit.is_some() {
-                    this.gateway.clone()
-                } else {
-                    this.over_limit.clone()
-                };
-                this.connection(stream, peer, stack, drain_signal).await;
-                drop((within_limit, permit));
-            });
+            let tracked = open
+                .clone()
+                .try_acquire_owned()
+                .expect("far more permits than connections");
+            this.clone()
+                .spawn_connection(stream, peer, [permit, tracked], drain_signal.clone());
         }
         drop(listener);
         let _ = draining.send(true);
-        let max = u32::try_from(max).unwrap_or(u32::MAX);
-        let drained = tokio::time::timeout(this.config.drain_timeout, permits.acquire_many(max))
+        let drained = tokio::time::timeout(this.config.drain_timeout, open.acquire_many(TRACKED))
             .await
             .is_ok();
         drained
+    }
+
+    fn spawn_connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permits: [OwnedSemaphorePermit; 2],
+        drain_signal: watch::Receiver<bool>,
+    ) {
+        let client = canonical(peer.ip());
+        let within_limit = self.limits.per_ip.enter(client, self.limits.max_per_ip);
+        if within_limit.is_none() {
+            self.log.emit(SecurityEvent {
+                kind: "limits",
+                rule: "max_connections_per_ip",
+                action: "refused",
+                request_id: None,
+                client_ip: Some(client),
+                detail: None,
+            });
+        }
+        tokio::spawn(async move {
+            let stack = if within_limit.is_some() {
+                self.gateway.clone()
+            } else {
+                self.over_limit.clone()
+            };
+            self.connection(stream, peer, stack, drain_signal).await;
+            drop((within_limit, permits));
+        });
     }
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr, stack: Stack, draining: watch::Receiver<bool>) {

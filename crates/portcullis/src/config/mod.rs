@@ -9,6 +9,7 @@ mod locate;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::Duration;
 
@@ -94,6 +95,8 @@ pub struct Route {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Worker threads, each with its own event loop and upstream pool.
+    pub workers: NonZeroUsize,
     /// Time a client has to send a complete request head (slowloris defence).
     /// On an HTTP/1.1 keep-alive connection the clock restarts after each
     /// response, so it also bounds the idle time between requests.
@@ -122,6 +125,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(75),
