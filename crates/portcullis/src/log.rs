@@ -63,7 +63,7 @@ impl JsonLog {
     /// A one-off notice (startup, shutdown, failures), written at once.
     pub fn notice(&self, message: &str, detail: Option<String>) {
         self.write(&Notice {
-            ts: now(),
+            ts: Timestamp(SystemTime::now()),
             r#type: "notice",
             message,
             detail,
@@ -72,13 +72,9 @@ impl JsonLog {
     }
 }
 
-fn now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
 #[derive(Serialize)]
 struct Notice<'a> {
-    ts: String,
+    ts: Timestamp,
     r#type: &'static str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,7 +83,7 @@ struct Notice<'a> {
 
 #[derive(Serialize)]
 struct EventLine {
-    ts: String,
+    ts: Timestamp,
     r#type: &'static str,
     #[serde(flatten)]
     event: SecurityEvent,
@@ -96,7 +92,7 @@ struct EventLine {
 impl EventSink for JsonLog {
     fn emit(&self, event: SecurityEvent) {
         self.write(&EventLine {
-            ts: now(),
+            ts: Timestamp(SystemTime::now()),
             r#type: "event",
             event,
         });
@@ -117,22 +113,47 @@ impl AccessLog {
     }
 }
 
+/// What is known of a request until its response body is done.
+pub struct Pending {
+    started: SystemTime,
+    start: Instant,
+    method: http::Method,
+    uri: http::Uri,
+    status: u16,
+    bytes: u64,
+    client_ip: Option<std::net::IpAddr>,
+    request_id: Option<http::HeaderValue>,
+}
+
+/// One access line, serialised straight from the request's own data.
 #[derive(Serialize)]
-struct AccessLine {
-    ts: String,
+struct AccessLine<'a> {
+    ts: Timestamp,
     r#type: &'static str,
-    method: String,
-    path: String,
+    method: &'a str,
+    path: LoggedPath<'a>,
     status: u16,
     bytes: u64,
     duration_ms: f64,
     client_ip: Option<std::net::IpAddr>,
-    request_id: Option<String>,
+    request_id: Option<&'a str>,
 }
 
-pub struct Pending {
-    start: Instant,
-    line: AccessLine,
+impl Pending {
+    fn write(&self, log: &JsonLog) {
+        let micros = self.start.elapsed().as_micros() as f64;
+        log.write(&AccessLine {
+            ts: Timestamp(self.started),
+            r#type: "access",
+            method: self.method.as_str(),
+            path: LoggedPath(&self.uri),
+            status: self.status,
+            bytes: self.bytes,
+            duration_ms: micros / 1000.0,
+            client_ip: self.client_ip,
+            request_id: self.request_id.as_ref().and_then(|id| id.to_str().ok()),
+        });
+    }
 }
 
 impl Policy for AccessLog {
@@ -141,23 +162,19 @@ impl Policy for AccessLog {
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<Pending> {
         let context = request.extensions().get::<RequestContext>();
         Verdict::Forward(Pending {
+            started: SystemTime::now(),
             start: Instant::now(),
-            line: AccessLine {
-                ts: now(),
-                r#type: "access",
-                method: request.method().to_string(),
-                path: path_without_query_values(request.uri()),
-                status: 0,
-                bytes: 0,
-                duration_ms: 0.0,
-                client_ip: context.map(|c| c.client_ip),
-                request_id: context.map(|c| c.request_id_str().to_owned()),
-            },
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            status: 0,
+            bytes: 0,
+            client_ip: context.map(|c| c.client_ip),
+            request_id: context.map(|c| c.request_id.clone()),
         })
     }
 
     async fn on_response(self: Arc<Self>, mut pending: Pending, response: Response<Body>) -> Response<Body> {
-        pending.line.status = response.status().as_u16();
+        pending.status = response.status().as_u16();
         response.map(|body| {
             use http_body_util::BodyExt;
             Logged {
@@ -170,18 +187,36 @@ impl Policy for AccessLog {
     }
 }
 
-/// Query values may hold tokens or personal data: only the names are logged.
-pub fn path_without_query_values(uri: &http::Uri) -> String {
-    let mut path = uri.path().to_owned();
-    if let Some(query) = uri.query() {
-        path.push('?');
-        let names: Vec<&str> = query
-            .split('&')
-            .map(|pair| pair.split('=').next().unwrap_or(""))
-            .collect();
-        path.push_str(&names.join("&"));
+/// An RFC 3339 timestamp, written without an intermediate string.
+struct Timestamp(SystemTime);
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_rfc3339_millis(self.0))
     }
-    path
+}
+
+/// The path and the query's parameter names: query values may hold tokens or
+/// personal data, so they are never logged.
+pub struct LoggedPath<'a>(pub &'a http::Uri);
+
+impl std::fmt::Display for LoggedPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.path())?;
+        if let Some(query) = self.0.query() {
+            for (index, pair) in query.split('&').enumerate() {
+                f.write_str(if index == 0 { "?" } else { "&" })?;
+                f.write_str(pair.split('=').next().unwrap_or(""))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for LoggedPath<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 struct Logged {
@@ -201,7 +236,7 @@ impl http_body::Body for Logged {
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
         if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
             if let (Some(data), Some(pending)) = (frame.data_ref(), self.pending.as_mut()) {
-                pending.line.bytes += data.len() as u64;
+                pending.bytes += data.len() as u64;
             }
         }
         polled
@@ -218,9 +253,8 @@ impl http_body::Body for Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        if let Some(mut pending) = self.pending.take() {
-            pending.line.duration_ms = (pending.start.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
-            self.log.write(&pending.line);
+        if let Some(pending) = self.pending.take() {
+            pending.write(&self.log);
         }
     }
 }
@@ -232,8 +266,8 @@ mod tests {
     #[test]
     fn query_values_are_not_logged() {
         let uri: http::Uri = "/search?q=secret&token=abc&flag".parse().unwrap();
-        assert_eq!(path_without_query_values(&uri), "/search?q&token&flag");
-        assert_eq!(path_without_query_values(&"/a/b".parse().unwrap()), "/a/b");
+        assert_eq!(LoggedPath(&uri).to_string(), "/search?q&token&flag");
+        assert_eq!(LoggedPath(&"/a/b".parse().unwrap()).to_string(), "/a/b");
     }
 
     proptest::proptest! {
@@ -242,7 +276,7 @@ mod tests {
         fn no_query_value_is_logged(names in proptest::collection::vec("[a-z]{1,6}", 1..5), value in "[A-Z0-9]{8}") {
             let query: Vec<String> = names.iter().map(|n| format!("{n}={value}")).collect();
             let uri: http::Uri = format!("/p?{}", query.join("&")).parse().unwrap();
-            let logged = path_without_query_values(&uri);
+            let logged = LoggedPath(&uri).to_string();
             proptest::prop_assert!(!logged.contains(&value));
             proptest::prop_assert_eq!(logged, format!("/p?{}", names.join("&")));
         }

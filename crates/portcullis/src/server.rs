@@ -44,7 +44,18 @@ const TRACKED: u32 = u32::MAX;
 const BACKLOG: i32 = 1024;
 
 /// Binds a listener that further workers can share (`SO_REUSEPORT`).
+///
+/// `SO_REUSEPORT` would also let a second gateway started by mistake on the
+/// same port silently share its traffic, so a fixed port is first probed with
+/// a plain bind, which fails while anything holds the port.
 pub fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    if address.port() != 0 {
+        drop(std::net::TcpListener::bind(address)?);
+    }
+    reuse_port_listener(address)
+}
+
+fn reuse_port_listener(address: SocketAddr) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
@@ -66,7 +77,7 @@ pub async fn serve(
     let workers = config.server.workers.get();
     let mut listeners = vec![listener];
     for _ in 1..workers {
-        listeners.push(bind(address)?);
+        listeners.push(reuse_port_listener(address)?);
     }
     let config = Arc::new(config);
     let limits = Limits::new(&config.server);

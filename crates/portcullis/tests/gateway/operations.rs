@@ -114,3 +114,15 @@ fn a_bad_config_refuses_to_start() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no upstream"));
 }
+
+#[test]
+fn a_second_gateway_on_a_busy_port_refuses_to_start() {
+    let (_app, gateway) = crate::protected("");
+    let address = gateway.addr.to_string();
+    let output = portcullis(&["--upstream", "http://127.0.0.1:9", "--listen", &address]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot listen on"),
+        "{output:?}"
+    );
+}
