@@ -43,6 +43,12 @@ impl TrustedProxies {
     }
 }
 
+/// An address as header text (e.g. for `X-Forwarded-For`).
+pub fn ip_text(ip: IpAddr) -> http::HeaderValue {
+    // The textual form of an IP address is plain ASCII: always a valid header value.
+    http::HeaderValue::from_str(&ip.to_string()).expect("an IP address is a valid header value")
+}
+
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are the IPv4 client they carry.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {

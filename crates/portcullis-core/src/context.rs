@@ -7,17 +7,30 @@ use std::sync::Arc;
 use http::{header, HeaderValue, Request, Response};
 
 use crate::body::Body;
-use crate::client_ip::TrustedProxies;
+use crate::client_ip::{canonical, ip_text, TrustedProxies};
 use crate::events::SecurityEvent;
 use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::request_id;
 
 /// Set by whoever accepted the connection, before the stack runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     pub peer: SocketAddr,
     /// The connection to us was TLS.
     pub tls: bool,
+    /// The peer's address as header text, formatted once per connection
+    /// rather than for every header and log line of every request.
+    pub peer_text: HeaderValue,
+}
+
+impl ConnectionInfo {
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        Self {
+            peer,
+            tls,
+            peer_text: ip_text(canonical(peer.ip())),
+        }
+    }
 }
 
 /// The facts about a request that layers share.
@@ -26,6 +39,10 @@ pub struct RequestContext {
     pub request_id: HeaderValue,
     pub client_ip: IpAddr,
     pub peer: SocketAddr,
+    /// `peer`'s address as header text.
+    pub peer_text: HeaderValue,
+    /// `client_ip` as header text.
+    pub client_ip_text: HeaderValue,
     /// The request came from a configured trusted proxy.
     pub peer_trusted: bool,
     /// The client reached us (or the trusted proxy in front of us) over HTTPS.
@@ -52,7 +69,7 @@ impl RequestContext {
     }
 
     /// Works out the context of `request`; `connection` is how it reached us.
-    pub fn resolve<B>(request: &Request<B>, connection: ConnectionInfo, trusted: &TrustedProxies) -> Self {
+    pub fn resolve<B>(request: &Request<B>, connection: &ConnectionInfo, trusted: &TrustedProxies) -> Self {
         let headers = request.headers();
         let peer_trusted = trusted.contains(connection.peer.ip());
         let client_ip = trusted.client_ip(
@@ -71,6 +88,12 @@ impl RequestContext {
             request_id,
             client_ip,
             peer: connection.peer,
+            client_ip_text: if client_ip == canonical(connection.peer.ip()) {
+                connection.peer_text.clone()
+            } else {
+                ip_text(client_ip)
+            },
+            peer_text: connection.peer_text.clone(),
             peer_trusted,
             https: connection.tls || (peer_trusted && forwarded_https),
             wants_json: prefers_json(headers.get(header::ACCEPT)),
@@ -113,14 +136,14 @@ impl Policy for RequestContextPolicy {
     type State = HeaderValue;
 
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<HeaderValue> {
-        let connection = request
-            .extensions()
-            .get::<ConnectionInfo>()
-            .copied()
-            .unwrap_or(ConnectionInfo {
-                peer: SocketAddr::from(([0, 0, 0, 0], 0)),
-                tls: false,
-            });
+        let unknown;
+        let connection = match request.extensions().get::<ConnectionInfo>() {
+            Some(connection) => connection,
+            None => {
+                unknown = ConnectionInfo::new(SocketAddr::from(([0, 0, 0, 0], 0)), false);
+                &unknown
+            }
+        };
         let context = RequestContext::resolve(request, connection, &self.trusted);
         let id = context.request_id.clone();
         request.headers_mut().insert(request_id::HEADER, id.clone());
@@ -147,10 +170,7 @@ mod tests {
     }
 
     fn connection(peer: &str) -> ConnectionInfo {
-        ConnectionInfo {
-            peer: peer.parse().unwrap(),
-            tls: false,
-        }
+        ConnectionInfo::new(peer.parse().unwrap(), false)
     }
 
     #[test]
@@ -161,7 +181,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-forwarded-for", "1.1.1.1"),
         ]);
-        let ctx = RequestContext::resolve(&req, connection("192.0.2.1:5000"), &trusted);
+        let ctx = RequestContext::resolve(&req, &connection("192.0.2.1:5000"), &trusted);
         assert_ne!(ctx.request_id, "abc");
         assert!(!ctx.https && !ctx.peer_trusted);
         assert_eq!(ctx.client_ip, "192.0.2.1".parse::<IpAddr>().unwrap());
@@ -175,7 +195,7 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-forwarded-for", "1.1.1.1"),
         ]);
-        let ctx = RequestContext::resolve(&req, connection("10.0.0.1:5000"), &trusted);
+        let ctx = RequestContext::resolve(&req, &connection("10.0.0.1:5000"), &trusted);
         assert_eq!(ctx.request_id, "abc");
         assert!(ctx.https);
         assert_eq!(ctx.client_ip, "1.1.1.1".parse::<IpAddr>().unwrap());

@@ -160,6 +160,8 @@ mod tests {
             request_id: http::HeaderValue::from_static("rid-1"),
             client_ip: [127, 0, 0, 1].into(),
             peer: ([127, 0, 0, 1], 1).into(),
+            peer_text: http::HeaderValue::from_static("127.0.0.1"),
+            client_ip_text: http::HeaderValue::from_static("127.0.0.1"),
             peer_trusted: false,
             https: false,
             wants_json: false,

@@ -80,9 +80,7 @@ impl Fingerprint {
     }
 
     pub fn apply(&self, headers: &mut http::HeaderMap) {
-        for name in &self.remove {
-            headers.remove(name);
-        }
+        crate::headers::remove_present(headers, &self.remove);
         if let Some(server) = &self.server {
             headers.insert(SERVER, server.clone());
         }

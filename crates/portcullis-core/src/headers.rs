@@ -200,7 +200,10 @@ struct Rule {
 /// The compiled policy. Build it with [`SecurityHeaders::from_config`].
 #[derive(Debug, Clone)]
 pub struct SecurityHeaders {
+    /// Headers set (in `set` or `default` mode).
     rules: Vec<Rule>,
+    /// Headers removed: `remove` mode and the never-sent ones.
+    removed: Vec<HeaderName>,
     hsts: Rule,
 }
 
@@ -241,25 +244,28 @@ impl SecurityHeaders {
             }
         }
         rules.push(csp_rule(&config.content_security_policy)?);
-        rules.extend(NEVER_SENT.iter().map(|name| Rule {
-            name: HeaderName::from_static(name),
-            action: Action::Remove,
-        }));
+        let (removals, rules): (Vec<Rule>, Vec<Rule>) =
+            rules.into_iter().partition(|r| matches!(r.action, Action::Remove));
+        let mut removed: Vec<HeaderName> = removals.into_iter().map(|r| r.name).collect();
+        removed.extend(NEVER_SENT.iter().map(|name| HeaderName::from_static(name)));
         Ok(Self {
             rules,
+            removed,
             hsts: hsts.expect("DEFAULTS has strict_transport_security"),
         })
     }
 
     /// Applies the policy to response headers; `https` says how the client reached us.
     pub fn apply(&self, headers: &mut HeaderMap, https: bool) {
+        remove_present(headers, &self.removed);
+        headers.reserve(self.rules.len() + 1);
         for rule in &self.rules {
             apply_rule(rule, headers);
         }
         if https {
             apply_rule(&self.hsts, headers);
         } else {
-            headers.remove(&self.hsts.name);
+            remove_present(headers, std::slice::from_ref(&self.hsts.name));
         }
     }
 }
@@ -292,6 +298,17 @@ fn apply_rule(rule: &Rule, headers: &mut HeaderMap) {
 /// Keeps the upstream's header if it sent one, but never twice: several CSPs
 /// are joined into one list (browsers enforce each, so nothing is loosened);
 /// for any other header the first value wins, as browsers ignore conflicting pairs.
+/// Removes each of `names` that `headers` holds. Checking the few headers a
+/// message has first is much cheaper than a hash lookup per name, and most
+/// messages hold none of them.
+pub fn remove_present(headers: &mut HeaderMap, names: &[HeaderName]) {
+    if headers.keys().any(|present| names.contains(present)) {
+        for name in names {
+            headers.remove(name);
+        }
+    }
+}
+
 fn collapse_or_default(name: &HeaderName, default: &HeaderValue, headers: &mut HeaderMap) {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {

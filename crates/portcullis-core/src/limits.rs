@@ -4,10 +4,11 @@
 //! A declared `Content-Length` over the limit is refused at once. A streamed
 //! (chunked) body is counted as it flows; the moment it passes the limit the
 //! stream fails, the upstream request is aborted, and the client gets a 413.
+//! Either way the rest of the body is read and discarded before the
+//! connection closes, so the client really receives the 413.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -52,9 +53,12 @@ pub struct RequestLimits {
 
 pub type RequestLimitsLayer = PolicyLayer<RequestLimits>;
 
-/// Set when a streamed body went over the limit.
+/// Where a streamed body that went over the limit leaves the rest of itself,
+/// so the refusal can drain it.
+type Leftover = Arc<Mutex<Option<Body>>>;
+
 pub struct Overflow {
-    tripped: Arc<AtomicBool>,
+    leftover: Leftover,
     context: Option<RequestContext>,
 }
 
@@ -63,12 +67,30 @@ impl RequestLimits {
         Self { config, pages, events }
     }
 
-    fn refuse(&self, status: StatusCode, rule: &'static str, context: Option<&RequestContext>) -> Response<Body> {
+    /// The refusal page. Its body first reads and discards what is left of
+    /// the request body (up to [`DRAIN_LIMIT`]): closing a socket with unread
+    /// data makes the kernel send a reset, which can destroy the answer
+    /// before the client reads it (nginx's "lingering close" does the same).
+    fn refuse(
+        &self,
+        status: StatusCode,
+        rule: &'static str,
+        context: Option<&RequestContext>,
+        rest: Body,
+    ) -> Response<Body> {
         if let Some(context) = context {
             self.events.emit(context.event("limits", rule, "refused"));
         }
-        let mut page = self.pages.render(status, context);
-        // The rest of an oversized request is not worth reading: close the connection.
+        let page = self.pages.render(status, context);
+        let mut page = page.map(|then| {
+            DrainThen {
+                rest: Some(rest),
+                budget: DRAIN_LIMIT,
+                then,
+            }
+            .boxed_unsync()
+        });
+        // The connection carries nothing after an oversized request.
         page.headers_mut()
             .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         page
@@ -98,34 +120,43 @@ impl RequestLimits {
     }
 }
 
+/// How much of a refused request's body is read and discarded before closing.
+pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
 impl Policy for RequestLimits {
     type State = Overflow;
 
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<Overflow> {
         let context = request.extensions().get::<RequestContext>().cloned();
-        if let Err((status, rule)) = self.check_head(request) {
-            return Verdict::Answer(self.refuse(status, rule, context.as_ref()));
-        }
-        let tripped = Arc::new(AtomicBool::new(false));
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
-        *request.body_mut() = Counted {
-            inner: body,
-            left: self.config.max_body_bytes,
-            tripped: tripped.clone(),
+        if let Err((status, rule)) = self.check_head(request) {
+            return Verdict::Answer(self.refuse(status, rule, context.as_ref(), body));
         }
-        .boxed_unsync();
-        Verdict::Forward(Overflow { tripped, context })
+        let leftover = Leftover::default();
+        let counted = Counted {
+            inner: Some(body),
+            left: self.config.max_body_bytes,
+            leftover: leftover.clone(),
+        };
+        *request.body_mut() = counted.boxed_unsync();
+        Verdict::Forward(Overflow { leftover, context })
     }
 
     async fn on_response(self: Arc<Self>, overflow: Overflow, response: Response<Body>) -> Response<Body> {
-        if overflow.tripped.load(Ordering::Acquire) {
-            return self.refuse(
+        let rest = overflow
+            .leftover
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        match rest {
+            Some(rest) => self.refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "max_body_bytes",
                 overflow.context.as_ref(),
-            );
+                rest,
+            ),
+            None => response,
         }
-        response
     }
 }
 
@@ -141,10 +172,12 @@ impl std::fmt::Display for BodyTooLarge {
 
 impl std::error::Error for BodyTooLarge {}
 
+/// Counts a request body on its way upstream. Past the limit it fails the
+/// upstream stream and hands the rest of the client's body to the refusal.
 struct Counted {
-    inner: Body,
+    inner: Option<Body>,
     left: u64,
-    tripped: Arc<AtomicBool>,
+    leftover: Leftover,
 }
 
 impl http_body::Body for Counted {
@@ -152,7 +185,10 @@ impl http_body::Body for Counted {
     type Error = BodyError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
             other => return other,
         };
@@ -163,18 +199,58 @@ impl http_body::Body for Counted {
                 Poll::Ready(Some(Ok(frame)))
             }
             None => {
-                self.tripped.store(true, Ordering::Release);
+                let rest = self.inner.take();
+                *self.leftover.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = rest;
                 Poll::Ready(Some(Err(BodyError::new(BodyTooLarge))))
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|inner| inner.is_end_stream())
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), |inner| inner.size_hint())
+    }
+}
+
+/// Reads and discards `rest` (up to `budget` bytes), then yields `then`.
+struct DrainThen {
+    rest: Option<Body>,
+    budget: u64,
+    then: Body,
+}
+
+impl http_body::Body for DrainThen {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        while let Some(rest) = self.rest.as_mut() {
+            match Pin::new(rest).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+                    self.budget = self.budget.saturating_sub(len);
+                    if self.budget == 0 {
+                        self.rest = None;
+                    }
+                }
+                Poll::Ready(_) => self.rest = None,
+            }
+        }
+        Pin::new(&mut self.then).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_none() && self.then.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.then.size_hint()
     }
 }
 
@@ -248,6 +324,54 @@ mod tests {
             .body(StreamBody::new(stream::iter(chunks)).boxed_unsync())
             .unwrap();
         assert_eq!(send(request).await.0, 413);
+    }
+
+    /// A client body that counts how much of it was read.
+    fn counted_chunks(chunks: usize, read: Arc<std::sync::atomic::AtomicUsize>) -> Body {
+        let frames = (0..chunks).map(move |_| {
+            read.fetch_add(6, std::sync::atomic::Ordering::Relaxed);
+            Ok::<_, BodyError>(Frame::data(Bytes::from_static(b"123456")))
+        });
+        StreamBody::new(stream::iter(frames)).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn refusals_drain_the_rest_of_the_body_before_answering() {
+        let layer = PolicyLayer::new(RequestLimits::new(
+            limits(),
+            NeutralPages::default(),
+            Arc::new(Recorder::default()),
+        ));
+        let service = layer.layer(service_fn(|req: Request<Body>| async move {
+            let _ = req.into_body().collect().await;
+            Ok::<_, std::convert::Infallible>(Response::new(full("")))
+        }));
+        // Streamed past the limit: the upstream stops reading at 12 bytes, the refusal reads the rest.
+        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let request = Request::builder()
+            .uri("/")
+            .body(counted_chunks(100, read.clone()))
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 413);
+        let page = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&page).contains("413"));
+        assert_eq!(
+            read.load(std::sync::atomic::Ordering::Relaxed),
+            600,
+            "the whole client body was read"
+        );
+        // Declared too large: nothing reaches the upstream, the body is still drained.
+        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let request = Request::builder()
+            .uri("/")
+            .header("content-length", "600")
+            .body(counted_chunks(100, read.clone()))
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 413);
+        response.into_body().collect().await.unwrap();
+        assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), 600);
     }
 
     #[tokio::test]

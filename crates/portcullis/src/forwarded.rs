@@ -3,6 +3,7 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use portcullis_core::context::RequestContext;
+use portcullis_core::headers::remove_present;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 9] = [
@@ -45,9 +46,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     let upgrade = keep_upgrade.then(|| headers.get(header::UPGRADE).cloned()).flatten();
-    for name in HOP_BY_HOP.iter().chain(&named) {
-        headers.remove(name);
-    }
+    remove_present(headers, &HOP_BY_HOP);
+    remove_present(headers, &named);
     if let Some(upgrade) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, upgrade);
@@ -57,19 +57,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// Sets `X-Forwarded-For/-Proto/-Host`, `Forwarded` and `X-Real-IP`.
 ///
 /// A trusted proxy's values are extended; anything an untrusted client sent is
-/// replaced, so the app can believe these headers.
+/// replaced, so the app can believe these headers. Addresses come preformatted
+/// in the context: this runs on every request.
 pub fn set_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext, host: Option<&HeaderValue>) {
-    let peer = portcullis_core::client_ip::canonical(context.peer.ip());
+    let peer = context.peer_text.to_str().unwrap_or_default();
     let proto = if context.https { "https" } else { "http" };
     let trusted = context.peer_trusted;
 
-    let chain = trusted.then(|| joined(headers, &X_FORWARDED_FOR)).flatten();
-    let xff = match chain {
-        Some(chain) => format!("{chain}, {peer}"),
-        None => peer.to_string(),
-    };
-    insert(headers, X_FORWARDED_FOR, &xff);
-    insert(headers, X_FORWARDED_PROTO, proto);
+    match trusted.then(|| joined(headers, &X_FORWARDED_FOR)).flatten() {
+        Some(chain) => insert(headers, X_FORWARDED_FOR, &[&chain, ", ", peer].concat()),
+        None => {
+            headers.insert(X_FORWARDED_FOR, context.peer_text.clone());
+        }
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if !(trusted && headers.contains_key(&X_FORWARDED_HOST)) {
         match host {
             Some(host) => {
@@ -81,23 +82,23 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext,
         }
     }
 
-    let for_node = match peer {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    };
-    let mut element = format!("for={for_node};proto={proto}");
-    if let Some(host) = host
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
-    {
-        element.push_str(&format!(";host=\"{host}\""));
+    let mut element = String::with_capacity(64);
+    element.push_str("for=");
+    if context.peer.ip().to_canonical().is_ipv6() {
+        element.extend(["\"[", peer, "]\""]);
+    } else {
+        element.push_str(peer);
     }
-    let forwarded = match trusted.then(|| joined(headers, &FORWARDED)).flatten() {
-        Some(previous) => format!("{previous}, {element}"),
-        None => element,
-    };
-    insert(headers, FORWARDED, &forwarded);
-    insert(headers, X_REAL_IP, &context.client_ip.to_string());
+    element.extend([";proto=", proto]);
+    let quotable = |h: &&str| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+    if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(quotable) {
+        element.extend([";host=\"", host, "\""]);
+    }
+    match trusted.then(|| joined(headers, &FORWARDED)).flatten() {
+        Some(previous) => insert(headers, FORWARDED, &[&previous, ", ", &element].concat()),
+        None => insert(headers, FORWARDED, &element),
+    }
+    headers.insert(X_REAL_IP, context.client_ip_text.clone());
 }
 
 fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
@@ -121,6 +122,8 @@ mod tests {
             request_id: HeaderValue::from_static("id"),
             client_ip: client.parse().unwrap(),
             peer: peer.parse().unwrap(),
+            peer_text: portcullis_core::client_ip::ip_text(peer.parse::<std::net::SocketAddr>().unwrap().ip()),
+            client_ip_text: portcullis_core::client_ip::ip_text(client.parse().unwrap()),
             peer_trusted: trusted,
             https: false,
             wants_json: false,

@@ -121,7 +121,7 @@ pub struct Pending {
     uri: http::Uri,
     status: u16,
     bytes: u64,
-    client_ip: Option<std::net::IpAddr>,
+    client_ip: Option<http::HeaderValue>,
     request_id: Option<http::HeaderValue>,
 }
 
@@ -135,7 +135,7 @@ struct AccessLine<'a> {
     status: u16,
     bytes: u64,
     duration_ms: f64,
-    client_ip: Option<std::net::IpAddr>,
+    client_ip: Option<&'a str>,
     request_id: Option<&'a str>,
 }
 
@@ -150,7 +150,7 @@ impl Pending {
             status: self.status,
             bytes: self.bytes,
             duration_ms: micros / 1000.0,
-            client_ip: self.client_ip,
+            client_ip: self.client_ip.as_ref().and_then(|ip| ip.to_str().ok()),
             request_id: self.request_id.as_ref().and_then(|id| id.to_str().ok()),
         });
     }
@@ -168,7 +168,7 @@ impl Policy for AccessLog {
             uri: request.uri().clone(),
             status: 0,
             bytes: 0,
-            client_ip: context.map(|c| c.client_ip),
+            client_ip: context.map(|c| c.client_ip_text.clone()),
             request_id: context.map(|c| c.request_id.clone()),
         })
     }

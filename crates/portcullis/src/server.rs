@@ -273,13 +273,13 @@ impl Server {
         stack: Stack,
         draining: watch::Receiver<bool>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let info = ConnectionInfo { peer, tls: false };
+        let info = ConnectionInfo::new(peer, false);
         let in_flight = InFlight::default();
         let requests = in_flight.clone();
         let body_read_timeout = self.config.body_read_timeout;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let mut request = request.map(|b| body::boxed(ReadTimeout::new(b, body_read_timeout)));
-            request.extensions_mut().insert(info);
+            request.extensions_mut().insert(info.clone());
             let waiting = requests.enter();
             // Boxed with its type spelled out: rustc cannot infer that the
             // unboxed future is `Send` for every lifetime when it is spawned.
