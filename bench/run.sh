@@ -72,6 +72,20 @@ to_ms() {
   }'
 }
 
+# The part every nginx instance here shares: foreground, its own pid and error
+# log under DIR, WORKERS worker processes.
+nginx_preamble() {
+  local dir=$1 workers=$2
+  mkdir -p "$dir/logs"
+  cat <<EOF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log;
+events { worker_connections 4096; }
+EOF
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo "building portcullis (release)..." >&2
@@ -80,13 +94,8 @@ PORTCULLIS="$ROOT/target/release/portcullis"
 
 # --- 1. static upstream -------------------------------------------------------
 UPSTREAM=$(free_port)
-mkdir -p "$WORK/upstream/logs"
-cat > "$WORK/upstream/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/upstream/nginx.pid;
-error_log $WORK/upstream/logs/error.log;
-events { worker_connections 4096; }
+nginx_preamble "$WORK/upstream" 1 > "$WORK/upstream.conf"
+cat >> "$WORK/upstream.conf" <<EOF
 http {
   access_log off;
   keepalive_requests 100000;
@@ -96,7 +105,7 @@ http {
   }
 }
 EOF
-nginx -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" & PIDS+=($!)
+nginx -p "$WORK/upstream" -c "$WORK/upstream.conf" & PIDS+=($!)
 wait_port "$UPSTREAM"
 
 # portcullis, all defaults; its JSON log goes to a file as nginx's does.
@@ -109,16 +118,11 @@ wait_port "$GATEWAY"
 # (add_header ... always), fingerprint headers hidden, error pages intercepted,
 # the same limits and timeouts, a JSON access log.
 NGINX=$(free_port)
-mkdir -p "$WORK/proxy/logs"
+nginx_preamble "$WORK/proxy" 2 > "$WORK/proxy.conf"
 cat > "$WORK/proxy/neutral.html" <<'EOF'
 <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error</title></head><body><h1>Error</h1></body></html>
 EOF
-cat > "$WORK/proxy/nginx.conf" <<EOF
-worker_processes 2;
-daemon off;
-pid $WORK/proxy/nginx.pid;
-error_log $WORK/proxy/logs/error.log;
-events { worker_connections 4096; }
+cat >> "$WORK/proxy.conf" <<EOF
 http {
   log_format json escape=json '{"ts":"\$time_iso8601","method":"\$request_method","path":"\$uri","status":\$status,"bytes":\$body_bytes_sent,"duration":\$request_time,"client_ip":"\$remote_addr","request_id":"\$request_id"}';
   access_log $WORK/proxy/logs/access.log json;
@@ -169,7 +173,7 @@ http {
   }
 }
 EOF
-nginx -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" & PIDS+=($!)
+nginx -p "$WORK/proxy" -c "$WORK/proxy.conf" & PIDS+=($!)
 NGINX_PID=$!
 wait_port "$NGINX"
 
