@@ -13,6 +13,8 @@
 pub mod body;
 pub mod client_ip;
 pub mod context;
+pub mod cookies;
+pub mod csrf;
 pub mod errors;
 pub mod events;
 pub mod fingerprint;

@@ -1,6 +1,7 @@
-//! Assembles the layers in the documented order (docs/architecture in DESIGN.md):
-//! request id and client → access log → route → limits → proxy, and on the way
-//! back safe errors → fingerprint removal → security headers.
+//! Assembles the layers in the documented order (DESIGN.md): request id and
+//! client → access log → route → cookie names restored → limits → CSRF →
+//! proxy, and on the way back safe errors → cookie hardening → fingerprint
+//! removal → security headers.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use http::{Request, Response, StatusCode};
 use portcullis_core::body::Body;
 use portcullis_core::client_ip::TrustedProxies;
 use portcullis_core::context::{RequestContext, RequestContextLayer, RequestContextPolicy};
+use portcullis_core::cookies::{CookieHardening, CookieHardeningLayer};
+use portcullis_core::csrf::{CrossOriginProtection, CrossOriginProtectionLayer};
 use portcullis_core::errors::{SafeErrors, SafeErrorsLayer};
 use portcullis_core::events::Events;
 use portcullis_core::fingerprint::FingerprintLayer;
@@ -79,10 +82,15 @@ where
     S::Future: Send + 'static,
 {
     let pages = &policies.pages;
+    // Both configs were validated when the config file was loaded.
+    let cookies = CookieHardening::new(policies.cookies.clone(), events.clone()).expect("validated at load");
+    let csrf =
+        CrossOriginProtection::new(policies.csrf.clone(), pages.clone(), events.clone()).expect("validated at load");
     BoxCloneSyncService::new(
         ServiceBuilder::new()
             .layer(SecurityHeadersLayer::new(policies.headers.clone()))
             .layer(FingerprintLayer::new(policies.fingerprint.clone()))
+            .layer(CookieHardeningLayer::new(cookies))
             .layer(SafeErrorsLayer::new(SafeErrors::new(
                 policies.errors.clone(),
                 pages.clone(),
@@ -93,6 +101,7 @@ where
                 pages.clone(),
                 events.clone(),
             )))
+            .layer(CrossOriginProtectionLayer::new(csrf))
             .service(inner),
     )
 }

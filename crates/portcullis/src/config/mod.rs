@@ -16,6 +16,8 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use http::{Method, Uri};
 use ipnet::IpNet;
+use portcullis_core::cookies::CookiesConfig;
+use portcullis_core::csrf::CsrfConfig;
 use portcullis_core::errors::ErrorsConfig;
 use portcullis_core::fingerprint::Fingerprint;
 use portcullis_core::headers::SecurityHeaders;
@@ -80,6 +82,10 @@ pub struct Policies {
     pub errors: ErrorsConfig,
     pub pages: NeutralPages,
     pub limits: LimitsConfig,
+    /// Validated.
+    pub cookies: CookiesConfig,
+    /// Validated.
+    pub csrf: CsrfConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +208,8 @@ struct FileConfig {
     fingerprint: toml::Table,
     errors: toml::Table,
     limits: toml::Table,
+    cookies: toml::Table,
+    csrf: toml::Table,
     route: Vec<RouteSection>,
 }
 
@@ -219,6 +227,10 @@ struct RouteSection {
     errors: toml::Table,
     #[serde(default)]
     limits: toml::Table,
+    #[serde(default)]
+    cookies: toml::Table,
+    #[serde(default)]
+    csrf: toml::Table,
 }
 
 impl Config {
@@ -282,6 +294,8 @@ impl Config {
             fingerprint: &file.fingerprint,
             errors: &file.errors,
             limits: &file.limits,
+            cookies: &file.cookies,
+            csrf: &file.csrf,
         };
         let policies = loader.policies(&global, None, "")?;
         let routes = file
@@ -306,6 +320,8 @@ struct RawPolicies<'a> {
     fingerprint: &'a toml::Table,
     errors: &'a toml::Table,
     limits: &'a toml::Table,
+    cookies: &'a toml::Table,
+    csrf: &'a toml::Table,
 }
 
 struct Loader<'a> {
@@ -390,12 +406,22 @@ impl Loader<'_> {
         if limits.max_uri_bytes == 0 || limits.max_header_bytes == 0 {
             return Err(self.error(&section, "max_uri_bytes and max_header_bytes must be at least 1"));
         }
+        let (section, value) = merged("cookies", global.cookies, over(|r| &r.cookies));
+        let cookies: CookiesConfig = self.deserialize(&section, value)?;
+        cookies.validate().map_err(|e| self.invalid(&section, e))?;
+
+        let (section, value) = merged("csrf", global.csrf, over(|r| &r.csrf));
+        let csrf: CsrfConfig = self.deserialize(&section, value)?;
+        csrf.validate().map_err(|e| self.invalid(&section, e))?;
+
         Ok(Policies {
             headers,
             fingerprint,
             errors,
             pages,
             limits,
+            cookies,
+            csrf,
         })
     }
 
