@@ -7,6 +7,8 @@
 const http = require('node:http');
 const express = require('express');
 const multer = require('multer');
+const session = require('express-session');
+const cookieSession = require('cookie-session');
 const { WebSocketServer } = require('ws');
 
 const app = express();
@@ -14,6 +16,37 @@ const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 50 
 
 app.use(express.urlencoded({ extended: false }));
 app.use(express.json());
+
+// Sessions with the packages' defaults, as the tutorials set them up:
+// express-session (cookie `connect.sid`, in-memory store) for the shop, and
+// cookie-session (cookies `session` and `session.sig`) for the account area.
+const users = { ada: 'correct horse battery staple' };
+
+function login(req, res) {
+  const { username, password } = req.body || {};
+  if (users[username] === undefined || users[username] !== password) {
+    return res.status(401).json({ error: 'invalid username or password' });
+  }
+  req.session.user = username;
+  res.json({ user: username });
+}
+
+function whoami(req, res) {
+  if (!req.session || !req.session.user) {
+    return res.status(401).json({ error: 'not logged in' });
+  }
+  res.json({ user: req.session.user, cookies: req.headers.cookie });
+}
+
+const account = express.Router();
+account.use(cookieSession({ keys: ['example key'] }));
+account.post('/login', login);
+account.get('/me', whoami);
+app.use('/account', account);
+
+app.use(session({ secret: 'keyboard cat', resave: false, saveUninitialized: false }));
+app.post('/login', login);
+app.get('/me', whoami);
 
 app.get('/', (req, res) => {
   res.send(`<!doctype html>

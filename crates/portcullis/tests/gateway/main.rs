@@ -8,6 +8,7 @@ mod headers;
 mod limits;
 mod operations;
 mod proxying;
+mod sessions;
 
 use harness::{ExpressApp, Gateway};
 
