@@ -320,6 +320,27 @@ impl Policy for CookieHardening {
     }
 }
 
+/// The value of cookie `name` in a request's `Cookie` header(s).
+pub fn request_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b';'))
+        .map(|pair| split_pair(trim(pair)))
+        .find(|(n, _)| *n == name.as_bytes())
+        .map(|(_, rest)| rest.strip_prefix(b"=").unwrap_or(rest))
+}
+
+/// The value a response's `Set-Cookie` gives cookie `name`, if it sets it.
+pub fn response_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|value| split_pair(trim(first_part(value.as_bytes()))))
+        .find(|(n, _)| *n == name.as_bytes())
+        .map(|(_, rest)| rest.strip_prefix(b"=").unwrap_or(rest))
+}
+
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
@@ -471,6 +492,16 @@ mod tests {
         only_planted.insert(COOKIE, HeaderValue::from_static("PHPSESSID=planted"));
         policy.restore_request_cookies(&mut only_planted);
         assert!(only_planted.get(COOKIE).is_none());
+    }
+
+    #[test]
+    fn cookies_are_found_by_name_in_requests_and_responses() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; sid=abc=def"));
+        headers.append(SET_COOKIE, HeaderValue::from_static("sid=new; Path=/"));
+        assert_eq!(request_cookie(&headers, "sid"), Some(&b"abc=def"[..]));
+        assert_eq!(request_cookie(&headers, "b"), None);
+        assert_eq!(response_cookie(&headers, "sid"), Some(&b"new"[..]));
     }
 
     #[test]

@@ -413,6 +413,20 @@ impl Loader<'_> {
         let (section, value) = merged("csrf", global.csrf, over(|r| &r.csrf));
         let csrf: CsrfConfig = self.deserialize(&section, value)?;
         csrf.validate().map_err(|e| self.invalid(&section, e))?;
+        let mut cookies = cookies;
+        if csrf.token.enabled {
+            // Front-end code reads the token cookie by its name.
+            if cookies.rename.contains(&csrf.token.cookie) {
+                let key = join_key(&section, "token.cookie");
+                return Err(self.error(
+                    &key,
+                    "the token cookie must not be one of cookies.rename: scripts read it by name",
+                ));
+            }
+            if !cookies.script_readable.contains(&csrf.token.cookie) {
+                cookies.script_readable.push(csrf.token.cookie.clone());
+            }
+        }
 
         Ok(Policies {
             headers,

@@ -187,3 +187,80 @@ async fn bypass_paths_and_trusted_origins_per_route() {
         .unwrap();
     assert_eq!(other.status(), 403, "trusted only on its route");
 }
+
+const TOKEN_MODE: &str = "[csrf.token]\nenabled = true\nkeys = [\"a signing key of at least thirty-two bytes\"]\n";
+
+#[tokio::test]
+async fn token_mode_issues_a_readable_token_bound_to_the_session() {
+    let (_app, gateway) = protected(TOKEN_MODE);
+    // A first visit gets a token cookie that scripts can read.
+    let page = client().get(gateway.url("/")).send().await.unwrap();
+    let cookies = set_cookies(&page);
+    let token_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("csrf-token="))
+        .expect("a token cookie");
+    assert!(
+        !token_cookie.contains("HttpOnly"),
+        "front-end code must read it: {token_cookie}"
+    );
+    let token = token_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("csrf-token=")
+        .to_owned();
+
+    // Without the header (an old browser on a forging page sends no Origin either): refused.
+    let forged = client()
+        .post(gateway.url("/login"))
+        .header("cookie", format!("csrf-token={token}"))
+        .form(&ADA)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    // With it: login works, and the new session gets a new token.
+    let login = client()
+        .post(gateway.url("/login"))
+        .header("cookie", format!("csrf-token={token}"))
+        .header("x-csrf-token", &token)
+        .form(&ADA)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let after = set_cookies(&login);
+    let session = after
+        .iter()
+        .find(|c| c.starts_with("id-1="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let fresh = after
+        .iter()
+        .find(|c| c.starts_with("csrf-token="))
+        .expect("a token for the new session");
+    let fresh = fresh
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("csrf-token=")
+        .to_owned();
+    assert_ne!(fresh, token);
+
+    // The pre-login token no longer works for the logged-in session; the fresh one does.
+    let post = |token: String| {
+        client()
+            .post(gateway.url("/form"))
+            .header("cookie", format!("{session}; csrf-token={token}"))
+            .header("x-csrf-token", token)
+            .form(&[("name", "Ada")])
+            .send()
+    };
+    assert_eq!(post(token).await.unwrap().status(), 403);
+    assert_eq!(post(fresh).await.unwrap().status(), 200);
+}

@@ -15,17 +15,21 @@
 //! bypass paths (e.g. a payment provider's webhook). A refused request gets a
 //! neutral 403 and a security event; nothing reaches the app.
 
+pub mod token;
+
 use std::sync::Arc;
 
-use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::body::Body;
 use crate::context::RequestContext;
+use crate::cookies::{request_cookie, response_cookie};
 use crate::events::Events;
 use crate::pages::NeutralPages;
 use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::InvalidConfig;
+use token::{constant_time_eq, TokenConfig, Tokens};
 
 /// The `[csrf]` section (per route).
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +40,8 @@ pub struct CsrfConfig {
     pub trusted_origins: Vec<String>,
     /// Path prefixes that skip the check, e.g. `/webhooks/`.
     pub bypass_paths: Vec<String>,
+    /// Token mode, on top of the check above.
+    pub token: TokenConfig,
 }
 
 impl Default for CsrfConfig {
@@ -44,6 +50,7 @@ impl Default for CsrfConfig {
             enabled: true,
             trusted_origins: Vec::new(),
             bypass_paths: Vec::new(),
+            token: TokenConfig::default(),
         }
     }
 }
@@ -55,12 +62,23 @@ pub enum Refusal {
     CrossSite,
     /// An older browser's `Origin` names another host, or is not a URL.
     CrossOrigin,
+    /// Token mode: the token is missing, differs from the cookie's, or does
+    /// not verify for this session.
+    Token,
 }
 
 pub struct CrossOriginProtection {
     config: CsrfConfig,
+    tokens: Option<Tokens>,
     pages: NeutralPages,
     events: Events,
+}
+
+/// What the response hook needs to keep the browser's token current.
+pub struct TokenState {
+    https: bool,
+    session: Option<Vec<u8>>,
+    token: Option<Vec<u8>>,
 }
 
 pub type CrossOriginProtectionLayer = PolicyLayer<CrossOriginProtection>;
@@ -98,7 +116,13 @@ impl CsrfConfig {
 impl CrossOriginProtection {
     pub fn new(config: CsrfConfig, pages: NeutralPages, events: Events) -> Result<Self, InvalidConfig> {
         config.validate()?;
-        Ok(Self { config, pages, events })
+        let tokens = config.token.enabled.then(|| Tokens::new(&config.token));
+        Ok(Self {
+            config,
+            tokens,
+            pages,
+            events,
+        })
     }
 
     /// The decision for a request; `None` lets it through.
@@ -126,6 +150,22 @@ impl CrossOriginProtection {
         (!self.exempt(request.uri().path(), headers)).then_some(refusal)
     }
 
+    /// Token mode's check of an unsafe request that passed the origin check.
+    fn check_token<B>(&self, request: &Request<B>, tokens: &Tokens) -> Option<Refusal> {
+        let headers = request.headers();
+        if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+            || self.exempt(request.uri().path(), headers)
+        {
+            return None;
+        }
+        let token = &self.config.token;
+        let cookie = request_cookie(headers, &token.cookie).unwrap_or_default();
+        let sent = headers.get(token.header.as_str()).map(HeaderValue::as_bytes);
+        let session = request_cookie(headers, &token.session_cookie).unwrap_or_default();
+        let valid = sent.is_some_and(|sent| constant_time_eq(sent, cookie)) && tokens.verify(cookie, session);
+        (!valid).then_some(Refusal::Token)
+    }
+
     fn exempt(&self, path: &str, headers: &HeaderMap) -> bool {
         let origin = headers.get(header::ORIGIN).map(|o| o.as_bytes());
         self.config.bypass_paths.iter().any(|p| path.starts_with(p.as_str()))
@@ -151,17 +191,29 @@ fn origin_host(origin: &[u8]) -> Option<&[u8]> {
 }
 
 impl Policy for CrossOriginProtection {
-    type State = ();
+    type State = Option<TokenState>;
 
-    fn on_request(&self, request: &mut Request<Body>) -> Verdict<()> {
-        let Some(refusal) = self.check(request) else {
-            return Verdict::Forward(());
-        };
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<Option<TokenState>> {
+        let refusal = self
+            .check(request)
+            .or_else(|| self.tokens.as_ref().and_then(|t| self.check_token(request, t)));
         let context = request.extensions().get::<RequestContext>();
+        let Some(refusal) = refusal else {
+            let state = self.tokens.as_ref().map(|_| {
+                let token = &self.config.token;
+                TokenState {
+                    https: context.is_some_and(|c| c.https),
+                    session: request_cookie(request.headers(), &token.session_cookie).map(<[u8]>::to_vec),
+                    token: request_cookie(request.headers(), &token.cookie).map(<[u8]>::to_vec),
+                }
+            });
+            return Verdict::Forward(state);
+        };
         if let Some(context) = context {
             let rule = match refusal {
                 Refusal::CrossSite => "sec_fetch_site",
                 Refusal::CrossOrigin => "origin",
+                Refusal::Token => "token",
             };
             let mut event = context.event("csrf", rule, "refused");
             let origin = request
@@ -179,7 +231,29 @@ impl Policy for CrossOriginProtection {
         Verdict::Answer(self.pages.render(StatusCode::FORBIDDEN, context))
     }
 
-    async fn on_response(self: Arc<Self>, _: (), response: Response<Body>) -> Response<Body> {
+    async fn on_response(self: Arc<Self>, state: Option<TokenState>, mut response: Response<Body>) -> Response<Body> {
+        let (Some(state), Some(tokens)) = (state, self.tokens.as_ref()) else {
+            return response;
+        };
+        let token = &self.config.token;
+        // The session this response leaves the browser with: a new one if the app just set it.
+        let session = response_cookie(response.headers(), &token.session_cookie)
+            .map(<[u8]>::to_vec)
+            .or(state.session)
+            .unwrap_or_default();
+        if state.token.is_some_and(|current| tokens.verify(&current, &session)) {
+            return response;
+        }
+        let secure = if state.https { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={}; Path=/; SameSite=Lax{secure}",
+            token.cookie,
+            tokens.issue(&session)
+        );
+        // A cookie name checked at load and a hex token: always a valid header value.
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
         response
     }
 }
@@ -258,6 +332,49 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn token_mode_needs_the_cookies_token_in_the_header() {
+        let key = "a signing key of at least thirty-two bytes".to_string();
+        let token = TokenConfig {
+            enabled: true,
+            keys: vec![key],
+            ..Default::default()
+        };
+        let p = protection(CsrfConfig {
+            token: token.clone(),
+            ..Default::default()
+        });
+        let good = Tokens::new(&token).issue(b"sess");
+        let request = |cookie: String, header: Option<&str>| {
+            let mut builder = Request::post("/").header("host", "h").header("cookie", cookie);
+            if let Some(header) = header {
+                builder = builder.header("x-csrf-token", header);
+            }
+            builder.body(()).unwrap()
+        };
+        let with =
+            |header: Option<&str>, session: &str| request(format!("connect.sid={session}; csrf-token={good}"), header);
+        let tokens = p.tokens.as_ref().unwrap();
+        assert_eq!(p.check_token(&with(Some(&good), "sess"), tokens), None);
+        assert_eq!(
+            p.check_token(&with(None, "sess"), tokens),
+            Some(Refusal::Token),
+            "no header"
+        );
+        assert_eq!(
+            p.check_token(&with(Some("forged.00"), "sess"), tokens),
+            Some(Refusal::Token),
+            "header differs"
+        );
+        assert_eq!(
+            p.check_token(&with(Some(&good), "other"), tokens),
+            Some(Refusal::Token),
+            "another session"
+        );
+        let no_cookie = request(String::from("connect.sid=sess"), Some(&good));
+        assert_eq!(p.check_token(&no_cookie, tokens), Some(Refusal::Token), "no cookie");
     }
 
     #[test]
