@@ -128,7 +128,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks(2)
@@ -168,7 +168,7 @@ mod tests {
             "old tokens still verify after rotation"
         );
         assert!(
-            old.verify(rotated.issue(b"x").as_bytes(), b"x") == false,
+            !old.verify(rotated.issue(b"x").as_bytes(), b"x"),
             "new tokens are signed with the new key"
         );
     }
