@@ -45,6 +45,15 @@ account.get('/me', whoami);
 app.use('/account', account);
 
 app.use(session({ secret: 'keyboard cat', resave: false, saveUninitialized: false }));
+app.get('/login', (req, res) => {
+  res.send(`<!doctype html>
+<html><body>
+<form method="post" action="/login">
+  <input name="username"> <input name="password" type="password">
+  <button type="submit">Log in</button>
+</form>
+</body></html>`);
+});
 app.post('/login', login);
 app.get('/me', whoami);
 
@@ -162,6 +171,23 @@ app.get('/download', (req, res) => {
     res.end();
   };
   pump();
+});
+
+// A front-end that talks to the API with fetch, the way single-page apps do:
+// it reads the CSRF token cookie (when the gateway issues one) and sends it
+// back in a header.
+app.get('/spa', (req, res) => {
+  res.send('<!doctype html><html><body><p id="result">loading</p><script src="/spa.js"></script></body></html>');
+});
+
+app.get('/spa.js', (req, res) => {
+  res.type('application/javascript').send(`
+    const token = (document.cookie.match(/(?:^|; )csrf-token=([^;]*)/) || [])[1];
+    const post = (headers) => fetch('/echo', { method: 'POST', headers }).then((r) => r.status);
+    Promise.all([post({ 'x-csrf-token': token || '' }), post({})]).then(([withToken, without]) => {
+      document.getElementById('result').textContent = JSON.stringify({ token: Boolean(token), withToken, without });
+    });
+  `);
 });
 
 function escapeHtml(text) {

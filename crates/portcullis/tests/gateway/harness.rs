@@ -12,15 +12,15 @@ pub fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/express-app")
 }
 
-/// Installs the example app's dependencies once (npm ci), across test processes.
-fn ensure_app_dependencies() {
-    let dir = app_dir();
+/// Runs `npm ci` in `dir` unless its packages are installed; one install at a
+/// time across test processes.
+pub fn npm_ci_once(dir: &Path) {
     let lock = std::fs::File::create(std::env::temp_dir().join("portcullis-npm-ci.lock")).unwrap();
     lock.lock().unwrap();
     if !dir.join("node_modules").is_dir() {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
+            .current_dir(dir)
             .status()
             .unwrap();
         assert!(status.success(), "npm ci failed in {}", dir.display());
@@ -155,7 +155,7 @@ pub struct ExpressApp {
 
 impl ExpressApp {
     pub fn start() -> Self {
-        ensure_app_dependencies();
+        npm_ci_once(&app_dir());
         let process = Process::spawn(
             Command::new("node")
                 .arg("app.js")

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod browser;
 mod errors;
 mod headers;
 mod limits;

@@ -1,0 +1,76 @@
+// Browser scenarios for the cookie and CSRF policies, in headless Chromium.
+// The Rust test starts the app and the gateways, runs this script with their
+// URLs, and asserts on the JSON it prints. Everything stays on loopback.
+import http from 'node:http';
+import { once } from 'node:events';
+import { chromium } from 'playwright-core';
+
+const gateway = process.env.GATEWAY;
+const tokenGateway = process.env.TOKEN_GATEWAY;
+
+// A page on another loopback origin (another port) that posts a form to the
+// app as soon as it loads: the classic CSRF attack.
+const attacker = http.createServer((req, res) => {
+  res.setHeader('content-type', 'text/html');
+  res.end(`<!doctype html><form id="f" method="post" action="${gateway}/form">
+    <input name="name" value="mallory"></form>
+    <script>document.getElementById('f').submit()</script>`);
+});
+attacker.listen(0, '127.0.0.1');
+await once(attacker, 'listening');
+const attackerUrl = `http://127.0.0.1:${attacker.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+const results = {};
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+
+  // Log in through the app's own form.
+  await page.goto(`${gateway}/login`);
+  await page.fill('input[name=username]', 'ada');
+  await page.fill('input[name=password]', 'correct horse battery staple');
+  const [login] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/login') && r.request().method() === 'POST'),
+    page.click('button[type=submit]'),
+  ]);
+  results.login = login.status();
+  await page.goto(`${gateway}/`);
+  results.documentCookie = await page.evaluate(() => document.cookie);
+  results.cookies = (await context.cookies()).map(({ name, httpOnly, sameSite, path }) => ({ name, httpOnly, sameSite, path }));
+  results.me = await page.evaluate(() => fetch('/me').then((r) => r.json()));
+
+  // The same form served by the app itself.
+  await page.goto(`${gateway}/form`);
+  await page.fill('input[name=name]', 'Ada');
+  const [sameOrigin] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/form') && r.request().method() === 'POST'),
+    page.click('button[type=submit]'),
+  ]);
+  results.sameOriginForm = { status: sameOrigin.status(), text: await sameOrigin.text() };
+
+  // A form on another origin, in the same logged-in browser.
+  const attack = await context.newPage();
+  const [crossOrigin] = await Promise.all([
+    attack.waitForResponse((r) => r.url() === `${gateway}/form` && r.request().method() === 'POST'),
+    attack.goto(attackerUrl),
+  ]);
+  results.crossOriginForm = { status: crossOrigin.status(), text: await crossOrigin.text() };
+
+  // Token mode: the app's front-end reads the token cookie and sends the header.
+  if (tokenGateway) {
+    const spa = await (await browser.newContext()).newPage();
+    await spa.goto(`${tokenGateway}/`); // the first visit receives the token cookie
+    await spa.goto(`${tokenGateway}/spa`);
+    await spa.waitForFunction(() => document.getElementById('result').textContent !== 'loading');
+    results.tokenMode = JSON.parse(await spa.textContent('#result'));
+  }
+} finally {
+  await browser.close();
+  attacker.close();
+}
+console.log(JSON.stringify(results));
