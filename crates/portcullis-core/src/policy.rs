@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures_util::future::Either;
 use futures_util::{FutureExt, TryFutureExt};
 use http::{Request, Response};
 use tower::{Layer, Service};
@@ -38,7 +39,16 @@ pub enum Verdict<S> {
     /// Answer the client with this response at once; the inner service never
     /// sees the request.
     Answer(Response<Body>),
+    /// Decide after an asynchronous look at the request body (a bounded
+    /// prefix, see [`crate::body::read_prefix`]). The policy has taken the
+    /// body out of the request; the inspection gives it back, unchanged,
+    /// with the decision.
+    Inspect(Inspection<S>),
 }
+
+/// What [`Verdict::Inspect`] resolves to: the body to forward, and either the
+/// state for the response hook or the answer to send instead.
+pub type Inspection<S> = Pin<Box<dyn Future<Output = (Body, Result<S, Response<Body>>)> + Send>>;
 
 #[derive(Debug)]
 pub struct PolicyLayer<P> {
@@ -90,7 +100,7 @@ impl<P, S: Clone> Clone for PolicyService<P, S> {
 impl<P, S> Service<Request<Body>> for PolicyService<P, S>
 where
     P: Policy,
-    S: Service<Request<Body>, Response = Response<Body>>,
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
 {
@@ -111,6 +121,21 @@ where
                 // Combinators rather than an async block: rustc cannot yet prove an
                 // async block holding `S::Future` is `Send` for every lifetime.
                 Box::pin(response.and_then(move |response| policy.on_response(state, response).map(Ok)))
+            }
+            Verdict::Inspect(inspection) => {
+                // The inner service was polled ready; keep that one for the
+                // call after the inspection and leave a clone in its place.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let policy = self.policy.clone();
+                Box::pin(inspection.then(move |(body, decision)| match decision {
+                    Err(answer) => Either::Left(std::future::ready(Ok(answer))),
+                    Ok(state) => {
+                        *request.body_mut() = body;
+                        let response = inner.call(request);
+                        Either::Right(response.and_then(move |response| policy.on_response(state, response).map(Ok)))
+                    }
+                }))
             }
         }
     }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
-use crate::body::Body;
+use crate::body::{read_prefix, Body};
 use crate::context::RequestContext;
 use crate::cookies::{request_cookie, response_cookie};
 use crate::events::Events;
@@ -151,19 +151,75 @@ impl CrossOriginProtection {
     }
 
     /// Token mode's check of an unsafe request that passed the origin check.
-    fn check_token<B>(&self, request: &Request<B>, tokens: &Tokens) -> Option<Refusal> {
+    fn check_token<B>(&self, request: &Request<B>, tokens: &Tokens) -> TokenCheck {
         let headers = request.headers();
         if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
             || self.exempt(request.uri().path(), headers)
         {
-            return None;
+            return TokenCheck::Pass;
         }
         let token = &self.config.token;
         let cookie = request_cookie(headers, &token.cookie).unwrap_or_default();
-        let sent = headers.get(token.header.as_str()).map(HeaderValue::as_bytes);
         let session = request_cookie(headers, &token.session_cookie).unwrap_or_default();
-        let valid = sent.is_some_and(|sent| constant_time_eq(sent, cookie)) && tokens.verify(cookie, session);
-        (!valid).then_some(Refusal::Token)
+        match headers.get(token.header.as_str()) {
+            Some(sent) if constant_time_eq(sent.as_bytes(), cookie) && tokens.verify(cookie, session) => {
+                TokenCheck::Pass
+            }
+            None if is_urlencoded_form(headers) => TokenCheck::InForm {
+                cookie: cookie.to_vec(),
+                session: session.to_vec(),
+            },
+            _ => TokenCheck::Refuse,
+        }
+    }
+
+    /// A refusal of `request`, answered (event and page) only if it is used.
+    fn refusal(&self, request: &Request<Body>, refusal: Refusal) -> PendingRefusal {
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned());
+        PendingRefusal {
+            refusal,
+            detail: format!(
+                "{} {} from origin {}",
+                request.method(),
+                request.uri().path(),
+                origin.as_deref().unwrap_or("(none)")
+            ),
+            context: request.extensions().get::<RequestContext>().cloned(),
+            pages: self.pages.clone(),
+            events: self.events.clone(),
+        }
+    }
+
+    /// Looks for the token in a urlencoded form's first [`FORM_PREFIX_BYTES`].
+    fn inspect_form(
+        &self,
+        request: &mut Request<Body>,
+        tokens: &Tokens,
+        cookie: Vec<u8>,
+        session: Vec<u8>,
+        state: TokenState,
+    ) -> Verdict<Option<TokenState>> {
+        let tokens = tokens.clone();
+        let field = self.config.token.field.clone();
+        let refusal = self.refusal(request, Refusal::Token);
+        let body = std::mem::replace(request.body_mut(), crate::body::empty());
+        Verdict::Inspect(Box::pin(async move {
+            let (body, sent) = match read_prefix(body, FORM_PREFIX_BYTES).await {
+                Ok(prefix) => {
+                    let sent = form_urlencoded::parse(&prefix.bytes)
+                        .find(|(name, _)| *name == field)
+                        .map(|(_, v)| v.into_owned());
+                    (prefix.body, sent)
+                }
+                Err(_) => (crate::body::empty(), None),
+            };
+            let valid =
+                sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), &cookie)) && tokens.verify(&cookie, &session);
+            (body, if valid { Ok(Some(state)) } else { Err(refusal.answer()) })
+        }))
     }
 
     fn exempt(&self, path: &str, headers: &HeaderMap) -> bool {
@@ -190,45 +246,71 @@ fn origin_host(origin: &[u8]) -> Option<&[u8]> {
     Some(&rest[..end]).filter(|host| !host.is_empty())
 }
 
-impl Policy for CrossOriginProtection {
-    type State = Option<TokenState>;
+/// How much of a form body is searched for the token field.
+pub const FORM_PREFIX_BYTES: usize = 64 * 1024;
 
-    fn on_request(&self, request: &mut Request<Body>) -> Verdict<Option<TokenState>> {
-        let refusal = self
-            .check(request)
-            .or_else(|| self.tokens.as_ref().and_then(|t| self.check_token(request, t)));
-        let context = request.extensions().get::<RequestContext>();
-        let Some(refusal) = refusal else {
-            let state = self.tokens.as_ref().map(|_| {
-                let token = &self.config.token;
-                TokenState {
-                    https: context.is_some_and(|c| c.https),
-                    session: request_cookie(request.headers(), &token.session_cookie).map(<[u8]>::to_vec),
-                    token: request_cookie(request.headers(), &token.cookie).map(<[u8]>::to_vec),
-                }
-            });
-            return Verdict::Forward(state);
-        };
-        if let Some(context) = context {
-            let rule = match refusal {
+enum TokenCheck {
+    Pass,
+    Refuse,
+    /// No token header, but a form body that may carry the field.
+    InForm {
+        cookie: Vec<u8>,
+        session: Vec<u8>,
+    },
+}
+
+fn is_urlencoded_form(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|t| {
+        t.as_bytes().len() >= 33 && t.as_bytes()[..33].eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+    })
+}
+
+/// Everything needed to refuse a request, possibly after an inspection.
+struct PendingRefusal {
+    refusal: Refusal,
+    detail: String,
+    context: Option<RequestContext>,
+    pages: NeutralPages,
+    events: Events,
+}
+
+impl PendingRefusal {
+    fn answer(self) -> Response<Body> {
+        if let Some(context) = &self.context {
+            let rule = match self.refusal {
                 Refusal::CrossSite => "sec_fetch_site",
                 Refusal::CrossOrigin => "origin",
                 Refusal::Token => "token",
             };
             let mut event = context.event("csrf", rule, "refused");
-            let origin = request
-                .headers()
-                .get(header::ORIGIN)
-                .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned());
-            event.detail = Some(format!(
-                "{} {} from origin {}",
-                request.method(),
-                request.uri().path(),
-                origin.as_deref().unwrap_or("(none)")
-            ));
+            event.detail = Some(self.detail);
             self.events.emit(event);
         }
-        Verdict::Answer(self.pages.render(StatusCode::FORBIDDEN, context))
+        self.pages.render(StatusCode::FORBIDDEN, self.context.as_ref())
+    }
+}
+
+impl Policy for CrossOriginProtection {
+    type State = Option<TokenState>;
+
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<Option<TokenState>> {
+        if let Some(refusal) = self.check(request) {
+            return Verdict::Answer(self.refusal(request, refusal).answer());
+        }
+        let Some(tokens) = &self.tokens else {
+            return Verdict::Forward(None);
+        };
+        let token = &self.config.token;
+        let state = TokenState {
+            https: request.extensions().get::<RequestContext>().is_some_and(|c| c.https),
+            session: request_cookie(request.headers(), &token.session_cookie).map(<[u8]>::to_vec),
+            token: request_cookie(request.headers(), &token.cookie).map(<[u8]>::to_vec),
+        };
+        match self.check_token(request, tokens) {
+            TokenCheck::Pass => Verdict::Forward(Some(state)),
+            TokenCheck::Refuse => Verdict::Answer(self.refusal(request, Refusal::Token).answer()),
+            TokenCheck::InForm { cookie, session } => self.inspect_form(request, tokens, cookie, session, state),
+        }
     }
 
     async fn on_response(self: Arc<Self>, state: Option<TokenState>, mut response: Response<Body>) -> Response<Body> {
@@ -357,24 +439,15 @@ mod tests {
         let with =
             |header: Option<&str>, session: &str| request(format!("connect.sid={session}; csrf-token={good}"), header);
         let tokens = p.tokens.as_ref().unwrap();
-        assert_eq!(p.check_token(&with(Some(&good), "sess"), tokens), None);
-        assert_eq!(
-            p.check_token(&with(None, "sess"), tokens),
-            Some(Refusal::Token),
-            "no header"
+        let passes = |request: Request<()>| matches!(p.check_token(&request, tokens), TokenCheck::Pass);
+        assert!(passes(with(Some(&good), "sess")));
+        assert!(!passes(with(None, "sess")), "no header");
+        assert!(!passes(with(Some("forged.00"), "sess")), "header differs");
+        assert!(!passes(with(Some(&good), "other")), "another session");
+        assert!(
+            !passes(request(String::from("connect.sid=sess"), Some(&good))),
+            "no cookie"
         );
-        assert_eq!(
-            p.check_token(&with(Some("forged.00"), "sess"), tokens),
-            Some(Refusal::Token),
-            "header differs"
-        );
-        assert_eq!(
-            p.check_token(&with(Some(&good), "other"), tokens),
-            Some(Refusal::Token),
-            "another session"
-        );
-        let no_cookie = request(String::from("connect.sid=sess"), Some(&good));
-        assert_eq!(p.check_token(&no_cookie, tokens), Some(Refusal::Token), "no cookie");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct TokenConfig {
     pub cookie: String,
     /// The request header the token comes back in.
     pub header: String,
+    /// The form field it may come back in instead (urlencoded forms).
+    pub field: String,
     /// The app's session cookie (its own name) that tokens are bound to.
     pub session_cookie: String,
 }
@@ -37,6 +39,7 @@ impl Default for TokenConfig {
             keys: Vec::new(),
             cookie: "csrf-token".into(),
             header: "x-csrf-token".into(),
+            field: "_csrf".into(),
             session_cookie: "connect.sid".into(),
         }
     }

@@ -264,3 +264,33 @@ async fn token_mode_issues_a_readable_token_bound_to_the_session() {
     assert_eq!(post(token).await.unwrap().status(), 403);
     assert_eq!(post(fresh).await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn token_mode_accepts_the_token_from_a_form_field() {
+    let (_app, gateway) = protected(TOKEN_MODE);
+    let page = client().get(gateway.url("/form")).send().await.unwrap();
+    let cookie = set_cookies(&page)
+        .into_iter()
+        .find(|c| c.starts_with("csrf-token="))
+        .unwrap();
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("csrf-token=")
+        .to_owned();
+    let post = |field: &str| {
+        client()
+            .post(gateway.url("/form"))
+            .header("cookie", format!("csrf-token={token}"))
+            .form(&[("name", "Ada"), ("_csrf", field), ("message", "hello")])
+            .send()
+    };
+    let accepted = post(&token).await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    assert!(
+        accepted.text().await.unwrap().contains("Thanks, Ada."),
+        "the app received the whole form"
+    );
+    assert_eq!(post("forged.00").await.unwrap().status(), 403);
+}
