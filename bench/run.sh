@@ -108,9 +108,12 @@ EOF
 nginx -p "$WORK/upstream" -c "$WORK/upstream.conf" & PIDS+=($!)
 wait_port "$UPSTREAM"
 
-# portcullis, all defaults; its JSON log goes to a file as nginx's does.
+# portcullis with its defaults, except that wrk's single client IP must never
+# reach the rate limit (the check still runs on every request, as it would for
+# real clients); its JSON log goes to a file as nginx's does.
+printf '[rate_limit]\nrequests = 1000000000\nwindow_secs = 1\nburst = 1000000000\n' > "$WORK/unreachable-limit.toml"
 GATEWAY=$(free_port)
-"$PORTCULLIS" --upstream "http://127.0.0.1:$UPSTREAM" --listen "127.0.0.1:$GATEWAY" > "$WORK/portcullis.log" & PIDS+=($!)
+"$PORTCULLIS" --upstream "http://127.0.0.1:$UPSTREAM" --listen "127.0.0.1:$GATEWAY" --config "$WORK/unreachable-limit.toml" > "$WORK/portcullis.log" & PIDS+=($!)
 GATEWAY_PID=$!
 wait_port "$GATEWAY"
 
@@ -197,7 +200,7 @@ APP=$(free_port)
 HELMET=$(free_port)
 (cd "$ROOT/bench/express-helmet" && NODE_ENV=production PORT=$HELMET exec node server.js >/dev/null) & PIDS+=($!)
 APP_GATEWAY=$(free_port)
-"$PORTCULLIS" --upstream "http://127.0.0.1:$APP" --listen "127.0.0.1:$APP_GATEWAY" > "$WORK/portcullis-app.log" & PIDS+=($!)
+"$PORTCULLIS" --upstream "http://127.0.0.1:$APP" --listen "127.0.0.1:$APP_GATEWAY" --config "$WORK/unreachable-limit.toml" > "$WORK/portcullis-app.log" & PIDS+=($!)
 wait_port "$APP"; wait_port "$HELMET"; wait_port "$APP_GATEWAY"
 
 read -r HELMET_RPS HELMET_P99 < <(load express-helmet "http://127.0.0.1:$HELMET/api/products")

@@ -23,7 +23,9 @@ pub mod leak;
 pub mod limits;
 pub mod pages;
 pub mod policy;
+pub mod rate_limit;
 pub mod request_id;
+pub mod store;
 
 /// A config value a layer cannot work with. `key` is the path inside the
 /// layer's section (e.g. `content_security_policy.directives.script-src`), so

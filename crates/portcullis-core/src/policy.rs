@@ -39,16 +39,16 @@ pub enum Verdict<S> {
     /// Answer the client with this response at once; the inner service never
     /// sees the request.
     Answer(Response<Body>),
-    /// Decide after an asynchronous look at the request body (a bounded
-    /// prefix, see [`crate::body::read_prefix`]). The policy has taken the
-    /// body out of the request; the inspection gives it back, unchanged,
-    /// with the decision.
-    Inspect(Inspection<S>),
+    /// Decide asynchronously: after asking a shared store, or after a look at
+    /// a bounded prefix of the body (see [`crate::body::read_prefix`]). The
+    /// policy has taken the body out of the request; the decision gives it
+    /// back, unchanged.
+    Later(Decision<S>),
 }
 
-/// What [`Verdict::Inspect`] resolves to: the body to forward, and either the
+/// What [`Verdict::Later`] resolves to: the body to forward, and either the
 /// state for the response hook or the answer to send instead.
-pub type Inspection<S> = Pin<Box<dyn Future<Output = (Body, Result<S, Response<Body>>)> + Send>>;
+pub type Decision<S> = Pin<Box<dyn Future<Output = (Body, Result<S, Response<Body>>)> + Send>>;
 
 #[derive(Debug)]
 pub struct PolicyLayer<P> {
@@ -122,13 +122,13 @@ where
                 // async block holding `S::Future` is `Send` for every lifetime.
                 Box::pin(response.and_then(move |response| policy.on_response(state, response).map(Ok)))
             }
-            Verdict::Inspect(inspection) => {
+            Verdict::Later(decision) => {
                 // The inner service was polled ready; keep that one for the
-                // call after the inspection and leave a clone in its place.
+                // call after the decision and leave a clone in its place.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let policy = self.policy.clone();
-                Box::pin(inspection.then(move |(body, decision)| match decision {
+                Box::pin(decision.then(move |(body, decision)| match decision {
                     Err(answer) => Either::Left(std::future::ready(Ok(answer))),
                     Ok(state) => {
                         *request.body_mut() = body;

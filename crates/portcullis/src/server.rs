@@ -22,6 +22,7 @@ use portcullis_core::body;
 use portcullis_core::client_ip::canonical;
 use portcullis_core::context::ConnectionInfo;
 use portcullis_core::events::{EventSink, SecurityEvent};
+use portcullis_core::store::{MemoryStore, SystemClock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
@@ -81,13 +82,17 @@ pub async fn serve(
     }
     let config = Arc::new(config);
     let limits = Limits::new(&config.server);
+    let shared = stack::Shared {
+        store: Arc::new(MemoryStore::new(config.store.max_keys)),
+        clock: Arc::new(SystemClock),
+    };
     let (stop, stopping) = watch::channel(false);
     let mut handles = Vec::with_capacity(workers);
     for (index, listener) in listeners.into_iter().enumerate() {
-        let (config, limits, stopping) = (config.clone(), limits.clone(), stopping.clone());
+        let (config, limits, shared, stopping) = (config.clone(), limits.clone(), shared.clone(), stopping.clone());
         let handle = std::thread::Builder::new()
             .name(format!("portcullis-worker-{index}"))
-            .spawn(move || worker(&config, listener, limits, stopping))?;
+            .spawn(move || worker(&config, listener, limits, &shared, stopping))?;
         handles.push(handle);
     }
     shutdown.await;
@@ -105,13 +110,14 @@ fn worker(
     config: &Config,
     listener: std::net::TcpListener,
     limits: Limits,
+    shared: &stack::Shared,
     mut stopping: watch::Receiver<bool>,
 ) -> io::Result<bool> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let drained = runtime.block_on(async {
         let log = JsonLog;
         let server = Server {
-            gateway: stack::gateway(config, &log),
+            gateway: stack::gateway(config, &log, shared),
             over_limit: stack::refusal(config, &log, StatusCode::TOO_MANY_REQUESTS),
             log,
             max_head_bytes: max_head_bytes(config),

@@ -1,6 +1,6 @@
 //! Assembles the layers in the documented order (DESIGN.md): request id and
-//! client → access log → route → cookie names restored → limits → CSRF →
-//! proxy, and on the way back safe errors → cookie hardening → fingerprint
+//! client → access log → route → cookie names restored → size limits → rate
+//! limits → CSRF → proxy, and on the way back safe errors → cookie hardening → fingerprint
 //! removal → security headers.
 
 use std::convert::Infallible;
@@ -17,6 +17,8 @@ use portcullis_core::events::Events;
 use portcullis_core::fingerprint::FingerprintLayer;
 use portcullis_core::headers::SecurityHeadersLayer;
 use portcullis_core::limits::{RequestLimits, RequestLimitsLayer};
+use portcullis_core::rate_limit::{RateLimit, RateLimitLayer};
+use portcullis_core::store::{Clock, Store};
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Service, ServiceBuilder};
 
@@ -25,11 +27,25 @@ use crate::log::{AccessLog, AccessLogLayer, JsonLog};
 use crate::proxy::Proxy;
 use crate::routes::{RouteStack, Router, Stack};
 
+/// Shared by every worker and route: the rate-limit counters and the clock.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
 /// The whole gateway as one service.
-pub fn gateway(config: &Config, log: &JsonLog) -> Stack {
+pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
     let events: Events = Arc::new(log.clone());
     let proxy = Proxy::new(config.upstream.clone(), config.policies.pages.clone(), events.clone());
-    let route = |policies: &Policies| policy_stack(policies, &events, proxy.clone().with_pages(policies.pages.clone()));
+    let route = |policies: &Policies| {
+        policy_stack(
+            policies,
+            &events,
+            shared,
+            proxy.clone().with_pages(policies.pages.clone()),
+        )
+    };
     let routes = config
         .routes
         .iter()
@@ -45,7 +61,6 @@ pub fn gateway(config: &Config, log: &JsonLog) -> Stack {
 /// Answers every request with one neutral status page (e.g. 429 for a client
 /// over its connection limit), with the same headers as any other response.
 pub fn refusal(config: &Config, log: &JsonLog, status: StatusCode) -> Stack {
-    let events: Events = Arc::new(log.clone());
     let pages = config.policies.pages.clone();
     let answer = service_fn(move |request: Request<Body>| {
         let mut page = pages.render(status, request.extensions().get::<RequestContext>());
@@ -53,7 +68,13 @@ pub fn refusal(config: &Config, log: &JsonLog, status: StatusCode) -> Stack {
             .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         std::future::ready(Ok::<Response<Body>, Infallible>(page))
     });
-    edge(config, log, policy_stack(&config.policies, &events, answer))
+    // A refusal needs only what every response gets: no fingerprint, the security headers.
+    let policies = &config.policies;
+    let headers = ServiceBuilder::new()
+        .layer(SecurityHeadersLayer::new(policies.headers.clone()))
+        .layer(FingerprintLayer::new(policies.fingerprint.clone()))
+        .service(answer);
+    edge(config, log, headers)
 }
 
 /// What runs before routing: the request context, then the access log.
@@ -76,16 +97,25 @@ where
 }
 
 /// One route's policies around `inner`, outermost first.
-fn policy_stack<S>(policies: &Policies, events: &Events, inner: S) -> Stack
+fn policy_stack<S>(policies: &Policies, events: &Events, shared: &Shared, inner: S) -> Stack
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
     let pages = &policies.pages;
-    // Both configs were validated when the config file was loaded.
+    // These configs were validated when the config file was loaded.
     let cookies = CookieHardening::new(policies.cookies.clone(), events.clone()).expect("validated at load");
     let csrf =
         CrossOriginProtection::new(policies.csrf.clone(), pages.clone(), events.clone()).expect("validated at load");
+    let rate_limit = RateLimit::new(
+        policies.rate_limit.clone(),
+        &policies.rate_scope,
+        shared.store.clone(),
+        shared.clock.clone(),
+        pages.clone(),
+        events.clone(),
+    )
+    .expect("validated at load");
     BoxCloneSyncService::new(
         ServiceBuilder::new()
             .layer(SecurityHeadersLayer::new(policies.headers.clone()))
@@ -101,6 +131,7 @@ where
                 pages.clone(),
                 events.clone(),
             )))
+            .layer(RateLimitLayer::new(rate_limit))
             .layer(CrossOriginProtectionLayer::new(csrf))
             .service(inner),
     )

@@ -206,7 +206,7 @@ impl CrossOriginProtection {
         let field = self.config.token.field.clone();
         let refusal = self.refusal(request, Refusal::Token);
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
-        Verdict::Inspect(Box::pin(async move {
+        Verdict::Later(Box::pin(async move {
             let (body, sent) = match read_prefix(body, FORM_PREFIX_BYTES).await {
                 Ok(prefix) => {
                     let sent = form_urlencoded::parse(&prefix.bytes)

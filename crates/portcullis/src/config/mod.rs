@@ -23,6 +23,7 @@ use portcullis_core::fingerprint::Fingerprint;
 use portcullis_core::headers::SecurityHeaders;
 use portcullis_core::limits::LimitsConfig;
 use portcullis_core::pages::NeutralPages;
+use portcullis_core::rate_limit::RateLimitConfig;
 use portcullis_core::InvalidConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -66,6 +67,7 @@ pub struct Overrides {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
+    pub store: StoreConfig,
     pub upstream: Upstream,
     pub trusted_proxies: Vec<IpNet>,
     pub log: LogConfig,
@@ -86,6 +88,11 @@ pub struct Policies {
     pub cookies: CookiesConfig,
     /// Validated.
     pub csrf: CsrfConfig,
+    /// Validated.
+    pub rate_limit: RateLimitConfig,
+    /// Which counters the rate limit uses: `default`, or the route's own
+    /// (`route-N`) when the route sets a `[route.rate_limit]` of its own.
+    pub rate_scope: String,
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +189,21 @@ pub struct Upstream {
     pub pool_max_idle: usize,
 }
 
+/// `[store]`: where counters live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Keys the in-memory store holds at most (then expired ones are purged,
+    /// and if none has expired an arbitrary one is evicted).
+    pub max_keys: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { max_keys: 1_000_000 }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -201,6 +223,7 @@ impl Default for LogConfig {
 #[serde(default, deny_unknown_fields)]
 struct FileConfig {
     server: ServerConfig,
+    store: StoreConfig,
     upstream: UpstreamSection,
     trusted_proxies: Vec<String>,
     log: LogConfig,
@@ -210,6 +233,7 @@ struct FileConfig {
     limits: toml::Table,
     cookies: toml::Table,
     csrf: toml::Table,
+    rate_limit: toml::Table,
     route: Vec<RouteSection>,
 }
 
@@ -231,6 +255,8 @@ struct RouteSection {
     cookies: toml::Table,
     #[serde(default)]
     csrf: toml::Table,
+    #[serde(default)]
+    rate_limit: toml::Table,
 }
 
 impl Config {
@@ -296,6 +322,7 @@ impl Config {
             limits: &file.limits,
             cookies: &file.cookies,
             csrf: &file.csrf,
+            rate_limit: &file.rate_limit,
         };
         let policies = loader.policies(&global, None, "")?;
         let routes = file
@@ -304,8 +331,12 @@ impl Config {
             .enumerate()
             .map(|(i, route)| loader.route(&global, route, i))
             .collect::<Result<_, _>>()?;
+        if file.store.max_keys == 0 {
+            return Err(loader.error("store.max_keys", "must be at least 1"));
+        }
         Ok(Self {
             server: file.server,
+            store: file.store,
             upstream,
             trusted_proxies,
             log: file.log,
@@ -322,6 +353,7 @@ struct RawPolicies<'a> {
     limits: &'a toml::Table,
     cookies: &'a toml::Table,
     csrf: &'a toml::Table,
+    rate_limit: &'a toml::Table,
 }
 
 struct Loader<'a> {
@@ -428,6 +460,14 @@ impl Loader<'_> {
             }
         }
 
+        let (section, value) = merged("rate_limit", global.rate_limit, over(|r| &r.rate_limit));
+        let rate_limit: RateLimitConfig = self.deserialize(&section, value)?;
+        rate_limit.validate().map_err(|e| self.invalid(&section, e))?;
+        let rate_scope = match route {
+            Some((r, index)) if !r.rate_limit.is_empty() => format!("route-{}", index + 1),
+            _ => "default".to_owned(),
+        };
+
         Ok(Policies {
             headers,
             fingerprint,
@@ -436,6 +476,8 @@ impl Loader<'_> {
             limits,
             cookies,
             csrf,
+            rate_limit,
+            rate_scope,
         })
     }
 

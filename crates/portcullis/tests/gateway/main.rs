@@ -9,6 +9,7 @@ mod headers;
 mod limits;
 mod operations;
 mod proxying;
+mod rate_limits;
 mod sessions;
 
 use harness::{ExpressApp, Gateway};

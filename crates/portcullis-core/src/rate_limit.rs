@@ -1,0 +1,370 @@
+//! Rate limiting per client (checklist C9): GCRA through the [`Store`].
+//!
+//! Each client IP (IPv6 grouped by a prefix, since one user commonly holds a
+//! whole /56 or /64) gets `requests` per `window_secs`, with bursts of up to
+//! `burst`. Responses carry the IETF `RateLimit-Policy` and `RateLimit`
+//! headers (draft 8); a refused request gets a neutral 429 with the exact
+//! `Retry-After` and a security event, and never reaches the app.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::body::Body;
+use crate::context::RequestContext;
+use crate::events::Events;
+use crate::pages::NeutralPages;
+use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::store::{Clock, GcraOutcome, Rate, Store, StoreError};
+use crate::InvalidConfig;
+
+/// The `[rate_limit]` section (per route).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Sustained requests per window and client.
+    pub requests: u64,
+    pub window_secs: u64,
+    /// Requests a client may make at once.
+    pub burst: u64,
+    /// IPv6 clients are counted per prefix of this length.
+    pub ipv6_prefix: u8,
+    /// Clients (CIDRs or addresses) that are never limited.
+    pub allow: Vec<String>,
+    /// Send `RateLimit-Policy` and `RateLimit` on every response.
+    pub headers: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            requests: 600,
+            window_secs: 60,
+            burst: 120,
+            ipv6_prefix: 56,
+            allow: Vec::new(),
+            headers: true,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        for (key, value) in [
+            ("requests", self.requests),
+            ("window_secs", self.window_secs),
+            ("burst", self.burst),
+        ] {
+            if value == 0 {
+                return Err(InvalidConfig::new(key, "must be at least 1"));
+            }
+        }
+        if self.ipv6_prefix > 128 {
+            return Err(InvalidConfig::new("ipv6_prefix", "an IPv6 prefix length, 0 to 128"));
+        }
+        self.allowed().map(|_| ())
+    }
+
+    fn allowed(&self) -> Result<Vec<IpNet>, InvalidConfig> {
+        self.allow
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                text.parse::<IpNet>()
+                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        InvalidConfig::new(
+                            format!("allow[{i}]"),
+                            format!("`{text}` is not a CIDR range or IP address"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    fn rate(&self) -> Rate {
+        Rate {
+            quota: self.requests,
+            window: Duration::from_secs(self.window_secs),
+            burst: self.burst,
+        }
+    }
+}
+
+pub struct RateLimit {
+    config: RateLimitConfig,
+    allow: Vec<IpNet>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    answers: Arc<Answers>,
+}
+
+pub type RateLimitLayer = PolicyLayer<RateLimit>;
+
+/// How this limit speaks to clients; shared with decisions still in flight.
+struct Answers {
+    /// Names this limit in keys and headers: each route's limit counts apart.
+    scope: String,
+    policy_header: HeaderValue,
+    headers: bool,
+    pages: NeutralPages,
+    events: Events,
+}
+
+impl RateLimit {
+    pub fn new(
+        config: RateLimitConfig,
+        scope: &str,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        pages: NeutralPages,
+        events: Events,
+    ) -> Result<Self, InvalidConfig> {
+        config.validate()?;
+        let allow = config.allowed()?;
+        let policy = format!("\"{scope}\";q={};w={}", config.requests, config.window_secs);
+        let policy_header =
+            HeaderValue::from_str(&policy).map_err(|_| InvalidConfig::new("scope", "not header-safe"))?;
+        let answers = Arc::new(Answers {
+            scope: scope.to_owned(),
+            policy_header,
+            headers: config.headers,
+            pages,
+            events,
+        });
+        Ok(Self {
+            config,
+            allow,
+            store,
+            clock,
+            answers,
+        })
+    }
+
+    /// The key a client is counted under.
+    fn key(&self, ip: IpAddr) -> String {
+        let grouped = match ip {
+            IpAddr::V6(_) => IpNet::new(ip, self.config.ipv6_prefix).map_or(ip, |net| net.trunc().network()),
+            v4 => v4,
+        };
+        format!("rl:{}:{grouped}", self.answers.scope)
+    }
+}
+
+impl Answers {
+    fn add_headers(&self, headers: &mut HeaderMap, outcome: &GcraOutcome) {
+        if !self.headers {
+            return;
+        }
+        let state = format!(
+            "\"{}\";r={};t={}",
+            self.scope,
+            outcome.remaining,
+            outcome.reset_ms.div_ceil(1000)
+        );
+        headers.insert("ratelimit-policy", self.policy_header.clone());
+        if let Ok(value) = HeaderValue::from_str(&state) {
+            headers.insert("ratelimit", value);
+        }
+    }
+
+    fn refuse(&self, outcome: &GcraOutcome, context: Option<&RequestContext>) -> Response<Body> {
+        if let Some(context) = context {
+            let mut event = context.event("rate_limit", "requests_per_client", "refused");
+            event.detail = Some(format!(
+                "limit {} retry after {} ms",
+                self.scope, outcome.retry_after_ms
+            ));
+            self.events.emit(event);
+        }
+        let mut page = self.pages.render(StatusCode::TOO_MANY_REQUESTS, context);
+        let retry_after = outcome.retry_after_ms.div_ceil(1000).max(1);
+        page.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
+        self.add_headers(page.headers_mut(), outcome);
+        page
+    }
+
+    /// A store that cannot answer does not take the site down (fail open), but says so.
+    fn store_failed(&self, error: &StoreError, context: Option<&RequestContext>) {
+        if let Some(context) = context {
+            let mut event = context.event("rate_limit", "store_error", "allowed");
+            event.detail = Some(error.to_string());
+            self.events.emit(event);
+        }
+    }
+}
+
+impl Policy for RateLimit {
+    type State = Option<GcraOutcome>;
+
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<Option<GcraOutcome>> {
+        let context = request.extensions().get::<RequestContext>().cloned();
+        let Some(ip) = context.as_ref().map(|c| c.client_ip) else {
+            return Verdict::Forward(None);
+        };
+        if !self.config.enabled || self.allow.iter().any(|net| net.contains(&ip)) {
+            return Verdict::Forward(None);
+        }
+        let decision = self.store.gcra(&self.key(ip), self.clock.now_ms(), self.config.rate());
+        let body = std::mem::replace(request.body_mut(), crate::body::empty());
+        let answers = self.answers.clone();
+        Verdict::Later(Box::pin(async move {
+            match decision.await {
+                Ok(outcome) if outcome.allowed => (body, Ok(Some(outcome))),
+                Ok(outcome) => (body, Err(answers.refuse(&outcome, context.as_ref()))),
+                Err(error) => {
+                    answers.store_failed(&error, context.as_ref());
+                    (body, Ok(None))
+                }
+            }
+        }))
+    }
+
+    async fn on_response(
+        self: Arc<Self>,
+        outcome: Option<GcraOutcome>,
+        mut response: Response<Body>,
+    ) -> Response<Body> {
+        if let Some(outcome) = outcome {
+            self.answers.add_headers(response.headers_mut(), &outcome);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::full;
+    use crate::events::testing::Recorder;
+    use crate::store::{ManualClock, MemoryStore};
+    use tower::{service_fn, Layer, ServiceExt};
+
+    fn limited(
+        config: RateLimitConfig,
+        clock: &ManualClock,
+    ) -> impl tower::Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible> + Clone {
+        let limit = RateLimit::new(
+            config,
+            "default",
+            Arc::new(MemoryStore::new(1000)),
+            Arc::new(clock.clone()),
+            NeutralPages::default(),
+            Arc::new(Recorder::default()),
+        )
+        .unwrap();
+        PolicyLayer::new(limit).layer(service_fn(|_req: Request<Body>| async {
+            Ok(Response::new(full("ok")))
+        }))
+    }
+
+    fn from(ip: &str) -> Request<Body> {
+        let mut request = Request::new(crate::body::empty());
+        request.extensions_mut().insert(RequestContext {
+            request_id: HeaderValue::from_static("id"),
+            client_ip: ip.parse().unwrap(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            peer_text: HeaderValue::from_static("127.0.0.1"),
+            client_ip_text: HeaderValue::from_static("127.0.0.1"),
+            peer_trusted: false,
+            https: false,
+            wants_json: false,
+        });
+        request
+    }
+
+    const SMALL: RateLimitConfig = RateLimitConfig {
+        enabled: true,
+        requests: 60,
+        window_secs: 60,
+        burst: 2,
+        ipv6_prefix: 56,
+        allow: Vec::new(),
+        headers: true,
+    };
+
+    #[tokio::test]
+    async fn headers_then_429_with_exact_retry_after() {
+        let clock = ManualClock::at(1_000_000);
+        let service = limited(SMALL, &clock);
+        let first = service.clone().oneshot(from("192.0.2.1")).await.unwrap();
+        assert_eq!(first.headers()["ratelimit-policy"], "\"default\";q=60;w=60");
+        assert_eq!(first.headers()["ratelimit"], "\"default\";r=1;t=1");
+        assert_eq!(service.clone().oneshot(from("192.0.2.1")).await.unwrap().status(), 200);
+        let refused = service.clone().oneshot(from("192.0.2.1")).await.unwrap();
+        assert_eq!(refused.status(), 429);
+        assert_eq!(refused.headers()["retry-after"], "1");
+        clock.advance(Duration::from_millis(1000));
+        assert_eq!(
+            service.oneshot(from("192.0.2.1")).await.unwrap().status(),
+            200,
+            "allowed again at the retry time"
+        );
+    }
+
+    #[tokio::test]
+    async fn ipv6_clients_share_their_prefix_and_allow_listed_ones_pass() {
+        let clock = ManualClock::at(0);
+        let service = limited(
+            RateLimitConfig {
+                allow: vec!["10.0.0.0/8".into()],
+                ..SMALL
+            },
+            &clock,
+        );
+        for ip in ["2001:db8:0:1::1", "2001:db8:0:2::2"] {
+            assert_eq!(service.clone().oneshot(from(ip)).await.unwrap().status(), 200);
+        }
+        assert_eq!(
+            service
+                .clone()
+                .oneshot(from("2001:db8:0:ff::3"))
+                .await
+                .unwrap()
+                .status(),
+            429,
+            "same /56"
+        );
+        assert_eq!(
+            service.clone().oneshot(from("2001:db8:1::1")).await.unwrap().status(),
+            200,
+            "another /56"
+        );
+        for _ in 0..10 {
+            assert_eq!(service.clone().oneshot(from("10.1.2.3")).await.unwrap().status(), 200);
+        }
+    }
+
+    #[test]
+    fn bad_values_are_config_errors() {
+        let bad = |config: RateLimitConfig| config.validate().unwrap_err().key;
+        assert_eq!(
+            bad(RateLimitConfig {
+                requests: 0,
+                ..Default::default()
+            }),
+            "requests"
+        );
+        assert_eq!(
+            bad(RateLimitConfig {
+                ipv6_prefix: 129,
+                ..Default::default()
+            }),
+            "ipv6_prefix"
+        );
+        assert_eq!(
+            bad(RateLimitConfig {
+                allow: vec!["nope".into()],
+                ..Default::default()
+            }),
+            "allow[0]"
+        );
+    }
+}

@@ -1,0 +1,49 @@
+use crate::harness::client;
+use crate::protected;
+
+#[tokio::test]
+async fn clients_over_their_rate_get_429_with_retry_after() {
+    let config = "[rate_limit]\nrequests = 60\nwindow_secs = 60\nburst = 3\n\n[[route]]\npath = \"/api\"\n[route.rate_limit]\nburst = 1\n";
+    let (_app, gateway) = protected(config);
+    for remaining in [2, 1, 0] {
+        let response = client().get(gateway.url("/")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["ratelimit-policy"], "\"default\";q=60;w=60");
+        let state = response.headers()["ratelimit"].to_str().unwrap().to_owned();
+        assert!(state.starts_with(&format!("\"default\";r={remaining};t=")), "{state}");
+    }
+    let refused = client().get(gateway.url("/")).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(refused.headers()["x-frame-options"], "SAMEORIGIN");
+    assert!(refused.text().await.unwrap().contains("429 Too Many Requests"));
+    gateway.process.stdout.wait_for("\"kind\":\"rate_limit\"");
+
+    // A route with a limit of its own counts apart from the default one.
+    let api = client().get(gateway.url("/api/products")).send().await.unwrap();
+    assert_eq!(api.status(), 200);
+    assert_eq!(api.headers()["ratelimit-policy"], "\"route-1\";q=60;w=60");
+    assert_eq!(
+        client()
+            .get(gateway.url("/api/products"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+
+    // One emission interval later (1 s at 60 per minute), the client may go on.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(client().get(gateway.url("/")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn allow_listed_clients_are_not_limited() {
+    let (_app, gateway) = protected("[rate_limit]\nburst = 1\nallow = [\"127.0.0.0/8\"]\n");
+    for _ in 0..5 {
+        let response = client().get(gateway.url("/")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("ratelimit").is_none());
+    }
+}
