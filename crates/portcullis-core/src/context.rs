@@ -33,9 +33,27 @@ impl ConnectionInfo {
     }
 }
 
-/// The facts about a request that layers share.
+/// The facts about a request that layers share. Cheap to clone (one shared
+/// allocation): several layers keep it for their response hooks.
 #[derive(Debug, Clone)]
-pub struct RequestContext {
+pub struct RequestContext(Arc<ContextData>);
+
+impl std::ops::Deref for RequestContext {
+    type Target = ContextData;
+
+    fn deref(&self) -> &ContextData {
+        &self.0
+    }
+}
+
+impl From<ContextData> for RequestContext {
+    fn from(data: ContextData) -> Self {
+        Self(Arc::new(data))
+    }
+}
+
+#[derive(Debug)]
+pub struct ContextData {
     pub request_id: HeaderValue,
     pub client_ip: IpAddr,
     pub peer: SocketAddr,
@@ -84,7 +102,7 @@ impl RequestContext {
             .filter(|id| peer_trusted && request_id::is_acceptable(id))
             .cloned()
             .unwrap_or_else(request_id::generate);
-        Self {
+        Self::from(ContextData {
             request_id,
             client_ip,
             peer: connection.peer,
@@ -97,7 +115,7 @@ impl RequestContext {
             peer_trusted,
             https: connection.tls || (peer_trusted && forwarded_https),
             wants_json: prefers_json(headers.get(header::ACCEPT)),
-        }
+        })
     }
 }
 

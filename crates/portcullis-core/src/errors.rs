@@ -134,6 +134,7 @@ impl Policy for SafeErrors {
 mod tests {
     use super::*;
     use crate::body::full;
+    use crate::context::ContextData;
     use crate::events::testing::Recorder;
     use crate::policy::PolicyLayer;
     use http_body_util::BodyExt;
@@ -159,7 +160,7 @@ mod tests {
             async move { Ok::<_, std::convert::Infallible>(response) }
         }));
         let mut request = Request::new(crate::body::empty());
-        request.extensions_mut().insert(RequestContext {
+        request.extensions_mut().insert(RequestContext::from(ContextData {
             request_id: http::HeaderValue::from_static("rid-1"),
             client_ip: [127, 0, 0, 1].into(),
             peer: ([127, 0, 0, 1], 1).into(),
@@ -168,7 +169,7 @@ mod tests {
             peer_trusted: false,
             https: false,
             wants_json: false,
-        });
+        }));
         (service.oneshot(request).await.unwrap(), recorder)
     }
 

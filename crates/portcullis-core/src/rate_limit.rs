@@ -243,6 +243,7 @@ impl Policy for RateLimit {
 mod tests {
     use super::*;
     use crate::body::full;
+    use crate::context::ContextData;
     use crate::events::testing::Recorder;
     use crate::store::{ManualClock, MemoryStore};
     use tower::{service_fn, Layer, ServiceExt};
@@ -267,7 +268,7 @@ mod tests {
 
     fn from(ip: &str) -> Request<Body> {
         let mut request = Request::new(crate::body::empty());
-        request.extensions_mut().insert(RequestContext {
+        request.extensions_mut().insert(RequestContext::from(ContextData {
             request_id: HeaderValue::from_static("id"),
             client_ip: ip.parse().unwrap(),
             peer: "127.0.0.1:1".parse().unwrap(),
@@ -276,7 +277,7 @@ mod tests {
             peer_trusted: false,
             https: false,
             wants_json: false,
-        });
+        }));
         request
     }
 

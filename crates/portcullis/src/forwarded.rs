@@ -118,7 +118,7 @@ mod tests {
     use super::*;
 
     fn context(peer: &str, client: &str, trusted: bool) -> RequestContext {
-        RequestContext {
+        RequestContext::from(portcullis_core::context::ContextData {
             request_id: HeaderValue::from_static("id"),
             client_ip: client.parse().unwrap(),
             peer: peer.parse().unwrap(),
@@ -127,7 +127,7 @@ mod tests {
             peer_trusted: trusted,
             https: false,
             wants_json: false,
-        }
+        })
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
