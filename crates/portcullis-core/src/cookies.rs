@@ -162,9 +162,25 @@ impl CookieHardening {
 
     /// Renames neutral cookies back and drops original names, in place.
     pub fn restore_request_cookies(&self, headers: &mut HeaderMap) {
-        if !headers.contains_key(COOKIE) {
+        let mut values = headers.get_all(COOKIE).iter();
+        let (Some(only), None) = (values.next(), values.next()) else {
+            // None, or several (HTTP/2 sends one per cookie): join them below.
+            if headers.contains_key(COOKIE) {
+                self.rewrite_request_cookies(headers);
+            }
             return;
+        };
+        // Most requests carry one Cookie header with nothing to rename: leave it.
+        let touched = only.as_bytes().split(|b| *b == b';').any(|pair| {
+            let (name, _) = split_pair(trim(pair));
+            self.original_of(name).is_some() || self.config.rename.iter().any(|r| r.as_bytes() == name)
+        });
+        if touched {
+            self.rewrite_request_cookies(headers);
         }
+    }
+
+    fn rewrite_request_cookies(&self, headers: &mut HeaderMap) {
         let mut pairs: Vec<Vec<u8>> = Vec::new();
         for value in headers.get_all(COOKIE) {
             for pair in value
@@ -502,6 +518,20 @@ mod tests {
         assert_eq!(request_cookie(&headers, "sid"), Some(&b"abc=def"[..]));
         assert_eq!(request_cookie(&headers, "b"), None);
         assert_eq!(response_cookie(&headers, "sid"), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn untouched_cookie_headers_stay_as_sent_and_several_are_joined() {
+        let policy = hardening(CookiesConfig::default());
+        let mut one = HeaderMap::new();
+        one.insert(COOKIE, HeaderValue::from_static("theme=dark;lang=en"));
+        policy.restore_request_cookies(&mut one);
+        assert_eq!(one[COOKIE], "theme=dark;lang=en");
+        let mut two = HeaderMap::new();
+        two.append(COOKIE, HeaderValue::from_static("theme=dark"));
+        two.append(COOKIE, HeaderValue::from_static("lang=en"));
+        policy.restore_request_cookies(&mut two);
+        assert_eq!(two.get_all(COOKIE).iter().collect::<Vec<_>>(), ["theme=dark; lang=en"]);
     }
 
     #[test]

@@ -165,7 +165,13 @@ impl MemoryStore {
                 }
             }
         }
-        shard.insert(key.to_owned(), tat);
+        match shard.get_mut(key) {
+            // Known clients are updated in place: no key allocation per request.
+            Some(stored) => *stored = tat,
+            None => {
+                shard.insert(key.to_owned(), tat);
+            }
+        }
         outcome
     }
 
