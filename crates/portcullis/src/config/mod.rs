@@ -433,19 +433,15 @@ impl Loader<'_> {
         let errors: ErrorsConfig = self.deserialize(&section, value)?;
         let pages = self.pages(&section, &errors)?;
 
-        let (section, value) = merged("limits", global.limits, over(|r| &r.limits));
-        let limits: LimitsConfig = self.deserialize(&section, value)?;
-        if limits.max_uri_bytes == 0 || limits.max_header_bytes == 0 {
-            return Err(self.error(&section, "max_uri_bytes and max_header_bytes must be at least 1"));
-        }
-        let (section, value) = merged("cookies", global.cookies, over(|r| &r.cookies));
-        let cookies: CookiesConfig = self.deserialize(&section, value)?;
-        cookies.validate().map_err(|e| self.invalid(&section, e))?;
-
-        let (section, value) = merged("csrf", global.csrf, over(|r| &r.csrf));
-        let csrf: CsrfConfig = self.deserialize(&section, value)?;
-        csrf.validate().map_err(|e| self.invalid(&section, e))?;
-        let mut cookies = cookies;
+        let (_, limits) = self.checked(
+            merged("limits", global.limits, over(|r| &r.limits)),
+            LimitsConfig::validate,
+        )?;
+        let (_, mut cookies) = self.checked(
+            merged("cookies", global.cookies, over(|r| &r.cookies)),
+            CookiesConfig::validate,
+        )?;
+        let (section, csrf) = self.checked(merged("csrf", global.csrf, over(|r| &r.csrf)), CsrfConfig::validate)?;
         if csrf.token.enabled {
             // Front-end code reads the token cookie by its name.
             if cookies.rename.contains(&csrf.token.cookie) {
@@ -460,9 +456,8 @@ impl Loader<'_> {
             }
         }
 
-        let (section, value) = merged("rate_limit", global.rate_limit, over(|r| &r.rate_limit));
-        let rate_limit: RateLimitConfig = self.deserialize(&section, value)?;
-        rate_limit.validate().map_err(|e| self.invalid(&section, e))?;
+        let rate_limit_section = merged("rate_limit", global.rate_limit, over(|r| &r.rate_limit));
+        let (_, rate_limit) = self.checked(rate_limit_section, RateLimitConfig::validate)?;
         let rate_scope = match route {
             Some((r, index)) if !r.rate_limit.is_empty() => format!("route-{}", index + 1),
             _ => "default".to_owned(),
@@ -479,6 +474,18 @@ impl Loader<'_> {
             rate_limit,
             rate_scope,
         })
+    }
+
+    /// A section that checks itself: deserialized, then validated, errors
+    /// pointing at the key either way.
+    fn checked<T: DeserializeOwned>(
+        &self,
+        (section, value): (String, toml::Value),
+        validate: fn(&T) -> Result<(), InvalidConfig>,
+    ) -> Result<(String, T), ConfigError> {
+        let config: T = self.deserialize(&section, value)?;
+        validate(&config).map_err(|e| self.invalid(&section, e))?;
+        Ok((section, config))
     }
 
     fn pages(&self, section: &str, errors: &ErrorsConfig) -> Result<NeutralPages, ConfigError> {
@@ -638,6 +645,18 @@ mod tests {
 
         let err = parse(&format!("{UPSTREAM}[server]\ndrain_timeout = \"soon\"\n")).unwrap_err();
         assert_eq!((err.line, err.key.as_deref()), (Some(4), Some("server.drain_timeout")));
+    }
+
+    #[test]
+    fn sections_validate_themselves_at_the_key() {
+        let err = parse(&format!("{UPSTREAM}[limits]\nmax_header_bytes = 0\n")).unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(4), Some("limits.max_header_bytes")),
+            "{err}"
+        );
+        let err = parse(&format!("{UPSTREAM}[rate_limit]\nburst = 0\n")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("rate_limit.burst"), "{err}");
     }
 
     #[test]
