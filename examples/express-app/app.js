@@ -94,6 +94,14 @@ app.all('/echo', (req, res) => {
   res.json({ method: req.method, url: req.originalUrl, headers: req.headers, ip: req.socket.remoteAddress });
 });
 
+// How many requests reached /hit, so tests can count what the gateway let through.
+let hits = 0;
+app.get('/hit', (req, res) => {
+  hits += 1;
+  res.json({ hits });
+});
+app.get('/hits', (req, res) => res.json({ hits }));
+
 // Counts the body bytes without keeping them, so large uploads cost nothing here.
 app.post('/count', (req, res) => {
   let bytes = 0;

@@ -8,6 +8,19 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
+/// How IPv6 clients are grouped unless a section says otherwise: one
+/// subscriber commonly holds a whole /56 (or /48), so counting single
+/// addresses would let one client act as millions.
+pub const DEFAULT_IPV6_PREFIX: u8 = 56;
+
+/// The address a client is counted under: IPv4 as is, IPv6 by its `prefix`.
+pub fn group(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V6(_) => IpNet::new(ip, ipv6_prefix).map_or(ip, |net| net.trunc().network()),
+        v4 => v4,
+    }
+}
+
 /// CIDR ranges of proxies allowed to report the client address.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<IpNet>);

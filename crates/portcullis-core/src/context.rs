@@ -176,6 +176,33 @@ impl Policy for RequestContextPolicy {
 }
 
 #[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// The context of a plain HTTP request from `ip`.
+    pub fn context_from(ip: &str) -> RequestContext {
+        let client_ip: IpAddr = ip.parse().expect("a test IP");
+        RequestContext::from(ContextData {
+            request_id: HeaderValue::from_static("test-id"),
+            client_ip,
+            peer: SocketAddr::new(client_ip, 40000),
+            peer_text: ip_text(client_ip),
+            client_ip_text: ip_text(client_ip),
+            peer_trusted: false,
+            https: false,
+            wants_json: false,
+        })
+    }
+
+    /// A request from `ip` with its context set, as the edge would.
+    pub fn request_from(ip: &str) -> Request<Body> {
+        let mut request = Request::new(crate::body::empty());
+        request.extensions_mut().insert(context_from(ip));
+        request
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -10,6 +10,7 @@
 //! id, client address, scheme, preferred page format). Every layer reads it
 //! instead of working it out again.
 
+pub mod bans;
 pub mod body;
 pub mod client_ip;
 pub mod context;
@@ -21,7 +22,9 @@ pub mod fingerprint;
 pub mod headers;
 pub mod leak;
 pub mod limits;
+pub mod login;
 pub mod pages;
+pub mod path;
 pub mod policy;
 pub mod rate_limit;
 pub mod request_id;

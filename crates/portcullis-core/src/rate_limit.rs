@@ -14,12 +14,14 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::bans::Bans;
 use crate::body::Body;
+use crate::client_ip::group;
 use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
 use crate::policy::{Policy, PolicyLayer, Verdict};
-use crate::store::{Clock, GcraOutcome, Rate, Store, StoreError};
+use crate::store::{GcraOutcome, OnError, Rate, SharedState};
 use crate::InvalidConfig;
 
 /// The `[rate_limit]` section (per route).
@@ -100,8 +102,7 @@ impl RateLimitConfig {
 pub struct RateLimit {
     config: RateLimitConfig,
     allow: Vec<IpNet>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    state: SharedState,
     answers: Arc<Answers>,
 }
 
@@ -115,14 +116,17 @@ struct Answers {
     headers: bool,
     pages: NeutralPages,
     events: Events,
+    /// Where refusals are counted towards a ban, if bans are on.
+    bans: Option<Arc<Bans>>,
+    on_error: OnError,
 }
 
 impl RateLimit {
     pub fn new(
         config: RateLimitConfig,
         scope: &str,
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
+        state: SharedState,
+        bans: Option<Arc<Bans>>,
         pages: NeutralPages,
         events: Events,
     ) -> Result<Self, InvalidConfig> {
@@ -137,23 +141,20 @@ impl RateLimit {
             headers: config.headers,
             pages,
             events,
+            bans,
+            on_error: state.on_error,
         });
         Ok(Self {
             config,
             allow,
-            store,
-            clock,
+            state,
             answers,
         })
     }
 
     /// The key a client is counted under.
     fn key(&self, ip: IpAddr) -> String {
-        let grouped = match ip {
-            IpAddr::V6(_) => IpNet::new(ip, self.config.ipv6_prefix).map_or(ip, |net| net.trunc().network()),
-            v4 => v4,
-        };
-        format!("rl:{}:{grouped}", self.answers.scope)
+        format!("rl:{}:{}", self.answers.scope, group(ip, self.config.ipv6_prefix))
     }
 }
 
@@ -191,12 +192,11 @@ impl Answers {
         page
     }
 
-    /// A store that cannot answer does not take the site down (fail open), but says so.
-    fn store_failed(&self, error: &StoreError, context: Option<&RequestContext>) {
-        if let Some(context) = context {
-            let mut event = context.event("rate_limit", "store_error", "allowed");
-            event.detail = Some(error.to_string());
-            self.events.emit(event);
+    /// The store could not answer: the request is served unlimited (`None`) or refused.
+    fn store_failed(&self, context: Option<&RequestContext>) -> Option<Response<Body>> {
+        match self.on_error {
+            OnError::FailOpen => None,
+            OnError::FailClosed => Some(self.pages.render(StatusCode::SERVICE_UNAVAILABLE, context)),
         }
     }
 }
@@ -212,17 +212,22 @@ impl Policy for RateLimit {
         if !self.config.enabled || self.allow.iter().any(|net| net.contains(&ip)) {
             return Verdict::Forward(None);
         }
-        let decision = self.store.gcra(&self.key(ip), self.clock.now_ms(), self.config.rate());
+        let decision = self
+            .state
+            .store
+            .gcra(&self.key(ip), self.state.now_ms(), self.config.rate());
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
-        let answers = self.answers.clone();
+        let (answers, state) = (self.answers.clone(), self.state.clone());
         Verdict::Later(Box::pin(async move {
             match decision.await {
                 Ok(outcome) if outcome.allowed => (body, Ok(Some(outcome))),
-                Ok(outcome) => (body, Err(answers.refuse(&outcome, context.as_ref()))),
-                Err(error) => {
-                    answers.store_failed(&error, context.as_ref());
-                    (body, Ok(None))
+                Ok(outcome) => {
+                    if let (Some(bans), Some(context)) = (&answers.bans, &context) {
+                        bans.refused(&state, context).await;
+                    }
+                    (body, Err(answers.refuse(&outcome, context.as_ref())))
                 }
+                Err(_) => (body, answers.store_failed(context.as_ref()).map_or(Ok(None), Err)),
             }
         }))
     }
@@ -243,7 +248,7 @@ impl Policy for RateLimit {
 mod tests {
     use super::*;
     use crate::body::full;
-    use crate::context::ContextData;
+    use crate::context::testing::request_from as from;
     use crate::events::testing::Recorder;
     use crate::store::{ManualClock, MemoryStore};
     use tower::{service_fn, Layer, ServiceExt};
@@ -252,11 +257,16 @@ mod tests {
         config: RateLimitConfig,
         clock: &ManualClock,
     ) -> impl tower::Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible> + Clone {
+        let state = SharedState {
+            store: Arc::new(MemoryStore::new(1000)),
+            clock: Arc::new(clock.clone()),
+            on_error: OnError::FailOpen,
+        };
         let limit = RateLimit::new(
             config,
             "default",
-            Arc::new(MemoryStore::new(1000)),
-            Arc::new(clock.clone()),
+            state,
+            None,
             NeutralPages::default(),
             Arc::new(Recorder::default()),
         )
@@ -264,21 +274,6 @@ mod tests {
         PolicyLayer::new(limit).layer(service_fn(|_req: Request<Body>| async {
             Ok(Response::new(full("ok")))
         }))
-    }
-
-    fn from(ip: &str) -> Request<Body> {
-        let mut request = Request::new(crate::body::empty());
-        request.extensions_mut().insert(RequestContext::from(ContextData {
-            request_id: HeaderValue::from_static("id"),
-            client_ip: ip.parse().unwrap(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-            peer_text: HeaderValue::from_static("127.0.0.1"),
-            client_ip_text: HeaderValue::from_static("127.0.0.1"),
-            peer_trusted: false,
-            https: false,
-            wants_json: false,
-        }));
-        request
     }
 
     const SMALL: RateLimitConfig = RateLimitConfig {

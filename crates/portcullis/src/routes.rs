@@ -4,7 +4,6 @@
 //! dodged with a spelling the app would still serve: Express decodes
 //! percent-escapes, ignores case and treats `//` and `/./` like `/`.
 
-use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,6 +11,7 @@ use std::task::{Context, Poll};
 use globset::{Glob, GlobMatcher};
 use http::{Method, Request, Response};
 use portcullis_core::body::Body;
+use portcullis_core::path::normalize;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
@@ -47,36 +47,6 @@ impl PathPattern {
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')),
             Self::Glob(glob) => glob.is_match(path),
         }
-    }
-}
-
-/// Lowercases, percent-decodes, and resolves `//`, `.` and `..` segments.
-pub fn normalize(path: &str) -> Cow<'_, str> {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    let lowered = decoded.to_lowercase();
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in lowered.split(['/', '\\']) {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            segment => segments.push(segment),
-        }
-    }
-    let trailing = lowered.ends_with('/') && !segments.is_empty();
-    let mut normalized = String::with_capacity(lowered.len() + 1);
-    for segment in &segments {
-        normalized.push('/');
-        normalized.push_str(segment);
-    }
-    if trailing || normalized.is_empty() {
-        normalized.push('/');
-    }
-    if normalized == path {
-        Cow::Borrowed(path)
-    } else {
-        Cow::Owned(normalized)
     }
 }
 
@@ -133,7 +103,6 @@ impl Service<Request<Body>> for Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     #[test]
     fn normalization_defeats_the_usual_spellings() {
@@ -171,20 +140,5 @@ mod tests {
         assert!(!pdf.matches(&normalize("/files/report.txt")));
         assert!(PathPattern::parse("api").is_err());
         assert!(PathPattern::parse("/a/[z-").is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn normalized_paths_are_canonical(path in "[/a-zA-Z%.\\\\0-9]{0,64}") {
-            let once = normalize(&path).into_owned();
-            prop_assert!(once.starts_with('/'));
-            prop_assert!(!once.contains("//") && !once.contains("/./") && !once.contains("/../"));
-            prop_assert!(!once.bytes().any(|b| b.is_ascii_uppercase()));
-        }
-
-        #[test]
-        fn arbitrary_bytes_never_panic(path in any::<String>()) {
-            let _ = normalize(&path);
-        }
     }
 }

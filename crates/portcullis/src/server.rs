@@ -18,16 +18,18 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use portcullis_core::bans::Bans;
 use portcullis_core::body;
 use portcullis_core::client_ip::canonical;
 use portcullis_core::context::ConnectionInfo;
+use portcullis_core::events::Events;
 use portcullis_core::events::{EventSink, SecurityEvent};
-use portcullis_core::store::{MemoryStore, SystemClock};
+use portcullis_core::store::{MemoryStore, RedisConfig, RedisStore, SharedState, Store, StoreHealth, SystemClock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
-use crate::config::{Config, ServerConfig};
+use crate::config::{Config, ServerConfig, StoreConfig};
 use crate::log::{JsonLog, FLUSH_EVERY};
 use crate::routes::Stack;
 use crate::stack;
@@ -82,17 +84,17 @@ pub async fn serve(
     }
     let config = Arc::new(config);
     let limits = Limits::new(&config.server);
-    let shared = stack::Shared {
-        store: Arc::new(MemoryStore::new(config.store.max_keys)),
-        clock: Arc::new(SystemClock),
-    };
+    let events: Events = Arc::new(JsonLog);
+    let backend = Backend::new(&config.store, events.clone());
+    let bans = Bans::new(config.bans.clone(), config.policies.pages.clone(), events).map_err(io::Error::other)?;
     let (stop, stopping) = watch::channel(false);
     let mut handles = Vec::with_capacity(workers);
     for (index, listener) in listeners.into_iter().enumerate() {
-        let (config, limits, shared, stopping) = (config.clone(), limits.clone(), shared.clone(), stopping.clone());
+        let (config, limits, stopping) = (config.clone(), limits.clone(), stopping.clone());
+        let (backend, bans) = (backend.clone(), bans.clone());
         let handle = std::thread::Builder::new()
             .name(format!("portcullis-worker-{index}"))
-            .spawn(move || worker(&config, listener, limits, &shared, stopping))?;
+            .spawn(move || worker(&config, listener, limits, (&backend, bans), stopping))?;
         handles.push(handle);
     }
     shutdown.await;
@@ -110,14 +112,23 @@ fn worker(
     config: &Config,
     listener: std::net::TcpListener,
     limits: Limits,
-    shared: &stack::Shared,
+    (backend, bans): (&Backend, Arc<Bans>),
     mut stopping: watch::Receiver<bool>,
 ) -> io::Result<bool> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let drained = runtime.block_on(async {
         let log = JsonLog;
+        let shared = stack::Shared {
+            state: SharedState {
+                store: backend.store()?,
+                clock: Arc::new(SystemClock),
+                on_error: config.store.on_error,
+            },
+            bans,
+        };
         let server = Server {
-            gateway: stack::gateway(config, &log, shared),
+            gateway: stack::gateway(config, &log, &shared),
+            shared,
             over_limit: stack::refusal(config, &log, StatusCode::TOO_MANY_REQUESTS),
             log,
             max_head_bytes: max_head_bytes(config),
@@ -155,6 +166,40 @@ fn max_head_bytes(config: &Config) -> usize {
         .saturating_mul(2)
 }
 
+/// Where limit state lives. Redis connections are driven by the event loop
+/// they are opened on, so each worker opens its own.
+#[derive(Clone)]
+enum Backend {
+    Memory(Arc<MemoryStore>),
+    Redis(RedisConfig, Arc<StoreHealth>),
+}
+
+impl Backend {
+    fn new(config: &StoreConfig, events: Events) -> Self {
+        match &config.redis {
+            None => Self::Memory(Arc::new(MemoryStore::new(config.max_keys))),
+            Some(url) => Self::Redis(
+                RedisConfig {
+                    url: url.clone(),
+                    timeout: config.timeout,
+                    key_prefix: config.key_prefix.clone(),
+                },
+                StoreHealth::new(events),
+            ),
+        }
+    }
+
+    /// This worker's store; call it on the worker's event loop.
+    fn store(&self) -> io::Result<Arc<dyn Store>> {
+        Ok(match self {
+            Self::Memory(store) => store.clone(),
+            Self::Redis(config, health) => {
+                Arc::new(RedisStore::new(config.clone(), health.clone()).map_err(io::Error::other)?)
+            }
+        })
+    }
+}
+
 /// Connection limits, shared by every worker.
 #[derive(Clone)]
 struct Limits {
@@ -184,6 +229,8 @@ struct Server {
     /// The largest request head any route accepts; hyper's own buffer is sized above it.
     max_head_bytes: usize,
     limits: Limits,
+    /// For the bans checked when a connection is accepted.
+    shared: stack::Shared,
 }
 
 impl Server {
@@ -236,6 +283,11 @@ impl Server {
         drain_signal: watch::Receiver<bool>,
     ) {
         let client = canonical(peer.ip());
+        let bans = &self.shared.bans;
+        if bans.closes_connections() && bans.banned_ms(client, self.shared.state.now_ms()) > 0 {
+            // Closed before any other work; the ban was reported when it began.
+            return;
+        }
         let within_limit = self.limits.per_ip.enter(client, self.limits.max_per_ip);
         if within_limit.is_none() {
             self.log.emit(SecurityEvent {

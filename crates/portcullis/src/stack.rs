@@ -1,12 +1,14 @@
 //! Assembles the layers in the documented order (DESIGN.md): request id and
-//! client → access log → route → cookie names restored → size limits → rate
-//! limits → CSRF → proxy, and on the way back safe errors → cookie hardening → fingerprint
-//! removal → security headers.
+//! client → access log → route → bans → cookie names restored → size limits →
+//! rate limits → CSRF → login protection → proxy, and on the way back login
+//! failures counted → safe errors → cookie hardening → fingerprint removal →
+//! security headers.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
+use portcullis_core::bans::{BanCheck, BanCheckLayer, Bans};
 use portcullis_core::body::Body;
 use portcullis_core::client_ip::TrustedProxies;
 use portcullis_core::context::{RequestContext, RequestContextLayer, RequestContextPolicy};
@@ -17,8 +19,9 @@ use portcullis_core::events::Events;
 use portcullis_core::fingerprint::FingerprintLayer;
 use portcullis_core::headers::SecurityHeadersLayer;
 use portcullis_core::limits::{RequestLimits, RequestLimitsLayer};
+use portcullis_core::login::{LoginProtection, LoginProtectionLayer};
 use portcullis_core::rate_limit::{RateLimit, RateLimitLayer};
-use portcullis_core::store::{Clock, Store};
+use portcullis_core::store::SharedState;
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Service, ServiceBuilder};
 
@@ -27,11 +30,12 @@ use crate::log::{AccessLog, AccessLogLayer, JsonLog};
 use crate::proxy::Proxy;
 use crate::routes::{RouteStack, Router, Stack};
 
-/// Shared by every worker and route: the rate-limit counters and the clock.
+/// What every route's limits share: the store (with Redis, one connection
+/// per worker), the clock and fail mode, and the bans this gateway knows of.
 #[derive(Clone)]
 pub struct Shared {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+    pub state: SharedState,
+    pub bans: Arc<Bans>,
 }
 
 /// The whole gateway as one service.
@@ -39,12 +43,19 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
     let events: Events = Arc::new(log.clone());
     let proxy = Proxy::new(config.upstream.clone(), config.policies.pages.clone(), events.clone());
     let route = |policies: &Policies| {
-        policy_stack(
-            policies,
-            &events,
-            shared,
-            proxy.clone().with_pages(policies.pages.clone()),
-        )
+        let login = (!config.logins.is_empty()).then(|| {
+            let login = LoginProtection::new(
+                &config.logins,
+                shared.state.clone(),
+                policies.pages.clone(),
+                events.clone(),
+            );
+            LoginProtectionLayer::new(login.expect("validated at load"))
+        });
+        let inner = ServiceBuilder::new()
+            .option_layer(login)
+            .service(proxy.clone().with_pages(policies.pages.clone()));
+        policy_stack(policies, &events, shared, inner)
     };
     let routes = config
         .routes
@@ -110,8 +121,8 @@ where
     let rate_limit = RateLimit::new(
         policies.rate_limit.clone(),
         &policies.rate_scope,
-        shared.store.clone(),
-        shared.clock.clone(),
+        shared.state.clone(),
+        Some(shared.bans.clone()),
         pages.clone(),
         events.clone(),
     )
@@ -120,6 +131,10 @@ where
         ServiceBuilder::new()
             .layer(SecurityHeadersLayer::new(policies.headers.clone()))
             .layer(FingerprintLayer::new(policies.fingerprint.clone()))
+            .layer(BanCheckLayer::new(BanCheck::new(
+                shared.bans.clone(),
+                shared.state.clone(),
+            )))
             .layer(CookieHardeningLayer::new(cookies))
             .layer(SafeErrorsLayer::new(SafeErrors::new(
                 policies.errors.clone(),

@@ -16,14 +16,17 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use http::{Method, Uri};
 use ipnet::IpNet;
+use portcullis_core::bans::BansConfig;
 use portcullis_core::cookies::CookiesConfig;
 use portcullis_core::csrf::CsrfConfig;
 use portcullis_core::errors::ErrorsConfig;
 use portcullis_core::fingerprint::Fingerprint;
 use portcullis_core::headers::SecurityHeaders;
 use portcullis_core::limits::LimitsConfig;
+use portcullis_core::login::LoginConfig;
 use portcullis_core::pages::NeutralPages;
 use portcullis_core::rate_limit::RateLimitConfig;
+use portcullis_core::store::{OnError, RedisStore};
 use portcullis_core::InvalidConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -74,6 +77,10 @@ pub struct Config {
     /// Policies for requests no route matches.
     pub policies: Policies,
     pub routes: Vec<Route>,
+    /// `[bans]`, validated.
+    pub bans: BansConfig,
+    /// `[[login]]` entries, validated.
+    pub logins: Vec<LoginConfig>,
 }
 
 /// Every per-route policy, compiled and ready to stack.
@@ -189,18 +196,34 @@ pub struct Upstream {
     pub pool_max_idle: usize,
 }
 
-/// `[store]`: where counters live.
+/// `[store]`: where counters, blocks and bans live.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// Keys the in-memory store holds at most (then expired ones are purged,
-    /// and if none has expired an arbitrary one is evicted).
+    /// then rate-limit entries, and blocks last).
     pub max_keys: usize,
+    /// A Redis server shared by several gateways, e.g. `redis://127.0.0.1:6379`.
+    /// Unset: state is kept in memory.
+    pub redis: Option<String>,
+    /// Longest wait for Redis, connecting included, before the fail mode applies.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Put before every Redis key.
+    pub key_prefix: String,
+    /// What requests get while Redis cannot answer.
+    pub on_error: OnError,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { max_keys: 1_000_000 }
+        Self {
+            max_keys: 1_000_000,
+            redis: None,
+            timeout: Duration::from_millis(250),
+            key_prefix: "portcullis:".into(),
+            on_error: OnError::FailOpen,
+        }
     }
 }
 
@@ -234,6 +257,8 @@ struct FileConfig {
     cookies: toml::Table,
     csrf: toml::Table,
     rate_limit: toml::Table,
+    bans: toml::Table,
+    login: Vec<toml::Table>,
     route: Vec<RouteSection>,
 }
 
@@ -331,9 +356,17 @@ impl Config {
             .enumerate()
             .map(|(i, route)| loader.route(&global, route, i))
             .collect::<Result<_, _>>()?;
-        if file.store.max_keys == 0 {
-            return Err(loader.error("store.max_keys", "must be at least 1"));
-        }
+        loader.validate_store(&file.store)?;
+        let (_, bans) = loader.checked(("bans".into(), toml::Value::Table(file.bans)), BansConfig::validate)?;
+        let logins = file
+            .login
+            .into_iter()
+            .enumerate()
+            .map(|(i, table)| {
+                let entry = (format!("login[{i}]"), toml::Value::Table(table));
+                loader.checked(entry, LoginConfig::validate).map(|(_, login)| login)
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             server: file.server,
             store: file.store,
@@ -342,6 +375,8 @@ impl Config {
             log: file.log,
             policies,
             routes,
+            bans,
+            logins,
         })
     }
 }
@@ -382,6 +417,16 @@ impl Loader<'_> {
 
     fn invalid(&self, section: &str, error: InvalidConfig) -> ConfigError {
         self.error(&join_key(section, &error.key), error.message)
+    }
+
+    fn validate_store(&self, store: &StoreConfig) -> Result<(), ConfigError> {
+        if store.max_keys == 0 {
+            return Err(self.error("store.max_keys", "must be at least 1"));
+        }
+        match &store.redis {
+            Some(url) => RedisStore::check_url(url).map_err(|m| self.error("store.redis", m)),
+            None => Ok(()),
+        }
     }
 
     fn validate_server(&self, server: &ServerConfig) -> Result<(), ConfigError> {

@@ -204,6 +204,77 @@ impl Gateway {
     }
 }
 
+/// A real `redis-server` on a free loopback port, with nothing saved to disk.
+pub struct RedisServer {
+    process: Option<Process>,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { process: None, port };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server by its PID, as an outage would.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty, and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let process = Process::spawn(Command::new("redis-server").args([
+            "--port",
+            &self.port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]));
+        self.process = Some(process);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.command("PING") != "+PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not start on {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends one inline command; returns the first line of the reply ("" if unreachable).
+    pub fn command(&self, command: &str) -> String {
+        use std::io::Write;
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return String::new();
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.write_all(format!("{command}\r\n").as_bytes());
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stream).read_line(&mut line);
+        line.trim_end().to_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A directory removed on drop.
 pub struct TempDir(pub PathBuf);
 

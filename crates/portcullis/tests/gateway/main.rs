@@ -7,10 +7,12 @@ mod browser;
 mod errors;
 mod headers;
 mod limits;
+mod logins;
 mod operations;
 mod proxying;
 mod rate_limits;
 mod sessions;
+mod shared_store;
 
 use harness::{ExpressApp, Gateway};
 
