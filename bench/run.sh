@@ -14,108 +14,19 @@ set -euo pipefail
 
 DURATION=${1:-15}
 CONNECTIONS=${2:-64}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
-RESULTS="$ROOT/bench/results"
-mkdir -p "$RESULTS"
-PIDS=()
+source "$(dirname "$0")/lib.sh"
 
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-for tool in wrk nginx node npm; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install -y wrk nginx nodejs npm)" >&2; exit 1; }
-done
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "bench: nothing listening on port $1" >&2
-  exit 1
-}
-
-# Peak resident memory of a process and its children, in MiB (VmHWM).
-peak_rss_mib() {
-  local total=0 pid
-  for pid in "$@" $(pgrep -P "$1" || true); do
-    local kib
-    kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    total=$((total + ${kib:-0}))
-  done
-  awk -v kib="$total" 'BEGIN { printf "%.1f", kib / 1024 }'
-}
-
-# wrk run: prints "requests_per_second p99_ms"
-load() {
-  local name=$1 url=$2 out="$RESULTS/$1.txt"
-  wrk -t2 -c"$CONNECTIONS" -d2s "$url" >/dev/null            # warm-up
-  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" > "$out"
-  local rps p99
-  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-  p99=$(awk '$1 == "99%" {print $2}' "$out")
-  echo "$rps $(to_ms "$p99")"
-}
-
-to_ms() {
-  awk -v t="$1" 'BEGIN {
-    if (t ~ /us$/) printf "%.3f", substr(t, 1, length(t) - 2) / 1000;
-    else if (t ~ /ms$/) printf "%.3f", substr(t, 1, length(t) - 2);
-    else printf "%.3f", substr(t, 1, length(t) - 1) * 1000;
-  }'
-}
-
-# The part every nginx instance here shares: foreground, its own pid and error
-# log under DIR, WORKERS worker processes.
-nginx_preamble() {
-  local dir=$1 workers=$2
-  mkdir -p "$dir/logs"
-  cat <<EOF
-worker_processes $workers;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log;
-events { worker_connections 4096; }
-EOF
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-
-echo "building portcullis (release)..." >&2
-(cd "$ROOT" && cargo build --release -q)
-PORTCULLIS="$ROOT/target/release/portcullis"
+need wrk nginx node npm
+build_portcullis
 
 # --- 1. static upstream -------------------------------------------------------
-UPSTREAM=$(free_port)
-nginx_preamble "$WORK/upstream" 1 > "$WORK/upstream.conf"
-cat >> "$WORK/upstream.conf" <<EOF
-http {
-  access_log off;
-  keepalive_requests 100000;
-  server {
-    listen 127.0.0.1:$UPSTREAM;
-    location / { default_type text/html; return 200 "<!doctype html><html><body><h1>Hello from the upstream</h1></body></html>\n"; }
-  }
-}
-EOF
-nginx -p "$WORK/upstream" -c "$WORK/upstream.conf" & PIDS+=($!)
-wait_port "$UPSTREAM"
+start_static_upstream
 
 # portcullis with its defaults, except that wrk's single client IP must never
 # reach the rate limit (the check still runs on every request, as it would for
 # real clients); its JSON log goes to a file as nginx's does.
-printf '[rate_limit]\nrequests = 1000000000\nwindow_secs = 1\nburst = 1000000000\n' > "$WORK/unreachable-limit.toml"
-GATEWAY=$(free_port)
-"$PORTCULLIS" --upstream "http://127.0.0.1:$UPSTREAM" --listen "127.0.0.1:$GATEWAY" --config "$WORK/unreachable-limit.toml" > "$WORK/portcullis.log" & PIDS+=($!)
-GATEWAY_PID=$!
-wait_port "$GATEWAY"
+UNREACHABLE_LIMIT=$'[rate_limit]\nrequests = 1000000000\nwindow_secs = 1\nburst = 1000000000\n'
+start_portcullis portcullis "$UNREACHABLE_LIMIT"
 
 # nginx doing the same work: forwarding headers, request id, the helmet headers
 # (add_header ... always), fingerprint headers hidden, error pages intercepted,
@@ -200,7 +111,7 @@ APP=$(free_port)
 HELMET=$(free_port)
 (cd "$ROOT/bench/express-helmet" && NODE_ENV=production PORT=$HELMET exec node server.js >/dev/null) & PIDS+=($!)
 APP_GATEWAY=$(free_port)
-"$PORTCULLIS" --upstream "http://127.0.0.1:$APP" --listen "127.0.0.1:$APP_GATEWAY" --config "$WORK/unreachable-limit.toml" > "$WORK/portcullis-app.log" & PIDS+=($!)
+"$PORTCULLIS" --upstream "http://127.0.0.1:$APP" --listen "127.0.0.1:$APP_GATEWAY" --config "$WORK/portcullis.toml" > "$WORK/portcullis-app.log" & PIDS+=($!)
 wait_port "$APP"; wait_port "$HELMET"; wait_port "$APP_GATEWAY"
 
 read -r HELMET_RPS HELMET_P99 < <(load express-helmet "http://127.0.0.1:$HELMET/api/products")

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{gcra, GcraOutcome, Rate, Store, StoreFuture, StrikeRule, Strikes};
@@ -54,24 +55,23 @@ impl Shard {
         self.tats.len() + self.strikes.len()
     }
 
-    /// Makes room for one more key: expired entries go first, then an
-    /// arbitrary rate-limit entry (that client starts again with a full
-    /// allowance), and only when there is none an arbitrary strike entry.
-    /// Blocks are worth more than allowances, so they are evicted last.
-    fn make_room(&mut self, capacity: usize, now: u64) {
-        if self.len() < capacity {
-            return;
-        }
+    /// Makes room for one more key when the store is full: this shard's
+    /// expired entries go first, then an arbitrary rate-limit entry (that
+    /// client starts again with a full allowance), and only when there is
+    /// none an arbitrary strike entry. Blocks are worth more than allowances,
+    /// so they are evicted last. Returns how many entries were removed.
+    fn make_room(&mut self, now: u64) -> usize {
+        let before = self.len();
         self.tats.retain(|_, tat| *tat > now);
         self.strikes.retain(|_, strikes| strikes.expires_at() > now);
-        if self.len() < capacity {
-            return;
+        if self.len() == before {
+            if let Some(victim) = self.tats.keys().next().copied() {
+                self.tats.remove(&victim);
+            } else if let Some(victim) = self.strikes.keys().next().copied() {
+                self.strikes.remove(&victim);
+            }
         }
-        if let Some(victim) = self.tats.keys().next().copied() {
-            self.tats.remove(&victim);
-        } else if let Some(victim) = self.strikes.keys().next().copied() {
-            self.strikes.remove(&victim);
-        }
+        before - self.len()
     }
 }
 
@@ -79,11 +79,15 @@ impl Shard {
 ///
 /// Entries expire once they no longer change a decision (a TAT in the past, a
 /// strike window and block that have ended) and are purged when a shard is
-/// full. The bound is `max_keys` (default 1,000,000): size it for the number
-/// of clients you expect; see [`Shard::make_room`] for what is evicted.
+/// full. The bound is `max_keys` (default 1,000,000) for the whole store:
+/// size it for the number of clients you expect; see [`Shard::make_room`] for
+/// what is evicted. (Concurrent new keys, or a new key in a shard with
+/// nothing to evict, may pass the bound by a few.)
 pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
-    per_shard: usize,
+    /// Entries held, across shards: the bound is on the whole store.
+    len: AtomicUsize,
+    max_keys: usize,
     hashers: (RandomState, RandomState),
 }
 
@@ -93,7 +97,8 @@ impl MemoryStore {
     pub fn new(max_keys: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            per_shard: max_keys.div_ceil(SHARDS).max(1),
+            len: AtomicUsize::new(0),
+            max_keys: max_keys.max(1),
             hashers: (RandomState::new(), RandomState::new()),
         }
     }
@@ -107,9 +112,10 @@ impl MemoryStore {
 
     pub fn gcra_now(&self, key: &str, now: u64, rate: Rate) -> GcraOutcome {
         let (hash, mut shard) = self.locate(key);
-        let (outcome, tat) = gcra(shard.tats.get(&hash).copied(), now, rate);
-        if !shard.tats.contains_key(&hash) {
-            shard.make_room(self.per_shard, now);
+        let stored = shard.tats.get(&hash).copied();
+        let (outcome, tat) = gcra(stored, now, rate);
+        if stored.is_none() {
+            self.admit(&mut shard, now);
         }
         shard.tats.insert(hash, tat);
         outcome
@@ -118,9 +124,18 @@ impl MemoryStore {
     pub fn strike_now(&self, key: &str, now: u64, rule: StrikeRule) -> u64 {
         let (hash, mut shard) = self.locate(key);
         if !shard.strikes.contains_key(&hash) {
-            shard.make_room(self.per_shard, now);
+            self.admit(&mut shard, now);
         }
         shard.strikes.entry(hash).or_default().strike(now, rule)
+    }
+
+    /// Counts a new key in, evicting from its shard if the store is full.
+    fn admit(&self, shard: &mut Shard, now: u64) {
+        if self.len.load(Ordering::Relaxed) >= self.max_keys {
+            let removed = shard.make_room(now);
+            self.len.fetch_sub(removed, Ordering::Relaxed);
+        }
+        self.len.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn blocked_now(&self, key: &str, now: u64) -> u64 {
@@ -136,10 +151,7 @@ impl MemoryStore {
     }
 
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
-            .sum()
+        self.len.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
