@@ -12,24 +12,37 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{GcraOutcome, Rate, Store, StoreError, StoreFuture, StrikeRule};
 use crate::events::{Events, SecurityEvent};
 
-/// GCRA as in [`super::gcra`]. KEYS: the TAT key. ARGV: now, emission, tolerance.
-/// Returns {allowed, remaining, reset_ms, retry_after_ms}.
+/// GCRA as in [`super::gcra`], for a batch of keys in one call: KEYS are the
+/// TAT keys; ARGV holds now, emission and tolerance for each key in turn.
+/// Returns {allowed, remaining, reset_ms, retry_after_ms} for each key. Keys
+/// are decided one after another inside one atomic call, exactly as separate
+/// calls would decide them.
 static GCRA: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local now, emission, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local ahead = tat + emission - now
-if ahead > tolerance then
-  return {0, 0, tat - now, ahead - tolerance}
+local call, out, written = redis.call, {}, {}
+local stored = call('MGET', unpack(KEYS))
+for i = 1, #KEYS do
+  local key, now, emission, tolerance = KEYS[i], tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  -- A key may come twice in a batch: the later decision sees the earlier one.
+  local tat = written[key] or tonumber(stored[i]) or now
+  if tat < now then tat = now end
+  local ahead = tat + emission - now
+  local at = 4 * i
+  if ahead > tolerance then
+    out[at - 3], out[at - 2], out[at - 1], out[at] = 0, 0, tat - now, ahead - tolerance
+  else
+    call('SET', key, tat + emission, 'PX', ahead)
+    written[key] = tat + emission
+    out[at - 3], out[at - 2], out[at - 1], out[at] = 1, math.floor((tolerance - ahead) / emission), ahead, 0
+  end
 end
-redis.call('SET', KEYS[1], tat + emission, 'PX', ahead)
-return {1, math.floor((tolerance - ahead) / emission), ahead, 0}
+return out
 ",
     )
 });
@@ -138,18 +151,38 @@ impl StoreHealth {
 /// One connection (multiplexed: concurrent requests are pipelined on it),
 /// reconnected in the background with exponential backoff.
 ///
+/// Rate-limit decisions, one per request, are batched: those that arrive
+/// while a call is out travel together in the next one, so under load Redis
+/// runs one script for many requests and the gateway makes one round trip.
+///
 /// The connection's driver runs on the Tokio runtime it is created on, so a
 /// gateway with one event loop per core creates one `RedisStore` per loop.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
-    config: Arc<RedisConfig>,
+    connection: Arc<Connection>,
+    gcra_batches: mpsc::UnboundedSender<GcraRequest>,
+}
+
+struct Connection {
+    manager: ConnectionManager,
+    config: RedisConfig,
     health: Arc<StoreHealth>,
 }
 
+/// One rate-limit decision waiting for the next batch.
+struct GcraRequest {
+    key: String,
+    args: [u64; 3],
+    reply: oneshot::Sender<Result<GcraOutcome, StoreError>>,
+}
+
+/// Decisions sent in one call at most.
+const MAX_BATCH: usize = 128;
+
 impl RedisStore {
     /// Checks the URL; connects lazily, so a gateway starts even while Redis
-    /// is down (requests get the fail mode until it is back).
+    /// is down (requests get the fail mode until it is back). Must be called
+    /// on a Tokio runtime: the batching task runs there.
     pub fn new(config: RedisConfig, health: Arc<StoreHealth>) -> Result<Self, RedisError> {
         let client = redis::Client::open(config.url.as_str())?;
         let manager = ConnectionManagerConfig::new()
@@ -157,10 +190,16 @@ impl RedisStore {
             .set_response_timeout(Some(config.timeout))
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(2));
-        Ok(Self {
-            connection: ConnectionManager::new_lazy_with_config(client, manager)?,
-            config: Arc::new(config),
+        let connection = Arc::new(Connection {
+            manager: ConnectionManager::new_lazy_with_config(client, manager)?,
+            config,
             health,
+        });
+        let (gcra_batches, queue) = mpsc::unbounded_channel();
+        tokio::spawn(connection.clone().batch_gcra(queue));
+        Ok(Self {
+            connection,
+            gcra_batches,
         })
     }
 
@@ -177,51 +216,94 @@ impl RedisStore {
         keys: Vec<String>,
         args: Vec<u64>,
     ) -> StoreFuture<T> {
-        let mut connection = self.connection.clone();
-        let health = self.health.clone();
+        let connection = self.connection.clone();
+        Box::pin(async move { connection.invoke(script, &keys, &args).await })
+    }
+}
+
+impl Connection {
+    /// Runs `script` once, within the timeout, and keeps the health current.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[u64],
+    ) -> Result<T, StoreError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(format!("{}{key}", self.config.key_prefix));
+        }
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut manager = self.manager.clone();
         let timeout = self.config.timeout;
-        let keys: Vec<String> = keys
-            .into_iter()
-            .map(|key| format!("{}{key}", self.config.key_prefix))
-            .collect();
-        Box::pin(async move {
-            let mut invocation = script.prepare_invoke();
-            for key in &keys {
-                invocation.key(key);
+        // The connection has its own timeouts; this bounds reconnects too.
+        let result = match tokio::time::timeout(timeout, invocation.invoke_async(&mut manager)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(StoreError(format!("redis: {error}"))),
+            Err(_) => Err(StoreError(format!("redis: no answer within {timeout:?}"))),
+        };
+        match &result {
+            Ok(_) => self.health.answered(),
+            Err(error) => self.health.failed(error),
+        }
+        result
+    }
+
+    /// Sends waiting decisions in batches, one call at a time, until every
+    /// sender is gone.
+    async fn batch_gcra(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<GcraRequest>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
+            let args: Vec<u64> = batch.iter().flat_map(|r| r.args).collect();
+            let answers = self.invoke::<Vec<u64>>(&GCRA, &keys, &args).await.and_then(|flat| {
+                if flat.len() == 4 * batch.len() {
+                    Ok(flat)
+                } else {
+                    Err(StoreError(format!(
+                        "redis: {} values for {} keys",
+                        flat.len(),
+                        batch.len()
+                    )))
+                }
+            });
+            for (i, request) in batch.drain(..).enumerate() {
+                let outcome = answers.as_ref().map_err(Clone::clone).map(|flat| GcraOutcome {
+                    allowed: flat[4 * i] == 1,
+                    remaining: flat[4 * i + 1],
+                    reset_ms: flat[4 * i + 2],
+                    retry_after_ms: flat[4 * i + 3],
+                });
+                // The request may have given up waiting; nothing to do then.
+                let _ = request.reply.send(outcome);
             }
-            for arg in &args {
-                invocation.arg(arg);
-            }
-            // The connection has its own timeouts; this bounds reconnects too.
-            let result = match tokio::time::timeout(timeout, invocation.invoke_async(&mut connection)).await {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(error)) => Err(StoreError(format!("redis: {error}"))),
-                Err(_) => Err(StoreError(format!("redis: no answer within {timeout:?}"))),
-            };
-            match &result {
-                Ok(_) => health.answered(),
-                Err(error) => health.failed(error),
-            }
-            result
-        })
+        }
     }
 }
 
 impl Store for RedisStore {
     fn gcra(&self, key: &str, now_ms: u64, rate: Rate) -> StoreFuture<GcraOutcome> {
-        let answer = self.run::<(u64, u64, u64, u64)>(
-            &GCRA,
-            vec![key.to_owned()],
-            vec![now_ms, rate.emission_ms(), rate.tolerance_ms()],
-        );
+        let (reply, answer) = oneshot::channel();
+        let request = GcraRequest {
+            key: key.to_owned(),
+            args: [now_ms, rate.emission_ms(), rate.tolerance_ms()],
+            reply,
+        };
+        let queued = self.gcra_batches.send(request).is_ok();
+        let timeout = self.connection.config.timeout;
         Box::pin(async move {
-            let (allowed, remaining, reset_ms, retry_after_ms) = answer.await?;
-            Ok(GcraOutcome {
-                allowed: allowed == 1,
-                remaining,
-                reset_ms,
-                retry_after_ms,
-            })
+            let gone = || StoreError("redis: the batching task has stopped".into());
+            if !queued {
+                return Err(gone());
+            }
+            // Waiting covers the batch ahead of this one and this one's call.
+            match tokio::time::timeout(2 * timeout, answer).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_)) => Err(gone()),
+                Err(_) => Err(StoreError(format!("redis: no answer within {:?}", 2 * timeout))),
+            }
         })
     }
 

@@ -212,3 +212,24 @@ async fn redis_decides_exactly_as_the_memory_store() {
         clock.advance(Duration::from_millis(advance));
     }
 }
+
+#[tokio::test]
+async fn concurrent_decisions_on_one_key_are_exact() {
+    let redis = RedisServer::start();
+    let config = RedisConfig {
+        url: redis.url(),
+        timeout: Duration::from_secs(2),
+        key_prefix: "burst:".into(),
+    };
+    let store = RedisStore::new(config, StoreHealth::new(Arc::new(Ignore))).unwrap();
+    let rate = Rate {
+        quota: 50,
+        window: Duration::from_secs(86_400),
+        burst: 50,
+    };
+    // Many decisions in flight at once travel in shared batches.
+    let decisions =
+        futures_util::future::join_all((0..500).map(|_| store.gcra("client", 1_700_000_000_000, rate))).await;
+    let allowed = decisions.iter().filter(|d| d.as_ref().unwrap().allowed).count();
+    assert_eq!(allowed, 50);
+}
