@@ -705,6 +705,33 @@ mod tests {
     }
 
     #[test]
+    fn abuse_sections_name_their_keys() {
+        let key_and_line = |text: &str| {
+            let err = parse(&format!("{UPSTREAM}{text}")).unwrap_err();
+            (err.key.clone().unwrap_or_default(), err.line, err.message)
+        };
+        let (key, line, message) = key_and_line("[store]\nredis = \"http://x\"\n");
+        assert_eq!((key.as_str(), line), ("store.redis", Some(4)));
+        assert!(message.contains("redis://127.0.0.1:6379"), "{message}");
+        let (key, _, message) = key_and_line("[store]\non_error = \"maybe\"\n");
+        assert_eq!(key, "store.on_error");
+        assert!(
+            message.contains("fail_open") && message.contains("fail_closed"),
+            "{message}"
+        );
+        let (key, _, message) = key_and_line("[bans]\naction = \"tarpit\"\n");
+        assert_eq!(key, "bans.action");
+        assert!(message.contains("forbid"), "{message}");
+        let (key, line, _) = key_and_line("[[login]]\npath = \"/login\"\n\n[[login]]\nmethods = [\"POST\"]\n");
+        assert_eq!((key.as_str(), line), ("login[1].path", Some(6)));
+        let (key, line, _) = key_and_line("[[login]]\npath = \"/login\"\nfailure_location = \"(\"\n");
+        assert_eq!((key.as_str(), line), ("login[0].failure_location", Some(5)));
+        let config = parse(&format!("{UPSTREAM}[[login]]\npath = \"/login\"\n")).unwrap();
+        assert_eq!(config.logins[0].consecutive_failures, 10);
+        assert_eq!(config.store.on_error, OnError::FailOpen);
+    }
+
+    #[test]
     fn syntax_errors_have_a_line() {
         let err = parse("[upstream]\nurl = \"http://x\n").unwrap_err();
         assert_eq!(err.line, Some(2), "{err}");
