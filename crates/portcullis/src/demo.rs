@@ -42,13 +42,14 @@ async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot start node (is Node.js installed?): {e}"))?;
     wait_for_port(app_port).await?;
 
-    let listener = crate::server::bind(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(|e| e.to_string())?;
-    let gateway: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
     let overrides = Overrides {
         upstream: Some(format!("http://127.0.0.1:{app_port}")),
-        listen: Some(gateway),
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
     };
     let config = Config::from_overrides(&overrides).map_err(|e| e.to_string())?;
+    let listener =
+        crate::server::Listeners::bind(config.server.listen, config.server.workers.get()).map_err(|e| e.to_string())?;
+    let gateway: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
 
     println!(
         "\nportcullis demo\n\n  example app, unprotected:  http://127.0.0.1:{app_port}/\n  the same app, protected:   http://{gateway}/\n\n\

@@ -99,6 +99,15 @@ impl EventSink for JsonLog {
     }
 }
 
+impl JsonLog {
+    /// An event from outside the worker threads (whose buffers are flushed
+    /// on a timer), written at once.
+    pub fn emit_now(&self, event: SecurityEvent) {
+        self.emit(event);
+        Self::flush_thread();
+    }
+}
+
 /// Logs each request when its response body is finished (or abandoned), so
 /// `bytes` and `duration_ms` cover the whole exchange, as nginx's do.
 pub struct AccessLog {

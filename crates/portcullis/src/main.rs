@@ -4,11 +4,13 @@ mod config;
 mod demo;
 mod forwarded;
 mod log;
+mod privileges;
 mod proxy;
 mod routes;
 mod server;
 mod stack;
 mod timeouts;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +46,10 @@ struct RunArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Keep running as root when started as root and unable to drop to
+    /// [server] user/group (not recommended).
+    #[arg(long)]
+    allow_root: bool,
 }
 
 #[derive(Subcommand)]
@@ -53,11 +59,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Certificates for development.
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Start the bundled example Express app with portcullis in front of it.
     Demo {
         /// The example app's directory (default: examples/express-app of this checkout).
         #[arg(long, value_name = "DIR")]
         app_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Write a local CA (ca.pem, for clients to trust) and a certificate it
+    /// signed (cert.pem, key.pem, for [tls]).
+    SelfSigned {
+        /// A name or IP address the certificate is for; repeat for several.
+        #[arg(long = "host", value_name = "NAME", required = true)]
+        hosts: Vec<String>,
+        /// Directory to write the files to.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -72,6 +95,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Check { config }) => check(&config),
+        Some(Command::Cert(CertCommand::SelfSigned { hosts, out })) => self_signed(&hosts, &out),
         Some(Command::Demo { app_dir }) => runtime.block_on(demo::run(app_dir)),
         None => runtime.block_on(run(cli.run)),
     }
@@ -85,6 +109,24 @@ fn check(path: &std::path::Path) -> ExitCode {
         }
         Err(error) => {
             eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn self_signed(hosts: &[String], out: &std::path::Path) -> ExitCode {
+    match tls::self_signed::write(hosts, out) {
+        Ok(written) => {
+            println!(
+                "wrote {} (trust this CA in clients), {} and {} (for [tls] cert and key)",
+                written.ca.display(),
+                written.cert.display(),
+                written.key.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("portcullis: {error}");
             ExitCode::FAILURE
         }
     }
@@ -106,29 +148,100 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match server::bind(config.server.listen) {
+    let listener = match server::Listeners::bind(config.server.listen, config.server.workers.get()) {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("portcullis: cannot listen on {}: {error}", config.server.listen);
             return ExitCode::FAILURE;
         }
     };
-    serve(config, listener, shutdown_signal()).await
+    let redirect_listen = config.tls.as_ref().and_then(|tls| tls.redirect_listen);
+    let redirect = match redirect_listen.map(std::net::TcpListener::bind).transpose() {
+        Ok(redirect) => redirect,
+        Err(error) => {
+            eprintln!(
+                "portcullis: cannot listen on {} ([tls] redirect_listen): {error}",
+                redirect_listen.map_or_else(String::new, |a| a.to_string())
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    // Every port is bound: root is no longer needed.
+    match privileges::drop_root(&config.server.user, &config.server.group, args.allow_root) {
+        Ok(privileges::Outcome::NotRoot) => {}
+        Ok(privileges::Outcome::Dropped { user, group }) => {
+            JsonLog.notice("dropped root", Some(format!("running as {user}:{group}")))
+        }
+        Ok(privileges::Outcome::KeptRoot { reason }) => {
+            JsonLog.notice("running as root (--allow-root)", Some(reason));
+        }
+        Err(reason) => {
+            eprintln!("portcullis: refusing to serve: {reason}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    if let Some(tls) = &config.tls {
+        JsonLog.notice("certificates", Some(tls.resolver.current().describe()));
+        tokio::spawn(tls::reload::watch(tls.clone(), JsonLog));
+    }
+    if let Some(redirect) = redirect {
+        let https_port = listener.local_addr().map_or(config.server.listen.port(), |a| a.port());
+        start_redirect(redirect, https_port, &config, stopping.clone());
+    }
+    let mut stopped = stopping;
+    serve(config, listener, async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    })
+    .await
 }
 
-/// Serves on `listener` (from [`server::bind`]) until `shutdown`, then drains.
+/// Redirects plain HTTP to HTTPS on `https_port` until `stopping`.
+fn start_redirect(
+    listener: std::net::TcpListener,
+    https_port: u16,
+    config: &Config,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let address = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
+    JsonLog.notice(
+        "redirecting",
+        Some(format!("http://{address} -> https (port {https_port})")),
+    );
+    let redirect = tls::redirect::Redirect { https_port };
+    let server = &config.server;
+    let serving = tls::redirect::serve(
+        listener,
+        redirect,
+        server.max_connections,
+        server.header_read_timeout,
+        stopping,
+    );
+    tokio::spawn(async move {
+        if let Err(error) = serving.await {
+            JsonLog.notice("redirect listener failed", Some(error.to_string()));
+        }
+    });
+}
+
+/// Serves on `listener` until `shutdown`, then drains.
 async fn serve(
     config: Config,
-    listener: std::net::TcpListener,
+    listener: server::Listeners,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> ExitCode {
     let log = JsonLog;
     let address = listener
         .local_addr()
         .map_or_else(|_| config.server.listen.to_string(), |a| a.to_string());
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
     log.notice(
         "listening",
-        Some(format!("http://{address} -> http://{}", config.upstream.authority)),
+        Some(format!("{scheme}://{address} -> http://{}", config.upstream.authority)),
     );
     match server::serve(config, listener, shutdown).await {
         Ok(true) => log.notice("stopped", None),

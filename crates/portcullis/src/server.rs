@@ -25,8 +25,10 @@ use portcullis_core::context::ConnectionInfo;
 use portcullis_core::events::Events;
 use portcullis_core::events::{EventSink, SecurityEvent};
 use portcullis_core::store::{MemoryStore, RedisConfig, RedisStore, SharedState, Store, StoreHealth, SystemClock};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::{Config, ServerConfig, StoreConfig};
@@ -46,16 +48,33 @@ const TRACKED: u32 = u32::MAX;
 /// Pending connections the kernel queues per listener.
 const BACKLOG: i32 = 1024;
 
-/// Binds a listener that further workers can share (`SO_REUSEPORT`).
+/// One listening socket per worker, all on one address (`SO_REUSEPORT`).
 ///
+/// All are bound at once, before privileges are dropped: the kernel lets a
+/// socket join a `SO_REUSEPORT` group only under the same user. And since
 /// `SO_REUSEPORT` would also let a second gateway started by mistake on the
-/// same port silently share its traffic, so a fixed port is first probed with
-/// a plain bind, which fails while anything holds the port.
-pub fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
-    if address.port() != 0 {
-        drop(std::net::TcpListener::bind(address)?);
+/// same port silently share its traffic, a fixed port is first probed with a
+/// plain bind, which fails while anything holds the port.
+pub struct Listeners(Vec<std::net::TcpListener>);
+
+impl Listeners {
+    pub fn bind(address: SocketAddr, workers: usize) -> io::Result<Self> {
+        if address.port() != 0 {
+            drop(std::net::TcpListener::bind(address)?);
+        }
+        let first = reuse_port_listener(address)?;
+        // Port 0: the others join the port the kernel picked for the first.
+        let address = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..workers.max(1) {
+            listeners.push(reuse_port_listener(address)?);
+        }
+        Ok(Self(listeners))
     }
-    reuse_port_listener(address)
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0[0].local_addr()
+    }
 }
 
 fn reuse_port_listener(address: SocketAddr) -> io::Result<std::net::TcpListener> {
@@ -69,21 +88,20 @@ fn reuse_port_listener(address: SocketAddr) -> io::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
-/// Runs the gateway on `listener` (from [`bind`]) until `shutdown`, then
-/// drains. Returns whether every connection finished within the drain timeout.
-pub async fn serve(
-    config: Config,
-    listener: std::net::TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<bool> {
-    let address = listener.local_addr()?;
-    let workers = config.server.workers.get();
-    let mut listeners = vec![listener];
-    for _ in 1..workers {
-        listeners.push(reuse_port_listener(address)?);
-    }
+/// Runs the gateway on `listeners` until `shutdown`, then drains. Returns
+/// whether every connection finished within the drain timeout.
+pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> io::Result<bool> {
+    let Listeners(listeners) = listeners;
+    let workers = listeners.len();
     let config = Arc::new(config);
     let limits = Limits::new(&config.server);
+    let tls = match &config.tls {
+        Some(tls) => Some(TlsTermination {
+            acceptor: TlsAcceptor::from(tls.server_config().map_err(io::Error::other)?),
+            handshake_timeout: tls.handshake_timeout,
+        }),
+        None => None,
+    };
     let events: Events = Arc::new(JsonLog);
     let backend = Backend::new(&config.store, events.clone());
     let bans = Bans::new(config.bans.clone(), config.policies.pages.clone(), events).map_err(io::Error::other)?;
@@ -91,10 +109,10 @@ pub async fn serve(
     let mut handles = Vec::with_capacity(workers);
     for (index, listener) in listeners.into_iter().enumerate() {
         let (config, limits, stopping) = (config.clone(), limits.clone(), stopping.clone());
-        let (backend, bans) = (backend.clone(), bans.clone());
+        let (backend, bans, tls) = (backend.clone(), bans.clone(), tls.clone());
         let handle = std::thread::Builder::new()
             .name(format!("portcullis-worker-{index}"))
-            .spawn(move || worker(&config, listener, limits, (&backend, bans), stopping))?;
+            .spawn(move || worker(&config, listener, limits, (&backend, bans), tls, stopping))?;
         handles.push(handle);
     }
     shutdown.await;
@@ -113,6 +131,7 @@ fn worker(
     listener: std::net::TcpListener,
     limits: Limits,
     (backend, bans): (&Backend, Arc<Bans>),
+    tls: Option<TlsTermination>,
     mut stopping: watch::Receiver<bool>,
 ) -> io::Result<bool> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -129,6 +148,7 @@ fn worker(
         let server = Server {
             gateway: stack::gateway(config, &log, &shared),
             shared,
+            tls,
             over_limit: stack::refusal(config, &log, StatusCode::TOO_MANY_REQUESTS),
             log,
             max_head_bytes: max_head_bytes(config),
@@ -231,6 +251,15 @@ struct Server {
     limits: Limits,
     /// For the bans checked when a connection is accepted.
     shared: stack::Shared,
+    /// `None`: plain HTTP.
+    tls: Option<TlsTermination>,
+}
+
+/// What HTTPS connections go through before HTTP.
+#[derive(Clone)]
+struct TlsTermination {
+    acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
 }
 
 impl Server {
@@ -312,26 +341,85 @@ impl Server {
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr, stack: Stack, draining: watch::Receiver<bool>) {
         let _ = stream.set_nodelay(true);
+        if let Some(tls) = &self.tls {
+            let Some(stream) = self.handshake(tls, stream, peer).await else {
+                return;
+            };
+            let http2 = stream.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_H2);
+            return self.serve_http(stream, http2, true, peer, stack, draining).await;
+        }
         let Ok(Ok((stream, http2))) = tokio::time::timeout(self.config.header_read_timeout, detect_http2(stream)).await
         else {
             return; // Silent or gone before saying anything: nothing to answer.
         };
-        self.serve_http(stream, http2, peer, stack, draining).await;
+        self.serve_http(stream, http2, false, peer, stack, draining).await;
+    }
+
+    /// The TLS handshake, within its timeout. Plain HTTP sent to this port
+    /// gets a short 400 in plain HTTP; every failure is an event, and none
+    /// affects other connections.
+    async fn handshake(
+        &self,
+        tls: &TlsTermination,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+        let refused = |rule: &'static str, detail: String| {
+            self.log.emit(SecurityEvent {
+                kind: "tls",
+                rule,
+                action: "refused",
+                request_id: None,
+                client_ip: Some(canonical(peer.ip())),
+                detail: Some(detail),
+            });
+        };
+        let attempt = async {
+            if speaks_plain_http(&stream).await? {
+                let mut stream = stream;
+                stream.write_all(PLAIN_HTTP_ON_TLS_PORT).await?;
+                let _ = stream.shutdown().await;
+                return Ok(None);
+            }
+            tls.acceptor.accept(stream).await.map(Some)
+        };
+        match tokio::time::timeout(tls.handshake_timeout, attempt).await {
+            Ok(Ok(Some(stream))) => Some(stream),
+            Ok(Ok(None)) => {
+                refused("plain_http", "plain HTTP sent to the HTTPS port".into());
+                None
+            }
+            Ok(Err(error)) => {
+                refused("handshake", error.to_string());
+                None
+            }
+            Err(_) => {
+                refused(
+                    "handshake_timeout",
+                    format!("no handshake within {:?}", tls.handshake_timeout),
+                );
+                None
+            }
+        }
     }
 
     /// The hyper connection for an accepted stream, boxed here, outside any
     /// async fn: rustc cannot prove hyper's connection futures `Send` inside
     /// a task that also holds borrows across awaits, but it can at this
     /// coercion, where every type is concrete.
-    fn serve_http(
+    fn serve_http<I>(
         &self,
-        stream: TcpStream,
+        stream: I,
         http2: bool,
+        tls: bool,
         peer: SocketAddr,
         stack: Stack,
         draining: watch::Receiver<bool>,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let info = ConnectionInfo::new(peer, false);
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let info = ConnectionInfo::new(peer, tls);
         let in_flight = InFlight::default();
         let requests = in_flight.clone();
         let body_read_timeout = self.config.body_read_timeout;
@@ -407,6 +495,21 @@ where
     fn drain(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }
+}
+
+/// The whole answer to plain HTTP on the HTTPS port.
+const PLAIN_HTTP_ON_TLS_PORT: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 30\r\nConnection: close\r\n\r\nThis port only speaks HTTPS.\r\n";
+
+/// Whether the first byte is a letter, as in an HTTP method, rather than the
+/// 0x16 that starts a TLS handshake.
+async fn speaks_plain_http(stream: &TcpStream) -> io::Result<bool> {
+    let mut first = [0u8; 1];
+    let mut window = tokio::io::ReadBuf::new(&mut first);
+    let seen = std::future::poll_fn(|cx| stream.poll_peek(cx, &mut window)).await?;
+    if seen == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(first[0].is_ascii_uppercase())
 }
 
 /// Peeks (without consuming) until the bytes either match the HTTP/2

@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::routes::PathPattern;
+use crate::tls::{self, CertificateFiles, Resolver, Tls, TlsSection};
 use locate::Locator;
 
 /// A config the gateway refuses to start with.
@@ -81,6 +82,8 @@ pub struct Config {
     pub bans: BansConfig,
     /// `[[login]]` entries, validated.
     pub logins: Vec<LoginConfig>,
+    /// `[tls]`, certificates loaded; `None`: plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 /// Every per-route policy, compiled and ready to stack.
@@ -139,6 +142,10 @@ pub struct ServerConfig {
     pub max_connections_per_ip: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_max_concurrent_streams: u32,
+    /// Started as root (to bind ports below 1024), the gateway switches to
+    /// this user and group right after binding, before serving anything.
+    pub user: String,
+    pub group: String,
 }
 
 impl Default for ServerConfig {
@@ -153,6 +160,8 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_connections_per_ip: 256,
             h2_max_concurrent_streams: 128,
+            user: "nobody".into(),
+            group: "nogroup".into(),
         }
     }
 }
@@ -259,6 +268,7 @@ struct FileConfig {
     rate_limit: toml::Table,
     bans: toml::Table,
     login: Vec<toml::Table>,
+    tls: TlsSection,
     route: Vec<RouteSection>,
 }
 
@@ -377,6 +387,7 @@ impl Config {
             routes,
             bans,
             logins,
+            tls: loader.tls(&file.tls)?,
         })
     }
 }
@@ -417,6 +428,54 @@ impl Loader<'_> {
 
     fn invalid(&self, section: &str, error: InvalidConfig) -> ConfigError {
         self.error(&join_key(section, &error.key), error.message)
+    }
+
+    /// Loads and checks the certificates, so a config that loads can serve them.
+    fn tls(&self, section: &TlsSection) -> Result<Option<Tls>, ConfigError> {
+        if !section.is_enabled() {
+            return Ok(None);
+        }
+        let mut files = Vec::new();
+        let mut keys = Vec::new();
+        match (&section.cert, &section.key) {
+            (Some(cert), Some(key)) => {
+                files.push(CertificateFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                });
+                keys.push(("tls.cert".to_owned(), "tls.key".to_owned()));
+            }
+            (Some(_), None) => return Err(self.error("tls.cert", "a certificate needs its private key: add `key`")),
+            (None, Some(_)) => return Err(self.error("tls.key", "a private key needs its certificate: add `cert`")),
+            (None, None) => {}
+        }
+        for (i, pair) in section.certificates.iter().enumerate() {
+            files.push(pair.clone());
+            keys.push((
+                format!("tls.certificates[{i}].cert"),
+                format!("tls.certificates[{i}].key"),
+            ));
+        }
+        let set = tls::reload::load_all(&files).map_err(|(i, error)| {
+            let key = if error.in_key { &keys[i].1 } else { &keys[i].0 };
+            self.error(key, error.message)
+        })?;
+        let redirect_listen = match section.redirect_listen.as_str() {
+            "off" => None,
+            address => Some(address.parse().map_err(|_| {
+                self.error(
+                    "tls.redirect_listen",
+                    format!("`{address}` is not an address such as \"0.0.0.0:80\"; or \"off\""),
+                )
+            })?),
+        };
+        Ok(Some(Tls {
+            files,
+            resolver: Resolver::new(set),
+            redirect_listen,
+            handshake_timeout: section.handshake_timeout,
+            reload_interval: section.reload_interval,
+        }))
     }
 
     fn validate_store(&self, store: &StoreConfig) -> Result<(), ConfigError> {
@@ -624,7 +683,7 @@ fn parse_cidr(text: &str) -> Result<IpNet, String> {
 }
 
 /// Durations are written as `"10s"`, `"500ms"`, `"1m 30s"`.
-mod duration {
+pub(crate) mod duration {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
@@ -729,6 +788,24 @@ mod tests {
         let config = parse(&format!("{UPSTREAM}[[login]]\npath = \"/login\"\n")).unwrap();
         assert_eq!(config.logins[0].consecutive_failures, 10);
         assert_eq!(config.store.on_error, OnError::FailOpen);
+    }
+
+    #[test]
+    fn tls_errors_point_at_the_key() {
+        let err = parse(&format!("{UPSTREAM}[tls]\ncert = \"/nonexistent.pem\"\n")).unwrap_err();
+        assert_eq!((err.key.as_deref(), err.line), (Some("tls.cert"), Some(4)));
+        assert!(err.message.contains("add `key`"), "{err}");
+        let err = parse(&format!(
+            "{UPSTREAM}[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("tls.cert"));
+        assert!(err.message.contains("cannot read"), "{err}");
+        let err = parse(&format!(
+            "{UPSTREAM}[[tls.certificates]]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/k.pem\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("tls.certificates[0].cert"));
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(command: &mut Command) -> Self {
+    pub fn spawn(command: &mut Command) -> Self {
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let (stdout, stderr) = (Lines::default(), Lines::default());
         stdout.follow(child.stdout.take().unwrap());
@@ -138,9 +138,9 @@ impl Drop for Process {
     }
 }
 
-/// Finds `http://127.0.0.1:PORT` in a line.
-fn address_in(line: &str) -> SocketAddr {
-    let start = line.find("http://").unwrap() + "http://".len();
+/// Finds the first `http://127.0.0.1:PORT` or `https://...` in a line.
+pub fn address_in(line: &str) -> SocketAddr {
+    let start = line.find("://").unwrap() + "://".len();
     let end = line[start..]
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
         .map_or(line.len(), |e| start + e);
@@ -183,13 +183,19 @@ pub struct Gateway {
 impl Gateway {
     /// Starts the gateway in front of `upstream` with `extra` appended to the config.
     pub fn start(upstream: &str, extra: &str) -> Self {
+        Self::start_with_args(upstream, extra, &[])
+    }
+
+    /// As [`Gateway::start`], with more command-line arguments.
+    pub fn start_with_args(upstream: &str, extra: &str, args: &[&str]) -> Self {
         let dir = TempDir::new();
         let config = dir.0.join("portcullis.toml");
         std::fs::write(&config, extra).unwrap();
         let process = Process::spawn(
             Command::new(env!("CARGO_BIN_EXE_portcullis"))
                 .args(["--upstream", upstream, "--listen", "127.0.0.1:0", "--config"])
-                .arg(&config),
+                .arg(&config)
+                .args(args),
         );
         let addr = address_in(&process.stdout.wait_for_or_explain("\"listening\"", &process.stderr));
         Self {

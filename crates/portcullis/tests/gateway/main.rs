@@ -13,6 +13,7 @@ mod proxying;
 mod rate_limits;
 mod sessions;
 mod shared_store;
+mod tls;
 
 use harness::{ExpressApp, Gateway};
 

@@ -1,0 +1,367 @@
+//! HTTPS: the gateway terminating TLS in front of the example app, checked
+//! with a rustls client trusting a test CA, `openssl s_client`, and raw sockets.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::harness::{address_in, ExpressApp, Gateway, Process, TempDir};
+
+/// Certificates written by `portcullis cert self-signed`, readable by the
+/// user the gateway drops to.
+struct TestCertificates {
+    dir: TempDir,
+}
+
+impl TestCertificates {
+    fn new() -> Self {
+        let dir = TempDir::new();
+        let certificates = Self { dir };
+        certificates.issue("certs");
+        certificates
+    }
+
+    /// A fresh CA and leaf for localhost in `name/` (a new key every time).
+    fn issue(&self, name: &str) -> PathBuf {
+        let out = self.dir.0.join(name);
+        let status = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args([
+                "cert",
+                "self-signed",
+                "--host",
+                "localhost",
+                "--host",
+                "127.0.0.1",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success());
+        give_to_nobody(&self.dir.0);
+        out
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.0.join("certs").join(file)
+    }
+
+    fn config(&self, extra: &str) -> String {
+        format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\nredirect_listen = \"127.0.0.1:0\"\nhandshake_timeout = \"1s\"\nreload_interval = \"200ms\"\n{extra}",
+            self.path("cert.pem").display(),
+            self.path("key.pem").display()
+        )
+    }
+}
+
+/// Run as root, the gateway drops to nobody and must still read its files.
+fn give_to_nobody(dir: &Path) {
+    if nix::unistd::Uid::effective().is_root() {
+        let status = Command::new("chown").args(["-R", "nobody"]).arg(dir).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+fn client_config(ca: &Path, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::get(path)
+        .header(header::HOST, "localhost")
+        .body(Empty::new())
+        .unwrap()
+}
+
+/// An HTTP/1.1 keep-alive connection over TLS.
+async fn http1(stream: TlsStream<TcpStream>) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+fn https_gateway(certificates: &TestCertificates, extra: &str) -> (ExpressApp, Gateway, SocketAddr) {
+    let app = ExpressApp::start();
+    let gateway = Gateway::start(&app.url(), &certificates.config(extra));
+    let redirect = address_in(&gateway.process.stdout.wait_for("\"redirecting\""));
+    (app, gateway, redirect)
+}
+
+#[tokio::test]
+async fn http1_and_http2_over_tls_with_hsts() {
+    let certificates = TestCertificates::new();
+    let (_app, gateway, _) = https_gateway(&certificates, "");
+    let ca = certificates.path("ca.pem");
+
+    let stream = connect(gateway.addr, client_config(&ca, &[b"http/1.1"])).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let response = http1(stream).await.send_request(get("/echo")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let echoed: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(echoed["headers"]["x-forwarded-proto"], "https");
+
+    let stream = connect(gateway.addr, client_config(&ca, &[b"h2", b"http/1.1"])).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "h2 is preferred");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = Request::get("https://localhost/api/products")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert!(response.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn plain_http_is_redirected_with_308() {
+    let certificates = TestCertificates::new();
+    let (_app, gateway, redirect) = https_gateway(&certificates, "");
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("http://{redirect}/login?next=%2Fme"))
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 308, "308 keeps the method and body");
+    assert_eq!(
+        response.headers()["location"],
+        format!("https://localhost:{}/login?next=%2Fme", gateway.addr.port()).as_str()
+    );
+    assert!(
+        response.headers().get("strict-transport-security").is_none(),
+        "HSTS only over HTTPS"
+    );
+}
+
+/// `openssl s_client` with `args`; returns (success, output).
+fn s_client(addr: SocketAddr, ca: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new("openssl")
+        .arg("s_client")
+        .arg("-connect")
+        .arg(addr.to_string())
+        .arg("-servername")
+        .arg("localhost")
+        .arg("-CAfile")
+        .arg(ca)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.success() && text.contains("Verify return code: 0 (ok)"),
+        text,
+    )
+}
+
+#[tokio::test]
+async fn old_protocols_and_weak_ciphers_are_refused() {
+    let certificates = TestCertificates::new();
+    let (_app, gateway, _) = https_gateway(&certificates, "");
+    let ca = certificates.path("ca.pem");
+    for args in [
+        &["-tls1"][..],
+        &["-tls1_1"],
+        &["-tls1_2", "-cipher", "AES128-SHA:AES256-SHA:DES-CBC3-SHA:RC4-SHA"],
+        &["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA"],
+        &["-tls1_2", "-cipher", "AES128-GCM-SHA256"],
+    ] {
+        let (ok, output) = s_client(gateway.addr, &ca, args);
+        assert!(!ok, "{args:?} was accepted:\n{output}");
+        assert!(
+            output.contains("Cipher is (NONE)") || output.contains("alert"),
+            "{args:?}:\n{output}"
+        );
+    }
+    let (ok, output) = s_client(gateway.addr, &ca, &["-tls1_3"]);
+    assert!(ok && output.contains("TLSv1.3"), "{output}");
+    let (ok, output) = s_client(gateway.addr, &ca, &["-tls1_2"]);
+    assert!(ok && output.contains("ECDHE-ECDSA-AES256-GCM-SHA384"), "{output}");
+    gateway
+        .process
+        .stdout
+        .wait_for("\"kind\":\"tls\",\"rule\":\"handshake\"");
+}
+
+#[tokio::test]
+async fn bad_bytes_and_stalled_handshakes_are_cut_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certificates = TestCertificates::new();
+    let (_app, gateway, _) = https_gateway(&certificates, "");
+    let ca = certificates.path("ca.pem");
+
+    let mut plain = TcpStream::connect(gateway.addr).await.unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    plain.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+
+    let mut garbage = TcpStream::connect(gateway.addr).await.unwrap();
+    garbage
+        .write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3])
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(gateway.addr).await.unwrap();
+
+    // Meanwhile a real client is served.
+    let response = http1(connect(gateway.addr, client_config(&ca, &[])).await)
+        .await
+        .send_request(get("/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a handshake that never starts is cut at the timeout");
+    let _ = tokio::time::timeout(Duration::from_secs(5), garbage.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    gateway.process.stdout.wait_for("\"rule\":\"plain_http\"");
+    gateway.process.stdout.wait_for("\"rule\":\"handshake_timeout\"");
+}
+
+fn served_certificate(stream: &TlsStream<TcpStream>) -> Vec<u8> {
+    stream.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test]
+async fn new_certificates_are_picked_up_without_dropping_connections() {
+    let certificates = TestCertificates::new();
+    let (_app, gateway, _) = https_gateway(&certificates, "");
+    let first_ca = certificates.path("ca.pem");
+    let old = connect(gateway.addr, client_config(&first_ca, &[])).await;
+    let old_certificate = served_certificate(&old);
+    let mut kept = http1(old).await;
+    assert_eq!(kept.send_request(get("/")).await.unwrap().status(), 200);
+
+    // A new CA and leaf replace the files (written elsewhere, then renamed in).
+    let next = certificates.issue("next");
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::rename(next.join(file), certificates.path(file)).unwrap();
+    }
+    gateway.process.stdout.wait_for("\"certificates reloaded\"");
+    let fresh = connect(gateway.addr, client_config(&next.join("ca.pem"), &[])).await;
+    assert_ne!(
+        served_certificate(&fresh),
+        old_certificate,
+        "new handshakes get the new certificate"
+    );
+    assert_eq!(
+        kept.send_request(get("/")).await.unwrap().status(),
+        200,
+        "the open connection is still served"
+    );
+
+    // A broken file is refused and the certificate in service stays.
+    std::fs::write(certificates.path("key.pem"), "not a key").unwrap();
+    let refused = gateway.process.stdout.wait_for("is not a PEM private key");
+    assert!(refused.contains("\"rule\":\"certificate_reload\""), "{refused}");
+    let after = connect(gateway.addr, client_config(&next.join("ca.pem"), &[])).await;
+    assert_eq!(served_certificate(&after), served_certificate(&fresh));
+}
+
+#[tokio::test]
+async fn started_as_root_it_runs_as_nobody() {
+    let certificates = TestCertificates::new();
+    let (_app, gateway, _) = https_gateway(&certificates, "");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gateway.process.pid())).unwrap();
+    let ids = |field: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    if nix::unistd::Uid::effective().is_root() {
+        gateway.process.stdout.wait_for("\"dropped root\"");
+        assert_eq!(ids("Uid:"), ["65534"; 4], "real, effective, saved and filesystem uid");
+        assert_eq!(ids("Gid:"), ["65534"; 4]);
+        assert!(ids("Groups:").is_empty(), "no supplementary groups");
+    } else {
+        let me = nix::unistd::Uid::effective().to_string();
+        assert_eq!(ids("Uid:")[1], me, "not root: runs as who started it");
+    }
+}
+
+#[test]
+fn root_with_no_user_to_drop_to_refuses_unless_allowed() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return; // Only root has privileges to drop.
+    }
+    let config = "[server]\nuser = \"no-such-user\"\n";
+    let dir = TempDir::new();
+    std::fs::write(dir.0.join("p.toml"), config).unwrap();
+    let mut refused = Process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args([
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(dir.0.join("p.toml")),
+    );
+    assert!(!refused.wait_exit(Duration::from_secs(10)).success());
+    let reason = refused.stderr.wait_for("refusing to serve");
+    assert!(
+        reason.contains("no-such-user") && reason.contains("--allow-root"),
+        "{reason}"
+    );
+
+    let allowed = Gateway::start_with_args("http://127.0.0.1:9", config, &["--allow-root"]);
+    allowed.process.stdout.wait_for("running as root (--allow-root)");
+}
