@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what the tests need when it is missing:
-# Node.js, Debian's chromium (headless browser tests) and redis-server (the
-# shared store) through apt-get, and
+# Node.js, Debian's chromium (headless browser tests), redis-server (the
+# shared store), pebble (an ACME server) and openssl (a TLS client) through
+# apt-get, and
 # the npm packages of the example app and of the browser scenarios.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,6 +11,8 @@ missing=()
 command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v pebble >/dev/null || missing+=(pebble)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test.sh: missing ${missing[*]}: run  sudo apt-get install -y ${missing[*]}" >&2

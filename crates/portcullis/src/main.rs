@@ -167,7 +167,13 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     // Every port is bound: root is no longer needed.
-    match privileges::drop_root(&config.server.user, &config.server.group, args.allow_root) {
+    let acme_storage = config
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.acme.as_ref())
+        .map(|acme| acme.storage.as_path());
+    let hand_over: Vec<&std::path::Path> = acme_storage.into_iter().collect();
+    match privileges::drop_root(&config.server.user, &config.server.group, args.allow_root, &hand_over) {
         Ok(privileges::Outcome::NotRoot) => {}
         Ok(privileges::Outcome::Dropped { user, group }) => {
             JsonLog.notice("dropped root", Some(format!("running as {user}:{group}")))
@@ -186,8 +192,13 @@ async fn run(args: RunArgs) -> ExitCode {
         let _ = stop.send(true);
     });
     if let Some(tls) = &config.tls {
-        JsonLog.notice("certificates", Some(tls.resolver.current().describe()));
-        tokio::spawn(tls::reload::watch(tls.clone(), JsonLog));
+        if let Some(acme) = &tls.acme {
+            let (resolver, challenges) = (tls.resolver.clone(), tls.challenges.clone());
+            tokio::spawn(tls::acme::run(acme.clone(), resolver, challenges, JsonLog));
+        } else {
+            JsonLog.notice("certificates", Some(tls.resolver.current().describe()));
+            tokio::spawn(tls::reload::watch(tls.clone(), JsonLog));
+        }
     }
     if let Some(redirect) = redirect {
         let https_port = listener.local_addr().map_or(config.server.listen.port(), |a| a.port());
@@ -212,7 +223,14 @@ fn start_redirect(
         "redirecting",
         Some(format!("http://{address} -> https (port {https_port})")),
     );
-    let redirect = tls::redirect::Redirect { https_port };
+    let redirect = tls::redirect::Redirect {
+        https_port,
+        challenges: config
+            .tls
+            .as_ref()
+            .map(|tls| tls.challenges.clone())
+            .unwrap_or_default(),
+    };
     let server = &config.server;
     let serving = tls::redirect::serve(
         listener,

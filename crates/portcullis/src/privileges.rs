@@ -6,6 +6,8 @@
 //! order: once the user is switched, the group can no longer be). All
 //! threads switch together (glibc applies set*id to every thread).
 
+use std::path::Path;
+
 use nix::unistd::{self, Gid, Group, Uid, User};
 
 /// What happened, for the log.
@@ -24,8 +26,10 @@ pub enum Outcome {
 }
 
 /// Drops root to `user`:`group` if running as root. Refuses (with the
-/// reason) to go on as root unless `allow_root`.
-pub fn drop_root(user: &str, group: &str, allow_root: bool) -> Result<Outcome, String> {
+/// reason) to go on as root unless `allow_root`. The directories in
+/// `hand_over` (created if missing) are given to that user first, so it can
+/// keep writing there (ACME storage).
+pub fn drop_root(user: &str, group: &str, allow_root: bool, hand_over: &[&Path]) -> Result<Outcome, String> {
     if !Uid::effective().is_root() {
         return Ok(Outcome::NotRoot);
     }
@@ -46,6 +50,9 @@ pub fn drop_root(user: &str, group: &str, allow_root: bool) -> Result<Outcome, S
             ))
         }
     };
+    for dir in hand_over {
+        give(dir, uid, gid)?;
+    }
     unistd::setgroups(&[]).map_err(|e| format!("cannot clear supplementary groups: {e}"))?;
     unistd::setgid(gid).map_err(|e| format!("cannot switch to group `{group}`: {e}"))?;
     unistd::setuid(uid).map_err(|e| format!("cannot switch to user `{user}`: {e}"))?;
@@ -56,6 +63,27 @@ pub fn drop_root(user: &str, group: &str, allow_root: bool) -> Result<Outcome, S
         user: user.to_owned(),
         group: group.to_owned(),
     })
+}
+
+/// Creates `dir` (owner-only) and gives it, and everything in it, to `uid`:`gid`.
+fn give(dir: &Path, uid: Uid, gid: Gid) -> Result<(), String> {
+    use std::os::unix::fs::{lchown, DirBuilderExt};
+    let fail = |e: std::io::Error| format!("cannot hand `{}` over: {e}", dir.display());
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail)?;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        lchown(&path, Some(uid.as_raw()), Some(gid.as_raw())).map_err(fail)?;
+        if path.is_dir() && !path.is_symlink() {
+            for entry in std::fs::read_dir(&path).map_err(fail)? {
+                pending.push(entry.map_err(fail)?.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn lookup(user: &str, group: &str) -> Result<(Uid, Gid), String> {

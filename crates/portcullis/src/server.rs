@@ -345,7 +345,11 @@ impl Server {
             let Some(stream) = self.handshake(tls, stream, peer).await else {
                 return;
             };
-            let http2 = stream.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_H2);
+            let alpn = stream.get_ref().1.alpn_protocol();
+            if alpn == Some(crate::tls::ALPN_ACME_TLS) {
+                return; // An ACME CA checking a challenge: the handshake was the answer.
+            }
+            let http2 = alpn == Some(crate::tls::ALPN_H2);
             return self.serve_http(stream, http2, true, peer, stack, draining).await;
         }
         let Ok(Ok((stream, http2))) = tokio::time::timeout(self.config.header_read_timeout, detect_http2(stream)).await

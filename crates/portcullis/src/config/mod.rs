@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
@@ -32,7 +33,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::routes::PathPattern;
-use crate::tls::{self, CertificateFiles, Resolver, Tls, TlsSection};
+use crate::tls::{self, CertificateFiles, Challenges, Resolver, Tls, TlsSection};
 use locate::Locator;
 
 /// A config the gateway refuses to start with.
@@ -449,6 +450,16 @@ impl Loader<'_> {
             (None, Some(_)) => return Err(self.error("tls.key", "a private key needs its certificate: add `cert`")),
             (None, None) => {}
         }
+        if let Some(acme) = &section.acme {
+            if section.cert.is_some() || !section.certificates.is_empty() {
+                return Err(self.error(
+                    "tls.acme",
+                    "certificates come either from files (cert/key, certificates) or from ACME, not both",
+                ));
+            }
+            acme.validate()
+                .map_err(|(key, message)| self.error(&format!("tls.acme.{key}"), message))?;
+        }
         for (i, pair) in section.certificates.iter().enumerate() {
             files.push(pair.clone());
             keys.push((
@@ -469,9 +480,12 @@ impl Loader<'_> {
                 )
             })?),
         };
+        let challenges = Arc::new(Challenges::default());
         Ok(Some(Tls {
             files,
-            resolver: Resolver::new(set),
+            resolver: Resolver::new(set, challenges.clone()),
+            challenges,
+            acme: section.acme.clone(),
             redirect_listen,
             handshake_timeout: section.handshake_timeout,
             reload_interval: section.reload_interval,

@@ -11,6 +11,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::acme::{Challenges, ALPN_ACME_TLS};
+
 /// Where one certificate comes from: its chain and its key, both PEM.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,16 +192,19 @@ impl CertificateSet {
 }
 
 /// Picks a certificate for each handshake from the current set; a reload
-/// replaces the set for new handshakes only.
+/// replaces the set for new handshakes only. An ACME CA checking a
+/// TLS-ALPN-01 challenge gets the challenge certificate instead.
 #[derive(Debug, Default)]
 pub struct Resolver {
     current: RwLock<Arc<CertificateSet>>,
+    challenges: Arc<Challenges>,
 }
 
 impl Resolver {
-    pub fn new(set: CertificateSet) -> Arc<Self> {
+    pub fn new(set: CertificateSet, challenges: Arc<Challenges>) -> Arc<Self> {
         Arc::new(Self {
             current: RwLock::new(Arc::new(set)),
+            challenges,
         })
     }
 
@@ -214,6 +219,12 @@ impl Resolver {
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let validating = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ALPN_ACME_TLS));
+        if validating {
+            return self.challenges.tls_alpn(hello.server_name()?);
+        }
         self.current().choose(hello.server_name(), &hello)
     }
 }

@@ -6,6 +6,7 @@
 //! tickets are encrypted under keys rotated every 6 hours, and the files are
 //! reloaded when they change or on SIGHUP.
 
+pub mod acme;
 mod certificates;
 pub mod redirect;
 pub mod reload;
@@ -21,6 +22,7 @@ use rustls::server::ServerSessionMemoryCache;
 use rustls::ServerConfig;
 use serde::Deserialize;
 
+pub use acme::{AcmeConfig, Challenges, ALPN_ACME_TLS};
 pub use certificates::{CertificateFiles, Resolver};
 
 /// The `[tls]` section as written.
@@ -40,6 +42,8 @@ pub struct TlsSection {
     /// How often the certificate files are checked for changes.
     #[serde(with = "crate::config::duration")]
     pub reload_interval: Duration,
+    /// Certificates from an ACME CA instead of files.
+    pub acme: Option<AcmeConfig>,
 }
 
 impl Default for TlsSection {
@@ -51,13 +55,14 @@ impl Default for TlsSection {
             redirect_listen: "0.0.0.0:80".into(),
             handshake_timeout: Duration::from_secs(10),
             reload_interval: Duration::from_secs(10),
+            acme: None,
         }
     }
 }
 
 impl TlsSection {
     pub fn is_enabled(&self) -> bool {
-        self.cert.is_some() || self.key.is_some() || !self.certificates.is_empty()
+        self.cert.is_some() || self.key.is_some() || !self.certificates.is_empty() || self.acme.is_some()
     }
 }
 
@@ -69,6 +74,9 @@ pub struct Tls {
     pub redirect_listen: Option<SocketAddr>,
     pub handshake_timeout: Duration,
     pub reload_interval: Duration,
+    pub acme: Option<AcmeConfig>,
+    /// ACME challenge answers, served by the resolver and the redirect listener.
+    pub challenges: Arc<Challenges>,
 }
 
 /// The one crypto provider: *ring* (no C toolchain needed to build it).
@@ -91,6 +99,9 @@ impl Tls {
             .with_no_client_auth()
             .with_cert_resolver(self.resolver.clone());
         config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
+        if self.acme.is_some() {
+            config.alpn_protocols.push(ALPN_ACME_TLS.to_vec());
+        }
         config.ticketer = rustls::crypto::ring::Ticketer::new()?;
         config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
         Ok(Arc::new(config))

@@ -14,15 +14,24 @@ use portcullis_core::body::{self, Body};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use super::Challenges;
+
 /// Where requests are sent: the HTTPS port (omitted from URLs when 443).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Redirect {
     pub https_port: u16,
+    /// ACME HTTP-01 answers, served instead of a redirect.
+    pub challenges: Arc<Challenges>,
 }
+
+const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
 
 impl Redirect {
     /// The answer to one request.
     pub fn answer<B>(&self, request: &Request<B>) -> Response<Body> {
+        if let Some(token) = request.uri().path().strip_prefix(ACME_CHALLENGE_PATH) {
+            return self.challenge(token);
+        }
         match self.location(request) {
             Some(location) => {
                 let mut response = Response::new(body::empty());
@@ -36,6 +45,21 @@ impl Redirect {
                 response
             }
         }
+    }
+
+    /// The key authorization for `token`, as HTTP-01 validation expects.
+    fn challenge(&self, token: &str) -> Response<Body> {
+        let Some(answer) = self.challenges.http(token) else {
+            let mut response = Response::new(body::full("Not Found\n"));
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            return response;
+        };
+        let mut response = Response::new(body::full(answer));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        response
     }
 
     /// `https://HOST[:PORT]/PATH?QUERY` for the request, or `None` if it
@@ -88,6 +112,7 @@ pub async fn serve(
                 }
             },
         };
+        let redirect = redirect.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             std::future::ready(Ok::<_, Infallible>(redirect.answer(&request)))
         });
@@ -117,7 +142,11 @@ mod tests {
         if let Some(host) = host {
             request = request.header(header::HOST, host);
         }
-        let response = Redirect { https_port: port }.answer(&request.body(()).unwrap());
+        let redirect = Redirect {
+            https_port: port,
+            challenges: Arc::default(),
+        };
+        let response = redirect.answer(&request.body(()).unwrap());
         let location = response
             .headers()
             .get(header::LOCATION)

@@ -188,12 +188,17 @@ impl Gateway {
 
     /// As [`Gateway::start`], with more command-line arguments.
     pub fn start_with_args(upstream: &str, extra: &str, args: &[&str]) -> Self {
+        Self::launch(upstream, extra, "127.0.0.1:0", args)
+    }
+
+    /// The gateway on `listen`, configured with `extra`, given `args` too.
+    pub fn launch(upstream: &str, extra: &str, listen: &str, args: &[&str]) -> Self {
         let dir = TempDir::new();
         let config = dir.0.join("portcullis.toml");
         std::fs::write(&config, extra).unwrap();
         let process = Process::spawn(
             Command::new(env!("CARGO_BIN_EXE_portcullis"))
-                .args(["--upstream", upstream, "--listen", "127.0.0.1:0", "--config"])
+                .args(["--upstream", upstream, "--listen", listen, "--config"])
                 .arg(&config)
                 .args(args),
         );
@@ -218,11 +223,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut redis = Self { process: None, port };
         redis.restart();
         redis
@@ -279,6 +280,16 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A loopback port free right now (for servers that must know each other's
+/// ports before they start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A directory removed on drop.

@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod acme;
+
 mod browser;
 mod errors;
 mod headers;

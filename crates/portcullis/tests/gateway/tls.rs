@@ -68,14 +68,14 @@ impl TestCertificates {
 }
 
 /// Run as root, the gateway drops to nobody and must still read its files.
-fn give_to_nobody(dir: &Path) {
+pub fn give_to_nobody(dir: &Path) {
     if nix::unistd::Uid::effective().is_root() {
         let status = Command::new("chown").args(["-R", "nobody"]).arg(dir).status().unwrap();
         assert!(status.success());
     }
 }
 
-fn client_config(ca: &Path, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+pub fn client_config(ca: &Path, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
@@ -89,16 +89,20 @@ fn client_config(ca: &Path, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     Arc::new(config)
 }
 
-async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsStream<TcpStream> {
+pub async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsStream<TcpStream> {
+    connect_to(addr, "localhost", config).await
+}
+
+pub async fn connect_to(addr: SocketAddr, name: &str, config: Arc<rustls::ClientConfig>) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
+    let name = ServerName::try_from(name.to_owned()).unwrap();
     tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .unwrap()
 }
 
-fn get(path: &str) -> Request<Empty<Bytes>> {
+pub fn get(path: &str) -> Request<Empty<Bytes>> {
     Request::get(path)
         .header(header::HOST, "localhost")
         .body(Empty::new())
@@ -106,7 +110,7 @@ fn get(path: &str) -> Request<Empty<Bytes>> {
 }
 
 /// An HTTP/1.1 keep-alive connection over TLS.
-async fn http1(stream: TlsStream<TcpStream>) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+pub async fn http1(stream: TlsStream<TcpStream>) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
@@ -270,7 +274,7 @@ async fn bad_bytes_and_stalled_handshakes_are_cut_while_others_are_served() {
     gateway.process.stdout.wait_for("\"rule\":\"handshake_timeout\"");
 }
 
-fn served_certificate(stream: &TlsStream<TcpStream>) -> Vec<u8> {
+pub fn served_certificate(stream: &TlsStream<TcpStream>) -> Vec<u8> {
     stream.get_ref().1.peer_certificates().unwrap()[0].to_vec()
 }
 

@@ -1,0 +1,149 @@
+//! Automatic certificates from a real ACME server on loopback: Debian's
+//! `pebble`, resolving every name to 127.0.0.1 through `pebble-challtestsrv`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+
+use crate::harness::{free_port, ExpressApp, Gateway, Process, TempDir};
+use crate::tls::{client_config, connect_to, get, give_to_nobody, http1, served_certificate};
+
+const DOMAIN: &str = "shop.portcullis.test";
+
+struct Pebble {
+    _dns: Process,
+    server: Process,
+    directory: String,
+    management: u16,
+    /// The CA of pebble's own HTTPS listener.
+    listener_ca: PathBuf,
+    dir: TempDir,
+}
+
+impl Pebble {
+    /// Pebble validating HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port`.
+    fn start(http_port: u16, tls_port: u16) -> Self {
+        let dir = TempDir::new();
+        let tls = dir.0.join("pebble-tls");
+        let written = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["cert", "self-signed", "--host", "127.0.0.1", "--out"])
+            .arg(&tls)
+            .output()
+            .unwrap();
+        assert!(written.status.success());
+        let (listen, management, dns) = (free_port(), free_port(), free_port());
+        let config = serde_json::json!({ "pebble": {
+            "listenAddress": format!("127.0.0.1:{listen}"),
+            "managementListenAddress": format!("127.0.0.1:{management}"),
+            "certificate": tls.join("cert.pem"),
+            "privateKey": tls.join("key.pem"),
+            "httpPort": http_port,
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+        }});
+        std::fs::write(dir.0.join("pebble.json"), config.to_string()).unwrap();
+        let dns_process = Process::spawn(Command::new("pebble-challtestsrv").args([
+            "-defaultIPv4",
+            "127.0.0.1",
+            "-defaultIPv6",
+            "",
+            "-dns01",
+            &format!("127.0.0.1:{dns}"),
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            &format!("127.0.0.1:{}", free_port()),
+        ]));
+        dns_process.stdout.wait_for("Starting management server");
+        let server = Process::spawn(
+            Command::new("pebble")
+                .arg("-config")
+                .arg(dir.0.join("pebble.json"))
+                .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+                .env("PEBBLE_VA_NOSLEEP", "1"),
+        );
+        server.stdout.wait_for("ACME directory available");
+        Self {
+            _dns: dns_process,
+            server,
+            directory: format!("https://127.0.0.1:{listen}/dir"),
+            management,
+            listener_ca: tls.join("ca.pem"),
+            dir,
+        }
+    }
+
+    /// The root pebble issues under (new every run), as PEM in a file.
+    async fn issuing_root(&self) -> PathBuf {
+        let addr = format!("127.0.0.1:{}", self.management).parse().unwrap();
+        let stream = connect_to(addr, "127.0.0.1", client_config(&self.listener_ca, &[])).await;
+        let request = http::Request::get("/roots/0")
+            .header("host", "127.0.0.1")
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let response = http1(stream).await.send_request(request).await.unwrap();
+        let pem = response.into_body().collect().await.unwrap().to_bytes();
+        let path = self.dir.0.join("issuing-root.pem");
+        std::fs::write(&path, pem).unwrap();
+        path
+    }
+
+    fn config(&self, challenge: &str, storage: &std::path::Path, redirect_port: u16) -> String {
+        format!(
+            "[tls]\nredirect_listen = \"127.0.0.1:{redirect_port}\"\n[tls.acme]\ndomains = [\"{DOMAIN}\"]\nemail = \"ops@portcullis.test\"\ndirectory = \"{}\"\ndirectory_ca = \"{}\"\nstorage = \"{}\"\nchallenge = \"{challenge}\"\n",
+            self.directory,
+            self.listener_ca.display(),
+            storage.display()
+        )
+    }
+}
+
+async fn issued_by_pebble(challenge: &str) {
+    let (http_port, tls_port) = (free_port(), free_port());
+    let pebble = Pebble::start(http_port, tls_port);
+    let app = ExpressApp::start();
+    let storage = TempDir::new();
+    give_to_nobody(&pebble.dir.0);
+    let config = pebble.config(challenge, &storage.0.join("acme"), http_port);
+    let listen = format!("127.0.0.1:{tls_port}");
+    let gateway = Gateway::launch(&app.url(), &config, &listen, &[]);
+    let issued = gateway.process.stdout.wait_for("\"certificate issued\"");
+    assert!(issued.contains(DOMAIN), "{issued}");
+    assert!(
+        pebble.server.stdout.any_contains("Issued certificate"),
+        "pebble issued it"
+    );
+
+    // The issued certificate is served, and verifies against pebble's root.
+    let root = pebble.issuing_root().await;
+    let stream = connect_to(gateway.addr, DOMAIN, client_config(&root, &[])).await;
+    let served = served_certificate(&stream);
+    let response = http1(stream).await.send_request(get("/")).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // It survives a restart: loaded from storage, no new order.
+    drop(gateway);
+    let restarted = Gateway::launch(&app.url(), &config, &listen, &[]);
+    restarted.process.stdout.wait_for("\"certificate loaded from storage\"");
+    let stream = connect_to(restarted.addr, DOMAIN, client_config(&root, &[])).await;
+    assert_eq!(served_certificate(&stream), served);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!restarted.process.stdout.any_contains("\"certificate issued\""));
+}
+
+#[tokio::test]
+async fn a_certificate_is_issued_over_tls_alpn_01() {
+    issued_by_pebble("tls-alpn-01").await;
+}
+
+#[tokio::test]
+async fn a_certificate_is_issued_over_http_01() {
+    issued_by_pebble("http-01").await;
+}
