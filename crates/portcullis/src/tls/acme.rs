@@ -175,6 +175,9 @@ pub async fn run(config: AcmeConfig, resolver: Arc<Resolver>, challenges: Arc<Ch
                 failures = 0;
                 log.notice("certificate issued", Some(describe(&issued)));
                 resolver.replace(CertificateSet::new(vec![issued]));
+                // A renewal window longer than the CA's validity would make
+                // every new certificate due at once: never renew in a loop.
+                tokio::time::sleep(MIN_BETWEEN_ORDERS).await;
             }
             Err(error) => {
                 challenges.clear();
@@ -194,6 +197,9 @@ pub async fn run(config: AcmeConfig, resolver: Arc<Resolver>, challenges: Arc<Ch
         }
     }
 }
+
+/// The shortest time between two successful orders.
+const MIN_BETWEEN_ORDERS: Duration = Duration::from_secs(12 * 3600);
 
 /// 1 minute after the first failure, doubling up to 6 hours: well within
 /// Let's Encrypt's limit of 5 failed validations per hour per name.

@@ -105,7 +105,7 @@ impl Pebble {
     }
 }
 
-async fn issued_by_pebble(challenge: &str) {
+async fn issued_by_pebble(challenge: &str) -> Renewal {
     let (http_port, tls_port) = (free_port(), free_port());
     let pebble = Pebble::start(http_port, tls_port);
     let app = ExpressApp::start();
@@ -136,11 +136,43 @@ async fn issued_by_pebble(challenge: &str) {
     assert_eq!(served_certificate(&stream), served);
     std::thread::sleep(Duration::from_millis(300));
     assert!(!restarted.process.stdout.any_contains("\"certificate issued\""));
+    drop(restarted);
+    Renewal {
+        pebble,
+        app,
+        config,
+        listen,
+        root,
+        served,
+        _storage: storage,
+    }
+}
+
+/// What a renewal test needs from a first issuance.
+struct Renewal {
+    pebble: Pebble,
+    app: ExpressApp,
+    config: String,
+    listen: String,
+    root: PathBuf,
+    served: Vec<u8>,
+    _storage: TempDir,
 }
 
 #[tokio::test]
-async fn a_certificate_is_issued_over_tls_alpn_01() {
-    issued_by_pebble("tls-alpn-01").await;
+async fn a_certificate_is_issued_over_tls_alpn_01_and_renewed_when_due() {
+    let first = issued_by_pebble("tls-alpn-01").await;
+    // Pebble issues for 5 years: a renewal window of 2,000 days makes the
+    // stored certificate due at the next start.
+    let config = format!("{}renew_before_days = 2000\n", first.config);
+    let gateway = Gateway::launch(&first.app.url(), &config, &first.listen, &[]);
+    gateway.process.stdout.wait_for("\"certificate loaded from storage\"");
+    gateway.process.stdout.wait_for("\"certificate issued\"");
+    let stream = connect_to(gateway.addr, DOMAIN, client_config(&first.root, &[])).await;
+    assert_ne!(served_certificate(&stream), first.served, "a new certificate is served");
+    std::thread::sleep(Duration::from_millis(500));
+    let orders = first.pebble.server.stdout.count("Issued certificate");
+    assert_eq!(orders, 2, "one renewal, not a loop of them");
 }
 
 #[tokio::test]

@@ -369,3 +369,59 @@ fn root_with_no_user_to_drop_to_refuses_unless_allowed() {
     let allowed = Gateway::start_with_args("http://127.0.0.1:9", config, &["--allow-root"]);
     allowed.process.stdout.wait_for("running as root (--allow-root)");
 }
+
+#[tokio::test]
+async fn certificates_are_chosen_by_sni_ecdsa_and_rsa() {
+    let certificates = TestCertificates::new();
+    let rsa = certificates.dir.0.join("rsa");
+    std::fs::create_dir_all(&rsa).unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=other.test",
+        ])
+        .args(["-addext", "subjectAltName=DNS:other.test,DNS:*.wild.test"])
+        .arg("-keyout")
+        .arg(rsa.join("key.pem"))
+        .arg("-out")
+        .arg(rsa.join("cert.pem"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    give_to_nobody(&certificates.dir.0);
+    let extra = format!(
+        "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
+        rsa.join("cert.pem").display(),
+        rsa.join("key.pem").display()
+    );
+    let (_app, gateway, _) = https_gateway(&certificates, &extra);
+    let peer = |name: &str| {
+        let output = Command::new("openssl")
+            .args(["s_client", "-connect", &gateway.addr.to_string(), "-servername", name])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let other = peer("other.test");
+    assert!(other.contains("CN = other.test") && other.contains("rsa"), "{other}");
+    let wildcard = peer("a.wild.test");
+    assert!(wildcard.contains("CN = other.test"), "wildcard names match: {wildcard}");
+    let local = peer("localhost");
+    assert!(
+        local.contains("CN = localhost") && local.contains("id-ecPublicKey"),
+        "{local}"
+    );
+    let unknown = peer("unknown.test");
+    assert!(
+        unknown.contains("CN = localhost"),
+        "the first certificate is the default: {unknown}"
+    );
+}
