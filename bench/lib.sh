@@ -115,3 +115,70 @@ start_portcullis() {
   GATEWAY_PID=$!
   wait_port "$GATEWAY"
 }
+
+# nginx_same_work NAME LISTEN: nginx in front of $UPSTREAM doing the same
+# work as portcullis: forwarding headers, request id, the helmet headers
+# (add_header ... always), fingerprint headers hidden, error pages
+# intercepted, the same limits and timeouts, a JSON access log. LISTEN is the
+# server's listen directives (plain, or with ssl and its certificate). Sets
+# NGINX_PID.
+nginx_same_work() {
+  local name=$1 listen=$2 dir="$WORK/$1"
+  nginx_preamble "$dir" 2 > "$dir.conf"
+  cat > "$dir/neutral.html" <<'EOF'
+<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error</title></head><body><h1>Error</h1></body></html>
+EOF
+  cat >> "$dir.conf" <<EOF
+http {
+  log_format json escape=json '{"ts":"\$time_iso8601","method":"\$request_method","path":"\$uri","status":\$status,"bytes":\$body_bytes_sent,"duration":\$request_time,"client_ip":"\$remote_addr","request_id":"\$request_id"}';
+  access_log $dir/logs/access.log json;
+  server_tokens off;
+  client_max_body_size 1m;
+  client_header_timeout 10s;
+  client_body_timeout 30s;
+  keepalive_timeout 75s;
+  large_client_header_buffers 4 16k;
+  upstream app { server 127.0.0.1:$UPSTREAM; keepalive 256; }
+  server {
+    $listen
+    error_page 404 500 502 503 504 /neutral.html;
+    location = /neutral.html { internal; root $dir; }
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header Forwarded "for=\$remote_addr;proto=\$scheme;host=\"\$host\"";
+      proxy_set_header X-Request-Id \$request_id;
+      proxy_connect_timeout 5s;
+      proxy_read_timeout 60s;
+      proxy_intercept_errors on;
+      proxy_hide_header X-Powered-By;
+      proxy_hide_header Server;
+      proxy_hide_header X-AspNet-Version;
+      proxy_hide_header X-AspNetMvc-Version;
+      proxy_hide_header X-Runtime;
+      proxy_hide_header X-Generator;
+      add_header X-Request-Id \$request_id always;
+      add_header Content-Security-Policy "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests" always;
+      add_header Cross-Origin-Opener-Policy same-origin always;
+      add_header Cross-Origin-Resource-Policy same-origin always;
+      add_header Origin-Agent-Cluster "?1" always;
+      add_header Referrer-Policy no-referrer always;
+      add_header X-Content-Type-Options nosniff always;
+      add_header X-DNS-Prefetch-Control off always;
+      add_header X-Download-Options noopen always;
+      add_header X-Frame-Options SAMEORIGIN always;
+      add_header X-Permitted-Cross-Domain-Policies none always;
+      add_header X-XSS-Protection 0 always;
+    }
+  }
+}
+EOF
+  nginx -p "$dir" -c "$dir.conf" & PIDS+=($!)
+  NGINX_PID=$!
+}
