@@ -137,6 +137,7 @@ http {
   client_header_timeout 10s;
   client_body_timeout 30s;
   keepalive_timeout 75s;
+  keepalive_requests 100000;
   large_client_header_buffers 4 16k;
   upstream app { server 127.0.0.1:$UPSTREAM; keepalive 256; }
   server {

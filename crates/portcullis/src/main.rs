@@ -191,13 +191,20 @@ async fn run(args: RunArgs) -> ExitCode {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    if let Some(tls) = &config.tls {
-        if let Some(acme) = &tls.acme {
-            let (resolver, challenges) = (tls.resolver.clone(), tls.challenges.clone());
-            tokio::spawn(tls::acme::run(acme.clone(), resolver, challenges, JsonLog));
-        } else {
-            JsonLog.notice("certificates", Some(tls.resolver.current().describe()));
-            tokio::spawn(tls::reload::watch(tls.clone(), JsonLog));
+    match config.tls.as_ref() {
+        Some(tls) => match &tls.acme {
+            Some(acme) => {
+                let (resolver, challenges) = (tls.resolver.clone(), tls.challenges.clone());
+                tokio::spawn(tls::acme::run(acme.clone(), resolver, challenges, JsonLog));
+                tokio::spawn(tls::reload::nothing_to_reload(JsonLog));
+            }
+            None => {
+                JsonLog.notice("certificates", Some(tls.resolver.current().describe()));
+                tokio::spawn(tls::reload::watch(tls.clone(), JsonLog));
+            }
+        },
+        None => {
+            tokio::spawn(tls::reload::nothing_to_reload(JsonLog));
         }
     }
     if let Some(redirect) = redirect {

@@ -80,3 +80,14 @@ pub async fn watch(tls: Tls, log: JsonLog) {
         }
     }
 }
+
+/// Without certificate files, SIGHUP has nothing to reload; it must not
+/// stop the gateway (its default action), so it is answered with a notice.
+pub async fn nothing_to_reload(log: JsonLog) {
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        log.notice("SIGHUP: no certificate files to reload", None);
+    }
+}
