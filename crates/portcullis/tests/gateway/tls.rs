@@ -425,3 +425,18 @@ async fn certificates_are_chosen_by_sni_ecdsa_and_rsa() {
         "the first certificate is the default: {unknown}"
     );
 }
+
+#[tokio::test]
+async fn sessions_resume_with_tickets() {
+    let certificates = TestCertificates::new();
+    let (_app, gateway, _) = https_gateway(&certificates, "");
+    // rustls clients keep the tickets they get in their config.
+    let config = client_config(&certificates.path("ca.pem"), &[]);
+    for expected in [rustls::HandshakeKind::Full, rustls::HandshakeKind::Resumed] {
+        let stream = connect(gateway.addr, config.clone()).await;
+        assert_eq!(stream.get_ref().1.handshake_kind(), Some(expected));
+        // Reading a response also reads the tickets sent after the handshake.
+        let response = http1(stream).await.send_request(get("/")).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
