@@ -179,3 +179,30 @@ async fn a_certificate_is_issued_over_tls_alpn_01_and_renewed_when_due() {
 async fn a_certificate_is_issued_over_http_01() {
     issued_by_pebble("http-01").await;
 }
+
+#[tokio::test]
+async fn failures_are_events_with_the_next_attempt() {
+    let app = ExpressApp::start();
+    let storage = TempDir::new();
+    give_to_nobody(&storage.0);
+    let config = format!(
+        "[tls]\nredirect_listen = \"off\"\n[tls.acme]\ndomains = [\"{DOMAIN}\"]\ndirectory = \"https://127.0.0.1:{}/dir\"\nstorage = \"{}\"\n",
+        free_port(),
+        storage.0.join("acme").display()
+    );
+    let gateway = Gateway::launch(&app.url(), &config, "127.0.0.1:0", &[]);
+    let failed = gateway.process.stdout.wait_for("\"rule\":\"acme\"");
+    assert!(
+        failed.contains("\"action\":\"failed\"") && failed.contains("next attempt at"),
+        "{failed}"
+    );
+    // No certificate yet: the gateway keeps running and says so for each handshake.
+    let client = Command::new("openssl")
+        .args(["s_client", "-connect", &gateway.addr.to_string(), "-servername", DOMAIN])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!client.status.success());
+    let refused = gateway.process.stdout.wait_for("\"rule\":\"handshake\"");
+    assert!(refused.contains("no server certificate"), "{refused}");
+}

@@ -440,3 +440,28 @@ async fn sessions_resume_with_tickets() {
         assert_eq!(response.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn sighup_reloads_at_once() {
+    let certificates = TestCertificates::new();
+    let app = ExpressApp::start();
+    let config = certificates
+        .config("")
+        .replace("reload_interval = \"200ms\"", "reload_interval = \"1h\"");
+    let gateway = Gateway::start(&app.url(), &config);
+    let next = certificates.issue("next");
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::rename(next.join(file), certificates.path(file)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !gateway.process.stdout.any_contains("\"certificates reloaded\""),
+        "not before SIGHUP"
+    );
+    gateway.process.signal("HUP");
+    gateway.process.stdout.wait_for("\"certificates reloaded\"");
+    // Verifies only if the new certificate is served: it is signed by the new CA.
+    let fresh = connect(gateway.addr, client_config(&next.join("ca.pem"), &[])).await;
+    let response = http1(fresh).await.send_request(get("/")).await.unwrap();
+    assert_eq!(response.status(), 200);
+}
