@@ -80,6 +80,12 @@ impl AcmeConfig {
         if self.domains.is_empty() {
             return Err(("domains".into(), "at least one domain, e.g. [\"example.com\"]".into()));
         }
+        if let Some(wildcard) = self.domains.iter().find(|d| d.starts_with("*.")) {
+            return Err((
+                "domains".into(),
+                format!("`{wildcard}`: wildcard certificates need the DNS-01 challenge, which is not supported; list the names"),
+            ));
+        }
         if let Some(bad) = self.domains.iter().find(|d| !is_domain(d)) {
             return Err(("domains".into(), format!("`{bad}` is not a domain name")));
         }
@@ -103,7 +109,6 @@ impl AcmeConfig {
 }
 
 fn is_domain(name: &str) -> bool {
-    let name = name.strip_prefix("*.").unwrap_or(name);
     name.contains('.')
         && name.len() <= 253
         && name.split('.').all(|label| {
@@ -360,7 +365,8 @@ mod tests {
             domains: domains.iter().map(|d| d.to_string()).collect(),
             ..Default::default()
         };
-        assert!(config(&["example.com", "*.example.com"]).validate().is_ok());
+        assert!(config(&["example.com", "www.example.com"]).validate().is_ok());
+        assert!(config(&["*.example.com"]).validate().unwrap_err().1.contains("DNS-01"));
         assert_eq!(config(&[]).validate().unwrap_err().0, "domains");
         assert!(config(&["localhost"]).validate().is_err(), "one label");
         assert!(config(&["exa mple.com"]).validate().is_err());
