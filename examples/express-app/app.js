@@ -91,7 +91,7 @@ app.get('/api/products/:id', (req, res) => {
 
 // What the app was sent, so tests can see what the gateway forwarded.
 app.all('/echo', (req, res) => {
-  res.json({ method: req.method, url: req.originalUrl, headers: req.headers, ip: req.socket.remoteAddress });
+  res.json({ method: req.method, url: req.originalUrl, headers: req.headers, ip: req.socket.remoteAddress, port: req.socket.remotePort });
 });
 
 // How many requests reached /hit, so tests can count what the gateway let through.

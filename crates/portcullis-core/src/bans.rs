@@ -110,7 +110,8 @@ impl Bans {
 
     /// The ban in force for `ip`, in ms (0: none).
     pub fn banned_ms(&self, ip: IpAddr, now_ms: u64) -> u64 {
-        if !self.config.enabled {
+        // Usually no one is banned: then no key is formatted or hashed.
+        if !self.config.enabled || self.known.is_empty() {
             return 0;
         }
         self.known.blocked_now(&Self::key(ip), now_ms)

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use ipnet::IpNet;
 use serde::Deserialize;
 
@@ -22,6 +22,7 @@ use crate::events::Events;
 use crate::pages::NeutralPages;
 use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::store::{GcraOutcome, OnError, Rate, SharedState};
+use crate::text::decimal;
 use crate::InvalidConfig;
 
 /// The `[rate_limit]` section (per route).
@@ -99,6 +100,9 @@ impl RateLimitConfig {
     }
 }
 
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
 pub struct RateLimit {
     config: RateLimitConfig,
     allow: Vec<IpNet>,
@@ -112,6 +116,8 @@ pub type RateLimitLayer = PolicyLayer<RateLimit>;
 struct Answers {
     /// Names this limit in keys and headers: each route's limit counts apart.
     scope: String,
+    /// `rl:SCOPE:`, what every key of this limit starts with.
+    key_prefix: String,
     policy_header: HeaderValue,
     headers: bool,
     pages: NeutralPages,
@@ -137,6 +143,7 @@ impl RateLimit {
             HeaderValue::from_str(&policy).map_err(|_| InvalidConfig::new("scope", "not header-safe"))?;
         let answers = Arc::new(Answers {
             scope: scope.to_owned(),
+            key_prefix: format!("rl:{scope}:"),
             policy_header,
             headers: config.headers,
             pages,
@@ -152,9 +159,19 @@ impl RateLimit {
         })
     }
 
-    /// The key a client is counted under.
-    fn key(&self, ip: IpAddr) -> String {
-        format!("rl:{}:{}", self.answers.scope, group(ip, self.config.ipv6_prefix))
+    /// The key a client is counted under. Built by hand: this runs for every
+    /// request, and an IPv4 client's address is already text in its context.
+    fn key(&self, context: &RequestContext) -> String {
+        let mut key = String::with_capacity(self.answers.key_prefix.len() + 40);
+        key.push_str(&self.answers.key_prefix);
+        match context.client_ip {
+            IpAddr::V4(_) => key.push_str(context.client_ip_text.to_str().unwrap_or_default()),
+            v6 => {
+                use std::fmt::Write;
+                let _ = write!(key, "{}", group(v6, self.config.ipv6_prefix));
+            }
+        }
+        key
     }
 }
 
@@ -163,15 +180,17 @@ impl Answers {
         if !self.headers {
             return;
         }
-        let state = format!(
-            "\"{}\";r={};t={}",
-            self.scope,
-            outcome.remaining,
-            outcome.reset_ms.div_ceil(1000)
-        );
-        headers.insert("ratelimit-policy", self.policy_header.clone());
+        // `"scope";r=REMAINING;t=SECONDS`, built by hand: it is on every response.
+        let mut state = String::with_capacity(self.scope.len() + 32);
+        state.push('"');
+        state.push_str(&self.scope);
+        state.push_str("\";r=");
+        state.push_str(decimal(outcome.remaining, &mut [0; 20]));
+        state.push_str(";t=");
+        state.push_str(decimal(outcome.reset_ms.div_ceil(1000), &mut [0; 20]));
+        headers.insert(RATELIMIT_POLICY, self.policy_header.clone());
         if let Ok(value) = HeaderValue::from_str(&state) {
-            headers.insert("ratelimit", value);
+            headers.insert(RATELIMIT, value);
         }
     }
 
@@ -206,16 +225,20 @@ impl Policy for RateLimit {
 
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<Option<GcraOutcome>> {
         let context = request.extensions().get::<RequestContext>().cloned();
-        let Some(ip) = context.as_ref().map(|c| c.client_ip) else {
+        let Some(client) = context.as_ref() else {
             return Verdict::Forward(None);
         };
+        let ip = client.client_ip;
         if !self.config.enabled || self.allow.iter().any(|net| net.contains(&ip)) {
             return Verdict::Forward(None);
         }
-        let decision = self
-            .state
-            .store
-            .gcra(&self.key(ip), self.state.now_ms(), self.config.rate());
+        let (key, now, rate) = (self.key(client), self.state.now_ms(), self.config.rate());
+        let decision = match self.state.store.gcra_at_once(&key, now, rate) {
+            Some(outcome) if outcome.allowed => return Verdict::Forward(Some(outcome)),
+            // Refused: counting towards a ban may need the store, so decide later.
+            Some(outcome) => Box::pin(std::future::ready(Ok(outcome))),
+            None => self.state.store.gcra(&key, now, rate),
+        };
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
         let (answers, state) = (self.answers.clone(), self.state.clone());
         Verdict::Later(Box::pin(async move {

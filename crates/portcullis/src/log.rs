@@ -17,6 +17,7 @@ use portcullis_core::body::{Body, BodyError};
 use portcullis_core::context::RequestContext;
 use portcullis_core::events::{EventSink, SecurityEvent};
 use portcullis_core::policy::{Policy, PolicyLayer, Verdict};
+use portcullis_core::text::decimal;
 use serde::Serialize;
 
 /// A buffer this full is written at once rather than at the next tick.
@@ -35,9 +36,15 @@ pub struct JsonLog;
 
 impl JsonLog {
     pub fn write(&self, record: &impl Serialize) {
+        self.append(|buffer| serde_json::to_writer(buffer, record).is_ok());
+    }
+
+    /// Appends one line written by `line` (which says whether it succeeded;
+    /// a failed line is taken back whole).
+    fn append(&self, line: impl FnOnce(&mut Vec<u8>) -> bool) {
         let full = BUFFER.with_borrow_mut(|buffer| {
             let start = buffer.len();
-            if serde_json::to_writer(&mut *buffer, record).is_ok() {
+            if line(buffer) {
                 buffer.push(b'\n');
             } else {
                 buffer.truncate(start);
@@ -134,35 +141,82 @@ pub struct Pending {
     request_id: Option<http::HeaderValue>,
 }
 
-/// One access line, serialised straight from the request's own data.
-#[derive(Serialize)]
-struct AccessLine<'a> {
-    ts: Timestamp,
-    r#type: &'static str,
-    method: &'a str,
-    path: LoggedPath<'a>,
-    status: u16,
-    bytes: u64,
-    duration_ms: f64,
-    client_ip: Option<&'a str>,
-    request_id: Option<&'a str>,
-}
-
 impl Pending {
+    /// One access line, written by hand: it is the one line every request
+    /// writes. Only the path can hold bytes JSON must escape; the method
+    /// (an HTTP token), the address, the id (alphanumeric, see request_id)
+    /// and the numbers cannot.
     fn write(&self, log: &JsonLog) {
-        let micros = self.start.elapsed().as_micros() as f64;
-        log.write(&AccessLine {
-            ts: Timestamp(self.started),
-            r#type: "access",
-            method: self.method.as_str(),
-            path: LoggedPath(&self.uri),
-            status: self.status,
-            bytes: self.bytes,
-            duration_ms: micros / 1000.0,
-            client_ip: self.client_ip.as_ref().and_then(|ip| ip.to_str().ok()),
-            request_id: self.request_id.as_ref().and_then(|id| id.to_str().ok()),
+        let micros = self.start.elapsed().as_micros() as u64;
+        log.append(|line| {
+            line.extend_from_slice(b"{\"ts\":\"");
+            write_timestamp(line, self.started);
+            line.extend_from_slice(b"\",\"type\":\"access\",\"method\":\"");
+            line.extend_from_slice(self.method.as_str().as_bytes());
+            line.extend_from_slice(b"\",\"path\":");
+            let escaped = match self.uri.query() {
+                None => serde_json::to_writer(&mut *line, self.uri.path()),
+                Some(_) => serde_json::to_writer(&mut *line, &LoggedPath(&self.uri).to_string()),
+            };
+            line.extend_from_slice(b",\"status\":");
+            line.extend_from_slice(decimal(u64::from(self.status), &mut [0; 20]).as_bytes());
+            line.extend_from_slice(b",\"bytes\":");
+            line.extend_from_slice(decimal(self.bytes, &mut [0; 20]).as_bytes());
+            line.extend_from_slice(b",\"duration_ms\":");
+            line.extend_from_slice(decimal(micros / 1000, &mut [0; 20]).as_bytes());
+            line.push(b'.');
+            let fraction = micros % 1000;
+            line.extend_from_slice(&[
+                b'0' + (fraction / 100) as u8,
+                b'0' + (fraction / 10 % 10) as u8,
+                b'0' + (fraction % 10) as u8,
+            ]);
+            for (name, value) in [
+                (&b",\"client_ip\":"[..], &self.client_ip),
+                (b",\"request_id\":", &self.request_id),
+            ] {
+                line.extend_from_slice(name);
+                match value {
+                    Some(value) => {
+                        line.push(b'"');
+                        line.extend_from_slice(value.as_bytes());
+                        line.push(b'"');
+                    }
+                    None => line.extend_from_slice(b"null"),
+                }
+            }
+            line.push(b'}');
+            escaped.is_ok()
         });
     }
+}
+
+thread_local! {
+    /// The last second formatted on this thread, `YYYY-MM-DDTHH:MM:SS`:
+    /// requests within one second share it.
+    static SECOND: RefCell<(u64, [u8; 19])> = const { RefCell::new((u64::MAX, [0; 19])) };
+}
+
+/// Appends `time` as RFC 3339 with milliseconds, in UTC.
+fn write_timestamp(line: &mut Vec<u8>, time: SystemTime) {
+    let since_epoch = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let (second, millis) = (since_epoch.as_secs(), since_epoch.subsec_millis());
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != second {
+            let formatted = humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(second));
+            let formatted = formatted.to_string();
+            text.copy_from_slice(&formatted.as_bytes()[..19]);
+            *cached = second;
+        }
+        line.extend_from_slice(&text[..]);
+    });
+    line.extend_from_slice(&[
+        b'.',
+        b'0' + (millis / 100) as u8,
+        b'0' + (millis / 10 % 10) as u8,
+        b'0' + (millis % 10) as u8,
+        b'Z',
+    ]);
 }
 
 impl Policy for AccessLog {
@@ -222,12 +276,6 @@ impl std::fmt::Display for LoggedPath<'_> {
     }
 }
 
-impl Serialize for LoggedPath<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
 struct Logged {
     inner: Body,
     pending: Option<Pending>,
@@ -271,6 +319,34 @@ impl Drop for Logged {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_lines_are_json_with_every_field() {
+        let pending = Pending {
+            started: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_042),
+            start: Instant::now(),
+            method: http::Method::POST,
+            uri: "/a\"b/\\c?token=secret&x".parse().unwrap(),
+            status: 201,
+            bytes: 1234,
+            client_ip: Some(http::HeaderValue::from_static("192.0.2.1")),
+            request_id: None,
+        };
+        JsonLog::flush_thread();
+        pending.write(&JsonLog);
+        let line = BUFFER.with_borrow_mut(std::mem::take);
+        let parsed: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(parsed["ts"], "2023-11-14T22:13:20.042Z");
+        assert_eq!(parsed["type"], "access");
+        assert_eq!(parsed["method"], "POST");
+        assert_eq!(parsed["path"], "/a\"b/\\c?token&x");
+        assert_eq!(parsed["status"], 201);
+        assert_eq!(parsed["bytes"], 1234);
+        assert!(parsed["duration_ms"].as_f64().unwrap() >= 0.0);
+        assert_eq!(parsed["client_ip"], "192.0.2.1");
+        assert_eq!(parsed["request_id"], serde_json::Value::Null);
+        assert!(line.ends_with(b"}\n"));
+    }
 
     #[test]
     fn query_values_are_not_logged() {

@@ -4,6 +4,7 @@ mod config;
 mod demo;
 mod forwarded;
 mod log;
+mod pool;
 mod privileges;
 mod proxy;
 mod routes;

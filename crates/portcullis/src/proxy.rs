@@ -9,9 +9,7 @@ use std::task::{Context, Poll};
 
 use http::uri::{PathAndQuery, Uri};
 use http::{header, Request, Response, StatusCode, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use portcullis_core::body::{self, Body, BodyError};
 use portcullis_core::context::RequestContext;
 use portcullis_core::events::Events;
@@ -20,36 +18,29 @@ use tower::Service;
 
 use crate::config::Upstream;
 use crate::forwarded::{is_upgrade, set_forwarding_headers, strip_hop_by_hop};
+use crate::pool::{SendError, UpstreamPool};
 use crate::timeouts::{BodyReadTimedOut, ReadTimeout};
 
 #[derive(Clone)]
 pub struct Proxy {
-    client: Client<HttpConnector, Body>,
+    pool: UpstreamPool,
     upstream: Upstream,
     pages: NeutralPages,
     events: Events,
 }
 
 impl Proxy {
+    /// A proxy with its own connection pool: create one per worker.
     pub fn new(upstream: Upstream, pages: NeutralPages, events: Events) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(upstream.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(upstream.pool_idle_timeout)
-            .pool_max_idle_per_host(upstream.pool_max_idle)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
         Self {
-            client,
+            pool: UpstreamPool::new(upstream.clone()),
             upstream,
             pages,
             events,
         }
     }
 
-    /// The same upstream client, rendering failures with a route's own pages.
+    /// The same upstream pool, rendering failures with a route's own pages.
     pub fn with_pages(mut self, pages: NeutralPages) -> Self {
         self.pages = pages;
         self
@@ -62,7 +53,7 @@ impl Proxy {
         if let Err(status) = self.prepare(&mut request, upgrade, context.as_ref()) {
             return self.pages.render(status, context.as_ref());
         }
-        let response = match tokio::time::timeout(self.upstream.response_timeout, self.client.request(request)).await {
+        let response = match tokio::time::timeout(self.upstream.response_timeout, self.pool.send(request)).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => return self.failed(&error, context.as_ref()),
             Err(_) => return self.refuse(StatusCode::GATEWAY_TIMEOUT, "response_timeout", context.as_ref()),
@@ -99,12 +90,8 @@ impl Proxy {
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        *request.uri_mut() = Uri::builder()
-            .scheme(self.upstream.scheme.clone())
-            .authority(self.upstream.authority.clone())
-            .path_and_query(path)
-            .build()
-            .map_err(|_| StatusCode::BAD_REQUEST)?;
+        // Origin form (`/path?query`): the connection already goes to the app.
+        *request.uri_mut() = Uri::from(path);
         *request.version_mut() = Version::HTTP_11;
         let headers = request.headers_mut();
         strip_hop_by_hop(headers, upgrade);
@@ -117,23 +104,27 @@ impl Proxy {
         Ok(())
     }
 
-    fn failed(&self, error: &hyper_util::client::legacy::Error, context: Option<&RequestContext>) -> Response<Body> {
-        let (mut timed_out, mut client_body, mut client_stalled) = (false, false, false);
+    fn failed(&self, error: &SendError, context: Option<&RequestContext>) -> Response<Body> {
+        let error = match error {
+            SendError::Connect { timed_out: true } => {
+                return self.refuse(StatusCode::GATEWAY_TIMEOUT, "connect_timeout", context)
+            }
+            SendError::Connect { timed_out: false } => {
+                return self.refuse(StatusCode::BAD_GATEWAY, "connect_failed", context)
+            }
+            SendError::Exchange(error) => error,
+        };
+        let (mut client_body, mut client_stalled) = (false, false);
         let mut cause = error.source();
         while let Some(error) = cause {
-            timed_out |= error
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
             // The request body is the only `BodyError` on this path: the client's stream broke.
             client_body |= error.is::<BodyError>();
             client_stalled |= error.is::<BodyReadTimedOut>();
             cause = error.source();
         }
-        match (error.is_connect(), timed_out, client_body, client_stalled) {
-            (true, true, ..) => self.refuse(StatusCode::GATEWAY_TIMEOUT, "connect_timeout", context),
-            (true, false, ..) => self.refuse(StatusCode::BAD_GATEWAY, "connect_failed", context),
-            (false, _, _, true) => self.refuse(StatusCode::REQUEST_TIMEOUT, "body_read_timeout", context),
-            (false, _, true, _) => self.refuse(StatusCode::BAD_REQUEST, "malformed_request_body", context),
+        match (client_body, client_stalled) {
+            (_, true) => self.refuse(StatusCode::REQUEST_TIMEOUT, "body_read_timeout", context),
+            (true, _) => self.refuse(StatusCode::BAD_REQUEST, "malformed_request_body", context),
             _ => self.refuse(StatusCode::BAD_GATEWAY, "upstream_error", context),
         }
     }

@@ -168,6 +168,10 @@ impl Store for MemoryStore {
         ready(self.gcra_now(key, now_ms, rate))
     }
 
+    fn gcra_at_once(&self, key: &str, now_ms: u64, rate: Rate) -> Option<GcraOutcome> {
+        Some(self.gcra_now(key, now_ms, rate))
+    }
+
     fn strike(&self, key: &str, now_ms: u64, rule: StrikeRule) -> StoreFuture<u64> {
         ready(self.strike_now(key, now_ms, rule))
     }

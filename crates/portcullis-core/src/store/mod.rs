@@ -200,6 +200,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies GCRA to `key`.
     fn gcra(&self, key: &str, now_ms: u64, rate: Rate) -> StoreFuture<GcraOutcome>;
 
+    /// Applies GCRA to `key` without waiting, if this store can (in memory):
+    /// the common case then costs no future. `None`: use [`Store::gcra`].
+    fn gcra_at_once(&self, _key: &str, _now_ms: u64, _rate: Rate) -> Option<GcraOutcome> {
+        None
+    }
+
     /// Counts a strike against `key`; returns the remaining block in ms (0: none).
     fn strike(&self, key: &str, now_ms: u64, rule: StrikeRule) -> StoreFuture<u64>;
 

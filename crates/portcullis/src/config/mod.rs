@@ -198,7 +198,6 @@ impl Default for UpstreamSection {
 /// The upstream app, validated.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    pub scheme: Scheme,
     pub authority: Authority,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
@@ -680,7 +679,6 @@ fn upstream(section: &UpstreamSection, url: &str) -> Result<Upstream, String> {
         ));
     }
     Ok(Upstream {
-        scheme: scheme.clone(),
         authority: authority.clone(),
         connect_timeout: section.connect_timeout,
         response_timeout: section.response_timeout,

@@ -165,3 +165,20 @@ async fn a_200_mib_download_streams_in_bounded_memory() {
         "gateway RSS peaked at {peak_kib} KiB"
     );
 }
+
+#[tokio::test]
+async fn upstream_connections_are_reused() {
+    let (_app, gateway) = protected("[server]\nworkers = 1\n");
+    let mut ports = std::collections::HashSet::new();
+    for path in ["/echo", "/echo?x=1", "/api/products", "/echo"] {
+        let response = client().get(gateway.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.text().await.unwrap();
+        if let Ok(echo) = serde_json::from_str::<serde_json::Value>(&body) {
+            if let Some(port) = echo.get("port") {
+                ports.insert(port.as_u64().unwrap());
+            }
+        }
+    }
+    assert_eq!(ports.len(), 1, "one kept-alive connection to the app: {ports:?}");
+}
