@@ -8,6 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
+/// The headers a trusted proxy reports the client and scheme in.
+pub const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
+
 /// How IPv6 clients are grouped unless a section says otherwise: one
 /// subscriber commonly holds a whole /56 (or /48), so counting single
 /// addresses would let one client act as millions.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{header, HeaderValue, Request, Response};
 
 use crate::body::Body;
-use crate::client_ip::{canonical, ip_text, TrustedProxies};
+use crate::client_ip::{canonical, ip_text, TrustedProxies, X_FORWARDED_FOR, X_FORWARDED_PROTO};
 use crate::events::SecurityEvent;
 use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::request_id;
@@ -92,10 +92,10 @@ impl RequestContext {
         let peer_trusted = trusted.contains(connection.peer.ip());
         let client_ip = trusted.client_ip(
             connection.peer.ip(),
-            headers.get_all("x-forwarded-for").iter().map(HeaderValue::as_bytes),
+            headers.get_all(X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes),
         );
         let forwarded_https = headers
-            .get("x-forwarded-proto")
+            .get(X_FORWARDED_PROTO)
             .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
         let request_id = headers
             .get(request_id::HEADER)

@@ -2,7 +2,7 @@
 
 use http::HeaderValue;
 
-pub const HEADER: &str = "x-request-id";
+pub const HEADER: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// A fresh, unguessable id (a UUID v4 without dashes).
 pub fn generate() -> HeaderValue {

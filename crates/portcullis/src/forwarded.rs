@@ -2,6 +2,7 @@
 //! hop-by-hop headers removed both ways, forwarding headers set on the way in.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use portcullis_core::client_ip::{X_FORWARDED_FOR, X_FORWARDED_PROTO};
 use portcullis_core::context::RequestContext;
 use portcullis_core::headers::remove_present;
 
@@ -18,8 +19,6 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
