@@ -465,3 +465,52 @@ async fn sighup_reloads_at_once() {
     let response = http1(fresh).await.send_request(get("/")).await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// Mutated ClientHellos and random bytes on the TLS port: each connection is
+/// refused or cut, the gateway never dies, and real clients are served.
+#[tokio::test]
+async fn mutated_handshakes_never_break_the_gateway() {
+    use std::io::{Read, Write};
+    let certificates = TestCertificates::new();
+    let (_app, mut gateway, _) = https_gateway(&certificates, "");
+    let config = client_config(&certificates.path("ca.pem"), &[b"h2", b"http/1.1"]);
+    let mut hello = Vec::new();
+    let mut connection =
+        rustls::ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap()).unwrap();
+    connection.write_tls(&mut hello).unwrap();
+    // A small deterministic generator, so a failure can be replayed.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..150 {
+        let mut bytes = hello.clone();
+        for _ in 0..(1 + next() % 6) {
+            let at = (next() as usize) % bytes.len();
+            match next() % 3 {
+                0 => bytes[at] = next() as u8,
+                1 => bytes.insert(at, next() as u8),
+                _ => bytes.truncate(at.max(1)),
+            }
+        }
+        let mut stream = std::net::TcpStream::connect(gateway.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let _ = stream.write_all(&bytes);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut answer = Vec::new();
+        // Closed by the gateway (at the latest at the 1 s handshake timeout).
+        let closed = stream.read_to_end(&mut answer);
+        assert!(closed.is_ok(), "round {round}: {bytes:?} left open: {closed:?}");
+    }
+    assert!(gateway.process.child.try_wait().unwrap().is_none(), "the gateway died");
+    let http1_only = client_config(&certificates.path("ca.pem"), &[]);
+    let response = http1(connect(gateway.addr, http1_only).await)
+        .await
+        .send_request(get("/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
