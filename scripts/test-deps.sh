@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs, through apt-get, what the test suite needs and this machine lacks:
+# Node.js, Debian's chromium (headless browser tests), redis-server (the
+# shared store), pebble (an ACME server) and openssl (a TLS client). Only
+# what is missing: a machine's own Node.js must not be replaced by Debian's
+# packages (they conflict). Not root and something missing: says what to run.
+set -euo pipefail
+
+missing=()
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v pebble >/dev/null || missing+=(pebble)
+command -v openssl >/dev/null || missing+=(openssl)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing ${missing[*]}: run  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
