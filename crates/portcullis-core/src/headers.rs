@@ -295,9 +295,6 @@ fn apply_rule(rule: &Rule, headers: &mut HeaderMap) {
     }
 }
 
-/// Keeps the upstream's header if it sent one, but never twice: several CSPs
-/// are joined into one list (browsers enforce each, so nothing is loosened);
-/// for any other header the first value wins, as browsers ignore conflicting pairs.
 /// Removes each of `names` that `headers` holds. Checking the few headers a
 /// message has first is much cheaper than a hash lookup per name, and most
 /// messages hold none of them.
@@ -309,6 +306,9 @@ pub fn remove_present(headers: &mut HeaderMap, names: &[HeaderName]) {
     }
 }
 
+/// Keeps the upstream's header if it sent one, but never twice: several CSPs
+/// are joined into one list (browsers enforce each, so nothing is loosened);
+/// for any other header the first value wins, as browsers ignore conflicting pairs.
 fn collapse_or_default(name: &HeaderName, default: &HeaderValue, headers: &mut HeaderMap) {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {

@@ -149,65 +149,24 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match server::Listeners::bind(config.server.listen, config.server.workers.get()) {
-        Ok(listener) => listener,
+    let (listener, redirect) = match bind(&config) {
+        Ok(bound) => bound,
         Err(error) => {
-            eprintln!("portcullis: cannot listen on {}: {error}", config.server.listen);
-            return ExitCode::FAILURE;
-        }
-    };
-    let redirect_listen = config.tls.as_ref().and_then(|tls| tls.redirect_listen);
-    let redirect = match redirect_listen.map(std::net::TcpListener::bind).transpose() {
-        Ok(redirect) => redirect,
-        Err(error) => {
-            eprintln!(
-                "portcullis: cannot listen on {} ([tls] redirect_listen): {error}",
-                redirect_listen.map_or_else(String::new, |a| a.to_string())
-            );
+            eprintln!("portcullis: {error}");
             return ExitCode::FAILURE;
         }
     };
     // Every port is bound: root is no longer needed.
-    let acme_storage = config
-        .tls
-        .as_ref()
-        .and_then(|tls| tls.acme.as_ref())
-        .map(|acme| acme.storage.as_path());
-    let hand_over: Vec<&std::path::Path> = acme_storage.into_iter().collect();
-    match privileges::drop_root(&config.server.user, &config.server.group, args.allow_root, &hand_over) {
-        Ok(privileges::Outcome::NotRoot) => {}
-        Ok(privileges::Outcome::Dropped { user, group }) => {
-            JsonLog.notice("dropped root", Some(format!("running as {user}:{group}")))
-        }
-        Ok(privileges::Outcome::KeptRoot { reason }) => {
-            JsonLog.notice("running as root (--allow-root)", Some(reason));
-        }
-        Err(reason) => {
-            eprintln!("portcullis: refusing to serve: {reason}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(reason) = drop_root(&config, args.allow_root) {
+        eprintln!("portcullis: refusing to serve: {reason}");
+        return ExitCode::FAILURE;
     }
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    match config.tls.as_ref() {
-        Some(tls) => match &tls.acme {
-            Some(acme) => {
-                let (resolver, challenges) = (tls.resolver.clone(), tls.challenges.clone());
-                tokio::spawn(tls::acme::run(acme.clone(), resolver, challenges, JsonLog));
-                tokio::spawn(tls::reload::nothing_to_reload(JsonLog));
-            }
-            None => {
-                JsonLog.notice("certificates", Some(tls.resolver.current().describe()));
-                tokio::spawn(tls::reload::watch(tls.clone(), JsonLog));
-            }
-        },
-        None => {
-            tokio::spawn(tls::reload::nothing_to_reload(JsonLog));
-        }
-    }
+    keep_certificates(&config);
     if let Some(redirect) = redirect {
         let https_port = listener.local_addr().map_or(config.server.listen.port(), |a| a.port());
         start_redirect(redirect, https_port, &config, stopping.clone());
@@ -217,6 +176,57 @@ async fn run(args: RunArgs) -> ExitCode {
         let _ = stopped.wait_for(|stop| *stop).await;
     })
     .await
+}
+
+/// The gateway's listeners, and the redirect listener if TLS asks for one.
+fn bind(config: &Config) -> Result<(server::Listeners, Option<std::net::TcpListener>), String> {
+    let listen = config.server.listen;
+    let listener = server::Listeners::bind(listen, config.server.workers.get())
+        .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
+    let redirect = match config.tls.as_ref().and_then(|tls| tls.redirect_listen) {
+        Some(address) => Some(
+            std::net::TcpListener::bind(address)
+                .map_err(|error| format!("cannot listen on {address} ([tls] redirect_listen): {error}"))?,
+        ),
+        None => None,
+    };
+    Ok((listener, redirect))
+}
+
+/// Switches from root to `[server] user` and `group` (see privileges.rs),
+/// handing the ACME storage over first.
+fn drop_root(config: &Config, allow_root: bool) -> Result<(), String> {
+    let acme = config.tls.as_ref().and_then(|tls| tls.acme.as_ref());
+    let hand_over: Vec<&std::path::Path> = acme.map(|acme| acme.storage.as_path()).into_iter().collect();
+    let server = &config.server;
+    match privileges::drop_root(&server.user, &server.group, allow_root, &hand_over)? {
+        privileges::Outcome::NotRoot => {}
+        privileges::Outcome::Dropped { user, group } => {
+            JsonLog.notice("dropped root", Some(format!("running as {user}:{group}")))
+        }
+        privileges::Outcome::KeptRoot { reason } => JsonLog.notice("running as root (--allow-root)", Some(reason)),
+    }
+    Ok(())
+}
+
+/// Keeps certificates current: from ACME, or reloaded from their files. SIGHUP
+/// reloads the files, and never stops the gateway, even without any.
+fn keep_certificates(config: &Config) {
+    let Some(tls) = config.tls.as_ref() else {
+        tokio::spawn(tls::reload::nothing_to_reload(JsonLog));
+        return;
+    };
+    match &tls.acme {
+        Some(acme) => {
+            let (resolver, challenges) = (tls.resolver.clone(), tls.challenges.clone());
+            tokio::spawn(tls::acme::run(acme.clone(), resolver, challenges, JsonLog));
+            tokio::spawn(tls::reload::nothing_to_reload(JsonLog));
+        }
+        None => {
+            JsonLog.notice("certificates", Some(tls.resolver.current().describe()));
+            tokio::spawn(tls::reload::watch(tls.clone(), JsonLog));
+        }
+    }
 }
 
 /// Redirects plain HTTP to HTTPS on `https_port` until `stopping`.
