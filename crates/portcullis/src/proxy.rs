@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::error::Error as _;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::uri::{PathAndQuery, Uri};
@@ -21,8 +22,12 @@ use crate::forwarded::{is_upgrade, set_forwarding_headers, strip_hop_by_hop};
 use crate::pool::{SendError, UpstreamPool};
 use crate::timeouts::{BodyReadTimedOut, ReadTimeout};
 
+/// The proxy as a service: cloned for every request, so one shared pointer.
 #[derive(Clone)]
-pub struct Proxy {
+pub struct Proxy(Arc<Forwarder>);
+
+#[derive(Clone)]
+struct Forwarder {
     pool: UpstreamPool,
     upstream: Upstream,
     pages: NeutralPages,
@@ -32,21 +37,25 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy with its own connection pool: create one per worker.
     pub fn new(upstream: Upstream, pages: NeutralPages, events: Events) -> Self {
-        Self {
+        Self(Arc::new(Forwarder {
             pool: UpstreamPool::new(upstream.clone()),
             upstream,
             pages,
             events,
-        }
+        }))
     }
 
     /// The same upstream pool, rendering failures with a route's own pages.
-    pub fn with_pages(mut self, pages: NeutralPages) -> Self {
-        self.pages = pages;
-        self
+    pub fn with_pages(&self, pages: NeutralPages) -> Self {
+        Self(Arc::new(Forwarder {
+            pages,
+            ..(*self.0).clone()
+        }))
     }
+}
 
-    async fn forward(self, mut request: Request<Body>) -> Response<Body> {
+impl Forwarder {
+    async fn forward(self: Arc<Self>, mut request: Request<Body>) -> Response<Body> {
         let context = request.extensions().get::<RequestContext>().cloned();
         let upgrade = is_upgrade(request.headers());
         let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
@@ -159,7 +168,7 @@ impl Service<Request<Body>> for Proxy {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let proxy = self.clone();
+        let proxy = self.0.clone();
         Box::pin(async move { Ok(proxy.forward(request).await) })
     }
 }

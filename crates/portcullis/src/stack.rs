@@ -54,7 +54,7 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
         });
         let inner = ServiceBuilder::new()
             .option_layer(login)
-            .service(proxy.clone().with_pages(policies.pages.clone()));
+            .service(proxy.with_pages(policies.pages.clone()));
         policy_stack(policies, &events, shared, inner)
     };
     let routes = config
