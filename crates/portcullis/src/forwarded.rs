@@ -7,7 +7,9 @@ use portcullis_core::context::RequestContext;
 use portcullis_core::headers::remove_present;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// A static, not a const: a const array of names would be built and dropped
+/// at every use.
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -41,7 +43,13 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// Removes hop-by-hop headers, including any the `Connection` header names.
 /// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // `close`, `keep-alive` and `upgrade` are options, or already in the list.
     let named: Vec<HeaderName> = connection_tokens(headers)
+        .filter(|t| {
+            !["close", "keep-alive", "upgrade"]
+                .iter()
+                .any(|o| t.eq_ignore_ascii_case(o))
+        })
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     let upgrade = keep_upgrade.then(|| headers.get(header::UPGRADE).cloned()).flatten();
