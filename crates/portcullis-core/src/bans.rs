@@ -61,16 +61,11 @@ pub enum BanAction {
 
 impl BansConfig {
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        for (key, value) in [
+        InvalidConfig::require_positive(&[
             ("refusals", self.refusals),
             ("window_secs", self.window_secs),
             ("ban_secs", self.ban_secs),
-        ] {
-            if value == 0 {
-                return Err(InvalidConfig::new(key, "must be at least 1"));
-            }
-        }
-        Ok(())
+        ])
     }
 
     fn rule(&self) -> StrikeRule {

@@ -47,6 +47,14 @@ impl InvalidConfig {
             message: message.into(),
         }
     }
+
+    /// Checks counts and durations that must be at least 1, naming the first that is not.
+    pub fn require_positive(values: &[(&str, u64)]) -> Result<(), Self> {
+        match values.iter().find(|(_, value)| *value == 0) {
+            Some((key, _)) => Err(Self::new(*key, "must be at least 1")),
+            None => Ok(()),
+        }
+    }
 }
 
 impl std::fmt::Display for InvalidConfig {

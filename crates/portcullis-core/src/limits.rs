@@ -47,15 +47,10 @@ impl Default for LimitsConfig {
 
 impl LimitsConfig {
     pub fn validate(&self) -> Result<(), crate::InvalidConfig> {
-        for (key, value) in [
-            ("max_uri_bytes", self.max_uri_bytes),
-            ("max_header_bytes", self.max_header_bytes),
-        ] {
-            if value == 0 {
-                return Err(crate::InvalidConfig::new(key, "must be at least 1"));
-            }
-        }
-        Ok(())
+        crate::InvalidConfig::require_positive(&[
+            ("max_uri_bytes", self.max_uri_bytes as u64),
+            ("max_header_bytes", self.max_header_bytes as u64),
+        ])
     }
 }
 

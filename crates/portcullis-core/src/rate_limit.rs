@@ -59,15 +59,11 @@ impl Default for RateLimitConfig {
 
 impl RateLimitConfig {
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        for (key, value) in [
+        InvalidConfig::require_positive(&[
             ("requests", self.requests),
             ("window_secs", self.window_secs),
             ("burst", self.burst),
-        ] {
-            if value == 0 {
-                return Err(InvalidConfig::new(key, "must be at least 1"));
-            }
-        }
+        ])?;
         if self.ipv6_prefix > 128 {
             return Err(InvalidConfig::new("ipv6_prefix", "an IPv6 prefix length, 0 to 128"));
         }

@@ -132,15 +132,11 @@ impl LoginConfig {
                 "give failure statuses or a failure_location, or failures cannot be told",
             ));
         }
-        for (key, value) in [
+        InvalidConfig::require_positive(&[
             ("max_body_bytes", self.max_body_bytes as u64),
             ("consecutive_failures", self.consecutive_failures),
             ("ip_failures", self.ip_failures),
-        ] {
-            if value == 0 {
-                return Err(InvalidConfig::new(key, "must be at least 1"));
-            }
-        }
+        ])?;
         let rule = |limit, window_secs: u64, block_secs: u64, key: &str| {
             if window_secs == 0 || block_secs == 0 {
                 return Err(InvalidConfig::new(key, "windows and blocks last at least 1 second"));

@@ -502,18 +502,12 @@ impl Loader<'_> {
     }
 
     fn validate_server(&self, server: &ServerConfig) -> Result<(), ConfigError> {
-        let positive = [
-            ("server.max_connections", server.max_connections as u64),
-            ("server.max_connections_per_ip", server.max_connections_per_ip as u64),
-            (
-                "server.h2_max_concurrent_streams",
-                u64::from(server.h2_max_concurrent_streams),
-            ),
-        ];
-        match positive.iter().find(|(_, value)| *value == 0) {
-            Some((key, _)) => Err(self.error(key, "must be at least 1")),
-            None => Ok(()),
-        }
+        InvalidConfig::require_positive(&[
+            ("max_connections", server.max_connections as u64),
+            ("max_connections_per_ip", server.max_connections_per_ip as u64),
+            ("h2_max_concurrent_streams", u64::from(server.h2_max_concurrent_streams)),
+        ])
+        .map_err(|e| self.invalid("server", e))
     }
 
     /// Compiles the policies of the default route (`route` is `None`) or of a
