@@ -21,7 +21,7 @@ use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
 use crate::policy::{Policy, PolicyLayer, Verdict};
-use crate::store::{MemoryStore, SharedState, StrikeRule};
+use crate::store::{Clock, MemoryStore, SharedState, StrikeRule};
 use crate::InvalidConfig;
 
 /// The `[bans]` section.
@@ -104,12 +104,13 @@ impl Bans {
     }
 
     /// The ban in force for `ip`, in ms (0: none).
-    pub fn banned_ms(&self, ip: IpAddr, now_ms: u64) -> u64 {
-        // Usually no one is banned: then no key is formatted or hashed.
+    pub fn banned_ms(&self, ip: IpAddr, clock: &dyn Clock) -> u64 {
+        // Usually no one is banned: then the clock is not read, and no key
+        // is formatted or hashed.
         if !self.config.enabled || self.known.is_empty() {
             return 0;
         }
-        self.known.blocked_now(&Self::key(ip), now_ms)
+        self.known.blocked_now(&Self::key(ip), clock.now_ms())
     }
 
     /// Whether banned peers are cut off at accept time.
@@ -164,7 +165,7 @@ impl Policy for BanCheck {
         let Some(context) = request.extensions().get::<RequestContext>() else {
             return Verdict::Forward(());
         };
-        if self.bans.banned_ms(context.client_ip, self.state.now_ms()) == 0 {
+        if self.bans.banned_ms(context.client_ip, &*self.state.clock) == 0 {
             return Verdict::Forward(());
         }
         let mut page = self.bans.pages.render(StatusCode::FORBIDDEN, Some(context));
@@ -185,7 +186,7 @@ mod tests {
     use super::*;
     use crate::context::testing::context_from;
     use crate::events::testing::Recorder;
-    use crate::store::{Clock, ManualClock, OnError};
+    use crate::store::{ManualClock, OnError};
 
     fn setup(clock: &ManualClock) -> (Arc<Bans>, SharedState, Arc<Recorder>) {
         let recorder = Arc::new(Recorder::default());
@@ -211,16 +212,16 @@ mod tests {
         for _ in 0..2 {
             bans.refused(&state, &client).await;
         }
-        assert_eq!(bans.banned_ms(client.client_ip, clock.now_ms()), 0);
+        assert_eq!(bans.banned_ms(client.client_ip, &clock), 0);
         bans.refused(&state, &client).await;
-        assert_eq!(bans.banned_ms(client.client_ip, clock.now_ms()), 600_000);
-        assert_eq!(bans.banned_ms("192.0.2.8".parse().unwrap(), clock.now_ms()), 0);
+        assert_eq!(bans.banned_ms(client.client_ip, &clock), 600_000);
+        assert_eq!(bans.banned_ms("192.0.2.8".parse().unwrap(), &clock), 0);
         bans.refused(&state, &client).await;
         let events = recorder.taken();
         assert_eq!(events.len(), 1, "one event per ban: {events:?}");
         assert_eq!(events[0].action, "banned");
         clock.advance(Duration::from_secs(600));
-        assert_eq!(bans.banned_ms(client.client_ip, clock.now_ms()), 0, "the ban ended");
+        assert_eq!(bans.banned_ms(client.client_ip, &clock), 0, "the ban ended");
     }
 
     #[tokio::test]
@@ -232,11 +233,11 @@ mod tests {
         for _ in 0..3 {
             elsewhere.refused(&state, &client).await;
         }
-        assert_eq!(bans.banned_ms(client.client_ip, 0), 0, "not known here yet");
+        assert_eq!(bans.banned_ms(client.client_ip, &clock), 0, "not known here yet");
         clock.advance(Duration::from_secs(100));
         bans.refused(&state, &client).await;
         assert_eq!(
-            bans.banned_ms("2001:db8::ffff".parse().unwrap(), clock.now_ms()),
+            bans.banned_ms("2001:db8::ffff".parse().unwrap(), &clock),
             500_000,
             "the remaining ban, for the whole /56"
         );

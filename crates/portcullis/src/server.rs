@@ -313,7 +313,7 @@ impl Server {
     ) {
         let client = canonical(peer.ip());
         let bans = &self.shared.bans;
-        if bans.closes_connections() && bans.banned_ms(client, self.shared.state.now_ms()) > 0 {
+        if bans.closes_connections() && bans.banned_ms(client, &*self.shared.state.clock) > 0 {
             // Closed before any other work; the ban was reported when it began.
             return;
         }
