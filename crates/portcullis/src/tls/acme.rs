@@ -7,7 +7,7 @@
 //! the certificate resolver (TLS-ALPN-01) and the redirect listener (HTTP-01).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -22,7 +22,7 @@ use rustls::sign::CertifiedKey;
 use serde::Deserialize;
 
 use super::certificates::{CertificateFiles, CertificateSet, Loaded, Resolver};
-use super::provider;
+use super::{provider, write_file, OWNER_ONLY};
 use crate::log::JsonLog;
 
 /// Let's Encrypt's production directory. Staging, for trying things out
@@ -155,7 +155,7 @@ pub async fn run(config: AcmeConfig, resolver: Arc<Resolver>, challenges: Arc<Ch
     let renew_before = Duration::from_secs(config.renew_before_days * 24 * 60 * 60);
     let mut failures = 0u32;
     if let Ok(stored) = files.load(&provider()) {
-        log.notice("certificate loaded from storage", Some(describe(&stored)));
+        log.notice("certificate loaded from storage", Some(stored.describe()));
         resolver.replace(CertificateSet::new(vec![stored]));
     }
     loop {
@@ -178,7 +178,7 @@ pub async fn run(config: AcmeConfig, resolver: Arc<Resolver>, challenges: Arc<Ch
         match issue(&config, &challenges).await {
             Ok(issued) => {
                 failures = 0;
-                log.notice("certificate issued", Some(describe(&issued)));
+                log.notice("certificate issued", Some(issued.describe()));
                 resolver.replace(CertificateSet::new(vec![issued]));
                 // A renewal window longer than the CA's validity would make
                 // every new certificate due at once: never renew in a loop.
@@ -211,14 +211,6 @@ const MIN_BETWEEN_ORDERS: Duration = Duration::from_secs(12 * 3600);
 fn retry_delay(failures: u32) -> Duration {
     let minutes = 1u64 << failures.saturating_sub(1).min(9);
     Duration::from_secs((minutes * 60).min(6 * 3600))
-}
-
-fn describe(loaded: &Loaded) -> String {
-    format!(
-        "{} until {}",
-        loaded.names.join(","),
-        humantime::format_rfc3339_seconds(loaded.not_after)
-    )
 }
 
 /// One order, from account to stored certificate.
@@ -308,7 +300,7 @@ async fn account(config: &AcmeConfig) -> Result<Account, String> {
     let text = serde_json::to_string(&credentials).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&config.storage)
         .map_err(|e| format!("cannot create `{}`: {e}", config.storage.display()))?;
-    write_private(&path, &text)?;
+    write_file(&path, &text, OWNER_ONLY)?;
     Ok(account)
 }
 
@@ -333,26 +325,8 @@ fn store(files: &CertificateFiles, chain: &str, key: &str) -> Result<(), String>
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
     }
     // The key first: a certificate on disk always has its key beside it.
-    write_private(&files.key, key)?;
-    write_private(&files.cert, chain)
-}
-
-/// Writes through a temporary file and a rename, readable by the owner only.
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let temporary = path.with_extension("tmp");
-    let fail = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    std::fs::rename(&temporary, path).map_err(fail)
+    write_file(&files.key, key, OWNER_ONLY)?;
+    write_file(&files.cert, chain, OWNER_ONLY)
 }
 
 #[cfg(test)]

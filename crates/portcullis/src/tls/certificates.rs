@@ -37,6 +37,17 @@ pub struct LoadError {
     pub message: String,
 }
 
+impl Loaded {
+    /// For the log: the names and when the certificate expires.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} until {}",
+            self.names.join(","),
+            humantime::format_rfc3339_seconds(self.not_after)
+        )
+    }
+}
+
 impl LoadError {
     fn cert(message: impl Into<String>) -> Self {
         Self {
@@ -149,19 +160,9 @@ impl CertificateSet {
         Self { certificates }
     }
 
-    /// One line per certificate, for the log: its names and when it expires.
+    /// For the log: each certificate's names and when it expires.
     pub fn describe(&self) -> String {
-        let lines: Vec<String> = self
-            .certificates
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} until {}",
-                    c.names.join(","),
-                    humantime::format_rfc3339_seconds(c.not_after)
-                )
-            })
-            .collect();
+        let lines: Vec<String> = self.certificates.iter().map(Loaded::describe).collect();
         lines.join("; ")
     }
 

@@ -79,6 +79,28 @@ pub struct Tls {
     pub challenges: Arc<Challenges>,
 }
 
+/// Mode of files holding private keys.
+pub const OWNER_ONLY: u32 = 0o600;
+
+/// Writes `text` to `path` with `mode` through a temporary file and a
+/// rename, so a reader (or a reload) never sees half a file.
+pub fn write_file(path: &std::path::Path, text: &str, mode: u32) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension("tmp");
+    let fail = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temporary)
+        .map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&temporary, path).map_err(fail)
+}
+
 /// The one crypto provider: *ring* (no C toolchain needed to build it).
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

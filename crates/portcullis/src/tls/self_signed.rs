@@ -5,7 +5,6 @@
 //! without touching them. The CA's private key is not kept, so nothing can
 //! sign more certificates under a CA someone added to a trust store.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -13,6 +12,8 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use time::{Duration, OffsetDateTime};
+
+use super::{write_file, OWNER_ONLY};
 
 /// The files written.
 pub struct Written {
@@ -33,9 +34,9 @@ pub fn write(hosts: &[String], out: &Path) -> Result<Written, String> {
         cert: out.join("cert.pem"),
         key: out.join("key.pem"),
     };
-    save(&written.ca, &generated.ca, 0o644)?;
-    save(&written.cert, &format!("{}{}", generated.leaf, generated.ca), 0o644)?;
-    save(&written.key, &generated.key, 0o600)?;
+    write_file(&written.ca, &generated.ca, 0o644)?;
+    write_file(&written.cert, &format!("{}{}", generated.leaf, generated.ca), 0o644)?;
+    write_file(&written.key, &generated.key, OWNER_ONLY)?;
     Ok(written)
 }
 
@@ -78,20 +79,6 @@ fn name(common_name: &str) -> DistinguishedName {
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, common_name);
     name
-}
-
-/// Writes `text` to `path` with `mode`, replacing what was there.
-fn save(path: &Path, text: &str, mode: u32) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
-    let _ = std::fs::remove_file(path);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(fail)
 }
 
 #[cfg(test)]
