@@ -98,24 +98,22 @@ impl Pool {
     }
 
     fn check_in(&self, sender: SendRequest<Body>) {
-        if sender.is_closed() {
+        if sender.is_closed() || self.upstream.pool_max_idle == 0 {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        // The oldest are at the front: drop those past the idle timeout, or
-        // beyond the bound (dropping the sender closes the connection).
+        // The oldest are at the front: drop those past the idle timeout, and
+        // make room within the bound (dropping a sender closes its connection).
         while idle
             .front()
             .is_some_and(|(_, since)| since.elapsed() >= self.upstream.pool_idle_timeout)
-            || idle.len() >= self.upstream.pool_max_idle
         {
-            if idle.pop_front().is_none() {
-                break;
-            }
+            idle.pop_front();
         }
-        if self.upstream.pool_max_idle > 0 {
-            idle.push_back((sender, Instant::now()));
+        if idle.len() >= self.upstream.pool_max_idle {
+            idle.pop_front();
         }
+        idle.push_back((sender, Instant::now()));
     }
 
     async fn connect(&self) -> Result<SendRequest<Body>, SendError> {
