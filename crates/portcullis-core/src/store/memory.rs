@@ -112,11 +112,14 @@ impl MemoryStore {
 
     pub fn gcra_now(&self, key: &str, now: u64, rate: Rate) -> GcraOutcome {
         let (hash, mut shard) = self.locate(key);
-        let stored = shard.tats.get(&hash).copied();
-        let (outcome, tat) = gcra(stored, now, rate);
-        if stored.is_none() {
-            self.admit(&mut shard, now);
+        // Known clients are updated in place: one lookup per request.
+        if let Some(stored) = shard.tats.get_mut(&hash) {
+            let (outcome, tat) = gcra(Some(*stored), now, rate);
+            *stored = tat;
+            return outcome;
         }
+        let (outcome, tat) = gcra(None, now, rate);
+        self.admit(&mut shard, now);
         shard.tats.insert(hash, tat);
         outcome
     }
