@@ -21,7 +21,7 @@ use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
 use crate::policy::{Policy, PolicyLayer, Verdict};
-use crate::store::{GcraOutcome, OnError, Rate, SharedState};
+use crate::store::{GcraOutcome, Rate, SharedState};
 use crate::text::decimal;
 use crate::InvalidConfig;
 
@@ -120,7 +120,6 @@ struct Answers {
     events: Events,
     /// Where refusals are counted towards a ban, if bans are on.
     bans: Option<Arc<Bans>>,
-    on_error: OnError,
 }
 
 impl RateLimit {
@@ -145,7 +144,6 @@ impl RateLimit {
             pages,
             events,
             bans,
-            on_error: state.on_error,
         });
         Ok(Self {
             config,
@@ -206,14 +204,6 @@ impl Answers {
         self.add_headers(page.headers_mut(), outcome);
         page
     }
-
-    /// The store could not answer: the request is served unlimited (`None`) or refused.
-    fn store_failed(&self, context: Option<&RequestContext>) -> Option<Response<Body>> {
-        match self.on_error {
-            OnError::FailOpen => None,
-            OnError::FailClosed => Some(self.pages.render(StatusCode::SERVICE_UNAVAILABLE, context)),
-        }
-    }
 }
 
 impl Policy for RateLimit {
@@ -246,7 +236,10 @@ impl Policy for RateLimit {
                     }
                     (body, Err(answers.refuse(&outcome, context.as_ref())))
                 }
-                Err(_) => (body, answers.store_failed(context.as_ref()).map_or(Ok(None), Err)),
+                Err(_) => {
+                    let answer = state.on_error.answer(&answers.pages, context.as_ref());
+                    (body, answer.map_or(Ok(None), Err))
+                }
             }
         }))
     }
@@ -269,7 +262,7 @@ mod tests {
     use crate::body::full;
     use crate::context::testing::request_from as from;
     use crate::events::testing::Recorder;
-    use crate::store::{ManualClock, MemoryStore};
+    use crate::store::{ManualClock, MemoryStore, OnError};
     use tower::{service_fn, Layer, ServiceExt};
 
     fn limited(

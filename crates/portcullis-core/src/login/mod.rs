@@ -35,7 +35,7 @@ use crate::events::Events;
 use crate::pages::NeutralPages;
 use crate::path::normalize;
 use crate::policy::{Policy, PolicyLayer, Verdict};
-use crate::store::{OnError, SharedState, StrikeRule};
+use crate::store::{SharedState, StrikeRule};
 use crate::InvalidConfig;
 
 const DAY_SECS: u64 = 24 * 60 * 60;
@@ -363,8 +363,10 @@ impl Policy for LoginProtection {
             let verdict = match state.store.blocked(&attempt.keys(), state.now_ms()).await {
                 Ok(0) => Ok(Some((attempt, context))),
                 Ok(remaining_ms) => Err(this.blocked(remaining_ms, context.as_ref())),
-                Err(_) if state.on_error == OnError::FailOpen => Ok(Some((attempt, context))),
-                Err(_) => Err(this.pages.render(StatusCode::SERVICE_UNAVAILABLE, context.as_ref())),
+                Err(_) => match state.on_error.answer(&this.pages, context.as_ref()) {
+                    None => Ok(Some((attempt, context))),
+                    Some(refusal) => Err(refusal),
+                },
             };
             (prefix.body, verdict)
         }))
@@ -392,7 +394,7 @@ mod tests {
     use crate::body::full;
     use crate::context::testing::context_from;
     use crate::events::testing::Recorder;
-    use crate::store::{ManualClock, MemoryStore};
+    use crate::store::{ManualClock, MemoryStore, OnError};
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tower::{service_fn, Layer, Service, ServiceExt};

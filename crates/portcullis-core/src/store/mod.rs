@@ -24,7 +24,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use http::{Response, StatusCode};
 use serde::Deserialize;
+
+use crate::body::Body;
+use crate::context::RequestContext;
+use crate::pages::NeutralPages;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -225,6 +230,17 @@ pub enum OnError {
     FailOpen,
     /// Refuse them with a neutral 503 until the store is back.
     FailClosed,
+}
+
+impl OnError {
+    /// What a request that needed the store gets while it cannot answer:
+    /// nothing (`None`: serve it unlimited) or a neutral 503.
+    pub fn answer(self, pages: &NeutralPages, context: Option<&RequestContext>) -> Option<Response<Body>> {
+        match self {
+            Self::FailOpen => None,
+            Self::FailClosed => Some(pages.render(StatusCode::SERVICE_UNAVAILABLE, context)),
+        }
+    }
 }
 
 /// What a limiting layer needs: the store, the clock, and the fail mode.
