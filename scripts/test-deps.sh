@@ -4,7 +4,15 @@
 # shared store), pebble (an ACME server) and openssl (a TLS client). Only
 # what is missing: a machine's own Node.js must not be replaced by Debian's
 # packages (they conflict). Not root and something missing: says what to run.
+# Then sslyze (a TLS scanner) from PyPI, into a virtualenv of its own where
+# the gateway tests look for it.
 set -euo pipefail
+
+sslyze_venv="${HOME:-/root}/.cache/portcullis-test-tools/sslyze"
+if [ ! -x "$sslyze_venv/bin/sslyze" ]; then
+  python3 -m venv "$sslyze_venv"
+  "$sslyze_venv/bin/pip" install --quiet --disable-pip-version-check 'sslyze==6.3.1'
+fi
 
 missing=()
 command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)

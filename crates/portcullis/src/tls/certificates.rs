@@ -169,6 +169,12 @@ impl CertificateSet {
     /// The certificate for `name`: an exact name first, then a wildcard,
     /// then the default; among those, the first whose key type the client
     /// accepts (a name may have both an ECDSA and an RSA certificate).
+    ///
+    /// A client that accepts none of them still gets the default: rustls then
+    /// fails the handshake over cipher suites with alert 40
+    /// (`handshake_failure`), as nginx does. Without a certificate it would
+    /// send alert 49 (`access_denied`), which scanners such as sslyze take for
+    /// a broken server rather than a refusal.
     fn choose(&self, name: Option<&str>, hello: &ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let name = name.map(str::to_ascii_lowercase);
         let exact = |c: &&Loaded| name.as_ref().is_some_and(|n| c.names.iter().any(|c| c == n));
@@ -188,7 +194,10 @@ impl CertificateSet {
                 .find(accepts)
                 .map(|c| c.key.clone())
         };
-        pick(&exact).or_else(|| pick(&wildcard)).or_else(|| pick(&|_| true))
+        pick(&exact)
+            .or_else(|| pick(&wildcard))
+            .or_else(|| pick(&|_| true))
+            .or_else(|| self.certificates.first().map(|c| c.key.clone()))
     }
 }
 

@@ -63,6 +63,9 @@ fn generate(hosts: &[String]) -> Result<Generated, rcgen::Error> {
     leaf.is_ca = IsCa::ExplicitNoCa;
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // RFC 5280 §4.2.1.1 requires it in every certificate a CA issues, and
+    // strict verifiers (Python's cryptography, so sslyze) refuse a chain without it.
+    leaf.use_authority_key_identifier_extension = true;
     leaf.not_before = now - Duration::days(1);
     // Within the 398 days browsers accept for a leaf.
     leaf.not_after = now + Duration::days(365);

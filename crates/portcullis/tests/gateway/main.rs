@@ -13,6 +13,7 @@ mod logins;
 mod operations;
 mod proxying;
 mod rate_limits;
+mod scanners;
 mod sessions;
 mod shared_store;
 mod tls;

@@ -1,0 +1,125 @@
+//! Outside scanners against the HTTPS gateway: they must reach a verdict,
+//! and the verdict must be good.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::tls::{give_to_nobody, https_gateway, TestCertificates};
+
+/// sslyze, installed by `scripts/test-deps.sh` into its own virtualenv.
+fn sslyze() -> PathBuf {
+    let path = std::env::var_os("PORTCULLIS_SSLYZE").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            Path::new(&home).join(".cache/portcullis-test-tools/sslyze/bin/sslyze")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "sslyze not found at {}: run scripts/test-deps.sh",
+        path.display()
+    );
+    path
+}
+
+/// An RSA CA and a localhost leaf it signed, written by openssl into `dir`.
+/// Returns the CA file.
+fn rsa_chain(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=test RSA CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-subj",
+        "/CN=localhost",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n\
+         authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n",
+    )
+    .unwrap();
+    run(&[
+        "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "30", "-out", "leaf.pem",
+        "-extfile", "leaf.ext",
+    ]);
+    let chain =
+        std::fs::read_to_string(dir.join("leaf.pem")).unwrap() + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    std::fs::write(dir.join("cert.pem"), chain).unwrap();
+    dir.join("ca.pem")
+}
+
+/// Runs sslyze's Mozilla "intermediate" check; returns its whole report.
+fn mozilla_intermediate(port: u16, ca: &Path) -> (bool, String) {
+    let output = Command::new(sslyze())
+        .arg("--mozilla_config=intermediate")
+        .arg("--certinfo_ca_file")
+        .arg(ca)
+        .arg(format!("localhost:{port}"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), report)
+}
+
+#[tokio::test]
+async fn sslyze_finds_an_ecdsa_certificate_compliant_with_mozilla_intermediate() {
+    let certificates = TestCertificates::new();
+    let (_app, gateway, _) = https_gateway(&certificates, "");
+    let (ok, report) = mozilla_intermediate(gateway.addr.port(), &certificates.path("ca.pem"));
+    assert!(ok && report.contains("OK - Compliant."), "{report}");
+}
+
+#[tokio::test]
+async fn sslyze_finds_ecdsa_and_rsa_certificates_compliant_with_mozilla_intermediate() {
+    let certificates = TestCertificates::new();
+    let rsa = certificates.dir.0.join("rsa");
+    let rsa_ca = rsa_chain(&rsa);
+    give_to_nobody(&certificates.dir.0);
+    let extra = format!(
+        "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
+        rsa.join("cert.pem").display(),
+        rsa.join("key.pem").display()
+    );
+    let (_app, gateway, _) = https_gateway(&certificates, &extra);
+    let both = certificates.dir.0.join("both-cas.pem");
+    let cas =
+        std::fs::read_to_string(certificates.path("ca.pem")).unwrap() + &std::fs::read_to_string(&rsa_ca).unwrap();
+    std::fs::write(&both, cas).unwrap();
+    let (ok, report) = mozilla_intermediate(gateway.addr.port(), &both);
+    assert!(
+        report.contains("RSAPublicKey") && report.contains("ECPublicKey"),
+        "both served:\n{report}"
+    );
+    assert!(ok && report.contains("OK - Compliant."), "{report}");
+}
