@@ -14,6 +14,15 @@ const { WebSocketServer } = require('ws');
 const app = express();
 const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 50 * 1024 * 1024 } });
 
+// How many requests reached the app at all (this one excepted), so tests can
+// prove that the gateway kept a request away from it.
+let received = 0;
+app.use((req, res, next) => {
+  if (req.path !== '/received') received += 1;
+  next();
+});
+app.get('/received', (req, res) => res.json({ received }));
+
 app.use(express.urlencoded({ extended: false }));
 app.use(express.json());
 

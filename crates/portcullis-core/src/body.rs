@@ -3,6 +3,8 @@
 //! Layers wrap, inspect or replace bodies, so they need a single concrete type
 //! that can hold an upstream stream, a generated page, or a chain of both.
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 
@@ -57,6 +59,52 @@ where
     B::Error: Into<BoxError>,
 {
     body.map_err(BodyError::new).boxed_unsync()
+}
+
+/// How much of a refused request's body is read and discarded after the
+/// refusal.
+pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// What is left of a request body that was answered before it was read,
+/// attached to the answer. The server that owns the connection sends the
+/// answer at once, then reads and discards this ([`discard`]) instead of
+/// dropping it.
+///
+/// A client still sending when its answer comes must be let finish: over
+/// HTTP/1.1, closing a socket with unread data makes the kernel send a reset
+/// that can destroy the answer before the client reads it; over HTTP/2, a
+/// request stream dropped unread is reset, and many clients report that as a
+/// network error. Waiting for the body before answering is no better: a
+/// client that sees an error status stops sending, and both sides would wait.
+/// nginx does the same ("lingering close", discarded request bodies).
+#[derive(Clone)]
+pub struct Unread(Arc<Mutex<Option<Body>>>);
+
+impl Unread {
+    /// Attaches `rest` to `answer`.
+    pub fn attach(answer: &mut http::Response<Body>, rest: Body) {
+        answer.extensions_mut().insert(Self(Arc::new(Mutex::new(Some(rest)))));
+    }
+
+    /// The body left unread behind `response`, if any.
+    pub fn take<B>(response: &mut http::Response<B>) -> Option<Body> {
+        let unread = response.extensions_mut().remove::<Self>()?;
+        let rest = unread.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        rest
+    }
+}
+
+/// Reads and discards `rest` until it ends, fails (a client that stalls meets
+/// its body read timeout) or passes [`DRAIN_LIMIT`] bytes.
+pub async fn discard(mut rest: Body) {
+    let mut left = DRAIN_LIMIT;
+    while let Some(Ok(frame)) = rest.frame().await {
+        let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+        match left.checked_sub(len) {
+            Some(remaining) if remaining > 0 => left = remaining,
+            _ => return,
+        }
+    }
 }
 
 /// The first bytes of a body, read up to a bound, and a body that replays

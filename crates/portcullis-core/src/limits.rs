@@ -4,8 +4,8 @@
 //! A declared `Content-Length` over the limit is refused at once. A streamed
 //! (chunked) body is counted as it flows; the moment it passes the limit the
 //! stream fails, the upstream request is aborted, and the client gets a 413.
-//! Either way the rest of the body is read and discarded before the
-//! connection closes, so the client really receives the 413.
+//! Either way the rest of the body is left to be read and discarded after the
+//! answer ([`Unread`]), so the client really receives the 413.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use serde::Deserialize;
 
-use crate::body::{Body, BodyError};
+use crate::body::{Body, BodyError, Unread};
 use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
@@ -76,30 +76,13 @@ impl RequestLimits {
         Self { config, pages, events }
     }
 
-    /// The refusal page. Its body first reads and discards what is left of
-    /// the request body (up to [`DRAIN_LIMIT`]): closing a socket with unread
-    /// data makes the kernel send a reset, which can destroy the answer
-    /// before the client reads it (nginx's "lingering close" does the same).
-    fn refuse(
-        &self,
-        status: StatusCode,
-        rule: &'static str,
-        context: Option<&RequestContext>,
-        rest: Body,
-    ) -> Response<Body> {
+    /// The refusal page. The connection carries nothing after an oversized
+    /// request, so it says `Connection: close`.
+    fn refuse(&self, status: StatusCode, rule: &'static str, context: Option<&RequestContext>) -> Response<Body> {
         if let Some(context) = context {
             self.events.emit(context.event("limits", rule, "refused"));
         }
-        let page = self.pages.render(status, context);
-        let mut page = page.map(|then| {
-            DrainThen {
-                rest: Some(rest),
-                budget: DRAIN_LIMIT,
-                then,
-            }
-            .boxed_unsync()
-        });
-        // The connection carries nothing after an oversized request.
+        let mut page = self.pages.render(status, context);
         page.headers_mut()
             .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         page
@@ -129,18 +112,16 @@ impl RequestLimits {
     }
 }
 
-/// How much of a refused request's body is read and discarded before closing.
-pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
-
 impl Policy for RequestLimits {
     type State = Overflow;
 
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<Overflow> {
         let context = request.extensions().get::<RequestContext>().cloned();
-        let body = std::mem::replace(request.body_mut(), crate::body::empty());
         if let Err((status, rule)) = self.check_head(request) {
-            return Verdict::Answer(self.refuse(status, rule, context.as_ref(), body));
+            // The policy layer leaves the body to be discarded after the answer.
+            return Verdict::Answer(self.refuse(status, rule, context.as_ref()));
         }
+        let body = std::mem::replace(request.body_mut(), crate::body::empty());
         let leftover = Leftover::default();
         let counted = Counted {
             inner: Some(body),
@@ -158,12 +139,15 @@ impl Policy for RequestLimits {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
         match rest {
-            Some(rest) => self.refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "max_body_bytes",
-                overflow.context.as_ref(),
-                rest,
-            ),
+            Some(rest) => {
+                let mut page = self.refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "max_body_bytes",
+                    overflow.context.as_ref(),
+                );
+                Unread::attach(&mut page, rest);
+                page
+            }
             None => response,
         }
     }
@@ -223,43 +207,6 @@ impl http_body::Body for Counted {
         self.inner
             .as_ref()
             .map_or_else(|| http_body::SizeHint::with_exact(0), |inner| inner.size_hint())
-    }
-}
-
-/// Reads and discards `rest` (up to `budget` bytes), then yields `then`.
-struct DrainThen {
-    rest: Option<Body>,
-    budget: u64,
-    then: Body,
-}
-
-impl http_body::Body for DrainThen {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        while let Some(rest) = self.rest.as_mut() {
-            match Pin::new(rest).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(frame))) => {
-                    let len = frame.data_ref().map_or(0, |data| data.len() as u64);
-                    self.budget = self.budget.saturating_sub(len);
-                    if self.budget == 0 {
-                        self.rest = None;
-                    }
-                }
-                Poll::Ready(_) => self.rest = None,
-            }
-        }
-        Pin::new(&mut self.then).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.rest.is_none() && self.then.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.then.size_hint()
     }
 }
 
@@ -345,7 +292,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refusals_drain_the_rest_of_the_body_before_answering() {
+    async fn refusals_leave_the_rest_of_the_body_to_be_discarded() {
         let layer = PolicyLayer::new(RequestLimits::new(
             limits(),
             NeutralPages::default(),
@@ -355,32 +302,32 @@ mod tests {
             let _ = req.into_body().collect().await;
             Ok::<_, std::convert::Infallible>(Response::new(full("")))
         }));
-        // Streamed past the limit: the upstream stops reading at 12 bytes, the refusal reads the rest.
-        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let request = Request::builder()
-            .uri("/")
-            .body(counted_chunks(100, read.clone()))
-            .unwrap();
-        let response = service.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), 413);
-        let page = response.into_body().collect().await.unwrap().to_bytes();
-        assert!(String::from_utf8_lossy(&page).contains("413"));
-        assert_eq!(
-            read.load(std::sync::atomic::Ordering::Relaxed),
-            600,
-            "the whole client body was read"
-        );
-        // Declared too large: nothing reaches the upstream, the body is still drained.
-        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let request = Request::builder()
-            .uri("/")
-            .header("content-length", "600")
-            .body(counted_chunks(100, read.clone()))
-            .unwrap();
-        let response = service.oneshot(request).await.unwrap();
-        assert_eq!(response.status(), 413);
-        response.into_body().collect().await.unwrap();
-        assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), 600);
+        let refused = |content_length: Option<&str>| {
+            let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut request = Request::builder().uri("/");
+            if let Some(length) = content_length {
+                request = request.header("content-length", length);
+            }
+            (request.body(counted_chunks(100, read.clone())).unwrap(), read)
+        };
+        // Streamed past the limit (the upstream stops reading at 12 bytes), then declared too large.
+        for content_length in [None, Some("600")] {
+            let (request, read) = refused(content_length);
+            let mut response = service.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 413);
+            let rest = Unread::take(&mut response).expect("the rest of the body comes with the answer");
+            let page = response.into_body().collect().await.unwrap().to_bytes();
+            assert!(
+                String::from_utf8_lossy(&page).contains("413"),
+                "the answer is whole at once"
+            );
+            crate::body::discard(rest).await;
+            assert_eq!(
+                read.load(std::sync::atomic::Ordering::Relaxed),
+                600,
+                "{content_length:?}"
+            );
+        }
     }
 
     #[tokio::test]

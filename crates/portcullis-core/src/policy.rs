@@ -114,7 +114,10 @@ where
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         match self.policy.on_request(&mut request) {
-            Verdict::Answer(answer) => Box::pin(std::future::ready(Ok(answer))),
+            Verdict::Answer(answer) => {
+                let body = std::mem::replace(request.body_mut(), crate::body::empty());
+                Box::pin(std::future::ready(Ok(early(answer, body, &request))))
+            }
             Verdict::Forward(state) => {
                 let response = self.inner.call(request);
                 let policy = self.policy.clone();
@@ -129,7 +132,7 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let policy = self.policy.clone();
                 Box::pin(decision.then(move |(body, decision)| match decision {
-                    Err(answer) => Either::Left(std::future::ready(Ok(answer))),
+                    Err(answer) => Either::Left(std::future::ready(Ok(early(answer, body, &request)))),
                     Ok(state) => {
                         *request.body_mut() = body;
                         let response = inner.call(request);
@@ -139,4 +142,19 @@ where
             }
         }
     }
+}
+
+/// An answer given before the request went on, with what is left of the
+/// request body attached for the server to discard ([`crate::body::Unread`]).
+/// Not when the client asked to wait (`Expect: 100-continue`): it has sent no
+/// body and, given a final answer instead of `100 Continue`, sends none.
+fn early<B>(mut answer: Response<Body>, body: Body, request: &Request<B>) -> Response<Body> {
+    let waits = request
+        .headers()
+        .get(http::header::EXPECT)
+        .is_some_and(|expect| expect.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !waits {
+        crate::body::Unread::attach(&mut answer, body);
+    }
+    answer
 }

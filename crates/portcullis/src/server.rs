@@ -433,7 +433,10 @@ impl Server {
             let waiting = requests.enter();
             // Boxed with its type spelled out: rustc cannot infer that the
             // unboxed future is `Send` for every lifetime when it is spawned.
-            let response: ResponseFuture = Box::pin(stack.clone().oneshot(request).inspect(move |_| drop(waiting)));
+            let response: ResponseFuture = Box::pin(stack.clone().oneshot(request).map(move |response| {
+                drop(waiting);
+                response.map(discard_unread)
+            }));
             response
         });
         if http2 {
@@ -460,6 +463,15 @@ impl Server {
             Box::pin(drive(connection, draining))
         }
     }
+}
+
+/// An answer given before its request body was read goes out at once; the
+/// rest of the body is read and discarded beside it (see [`body::Unread`]).
+fn discard_unread(mut response: http::Response<body::Body>) -> http::Response<body::Body> {
+    if let Some(rest) = body::Unread::take(&mut response) {
+        tokio::spawn(body::discard(rest));
+    }
+    response
 }
 
 /// Runs a connection; when draining starts, asks it to finish its in-flight

@@ -7,13 +7,18 @@ import { chromium } from 'playwright-core';
 
 const gateway = process.env.GATEWAY;
 const tokenGateway = process.env.TOKEN_GATEWAY;
+const httpsGateway = process.env.HTTPS_GATEWAY;
 
 // A page on another loopback origin (another port) that posts a form to the
-// app as soon as it loads: the classic CSRF attack.
+// app as soon as it loads: the classic CSRF attack. `?to=` names another
+// target, `?size=` pads the form with that many bytes.
 const attacker = http.createServer((req, res) => {
+  const query = new URL(req.url, 'http://attacker').searchParams;
+  const target = query.get('to') || gateway;
+  const padding = 'x'.repeat(Number(query.get('size') || 0));
   res.setHeader('content-type', 'text/html');
-  res.end(`<!doctype html><form id="f" method="post" action="${gateway}/form">
-    <input name="name" value="mallory"></form>
+  res.end(`<!doctype html><form id="f" method="post" action="${target}/form">
+    <input name="name" value="mallory"><textarea name="message">${padding}</textarea></form>
     <script>document.getElementById('f').submit()</script>`);
 });
 attacker.listen(0, '127.0.0.1');
@@ -60,6 +65,27 @@ try {
     attack.goto(attackerUrl),
   ]);
   results.crossOriginForm = { status: crossOrigin.status(), text: await crossOrigin.text() };
+
+  // Over HTTPS, where browsers speak HTTP/2: refused before the body is
+  // read (403 cross-site, 413 too large), the page must still arrive.
+  if (httpsGateway) {
+    const tls = await browser.newContext({ ignoreHTTPSErrors: true });
+    results.httpsCrossOriginForms = [];
+    for (const size of [100 * 1024, 2 * 1024 * 1024]) {
+      const page = await tls.newPage();
+      const [answer] = await Promise.all([
+        page.waitForResponse((r) => r.url() === `${httpsGateway}/form` && r.request().method() === 'POST'),
+        page.goto(`${attackerUrl}?to=${encodeURIComponent(httpsGateway)}&size=${size}`),
+      ]);
+      await page.waitForURL(`${httpsGateway}/form`);
+      results.httpsCrossOriginForms.push({
+        size,
+        status: answer.status(),
+        text: await page.textContent('body'),
+        protocol: await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol),
+      });
+    }
+  }
 
   // Token mode: the app's front-end reads the token cookie and sends the header.
   if (tokenGateway) {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::harness::{ExpressApp, Gateway};
+use crate::tls::TestCertificates;
 
 const TOKEN_MODE: &str = "[csrf.token]\nenabled = true\nkeys = [\"a signing key of at least thirty-two bytes\"]\n";
 
@@ -22,11 +23,17 @@ fn cookies_and_csrf_in_headless_chromium() {
     let app = ExpressApp::start();
     let gateway = Gateway::start(&app.url(), "");
     let token_gateway = Gateway::start(&app.url(), TOKEN_MODE);
+    let certificates = TestCertificates::new();
+    let https_gateway = Gateway::start(&app.url(), &certificates.config(""));
     let output = Command::new("node")
         .arg("scenarios.mjs")
         .current_dir(scenarios_dir())
         .env("GATEWAY", format!("http://{}", gateway.addr))
         .env("TOKEN_GATEWAY", format!("http://{}", token_gateway.addr))
+        .env(
+            "HTTPS_GATEWAY",
+            format!("https://localhost:{}", https_gateway.addr.port()),
+        )
         .output()
         .unwrap();
     assert!(
@@ -58,6 +65,18 @@ fn cookies_and_csrf_in_headless_chromium() {
     assert_eq!(results["crossOriginForm"]["status"], 403, "{results}");
     assert!(!results["crossOriginForm"]["text"].as_str().unwrap().contains("mallory"));
     gateway.process.stdout.wait_for("\"rule\":\"sec_fetch_site\"");
+
+    let refused = results["httpsCrossOriginForms"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "{results}");
+    for (form, status) in refused.iter().zip([403, 413]) {
+        assert_eq!(form["protocol"], "h2", "{form}");
+        assert_eq!(form["status"], status, "{form}");
+        let text = form["text"].as_str().unwrap();
+        assert!(
+            text.contains(&status.to_string()) && !text.contains("mallory"),
+            "{form}"
+        );
+    }
 
     let token_mode = &results["tokenMode"];
     assert_eq!(

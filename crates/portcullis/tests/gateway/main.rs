@@ -6,6 +6,7 @@ mod harness;
 mod acme;
 
 mod browser;
+mod early_answers;
 mod errors;
 mod headers;
 mod limits;
