@@ -4,7 +4,9 @@
 //! map keyed by host: checking one out or in is a push or a pop under an
 //! uncontended lock. A connection goes back when its response body has been
 //! read to the end; one whose body is abandoned, or that switched protocols,
-//! is not reused.
+//! is not reused. One whose exchange is abandoned before the response head
+//! (the response timeout) is closed at once: it may be stuck sending a body
+//! the app no longer reads, and it holds the client's body while it is.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -21,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use portcullis_core::body::Body;
 use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
 
 use crate::config::Upstream;
 
@@ -39,7 +42,30 @@ pub struct UpstreamPool(Arc<Pool>);
 struct Pool {
     upstream: Upstream,
     /// Idle connections, the most recently used at the back.
-    idle: Mutex<VecDeque<(SendRequest<Body>, Instant)>>,
+    idle: Mutex<VecDeque<(Connection, Instant)>>,
+}
+
+/// One keep-alive connection: the handle to send on, and its task.
+struct Connection {
+    sender: SendRequest<Body>,
+    task: AbortHandle,
+}
+
+/// Closes a connection whose exchange was abandoned before its response head.
+struct Exchange(Option<AbortHandle>);
+
+impl Exchange {
+    fn finished(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }
 
 impl UpstreamPool {
@@ -54,12 +80,16 @@ impl UpstreamPool {
     /// or on a new one if none is left or the idle one turns out closed.
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Pooled>, SendError> {
         let mut request = request;
-        while let Some(mut sender) = self.0.check_out() {
-            if sender.ready().await.is_err() {
+        while let Some(mut connection) = self.0.check_out() {
+            if connection.sender.ready().await.is_err() {
                 continue; // Closed by the app while idle.
             }
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.track(sender, response)),
+            let exchange = Exchange(Some(connection.task.clone()));
+            match connection.sender.try_send_request(request).await {
+                Ok(response) => {
+                    exchange.finished();
+                    return Ok(self.track(connection, response));
+                }
                 Err(mut failed) => match failed.take_message() {
                     // Never written: safe to send again, whatever the method.
                     Some(unsent) => request = unsent,
@@ -67,19 +97,25 @@ impl UpstreamPool {
                 },
             }
         }
-        let mut sender = self.0.connect().await?;
-        let response = sender.send_request(request).await.map_err(SendError::Exchange)?;
-        Ok(self.track(sender, response))
+        let mut connection = self.0.connect().await?;
+        let exchange = Exchange(Some(connection.task.clone()));
+        let response = connection
+            .sender
+            .send_request(request)
+            .await
+            .map_err(SendError::Exchange)?;
+        exchange.finished();
+        Ok(self.track(connection, response))
     }
 
     /// Arranges for the connection to come back once the response is read.
-    fn track(&self, sender: SendRequest<Body>, response: Response<Incoming>) -> Response<Pooled> {
+    fn track(&self, connection: Connection, response: Response<Incoming>) -> Response<Pooled> {
         let reusable = response.status() != StatusCode::SWITCHING_PROTOCOLS;
-        let mut give_back = reusable.then(|| (sender, self.0.clone()));
+        let mut give_back = reusable.then(|| (connection, self.0.clone()));
         if response.body().is_end_stream() {
             // No body will be read (204, 304, HEAD, empty): reusable at once.
-            if let Some((sender, pool)) = give_back.take() {
-                pool.check_in(sender);
+            if let Some((connection, pool)) = give_back.take() {
+                pool.check_in(connection);
             }
         }
         response.map(|body| Pooled { body, give_back })
@@ -87,18 +123,18 @@ impl UpstreamPool {
 }
 
 impl Pool {
-    fn check_out(&self) -> Option<SendRequest<Body>> {
+    fn check_out(&self) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((sender, since)) = idle.pop_back() {
-            if since.elapsed() < self.upstream.pool_idle_timeout && !sender.is_closed() {
-                return Some(sender);
+        while let Some((connection, since)) = idle.pop_back() {
+            if since.elapsed() < self.upstream.pool_idle_timeout && !connection.sender.is_closed() {
+                return Some(connection);
             }
         }
         None
     }
 
-    fn check_in(&self, sender: SendRequest<Body>) {
-        if sender.is_closed() || self.upstream.pool_max_idle == 0 {
+    fn check_in(&self, connection: Connection) {
+        if connection.sender.is_closed() || self.upstream.pool_max_idle == 0 {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -113,10 +149,10 @@ impl Pool {
         if idle.len() >= self.upstream.pool_max_idle {
             idle.pop_front();
         }
-        idle.push_back((sender, Instant::now()));
+        idle.push_back((connection, Instant::now()));
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, SendError> {
+    async fn connect(&self) -> Result<Connection, SendError> {
         let address = self.upstream.authority.as_str();
         let stream = match tokio::time::timeout(self.upstream.connect_timeout, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => stream,
@@ -129,8 +165,8 @@ impl Pool {
             .await
             .map_err(SendError::Exchange)?;
         // Ends when the app closes the connection or every sender is dropped.
-        tokio::spawn(connection.with_upgrades());
-        Ok(sender)
+        let task = tokio::spawn(connection.with_upgrades()).abort_handle();
+        Ok(Connection { sender, task })
     }
 }
 
@@ -139,7 +175,7 @@ pin_project! {
     pub struct Pooled {
         #[pin]
         body: Incoming,
-        give_back: Option<(SendRequest<Body>, Arc<Pool>)>,
+        give_back: Option<(Connection, Arc<Pool>)>,
     }
 }
 
@@ -158,8 +194,8 @@ impl HttpBody for Pooled {
             _ => false,
         };
         if done {
-            if let Some((sender, pool)) = this.give_back.take() {
-                pool.check_in(sender);
+            if let Some((connection, pool)) = this.give_back.take() {
+                pool.check_in(connection);
             }
         }
         polled

@@ -20,7 +20,7 @@ use tower::Service;
 use crate::config::Upstream;
 use crate::forwarded::{is_upgrade, set_forwarding_headers, strip_hop_by_hop};
 use crate::pool::{SendError, UpstreamPool};
-use crate::timeouts::{BodyReadTimedOut, ReadTimeout};
+use crate::timeouts::{BodyProgress, BodyReadTimedOut, ReadTimeout};
 
 /// The proxy as a service: cloned for every request, so one shared pointer.
 #[derive(Clone)]
@@ -62,12 +62,14 @@ impl Forwarder {
         if let Err(status) = self.prepare(&mut request, upgrade, context.as_ref()) {
             return self.pages.render(status, context.as_ref());
         }
-        let response = match tokio::time::timeout(self.upstream.response_timeout, self.pool.send(request)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => return self.failed(&error, context.as_ref()),
-            Err(_) => return self.refuse(StatusCode::GATEWAY_TIMEOUT, "response_timeout", context.as_ref()),
+        let deadline = self.response_deadline(&mut request);
+        let mut response = tokio::select! {
+            sent = self.pool.send(request) => match sent {
+                Ok(response) => response,
+                Err(error) => return self.failed(&error, context.as_ref()),
+            },
+            () = deadline => return self.refuse(StatusCode::GATEWAY_TIMEOUT, "response_timeout", context.as_ref()),
         };
-        let mut response = response;
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if let (true, Some(client_side)) = (switching, client_side) {
             let upstream_side = hyper::upgrade::on(&mut response);
@@ -77,6 +79,25 @@ impl Forwarder {
         // An upstream that stalls mid-body must not hold the client forever.
         let stall_limit = self.upstream.response_timeout;
         response.map(|b| body::boxed(ReadTimeout::new(b, stall_limit)))
+    }
+
+    /// When the app has taken too long to answer: `response_timeout` after
+    /// the request body last moved towards it (at once for a request
+    /// without a body), so a slow but steady upload is not the app's fault.
+    fn response_deadline(&self, request: &mut Request<Body>) -> impl Future<Output = ()> + use<> {
+        let timeout = self.upstream.response_timeout;
+        let progress = (!http_body::Body::is_end_stream(request.body())).then(|| {
+            let body = std::mem::replace(request.body_mut(), body::empty());
+            let (body, progress) = BodyProgress::track(body);
+            *request.body_mut() = body;
+            progress
+        });
+        async move {
+            match progress {
+                Some(progress) => progress.idle_for(timeout).await,
+                None => tokio::time::sleep(timeout).await,
+            }
+        }
     }
 
     /// Turns the client's request into the upstream's.

@@ -9,18 +9,22 @@
 //! - [`ReadTimeout`] fails a body that stops delivering data: a client that
 //!   sends its head and then trickles or stalls its body (slow POST), or an
 //!   upstream that stalls mid-response.
+//! - [`BodyProgress`] lets the wait for the app's answer count from the
+//!   moment the request body last moved towards it, not from the request
+//!   head: a slow upload is the body read timeout's business, not the app's.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Frame;
-use portcullis_core::body::{BodyError, BoxError};
+use http_body_util::BodyExt;
+use portcullis_core::body::{Body, BodyError, BoxError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -206,6 +210,74 @@ where
     }
 }
 
+/// When a request body last moved on its way upstream (a frame taken, or its
+/// end). Shared by the body and the proxy's response timer.
+#[derive(Clone)]
+pub struct BodyProgress {
+    started: Instant,
+    /// Milliseconds after `started`.
+    last_ms: Arc<AtomicU64>,
+}
+
+impl BodyProgress {
+    /// `body`, noting its progress, and the progress to watch.
+    pub fn track(body: Body) -> (Body, Self) {
+        let progress = Self {
+            started: Instant::now(),
+            last_ms: Arc::default(),
+        };
+        let tracked = Tracked {
+            inner: body,
+            progress: progress.clone(),
+        };
+        (tracked.boxed_unsync(), progress)
+    }
+
+    fn moved(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once the body has not moved for `timeout`: it was sent whole
+    /// that long ago, or the app stopped reading it.
+    pub async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + timeout;
+            if deadline <= Instant::now() {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+struct Tracked {
+    inner: Body,
+    progress: BodyProgress,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if polled.is_ready() {
+            self.progress.moved();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +298,27 @@ mod tests {
         assert!(error.is::<BodyReadTimedOut>());
         assert_eq!(started.elapsed(), Duration::from_secs(5));
         drop(sender);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_response_wait_counts_from_the_bodys_last_move() {
+        let (mut sender, body) = http_body_util::channel::Channel::<Bytes, BodyError>::new(4);
+        let (mut body, progress) = BodyProgress::track(body.boxed_unsync());
+        let started = Instant::now();
+        let waiting = tokio::spawn(async move { progress.idle_for(Duration::from_secs(5)).await });
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            sender.send_data(Bytes::from_static(b"x")).await.unwrap();
+            body.frame().await.unwrap().unwrap();
+        }
+        drop(sender);
+        assert!(body.frame().await.is_none());
+        waiting.await.unwrap();
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(16 + 5),
+            "5 s after the body ended"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -272,3 +272,53 @@ async fn an_upstream_that_stalls_mid_body_does_not_hold_the_client() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_slow_steady_upload_outlasts_the_response_timeout() {
+    let (_app, gateway) = protected("[server]\nbody_read_timeout = \"1s\"\n[upstream]\nresponse_timeout = \"1s\"\n");
+    let mut stream = TcpStream::connect(gateway.addr).unwrap();
+    stream
+        .write_all(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // 10 bytes every 400 ms: 4 s in all, four times the response timeout,
+    // each gap well within the body read timeout.
+    let started = Instant::now();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(400));
+        stream.write_all(b"0123456789").unwrap();
+    }
+    let mut answer = String::new();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(started.elapsed() > Duration::from_secs(3));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("{\"bytes\":100}"), "{answer}");
+    assert!(!gateway.process.stdout.any_contains("\"response_timeout\""));
+}
+
+#[tokio::test]
+async fn an_upstream_that_stops_reading_the_body_still_times_out() {
+    // An upstream that reads the request head, then neither reads nor answers.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut stream, _) = upstream.accept().unwrap();
+        let mut head = [0u8; 1024];
+        let _ = stream.read(&mut head);
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    let gateway = crate::harness::Gateway::start(
+        &format!("http://{address}"),
+        "[upstream]\nresponse_timeout = \"1s\"\n[limits]\nmax_body_bytes = 1073741824\n",
+    );
+    let mut stream = TcpStream::connect(gateway.addr).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let chunk = vec![b'x'; 1024 * 1024];
+    // The socket buffers fill, then the gateway gives up on the upstream.
+    while stream.write_all(&chunk).is_ok() && started.elapsed() < Duration::from_secs(10) {}
+    gateway.process.stdout.wait_for("\"response_timeout\"");
+}
