@@ -24,7 +24,9 @@ use portcullis_core::client_ip::canonical;
 use portcullis_core::context::ConnectionInfo;
 use portcullis_core::events::Events;
 use portcullis_core::events::{EventSink, SecurityEvent};
-use portcullis_core::store::{MemoryStore, RedisConfig, RedisStore, SharedState, Store, StoreHealth, SystemClock};
+use portcullis_core::store::{
+    MemoryStore, OnError, RedisConfig, RedisStore, SharedState, Store, StoreHealth, SystemClock,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -191,21 +193,28 @@ fn max_head_bytes(config: &Config) -> usize {
 #[derive(Clone)]
 enum Backend {
     Memory(Arc<MemoryStore>),
-    Redis(RedisConfig, Arc<StoreHealth>),
+    Redis {
+        config: RedisConfig,
+        health: Arc<StoreHealth>,
+        /// Shared by every worker while Redis is away (`on_error = "local"`).
+        local: Option<Arc<MemoryStore>>,
+    },
 }
 
 impl Backend {
     fn new(config: &StoreConfig, events: Events) -> Self {
+        let memory = || Arc::new(MemoryStore::new(config.max_keys));
         match &config.redis {
-            None => Self::Memory(Arc::new(MemoryStore::new(config.max_keys))),
-            Some(url) => Self::Redis(
-                RedisConfig {
+            None => Self::Memory(memory()),
+            Some(url) => Self::Redis {
+                config: RedisConfig {
                     url: url.clone(),
                     timeout: config.timeout,
                     key_prefix: config.key_prefix.clone(),
                 },
-                StoreHealth::new(events),
-            ),
+                health: StoreHealth::new(events),
+                local: (config.on_error == OnError::Local).then(memory),
+            },
         }
     }
 
@@ -213,8 +222,12 @@ impl Backend {
     fn store(&self) -> io::Result<Arc<dyn Store>> {
         Ok(match self {
             Self::Memory(store) => store.clone(),
-            Self::Redis(config, health) => {
-                Arc::new(RedisStore::new(config.clone(), health.clone()).map_err(io::Error::other)?)
+            Self::Redis { config, health, local } => {
+                let store = RedisStore::new(config.clone(), health.clone()).map_err(io::Error::other)?;
+                Arc::new(match local {
+                    Some(local) => store.with_local_fallback(local.clone()),
+                    None => store,
+                })
             }
         })
     }

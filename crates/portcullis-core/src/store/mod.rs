@@ -230,6 +230,11 @@ pub enum OnError {
     FailOpen,
     /// Refuse them with a neutral 503 until the store is back.
     FailClosed,
+    /// Decide from this gateway's own memory until the store is back, as
+    /// rate-limiter-flexible's insurance limiter does: each gateway then
+    /// enforces the limits alone, so N gateways let through up to N times a
+    /// limit. Only a shared store can be away; others serve unlimited.
+    Local,
 }
 
 impl OnError {
@@ -237,7 +242,7 @@ impl OnError {
     /// nothing (`None`: serve it unlimited) or a neutral 503.
     pub fn answer(self, pages: &NeutralPages, context: Option<&RequestContext>) -> Option<Response<Body>> {
         match self {
-            Self::FailOpen => None,
+            Self::FailOpen | Self::Local => None,
             Self::FailClosed => Some(pages.render(StatusCode::SERVICE_UNAVAILABLE, context)),
         }
     }

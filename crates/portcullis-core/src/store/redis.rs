@@ -5,8 +5,14 @@
 //! Decisions use the same arithmetic as the in-memory store, with `now`
 //! passed in from the gateway's clock; Redis expiry only collects keys that
 //! no longer matter.
+//!
+//! A circuit breaker keeps an outage of Redis from slowing the site: the
+//! first failed call opens it, and until a background probe (with the
+//! reconnect backoff) gets an answer, calls fail at once without touching
+//! Redis, or are answered from this gateway's own memory store when one is
+//! given ([`RedisStore::with_local_fallback`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -106,33 +112,35 @@ pub struct RedisConfig {
 }
 
 /// Whether Redis is answering, shared by every connection of one gateway, so
-/// each outage and each recovery is reported once.
+/// each outage and each recovery is reported once: the outage when the first
+/// connection's circuit opens, the recovery when the last one closes.
 pub struct StoreHealth {
-    down: AtomicBool,
+    /// Connections whose circuit is open.
+    open: AtomicUsize,
     events: Events,
 }
 
 impl StoreHealth {
     pub fn new(events: Events) -> Arc<Self> {
         Arc::new(Self {
-            down: AtomicBool::new(false),
+            open: AtomicUsize::new(0),
             events,
         })
     }
 
     pub fn is_down(&self) -> bool {
-        self.down.load(Ordering::Relaxed)
+        self.open.load(Ordering::Relaxed) > 0
     }
 
-    fn answered(&self) {
-        if self.is_down() && self.down.swap(false, Ordering::Relaxed) {
-            self.report("recovered", None);
+    fn opened(&self, error: &StoreError) {
+        if self.open.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.report("outage", Some(error.to_string()));
         }
     }
 
-    fn failed(&self, error: &StoreError) {
-        if !self.down.swap(true, Ordering::Relaxed) {
-            self.report("outage", Some(error.to_string()));
+    fn closed(&self) {
+        if self.open.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.report("recovered", None);
         }
     }
 
@@ -161,13 +169,20 @@ impl StoreHealth {
 pub struct RedisStore {
     connection: Arc<Connection>,
     gcra_batches: mpsc::UnboundedSender<GcraRequest>,
+    /// Answers while the circuit is open (`on_error = "local"`).
+    local: Option<Arc<dyn Store>>,
 }
 
 struct Connection {
     manager: ConnectionManager,
     config: RedisConfig,
     health: Arc<StoreHealth>,
+    /// The circuit breaker: open from a failed call until a probe is answered.
+    open: AtomicBool,
 }
+
+/// The probe's first and longest wait between two tries.
+const PROBE_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
 
 /// One rate-limit decision waiting for the next batch.
 struct GcraRequest {
@@ -188,18 +203,50 @@ impl RedisStore {
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(2));
+            .set_min_delay(PROBE_BACKOFF.0)
+            .set_max_delay(PROBE_BACKOFF.1);
         let connection = Arc::new(Connection {
             manager: ConnectionManager::new_lazy_with_config(client, manager)?,
             config,
             health,
+            open: AtomicBool::new(false),
         });
         let (gcra_batches, queue) = mpsc::unbounded_channel();
         tokio::spawn(connection.clone().batch_gcra(queue));
         Ok(Self {
             connection,
             gcra_batches,
+            local: None,
+        })
+    }
+
+    /// While Redis is away, decides from `local` (this gateway's own memory)
+    /// instead of failing: limits then hold per gateway, not across them.
+    pub fn with_local_fallback(mut self, local: Arc<dyn Store>) -> Self {
+        self.local = Some(local);
+        self
+    }
+
+    /// The local store, when Redis is known to be away and there is one.
+    fn local_while_open(&self) -> Option<&dyn Store> {
+        let local = self.local.as_deref()?;
+        self.connection.open.load(Ordering::Relaxed).then_some(local)
+    }
+
+    /// `remote`, or on its failure the local store's answer (if there is one).
+    fn or_local<T: Send + 'static>(
+        &self,
+        remote: StoreFuture<T>,
+        local: impl FnOnce(&dyn Store) -> StoreFuture<T> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let Some(fallback) = self.local.clone() else {
+            return remote;
+        };
+        Box::pin(async move {
+            match remote.await {
+                Err(_) => local(&*fallback).await,
+                answered => answered,
+            }
         })
     }
 
@@ -222,13 +269,17 @@ impl RedisStore {
 }
 
 impl Connection {
-    /// Runs `script` once, within the timeout, and keeps the health current.
+    /// Runs `script` once, within the timeout; a failure opens the circuit.
+    /// While it is open, fails at once.
     async fn invoke<T: redis::FromRedisValue>(
-        &self,
+        self: &Arc<Self>,
         script: &Script,
         keys: &[String],
         args: &[u64],
     ) -> Result<T, StoreError> {
+        if self.open.load(Ordering::Relaxed) {
+            return Err(StoreError("redis: unreachable, waiting for it to answer again".into()));
+        }
         let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(format!("{}{key}", self.config.key_prefix));
@@ -244,11 +295,34 @@ impl Connection {
             Ok(Err(error)) => Err(StoreError(format!("redis: {error}"))),
             Err(_) => Err(StoreError(format!("redis: no answer within {timeout:?}"))),
         };
-        match &result {
-            Ok(_) => self.health.answered(),
-            Err(error) => self.health.failed(error),
+        if let Err(error) = &result {
+            self.open_circuit(error);
         }
         result
+    }
+
+    fn open_circuit(self: &Arc<Self>, error: &StoreError) {
+        if !self.open.swap(true, Ordering::Relaxed) {
+            self.health.opened(error);
+            tokio::spawn(self.clone().probe());
+        }
+    }
+
+    /// Pings Redis with growing pauses until it answers, then closes the circuit.
+    async fn probe(self: Arc<Self>) {
+        let mut pause = PROBE_BACKOFF.0;
+        loop {
+            tokio::time::sleep(pause).await;
+            let mut manager = self.manager.clone();
+            let ping = redis::cmd("PING");
+            let ping = ping.query_async::<String>(&mut manager);
+            if let Ok(Ok(_)) = tokio::time::timeout(self.config.timeout, ping).await {
+                self.open.store(false, Ordering::Relaxed);
+                self.health.closed();
+                return;
+            }
+            pause = (pause * 2).min(PROBE_BACKOFF.1);
+        }
     }
 
     /// Sends waiting decisions in batches, one call at a time, until every
@@ -285,9 +359,63 @@ impl Connection {
 
 impl Store for RedisStore {
     fn gcra(&self, key: &str, now_ms: u64, rate: Rate) -> StoreFuture<GcraOutcome> {
+        if let Some(local) = self.local_while_open() {
+            return local.gcra(key, now_ms, rate);
+        }
+        let key = key.to_owned();
+        self.or_local(self.queue_gcra(key.clone(), now_ms, rate), move |local| {
+            local.gcra(&key, now_ms, rate)
+        })
+    }
+
+    fn gcra_at_once(&self, key: &str, now_ms: u64, rate: Rate) -> Option<GcraOutcome> {
+        self.local_while_open()?.gcra_at_once(key, now_ms, rate)
+    }
+
+    fn strike(&self, key: &str, now_ms: u64, rule: StrikeRule) -> StoreFuture<u64> {
+        if let Some(local) = self.local_while_open() {
+            return local.strike(key, now_ms, rule);
+        }
+        let args = vec![
+            now_ms,
+            rule.limit,
+            rule.window.as_millis() as u64,
+            rule.block.as_millis() as u64,
+        ];
+        let key = key.to_owned();
+        self.or_local(self.run(&STRIKE, vec![key.clone()], args), move |local| {
+            local.strike(&key, now_ms, rule)
+        })
+    }
+
+    fn blocked(&self, keys: &[String], now_ms: u64) -> StoreFuture<u64> {
+        if let Some(local) = self.local_while_open() {
+            return local.blocked(keys, now_ms);
+        }
+        let keys = keys.to_vec();
+        self.or_local(self.run(&BLOCKED, keys.clone(), vec![now_ms]), move |local| {
+            local.blocked(&keys, now_ms)
+        })
+    }
+
+    fn forgive(&self, key: &str, now_ms: u64) -> StoreFuture<()> {
+        if let Some(local) = self.local_while_open() {
+            return local.forgive(key, now_ms);
+        }
+        let answer = self.run::<u64>(&FORGIVE, vec![key.to_owned()], Vec::new());
+        let key = key.to_owned();
+        self.or_local(Box::pin(async move { answer.await.map(|_| ()) }), move |local| {
+            local.forgive(&key, now_ms)
+        })
+    }
+}
+
+impl RedisStore {
+    /// Queues one rate-limit decision for the next batch.
+    fn queue_gcra(&self, key: String, now_ms: u64, rate: Rate) -> StoreFuture<GcraOutcome> {
         let (reply, answer) = oneshot::channel();
         let request = GcraRequest {
-            key: key.to_owned(),
+            key,
             args: [now_ms, rate.emission_ms(), rate.tolerance_ms()],
             reply,
         };
@@ -305,24 +433,5 @@ impl Store for RedisStore {
                 Err(_) => Err(StoreError(format!("redis: no answer within {:?}", 2 * timeout))),
             }
         })
-    }
-
-    fn strike(&self, key: &str, now_ms: u64, rule: StrikeRule) -> StoreFuture<u64> {
-        let args = vec![
-            now_ms,
-            rule.limit,
-            rule.window.as_millis() as u64,
-            rule.block.as_millis() as u64,
-        ];
-        self.run(&STRIKE, vec![key.to_owned()], args)
-    }
-
-    fn blocked(&self, keys: &[String], now_ms: u64) -> StoreFuture<u64> {
-        self.run(&BLOCKED, keys.to_vec(), vec![now_ms])
-    }
-
-    fn forgive(&self, key: &str, _now_ms: u64) -> StoreFuture<()> {
-        let answer = self.run::<u64>(&FORGIVE, vec![key.to_owned()], Vec::new());
-        Box::pin(async move { answer.await.map(|_| ()) })
     }
 }

@@ -781,7 +781,7 @@ mod tests {
         let (key, _, message) = key_and_line("[store]\non_error = \"maybe\"\n");
         assert_eq!(key, "store.on_error");
         assert!(
-            message.contains("fail_open") && message.contains("fail_closed"),
+            message.contains("fail_open") && message.contains("fail_closed") && message.contains("local"),
             "{message}"
         );
         let (key, _, message) = key_and_line("[bans]\naction = \"tarpit\"\n");

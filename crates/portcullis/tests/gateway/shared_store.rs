@@ -105,6 +105,69 @@ async fn fail_open_serves_unlimited_while_redis_is_down() {
     gateway.process.stdout.wait_for("\"action\":\"outage\"");
 }
 
+/// The longest of `count` sequential requests to `url`, and their statuses.
+async fn slowest_of(url: &str, count: usize) -> (Duration, Vec<u16>) {
+    let mut slowest = Duration::ZERO;
+    let mut statuses = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        statuses.push(client().get(url).send().await.unwrap().status().as_u16());
+        slowest = slowest.max(started.elapsed());
+    }
+    (slowest, statuses)
+}
+
+#[tokio::test]
+async fn an_outage_costs_requests_no_wait_for_redis() {
+    let mut redis = RedisServer::start();
+    let app = ExpressApp::start();
+    // A long store timeout: any request that waited for Redis would show it.
+    let config = store_config(&redis, "timeout = \"3s\"\n");
+    let gateway = Gateway::start(&app.url(), &config);
+    let url = gateway.url("/");
+    assert_eq!(client().get(&url).send().await.unwrap().status(), 200);
+    redis.kill();
+    // Requests go on while every worker's connection finds Redis gone.
+    while gateway.process.stdout.count("\"action\":\"outage\"") == 0 {
+        assert_eq!(client().get(&url).send().await.unwrap().status(), 200);
+    }
+    let (slowest, statuses) = slowest_of(&url, 200).await;
+    assert!(statuses.iter().all(|s| *s == 200), "fail open: {statuses:?}");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "the slowest request during the outage took {slowest:?}"
+    );
+    redis.restart();
+    gateway.process.stdout.wait_for("\"action\":\"recovered\"");
+    assert_eq!(gateway.process.stdout.count("\"action\":\"outage\""), 1);
+    assert_eq!(gateway.process.stdout.count("\"action\":\"recovered\""), 1);
+}
+
+#[tokio::test]
+async fn local_limits_hold_while_redis_is_down() {
+    let mut redis = RedisServer::start();
+    let app = ExpressApp::start();
+    let limits =
+        "on_error = \"local\"\n[rate_limit]\nrequests = 3\nwindow_secs = 3600\nburst = 3\n[bans]\nenabled = false\n";
+    let gateway = Gateway::start(&app.url(), &store_config(&redis, limits));
+    let url = gateway.url("/hit");
+    let (_, statuses) = slowest_of(&url, 4).await;
+    assert_eq!(statuses, [200, 200, 200, 429], "Redis decides");
+    redis.kill();
+    // The first request to find Redis gone is decided locally too, so the
+    // gateway's own memory counts every request of the outage from its start.
+    let before = hits(&app).await;
+    let (_, statuses) = slowest_of(&url, 5).await;
+    assert_eq!(statuses, [200, 200, 200, 429, 429], "the local store decides");
+    assert_eq!(hits(&app).await - before, 3, "the app saw exactly the local limit");
+    gateway.process.stdout.wait_for("\"action\":\"outage\"");
+    redis.restart();
+    gateway.process.stdout.wait_for("\"action\":\"recovered\"");
+    // Restarted empty: Redis decides again, with a whole allowance.
+    let (_, statuses) = slowest_of(&url, 4).await;
+    assert_eq!(statuses, [200, 200, 200, 429], "Redis decides again");
+}
+
 #[tokio::test]
 async fn logins_are_counted_across_gateways() {
     let redis = RedisServer::start();
