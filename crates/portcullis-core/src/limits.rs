@@ -1,5 +1,10 @@
 //! Request limits (checklist C9): URI length (414), header size (431) and body
-//! size (413), checked before anything reaches the upstream.
+//! size (413), checked before anything reaches the upstream, with the
+//! framing a reverse proxy must not pass on: two `Host` headers or none
+//! (HTTP/1.1), an HTTP/2 `Host` that differs from `:authority` (400),
+//! `CONNECT` and `TRACE` (405). An absolute-form target names the host
+//! itself (RFC 9112 §3.2.2): its authority replaces `Host`, so the app and
+//! every later policy see the same host.
 //!
 //! A declared `Content-Length` over the limit is refused at once. A streamed
 //! (chunked) body is counted as it flows; the moment it passes the limit the
@@ -12,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{header, Request, Response, StatusCode};
+use http::{header, Method, Request, Response, StatusCode, Version};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use serde::Deserialize;
@@ -88,7 +93,8 @@ impl RequestLimits {
         page
     }
 
-    fn check_head(&self, request: &Request<Body>) -> Result<(), (StatusCode, &'static str)> {
+    fn check_head(&self, request: &mut Request<Body>) -> Result<(), (StatusCode, &'static str)> {
+        check_framing(request)?;
         let uri_bytes = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
         if uri_bytes > self.config.max_uri_bytes {
             return Err((StatusCode::URI_TOO_LONG, "max_uri_bytes"));
@@ -153,6 +159,33 @@ impl Policy for RequestLimits {
     }
 }
 
+/// Refuses framing a proxy must not forward, and makes an absolute-form
+/// target's authority the `Host`.
+fn check_framing(request: &mut Request<Body>) -> Result<(), (StatusCode, &'static str)> {
+    if request.method() == Method::CONNECT || request.method() == Method::TRACE {
+        return Err((StatusCode::METHOD_NOT_ALLOWED, "method"));
+    }
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = hosts.next().cloned();
+    if hosts.next().is_some() {
+        return Err((StatusCode::BAD_REQUEST, "duplicate_host"));
+    }
+    let authority = request.uri().authority().map(|authority| authority.as_str());
+    match (request.version(), authority, host) {
+        (Version::HTTP_2, Some(authority), Some(host)) if host.as_bytes() != authority.as_bytes() => {
+            Err((StatusCode::BAD_REQUEST, "host_mismatch"))
+        }
+        (Version::HTTP_2, ..) => Ok(()),
+        (_, Some(authority), _) => {
+            let authority = http::HeaderValue::from_str(authority).map_err(|_| (StatusCode::BAD_REQUEST, "host"))?;
+            request.headers_mut().insert(header::HOST, authority);
+            Ok(())
+        }
+        (Version::HTTP_11, None, None) => Err((StatusCode::BAD_REQUEST, "missing_host")),
+        _ => Ok(()),
+    }
+}
+
 /// The error a streamed body fails with once it passes the limit.
 #[derive(Debug)]
 pub struct BodyTooLarge;
@@ -214,7 +247,9 @@ impl http_body::Body for Counted {
 mod tests {
     use super::*;
     use crate::body::full;
+    use crate::context::testing::context_from;
     use crate::events::testing::Recorder;
+    use crate::events::SecurityEvent;
     use futures_util::stream;
     use http_body_util::StreamBody;
     use tower::{service_fn, Layer, ServiceExt};
@@ -227,59 +262,117 @@ mod tests {
         }
     }
 
-    /// An upstream that reads the whole body and answers 200, or 502 if reading failed.
-    async fn send(request: Request<Body>) -> (StatusCode, Arc<Recorder>) {
+    /// What the layer did with one request.
+    struct Sent {
+        status: StatusCode,
+        /// The upstream was called.
+        reached: bool,
+        events: Vec<SecurityEvent>,
+    }
+
+    /// A request from a client with its context set, as the edge would.
+    fn bare(uri: &str) -> http::request::Builder {
+        let mut builder = Request::builder().uri(uri);
+        if let Some(extensions) = builder.extensions_mut() {
+            extensions.insert(context_from("192.0.2.7"));
+        }
+        builder
+    }
+
+    /// As [`bare`], with a `Host`.
+    fn request(uri: &str) -> http::request::Builder {
+        bare(uri).header("host", "app.example")
+    }
+
+    /// Through the layer to an upstream that reads the whole body and
+    /// answers 200, or 502 if reading failed.
+    async fn send(request: Request<Body>) -> Sent {
         let recorder = Arc::new(Recorder::default());
+        let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let layer = PolicyLayer::new(RequestLimits::new(limits(), NeutralPages::default(), recorder.clone()));
-        let service = layer.layer(service_fn(|req: Request<Body>| async move {
-            let status = if req.into_body().collect().await.is_ok() {
-                200
-            } else {
-                502
-            };
-            Ok::<_, std::convert::Infallible>(Response::builder().status(status).body(full("")).unwrap())
+        let upstream = reached.clone();
+        let service = layer.layer(service_fn(move |req: Request<Body>| {
+            upstream.store(true, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                let status = if req.into_body().collect().await.is_ok() {
+                    200
+                } else {
+                    502
+                };
+                Ok::<_, std::convert::Infallible>(Response::builder().status(status).body(full("")).unwrap())
+            }
         }));
-        (service.oneshot(request).await.unwrap().status(), recorder)
+        let status = service.oneshot(request).await.unwrap().status();
+        Sent {
+            status,
+            reached: reached.load(std::sync::atomic::Ordering::Relaxed),
+            events: recorder.taken(),
+        }
+    }
+
+    /// Refused with `status` before the upstream, one event naming `rule`.
+    fn assert_refused(sent: &Sent, status: u16, rule: &str) {
+        assert_eq!(sent.status, status);
+        assert!(!sent.reached, "refused before the upstream");
+        let rules: Vec<&str> = sent.events.iter().map(|e| e.rule).collect();
+        assert_eq!(rules, [rule]);
     }
 
     #[tokio::test]
     async fn long_uri_is_414() {
-        let request = Request::builder()
-            .uri(format!("/{}", "a".repeat(40)))
-            .body(full(""))
-            .unwrap();
-        assert_eq!(send(request).await.0, 414);
+        let request = request(&format!("/{}", "a".repeat(40))).body(full("")).unwrap();
+        assert_refused(&send(request).await, 414, "max_uri_bytes");
     }
 
     #[tokio::test]
     async fn large_headers_are_431() {
-        let request = Request::builder()
-            .uri("/")
-            .header("cookie", "x".repeat(300))
-            .body(full(""))
-            .unwrap();
-        assert_eq!(send(request).await.0, 431);
+        let request = request("/").header("cookie", "x".repeat(300)).body(full("")).unwrap();
+        assert_refused(&send(request).await, 431, "max_header_bytes");
     }
 
     #[tokio::test]
     async fn declared_large_body_is_413_before_upstream() {
-        let request = Request::builder()
-            .uri("/")
+        let request = request("/")
             .header("content-length", "11")
             .body(full("01234567890"))
             .unwrap();
-        assert_eq!(send(request).await.0, 413);
+        assert_refused(&send(request).await, 413, "max_body_bytes");
     }
 
     #[tokio::test]
     async fn streamed_body_over_the_limit_is_413() {
         let chunks: Vec<Result<_, BodyError>> =
             (0..2).map(|_| Ok(Frame::data(Bytes::from_static(b"123456")))).collect();
-        let request = Request::builder()
-            .uri("/")
+        let request = request("/")
             .body(StreamBody::new(stream::iter(chunks)).boxed_unsync())
             .unwrap();
-        assert_eq!(send(request).await.0, 413);
+        let sent = send(request).await;
+        assert_eq!(sent.status, 413);
+        assert!(sent.reached, "streamed: the upstream saw the start");
+        assert_eq!(sent.events.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn framing_a_proxy_must_not_forward_is_refused() {
+        let two_hosts = request("/").header("host", "other.example").body(full("")).unwrap();
+        assert_refused(&send(two_hosts).await, 400, "duplicate_host");
+        let no_host = bare("/").body(full("")).unwrap();
+        assert_refused(&send(no_host).await, 400, "missing_host");
+        let old = bare("/").version(Version::HTTP_10).body(full("")).unwrap();
+        assert_eq!(send(old).await.status, 200, "HTTP/1.0 needs no Host");
+        for method in [Method::CONNECT, Method::TRACE] {
+            let request = request("/").method(method).body(full("")).unwrap();
+            assert_refused(&send(request).await, 405, "method");
+        }
+        let h2 = |host: &str| {
+            bare("https://app.example/")
+                .version(Version::HTTP_2)
+                .header("host", host)
+                .body(full(""))
+                .unwrap()
+        };
+        assert_refused(&send(h2("other.example")).await, 400, "host_mismatch");
+        assert_eq!(send(h2("app.example")).await.status, 200);
     }
 
     /// A client body that counts how much of it was read.
@@ -304,7 +397,7 @@ mod tests {
         }));
         let refused = |content_length: Option<&str>| {
             let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let mut request = Request::builder().uri("/");
+            let mut request = request("/");
             if let Some(length) = content_length {
                 request = request.header("content-length", length);
             }
@@ -332,9 +425,9 @@ mod tests {
 
     #[tokio::test]
     async fn body_at_the_limit_passes() {
-        let request = Request::builder().uri("/").body(full("0123456789")).unwrap();
-        let (status, events) = send(request).await;
-        assert_eq!(status, 200);
-        assert!(events.taken().is_empty());
+        let request = request("/").body(full("0123456789")).unwrap();
+        let sent = send(request).await;
+        assert_eq!(sent.status, 200);
+        assert!(sent.reached && sent.events.is_empty());
     }
 }

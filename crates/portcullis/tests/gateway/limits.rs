@@ -322,3 +322,51 @@ async fn an_upstream_that_stops_reading_the_body_still_times_out() {
     while stream.write_all(&chunk).is_ok() && started.elapsed() < Duration::from_secs(10) {}
     gateway.process.stdout.wait_for("\"response_timeout\"");
 }
+
+/// The app's count of requests it received.
+async fn received(app: &crate::harness::ExpressApp) -> u64 {
+    let counted: serde_json::Value = client()
+        .get(format!("{}/received", app.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    counted["received"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn framing_a_proxy_must_not_pass_on_is_refused_before_the_app() {
+    let (app, gateway) = protected("");
+    let exchange = |request: &str| raw_exchange(gateway.addr, request.as_bytes(), Duration::from_secs(5));
+    for (request, status) in [
+        (
+            "GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+            "400",
+        ),
+        ("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", "400"),
+        ("CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n", "405"),
+        ("TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "405"),
+    ] {
+        let answer = exchange(request);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request:?} -> {answer:.200}"
+        );
+        assert!(
+            answer.contains("x-content-type-options: nosniff"),
+            "a neutral page: {answer}"
+        );
+    }
+    assert_eq!(received(&app).await, 0, "the app never saw them");
+    gateway.process.stdout.wait_for("\"rule\":\"duplicate_host\"");
+    gateway.process.stdout.wait_for("\"rule\":\"method\"");
+
+    // Absolute form: the target's authority is the host, for the app and the
+    // gateway's own policies alike (RFC 9112 §3.2.2).
+    let answer = exchange("GET http://a.example/echo HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.200}");
+    assert!(answer.contains("\"host\":\"a.example\""), "{answer}");
+    assert!(answer.contains("\"url\":\"/echo\""), "{answer}");
+}
