@@ -119,13 +119,21 @@ impl JsonLog {
 /// `bytes` and `duration_ms` cover the whole exchange, as nginx's do.
 pub struct AccessLog {
     log: JsonLog,
+    /// Write each line out at once: for listeners outside the worker
+    /// threads, whose buffers no timer flushes.
+    unbuffered: bool,
 }
 
 pub type AccessLogLayer = PolicyLayer<AccessLog>;
 
 impl AccessLog {
     pub fn new(log: JsonLog) -> Self {
-        Self { log }
+        Self { log, unbuffered: false }
+    }
+
+    /// Lines written out one by one, for a listener outside the workers.
+    pub fn unbuffered(log: JsonLog) -> Self {
+        Self { log, unbuffered: true }
     }
 }
 
@@ -244,6 +252,7 @@ impl Policy for AccessLog {
                 inner: body,
                 pending: Some(pending),
                 log: self.log.clone(),
+                unbuffered: self.unbuffered,
             }
             .boxed_unsync()
         })
@@ -280,6 +289,7 @@ struct Logged {
     inner: Body,
     pending: Option<Pending>,
     log: JsonLog,
+    unbuffered: bool,
 }
 
 impl http_body::Body for Logged {
@@ -312,6 +322,9 @@ impl Drop for Logged {
     fn drop(&mut self) {
         if let Some(pending) = self.pending.take() {
             pending.write(&self.log);
+            if self.unbuffered {
+                JsonLog::flush_thread();
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The plain-HTTP listener that runs beside HTTPS: every request gets a 308
 //! to the same URL on HTTPS (308 rather than 301, so a POST stays a POST).
-//! It reads no bodies and serves nothing else.
+//! It reads no bodies and serves nothing else. Each answer is an access line,
+//! like every request to the gateway.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,10 +12,13 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use portcullis_core::body::{self, Body};
+use portcullis_core::context::{ConnectionInfo, RequestContextLayer, RequestContextPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tower::{service_fn, ServiceBuilder, ServiceExt};
 
 use super::Challenges;
+use crate::log::{AccessLog, AccessLogLayer, JsonLog};
 
 /// Where requests are sent: the HTTPS port (omitted from URLs when 443).
 #[derive(Debug, Clone)]
@@ -102,7 +106,7 @@ pub async fn serve(
             () = until_stopped(&mut stopping) => return Ok(()),
             permit = open.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = until_stopped(&mut stopping) => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -112,9 +116,18 @@ pub async fn serve(
                 }
             },
         };
-        let redirect = redirect.clone();
+        let answer = redirect.clone();
+        let logged = ServiceBuilder::new()
+            .layer(RequestContextLayer::new(RequestContextPolicy::default()))
+            .layer(AccessLogLayer::new(AccessLog::unbuffered(JsonLog)))
+            .service(service_fn(move |request: Request<Body>| {
+                std::future::ready(Ok::<_, Infallible>(answer.answer(&request)))
+            }));
+        let connection = ConnectionInfo::new(peer, false);
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            std::future::ready(Ok::<_, Infallible>(redirect.answer(&request)))
+            let mut request = request.map(body::boxed);
+            request.extensions_mut().insert(connection.clone());
+            logged.clone().oneshot(request)
         });
         tokio::spawn(async move {
             let connection = http1::Builder::new()

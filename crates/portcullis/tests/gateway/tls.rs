@@ -181,6 +181,17 @@ async fn plain_http_is_redirected_with_308() {
         response.headers().get("strict-transport-security").is_none(),
         "HSTS only over HTTPS"
     );
+    let line = gateway.process.stdout.wait_for("\"status\":308");
+    let access: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(access["type"], "access", "{access}");
+    assert_eq!(access["method"], "POST", "{access}");
+    assert_eq!(access["path"], "/login?next", "query names only: {access}");
+    assert_eq!(access["client_ip"], "127.0.0.1", "{access}");
+    assert_eq!(
+        access["request_id"].as_str(),
+        response.headers()["x-request-id"].to_str().ok(),
+        "{access}"
+    );
 }
 
 /// `openssl s_client` with `args`; returns (success, output).
