@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -439,10 +440,13 @@ impl Server {
         let info = ConnectionInfo::new(peer, tls);
         let in_flight = InFlight::default();
         let requests = in_flight.clone();
+        let first_head = FirstHead::default();
+        let dispatched = first_head.clone();
         let body_read_timeout = self.config.body_read_timeout;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let mut request = request.map(|b| body::boxed(ReadTimeout::new(b, body_read_timeout)));
             request.extensions_mut().insert(info.clone());
+            dispatched.dispatched();
             let waiting = requests.enter();
             // Boxed with its type spelled out: rustc cannot infer that the
             // unboxed future is `Send` for every lifetime when it is spawned.
@@ -462,19 +466,116 @@ impl Server {
                 // open; the idle timeout already drops dead peers.
                 .keep_alive_interval(None)
                 .serve_connection(io, service);
-            Box::pin(drive(connection, draining))
+            Box::pin(drive(connection, draining).map(drop))
         } else {
             // hyper restarts this timer whenever it waits for a request head,
             // so it also bounds the idle time between keep-alive requests.
-            let io = TokioIo::new(stream);
+            let io = TokioIo::new(first_head.watch(stream));
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(self.config.header_read_timeout.min(self.config.keep_alive_timeout))
                 .max_buf_size(self.max_head_bytes.max(8192))
                 .serve_connection(io, service)
                 .with_upgrades();
-            Box::pin(drive(connection, draining))
+            let log = self.log.clone();
+            Box::pin(async move {
+                let ended = drive(connection, draining).await;
+                if ended.is_err_and(|error| error.is_timeout()) && first_head.stalled() {
+                    log.emit(SecurityEvent {
+                        kind: "limits",
+                        rule: "header_read_timeout",
+                        action: "closed",
+                        request_id: None,
+                        client_ip: Some(canonical(peer.ip())),
+                        detail: None,
+                    });
+                }
+            })
         }
+    }
+}
+
+/// Whether a connection sent part of its first request head and then
+/// stalled (slowloris), as opposed to sending nothing at all (a browser's
+/// speculative connection) or going idle between keep-alive requests.
+#[derive(Clone, Default)]
+struct FirstHead(Arc<FirstHeadState>);
+
+#[derive(Default)]
+struct FirstHeadState {
+    bytes_arrived: AtomicBool,
+    dispatched: AtomicBool,
+}
+
+impl FirstHead {
+    fn watch<I>(&self, stream: I) -> NoteArrivals<I> {
+        NoteArrivals {
+            inner: stream,
+            first_head: self.clone(),
+        }
+    }
+
+    fn dispatched(&self) {
+        if !self.0.dispatched.load(Ordering::Relaxed) {
+            self.0.dispatched.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes came, but never a whole request head.
+    fn stalled(&self) -> bool {
+        self.0.bytes_arrived.load(Ordering::Relaxed) && !self.0.dispatched.load(Ordering::Relaxed)
+    }
+}
+
+/// A stream that notes whether any byte has arrived on it.
+struct NoteArrivals<I> {
+    inner: I,
+    first_head: FirstHead,
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for NoteArrivals<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let arrived = &self.first_head.0.bytes_arrived;
+        if buf.filled().len() > before && !arrived.load(Ordering::Relaxed) {
+            arrived.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for NoteArrivals<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, data)
     }
 }
 
@@ -489,13 +590,13 @@ fn discard_unread(mut response: http::Response<body::Body>) -> http::Response<bo
 
 /// Runs a connection; when draining starts, asks it to finish its in-flight
 /// requests and close.
-async fn drive<C: Drain>(connection: C, mut draining: watch::Receiver<bool>) {
+async fn drive<C: Drain>(connection: C, mut draining: watch::Receiver<bool>) -> C::Output {
     tokio::pin!(connection);
     tokio::select! {
-        _ = connection.as_mut() => return,
+        ended = connection.as_mut() => return ended,
         _ = draining.wait_for(|draining| *draining) => connection.as_mut().drain(),
     }
-    let _ = connection.await;
+    connection.await
 }
 
 /// A connection that can be asked to finish its requests and close.

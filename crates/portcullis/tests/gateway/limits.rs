@@ -139,6 +139,18 @@ async fn slowloris_is_cut_off_while_others_are_served() {
         "silent connection kept for {silent_closed:?}"
     );
     assert!(nothing.is_empty());
+    // The cut slowloris is an event; the silent connection (a browser may
+    // open one speculatively) is not. Both closed before the request whose
+    // access line is waited for here, so both would have been logged by then.
+    let event = gateway.process.stdout.wait_for("\"rule\":\"header_read_timeout\"");
+    assert!(
+        event.contains("\"action\":\"closed\"") && event.contains("127.0.0.1"),
+        "{event}"
+    );
+    let response = client().get(gateway.url("/after")).send().await.unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    gateway.process.stdout.wait_for(&id);
+    assert_eq!(gateway.process.stdout.count("header_read_timeout"), 1);
 }
 
 #[tokio::test]
