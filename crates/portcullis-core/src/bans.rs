@@ -163,7 +163,7 @@ impl Policy for BanCheck {
 
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<()> {
         let Some(context) = request.extensions().get::<RequestContext>() else {
-            return Verdict::Forward(());
+            return Verdict::Answer(crate::context::missing("bans", &self.bans.pages, &self.bans.events));
         };
         if self.bans.banned_ms(context.client_ip, &*self.state.clock) == 0 {
             return Verdict::Forward(());

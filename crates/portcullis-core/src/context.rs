@@ -8,7 +8,8 @@ use http::{header, HeaderValue, Request, Response};
 
 use crate::body::Body;
 use crate::client_ip::{canonical, ip_text, TrustedProxies, X_FORWARDED_FOR, X_FORWARDED_PROTO};
-use crate::events::SecurityEvent;
+use crate::events::{Events, SecurityEvent};
+use crate::pages::NeutralPages;
 use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::request_id;
 
@@ -119,6 +120,27 @@ impl RequestContext {
     }
 }
 
+/// What a layer that needs to know the client answers when the request has
+/// no [`RequestContext`]: the stack was assembled without
+/// [`RequestContextLayer`] in front (or the server inserted no
+/// [`ConnectionInfo`]). Letting the request through would mean every client
+/// unlimited, so it is a neutral 500 and an event naming the layer, on the
+/// very first request.
+pub fn missing(layer: &'static str, pages: &NeutralPages, events: &Events) -> Response<Body> {
+    events.emit(SecurityEvent {
+        kind: layer,
+        rule: "missing_context",
+        action: "refused",
+        request_id: None,
+        client_ip: None,
+        detail: Some(
+            "no RequestContext: put RequestContextLayer in front of this layer, and insert a ConnectionInfo in every request"
+                .into(),
+        ),
+    });
+    pages.render(http::StatusCode::INTERNAL_SERVER_ERROR, None)
+}
+
 /// True when `Accept` names JSON and does not name HTML before it.
 fn prefers_json(accept: Option<&HeaderValue>) -> bool {
     let Some(accept) = accept.and_then(|value| value.to_str().ok()) else {
@@ -135,8 +157,11 @@ fn prefers_json(accept: Option<&HeaderValue>) -> bool {
 /// Resolves the [`RequestContext`], puts it in the request extensions, sends
 /// the request id upstream and returns it to the client.
 ///
-/// Requests should carry a [`ConnectionInfo`] extension; without one the peer
-/// is taken to be unknown (`0.0.0.0:0`) and untrusted.
+/// The server must insert a [`ConnectionInfo`] extension in every request.
+/// Without one no context is resolved, rather than every client becoming one
+/// unknown address: layers that need the client then refuse the request
+/// with a neutral 500 and an event ([`missing`]), so the mistake shows at the
+/// first request.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContextPolicy {
     trusted: TrustedProxies,
@@ -151,26 +176,23 @@ impl RequestContextPolicy {
 pub type RequestContextLayer = PolicyLayer<RequestContextPolicy>;
 
 impl Policy for RequestContextPolicy {
-    type State = HeaderValue;
+    type State = Option<HeaderValue>;
 
-    fn on_request(&self, request: &mut Request<Body>) -> Verdict<HeaderValue> {
-        let unknown;
-        let connection = match request.extensions().get::<ConnectionInfo>() {
-            Some(connection) => connection,
-            None => {
-                unknown = ConnectionInfo::new(SocketAddr::from(([0, 0, 0, 0], 0)), false);
-                &unknown
-            }
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<Option<HeaderValue>> {
+        let Some(connection) = request.extensions().get::<ConnectionInfo>() else {
+            return Verdict::Forward(None);
         };
         let context = RequestContext::resolve(request, connection, &self.trusted);
         let id = context.request_id.clone();
         request.headers_mut().insert(request_id::HEADER, id.clone());
         request.extensions_mut().insert(context);
-        Verdict::Forward(id)
+        Verdict::Forward(Some(id))
     }
 
-    async fn on_response(self: Arc<Self>, id: HeaderValue, mut response: Response<Body>) -> Response<Body> {
-        response.headers_mut().insert(request_id::HEADER, id);
+    async fn on_response(self: Arc<Self>, id: Option<HeaderValue>, mut response: Response<Body>) -> Response<Body> {
+        if let Some(id) = id {
+            response.headers_mut().insert(request_id::HEADER, id);
+        }
         response
     }
 }

@@ -81,6 +81,10 @@ impl RequestLimits {
         Self { config, pages, events }
     }
 
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
+    }
+
     /// The refusal page. The connection carries nothing after an oversized
     /// request, so it says `Connection: close`.
     fn refuse(&self, status: StatusCode, rule: &'static str, context: Option<&RequestContext>) -> Response<Body> {

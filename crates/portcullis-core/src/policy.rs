@@ -63,6 +63,14 @@ impl<P> PolicyLayer<P> {
     }
 }
 
+/// A layer sharing a policy that is already shared: compiled once, used by
+/// every event loop's stack.
+impl<P> From<Arc<P>> for PolicyLayer<P> {
+    fn from(policy: Arc<P>) -> Self {
+        Self { policy }
+    }
+}
+
 impl<P> Clone for PolicyLayer<P> {
     fn clone(&self) -> Self {
         Self {

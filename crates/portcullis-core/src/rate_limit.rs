@@ -99,14 +99,24 @@ impl RateLimitConfig {
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
+/// One route's rate limit, working: its rules bound to a store.
 pub struct RateLimit {
-    config: RateLimitConfig,
-    allow: Vec<IpNet>,
+    rules: RateLimitRules,
     state: SharedState,
-    answers: Arc<Answers>,
+    /// Where refusals are counted towards a ban, if bans are on.
+    bans: Option<Arc<Bans>>,
 }
 
 pub type RateLimitLayer = PolicyLayer<RateLimit>;
+
+/// A rate limit validated and compiled once (when the config loads), then
+/// bound to each event loop's store with [`RateLimitRules::bind`].
+#[derive(Clone)]
+pub struct RateLimitRules {
+    config: Arc<RateLimitConfig>,
+    allow: Arc<[IpNet]>,
+    answers: Arc<Answers>,
+}
 
 /// How this limit speaks to clients; shared with decisions still in flight.
 struct Answers {
@@ -118,21 +128,17 @@ struct Answers {
     headers: bool,
     pages: NeutralPages,
     events: Events,
-    /// Where refusals are counted towards a ban, if bans are on.
-    bans: Option<Arc<Bans>>,
 }
 
-impl RateLimit {
+impl RateLimitRules {
     pub fn new(
         config: RateLimitConfig,
         scope: &str,
-        state: SharedState,
-        bans: Option<Arc<Bans>>,
         pages: NeutralPages,
         events: Events,
     ) -> Result<Self, InvalidConfig> {
         config.validate()?;
-        let allow = config.allowed()?;
+        let allow = config.allowed()?.into();
         let policy = format!("\"{scope}\";q={};w={}", config.requests, config.window_secs);
         let policy_header =
             HeaderValue::from_str(&policy).map_err(|_| InvalidConfig::new("scope", "not header-safe"))?;
@@ -143,26 +149,48 @@ impl RateLimit {
             headers: config.headers,
             pages,
             events,
-            bans,
         });
         Ok(Self {
-            config,
+            config: Arc::new(config),
             allow,
-            state,
             answers,
         })
+    }
+
+    /// These rules deciding through `state`, counting refusals towards `bans`.
+    pub fn bind(&self, state: SharedState, bans: Option<Arc<Bans>>) -> RateLimit {
+        RateLimit {
+            rules: self.clone(),
+            state,
+            bans,
+        }
+    }
+}
+
+impl RateLimit {
+    /// Compiles and binds in one step, for a single stack.
+    pub fn new(
+        config: RateLimitConfig,
+        scope: &str,
+        state: SharedState,
+        bans: Option<Arc<Bans>>,
+        pages: NeutralPages,
+        events: Events,
+    ) -> Result<Self, InvalidConfig> {
+        Ok(RateLimitRules::new(config, scope, pages, events)?.bind(state, bans))
     }
 
     /// The key a client is counted under. Built by hand: this runs for every
     /// request, and an IPv4 client's address is already text in its context.
     fn key(&self, context: &RequestContext) -> String {
-        let mut key = String::with_capacity(self.answers.key_prefix.len() + 40);
-        key.push_str(&self.answers.key_prefix);
+        let answers = &self.rules.answers;
+        let mut key = String::with_capacity(answers.key_prefix.len() + 40);
+        key.push_str(&answers.key_prefix);
         match context.client_ip {
             IpAddr::V4(_) => key.push_str(context.client_ip_text.to_str().unwrap_or_default()),
             v6 => {
                 use std::fmt::Write;
-                let _ = write!(key, "{}", group(v6, self.config.ipv6_prefix));
+                let _ = write!(key, "{}", group(v6, self.rules.config.ipv6_prefix));
             }
         }
         key
@@ -210,15 +238,23 @@ impl Policy for RateLimit {
     type State = Option<GcraOutcome>;
 
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<Option<GcraOutcome>> {
-        let context = request.extensions().get::<RequestContext>().cloned();
-        let Some(client) = context.as_ref() else {
-            return Verdict::Forward(None);
-        };
-        let ip = client.client_ip;
-        if !self.config.enabled || self.allow.iter().any(|net| net.contains(&ip)) {
+        let rules = &self.rules;
+        if !rules.config.enabled {
             return Verdict::Forward(None);
         }
-        let (key, now, rate) = (self.key(client), self.state.now_ms(), self.config.rate());
+        let context = request.extensions().get::<RequestContext>().cloned();
+        let Some(client) = context.as_ref() else {
+            return Verdict::Answer(crate::context::missing(
+                "rate_limit",
+                &rules.answers.pages,
+                &rules.answers.events,
+            ));
+        };
+        let ip = client.client_ip;
+        if rules.allow.iter().any(|net| net.contains(&ip)) {
+            return Verdict::Forward(None);
+        }
+        let (key, now, rate) = (self.key(client), self.state.now_ms(), rules.config.rate());
         let decision = match self.state.store.gcra_at_once(&key, now, rate) {
             Some(outcome) if outcome.allowed => return Verdict::Forward(Some(outcome)),
             // Refused: counting towards a ban may need the store, so decide later.
@@ -226,12 +262,12 @@ impl Policy for RateLimit {
             None => self.state.store.gcra(&key, now, rate),
         };
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
-        let (answers, state) = (self.answers.clone(), self.state.clone());
+        let (answers, state, bans) = (rules.answers.clone(), self.state.clone(), self.bans.clone());
         Verdict::Later(Box::pin(async move {
             match decision.await {
                 Ok(outcome) if outcome.allowed => (body, Ok(Some(outcome))),
                 Ok(outcome) => {
-                    if let (Some(bans), Some(context)) = (&answers.bans, &context) {
+                    if let (Some(bans), Some(context)) = (&bans, &context) {
                         bans.refused(&state, context).await;
                     }
                     (body, Err(answers.refuse(&outcome, context.as_ref())))
@@ -250,7 +286,7 @@ impl Policy for RateLimit {
         mut response: Response<Body>,
     ) -> Response<Body> {
         if let Some(outcome) = outcome {
-            self.answers.add_headers(response.headers_mut(), &outcome);
+            self.rules.answers.add_headers(response.headers_mut(), &outcome);
         }
         response
     }
@@ -297,6 +333,20 @@ mod tests {
         allow: Vec::new(),
         headers: true,
     };
+
+    #[tokio::test]
+    async fn a_request_without_context_is_refused_not_let_through() {
+        let recorder = Arc::new(Recorder::default());
+        let state = SharedState::in_memory(10);
+        let limit = RateLimit::new(SMALL, "default", state, None, NeutralPages::default(), recorder.clone()).unwrap();
+        let service = PolicyLayer::new(limit).layer(service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(full("reached")))
+        }));
+        let answer = service.oneshot(Request::new(full(""))).await.unwrap();
+        assert_eq!(answer.status(), 500);
+        let events = recorder.taken();
+        assert_eq!((events[0].kind, events[0].rule), ("rate_limit", "missing_context"));
+    }
 
     #[tokio::test]
     async fn headers_then_429_with_exact_retry_after() {

@@ -183,7 +183,7 @@ fn worker(
 fn max_head_bytes(config: &Config) -> usize {
     std::iter::once(&config.policies)
         .chain(config.routes.iter().map(|r| &r.policies))
-        .map(|p| p.limits.max_uri_bytes + p.limits.max_header_bytes)
+        .map(|p| p.limits.config().max_uri_bytes + p.limits.config().max_header_bytes)
         .max()
         .unwrap_or(0)
         .saturating_mul(2)

@@ -12,15 +12,15 @@ use portcullis_core::bans::{BanCheck, BanCheckLayer, Bans};
 use portcullis_core::body::Body;
 use portcullis_core::client_ip::TrustedProxies;
 use portcullis_core::context::{RequestContext, RequestContextLayer, RequestContextPolicy};
-use portcullis_core::cookies::{CookieHardening, CookieHardeningLayer};
-use portcullis_core::csrf::{CrossOriginProtection, CrossOriginProtectionLayer};
-use portcullis_core::errors::{SafeErrors, SafeErrorsLayer};
+use portcullis_core::cookies::CookieHardeningLayer;
+use portcullis_core::csrf::CrossOriginProtectionLayer;
+use portcullis_core::errors::SafeErrorsLayer;
 use portcullis_core::events::Events;
 use portcullis_core::fingerprint::FingerprintLayer;
 use portcullis_core::headers::SecurityHeadersLayer;
-use portcullis_core::limits::{RequestLimits, RequestLimitsLayer};
-use portcullis_core::login::{LoginProtection, LoginProtectionLayer};
-use portcullis_core::rate_limit::{RateLimit, RateLimitLayer};
+use portcullis_core::limits::RequestLimitsLayer;
+use portcullis_core::login::LoginProtectionLayer;
+use portcullis_core::rate_limit::RateLimitLayer;
 use portcullis_core::store::SharedState;
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Service, ServiceBuilder};
@@ -38,24 +38,20 @@ pub struct Shared {
     pub bans: Arc<Bans>,
 }
 
-/// The whole gateway as one service.
+/// The whole gateway as one service, for one event loop: the policies
+/// compiled when the config loaded, bound to this loop's store.
 pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
     let events: Events = Arc::new(log.clone());
     let proxy = Proxy::new(config.upstream.clone(), config.policies.pages.clone(), events.clone());
     let route = |policies: &Policies| {
-        let login = (!config.logins.is_empty()).then(|| {
-            let login = LoginProtection::new(
-                &config.logins,
-                shared.state.clone(),
-                policies.pages.clone(),
-                events.clone(),
-            );
-            LoginProtectionLayer::new(login.expect("validated at load"))
-        });
+        let login = config
+            .logins
+            .as_ref()
+            .map(|rules| LoginProtectionLayer::new(rules.bind(shared.state.clone(), policies.pages.clone())));
         let inner = ServiceBuilder::new()
             .option_layer(login)
             .service(proxy.with_pages(policies.pages.clone()));
-        policy_stack(policies, &events, shared, inner)
+        policy_stack(policies, shared, inner)
     };
     let routes = config
         .routes
@@ -82,8 +78,8 @@ pub fn refusal(config: &Config, log: &JsonLog, status: StatusCode) -> Stack {
     // A refusal needs only what every response gets: no fingerprint, the security headers.
     let policies = &config.policies;
     let headers = ServiceBuilder::new()
-        .layer(SecurityHeadersLayer::new(policies.headers.clone()))
-        .layer(FingerprintLayer::new(policies.fingerprint.clone()))
+        .layer(SecurityHeadersLayer::from(policies.headers.clone()))
+        .layer(FingerprintLayer::from(policies.fingerprint.clone()))
         .service(answer);
     edge(config, log, headers)
 }
@@ -108,46 +104,27 @@ where
 }
 
 /// One route's policies around `inner`, outermost first.
-fn policy_stack<S>(policies: &Policies, events: &Events, shared: &Shared, inner: S) -> Stack
+fn policy_stack<S>(policies: &Policies, shared: &Shared, inner: S) -> Stack
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
-    let pages = &policies.pages;
-    // These configs were validated when the config file was loaded.
-    let cookies = CookieHardening::new(policies.cookies.clone(), events.clone()).expect("validated at load");
-    let csrf =
-        CrossOriginProtection::new(policies.csrf.clone(), pages.clone(), events.clone()).expect("validated at load");
-    let rate_limit = RateLimit::new(
-        policies.rate_limit.clone(),
-        &policies.rate_scope,
-        shared.state.clone(),
-        Some(shared.bans.clone()),
-        pages.clone(),
-        events.clone(),
-    )
-    .expect("validated at load");
+    let rate_limit = policies
+        .rate_limit
+        .bind(shared.state.clone(), Some(shared.bans.clone()));
     BoxCloneSyncService::new(
         ServiceBuilder::new()
-            .layer(SecurityHeadersLayer::new(policies.headers.clone()))
-            .layer(FingerprintLayer::new(policies.fingerprint.clone()))
+            .layer(SecurityHeadersLayer::from(policies.headers.clone()))
+            .layer(FingerprintLayer::from(policies.fingerprint.clone()))
             .layer(BanCheckLayer::new(BanCheck::new(
                 shared.bans.clone(),
                 shared.state.clone(),
             )))
-            .layer(CookieHardeningLayer::new(cookies))
-            .layer(SafeErrorsLayer::new(SafeErrors::new(
-                policies.errors.clone(),
-                pages.clone(),
-                events.clone(),
-            )))
-            .layer(RequestLimitsLayer::new(RequestLimits::new(
-                policies.limits,
-                pages.clone(),
-                events.clone(),
-            )))
+            .layer(CookieHardeningLayer::from(policies.cookies.clone()))
+            .layer(SafeErrorsLayer::from(policies.errors.clone()))
+            .layer(RequestLimitsLayer::from(policies.limits.clone()))
             .layer(RateLimitLayer::new(rate_limit))
-            .layer(CrossOriginProtectionLayer::new(csrf))
+            .layer(CrossOriginProtectionLayer::from(policies.csrf.clone()))
             .service(inner),
     )
 }

@@ -252,7 +252,7 @@ pub struct LoginProtection(Arc<Endpoints>);
 
 /// Shared with decisions still in flight.
 struct Endpoints {
-    endpoints: Vec<Endpoint>,
+    endpoints: Arc<[Endpoint]>,
     state: SharedState,
     pages: NeutralPages,
     events: Events,
@@ -260,14 +260,28 @@ struct Endpoints {
 
 pub type LoginProtectionLayer = PolicyLayer<LoginProtection>;
 
-impl LoginProtection {
+/// The `[[login]]` entries validated and compiled once (when the config
+/// loads), then bound to each event loop's store with [`LoginRules::bind`].
+#[derive(Clone)]
+pub struct LoginRules {
+    endpoints: Arc<[Endpoint]>,
+    events: Events,
+}
+
+impl std::fmt::Debug for LoginRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.entries()).finish()
+    }
+}
+
+impl LoginRules {
+    /// The `[[login]]` entries, as configured.
+    pub fn entries(&self) -> impl Iterator<Item = &LoginConfig> {
+        self.endpoints.iter().map(|endpoint| &endpoint.config)
+    }
+
     /// `configs` are the `[[login]]` entries, in order (errors name the entry's index).
-    pub fn new(
-        configs: &[LoginConfig],
-        state: SharedState,
-        pages: NeutralPages,
-        events: Events,
-    ) -> Result<Self, InvalidConfig> {
+    pub fn new(configs: &[LoginConfig], events: Events) -> Result<Self, InvalidConfig> {
         let endpoints = configs
             .iter()
             .enumerate()
@@ -277,12 +291,32 @@ impl LoginProtection {
                     .map_err(|e| InvalidConfig::new(format!("[{i}].{}", e.key), e.message))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self(Arc::new(Endpoints {
-            endpoints,
+        Ok(Self {
+            endpoints: endpoints.into(),
+            events,
+        })
+    }
+
+    /// These rules counting through `state`, answering with `pages`.
+    pub fn bind(&self, state: SharedState, pages: NeutralPages) -> LoginProtection {
+        LoginProtection(Arc::new(Endpoints {
+            endpoints: self.endpoints.clone(),
             state,
             pages,
-            events,
-        })))
+            events: self.events.clone(),
+        }))
+    }
+}
+
+impl LoginProtection {
+    /// Compiles and binds in one step, for a single stack.
+    pub fn new(
+        configs: &[LoginConfig],
+        state: SharedState,
+        pages: NeutralPages,
+        events: Events,
+    ) -> Result<Self, InvalidConfig> {
+        Ok(LoginRules::new(configs, events)?.bind(state, pages))
     }
 }
 
@@ -335,7 +369,7 @@ impl Policy for LoginProtection {
         };
         let context = request.extensions().get::<RequestContext>().cloned();
         let Some(ip) = context.as_ref().map(|c| c.client_ip) else {
-            return Verdict::Forward(None);
+            return Verdict::Answer(crate::context::missing("login", &self.0.pages, &self.0.events));
         };
         let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
@@ -426,7 +460,11 @@ mod tests {
     }
 
     fn attempt(ip: &str, user: &str, password: &str) -> Request<Body> {
-        let mut request = Request::post("/Login/")
+        attempt_at("/Login/", ip, user, password)
+    }
+
+    fn attempt_at(path: &str, ip: &str, user: &str, password: &str) -> Request<Body> {
+        let mut request = Request::post(path)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(full(format!("username={user}&password={password}")))
             .unwrap();
@@ -538,7 +576,7 @@ mod tests {
         *get.method_mut() = Method::GET;
         for _ in 0..3 {
             assert_eq!(
-                status(&mut service, Request::post("/loginx").body(full("")).unwrap())
+                status(&mut service, attempt_at("/loginx", "192.0.2.1", "ada", "guess"))
                     .await
                     .0,
                 401

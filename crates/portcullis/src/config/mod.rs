@@ -18,23 +18,30 @@ use http::uri::{Authority, Scheme};
 use http::{Method, Uri};
 use ipnet::IpNet;
 use portcullis_core::bans::BansConfig;
-use portcullis_core::cookies::CookiesConfig;
-use portcullis_core::csrf::CsrfConfig;
-use portcullis_core::errors::ErrorsConfig;
+use portcullis_core::cookies::{CookieHardening, CookiesConfig};
+use portcullis_core::csrf::{CrossOriginProtection, CsrfConfig};
+use portcullis_core::errors::{ErrorsConfig, SafeErrors};
+use portcullis_core::events::Events;
 use portcullis_core::fingerprint::Fingerprint;
 use portcullis_core::headers::SecurityHeaders;
-use portcullis_core::limits::LimitsConfig;
-use portcullis_core::login::LoginConfig;
+use portcullis_core::limits::{LimitsConfig, RequestLimits};
+use portcullis_core::login::{LoginConfig, LoginRules};
 use portcullis_core::pages::NeutralPages;
-use portcullis_core::rate_limit::RateLimitConfig;
+use portcullis_core::rate_limit::{RateLimitConfig, RateLimitRules};
 use portcullis_core::store::{OnError, RedisStore};
 use portcullis_core::InvalidConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::log::JsonLog;
 use crate::routes::PathPattern;
 use crate::tls::{self, CertificateFiles, Challenges, Resolver, Tls, TlsSection};
 use locate::Locator;
+
+/// Where the compiled policies report their events: the JSON log.
+fn events() -> Events {
+    Arc::new(JsonLog)
+}
 
 /// A config the gateway refuses to start with.
 #[derive(Debug)]
@@ -81,29 +88,34 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// `[bans]`, validated.
     pub bans: BansConfig,
-    /// `[[login]]` entries, validated.
-    pub logins: Vec<LoginConfig>,
+    /// `[[login]]` entries, compiled; `None`: there are none.
+    pub logins: Option<LoginRules>,
     /// `[tls]`, certificates loaded; `None`: plain HTTP.
     pub tls: Option<Tls>,
 }
 
-/// Every per-route policy, compiled and ready to stack.
-#[derive(Debug, Clone)]
+/// Every per-route policy, compiled once when the config loads and shared
+/// by every event loop's stack.
+#[derive(Clone)]
 pub struct Policies {
-    pub headers: SecurityHeaders,
-    pub fingerprint: Fingerprint,
-    pub errors: ErrorsConfig,
+    pub headers: Arc<SecurityHeaders>,
+    pub fingerprint: Arc<Fingerprint>,
+    pub errors: Arc<SafeErrors>,
     pub pages: NeutralPages,
-    pub limits: LimitsConfig,
-    /// Validated.
-    pub cookies: CookiesConfig,
-    /// Validated.
-    pub csrf: CsrfConfig,
-    /// Validated.
-    pub rate_limit: RateLimitConfig,
-    /// Which counters the rate limit uses: `default`, or the route's own
-    /// (`route-N`) when the route sets a `[route.rate_limit]` of its own.
-    pub rate_scope: String,
+    pub limits: Arc<RequestLimits>,
+    pub cookies: Arc<CookieHardening>,
+    pub csrf: Arc<CrossOriginProtection>,
+    /// Bound to each event loop's store. Its counters are `default`, or the
+    /// route's own (`route-N`) when the route sets a `[route.rate_limit]`.
+    pub rate_limit: RateLimitRules,
+}
+
+impl fmt::Debug for Policies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policies")
+            .field("limits", self.limits.config())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -368,7 +380,7 @@ impl Config {
             .collect::<Result<_, _>>()?;
         loader.validate_store(&file.store)?;
         let (_, bans) = loader.checked(("bans".into(), toml::Value::Table(file.bans)), BansConfig::validate)?;
-        let logins = file
+        let logins: Vec<LoginConfig> = file
             .login
             .into_iter()
             .enumerate()
@@ -377,6 +389,13 @@ impl Config {
                 loader.checked(entry, LoginConfig::validate).map(|(_, login)| login)
             })
             .collect::<Result<_, _>>()?;
+        let logins = match logins.is_empty() {
+            true => None,
+            // Errors name the entry as `[i].key`.
+            false => Some(
+                LoginRules::new(&logins, events()).map_err(|e| loader.error(&format!("login{}", e.key), e.message))?,
+            ),
+        };
         Ok(Self {
             server: file.server,
             store: file.store,
@@ -543,12 +562,14 @@ impl Loader<'_> {
         let (section, value) = merged("errors", global.errors, over(|r| &r.errors));
         let errors: ErrorsConfig = self.deserialize(&section, value)?;
         let pages = self.pages(&section, &errors)?;
+        let errors = SafeErrors::new(errors, pages.clone(), events());
 
         let (_, limits) = self.checked(
             merged("limits", global.limits, over(|r| &r.limits)),
             LimitsConfig::validate,
         )?;
-        let (_, mut cookies) = self.checked(
+        let limits = RequestLimits::new(limits, pages.clone(), events());
+        let (cookies_section, mut cookies) = self.checked(
             merged("cookies", global.cookies, over(|r| &r.cookies)),
             CookiesConfig::validate,
         )?;
@@ -567,23 +588,29 @@ impl Loader<'_> {
             }
         }
 
-        let rate_limit_section = merged("rate_limit", global.rate_limit, over(|r| &r.rate_limit));
-        let (_, rate_limit) = self.checked(rate_limit_section, RateLimitConfig::validate)?;
+        let cookies = CookieHardening::new(cookies, events()).map_err(|e| self.invalid(&cookies_section, e))?;
+        let csrf = CrossOriginProtection::new(csrf, pages.clone(), events()).map_err(|e| self.invalid(&section, e))?;
+
+        let (section, rate_limit) = self.checked(
+            merged("rate_limit", global.rate_limit, over(|r| &r.rate_limit)),
+            RateLimitConfig::validate,
+        )?;
         let rate_scope = match route {
             Some((r, index)) if !r.rate_limit.is_empty() => format!("route-{}", index + 1),
             _ => "default".to_owned(),
         };
+        let rate_limit = RateLimitRules::new(rate_limit, &rate_scope, pages.clone(), events())
+            .map_err(|e| self.invalid(&section, e))?;
 
         Ok(Policies {
-            headers,
-            fingerprint,
-            errors,
+            headers: Arc::new(headers),
+            fingerprint: Arc::new(fingerprint),
+            errors: Arc::new(errors),
             pages,
-            limits,
-            cookies,
-            csrf,
+            limits: Arc::new(limits),
+            cookies: Arc::new(cookies),
+            csrf: Arc::new(csrf),
             rate_limit,
-            rate_scope,
         })
     }
 
@@ -718,7 +745,7 @@ mod tests {
     fn defaults_need_only_an_upstream() {
         let config = parse(UPSTREAM).unwrap();
         assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(config.policies.limits.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.policies.limits.config().max_body_bytes, 1024 * 1024);
         assert_eq!(config.upstream.authority, "127.0.0.1:3000");
         assert!(parse("").unwrap_err().to_string().contains("no upstream"));
     }
@@ -792,7 +819,10 @@ mod tests {
         let (key, line, _) = key_and_line("[[login]]\npath = \"/login\"\nfailure_location = \"(\"\n");
         assert_eq!((key.as_str(), line), ("login[0].failure_location", Some(5)));
         let config = parse(&format!("{UPSTREAM}[[login]]\npath = \"/login\"\n")).unwrap();
-        assert_eq!(config.logins[0].consecutive_failures, 10);
+        assert_eq!(
+            config.logins.unwrap().entries().next().unwrap().consecutive_failures,
+            10
+        );
         assert_eq!(config.store.on_error, OnError::FailOpen);
     }
 
@@ -827,10 +857,10 @@ mod tests {
         );
         let config = parse(&text).unwrap();
         let route = &config.routes[0];
-        assert_eq!(route.policies.limits.max_body_bytes, 50_000_000);
-        assert_eq!(route.policies.limits.max_uri_bytes, 100);
+        assert_eq!(route.policies.limits.config().max_body_bytes, 50_000_000);
+        assert_eq!(route.policies.limits.config().max_uri_bytes, 100);
         assert_eq!(route.methods.as_deref(), Some(&[Method::POST][..]));
-        assert_eq!(config.policies.limits.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.policies.limits.config().max_body_bytes, 1024 * 1024);
     }
 
     #[test]
