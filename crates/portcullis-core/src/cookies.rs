@@ -120,6 +120,16 @@ pub struct CookieHardening {
     events: Events,
 }
 
+/// What hardening a response's cookies left out or let pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Hardened {
+    /// Over a size limit (dropped or passed, as `oversize` says).
+    pub oversized: Vec<String>,
+    /// Set by the app under a neutral name (`id-1`): it would come back
+    /// renamed to another cookie, so it is dropped.
+    pub clashing: Vec<String>,
+}
+
 pub type CookieHardeningLayer = PolicyLayer<CookieHardening>;
 
 impl CookiesConfig {
@@ -205,16 +215,24 @@ impl CookieHardening {
         }
     }
 
-    /// Rewrites every `Set-Cookie`; returns the names of cookies over a size limit.
-    pub fn harden_response_cookies(&self, headers: &mut HeaderMap, https: bool) -> Vec<String> {
+    /// Rewrites every `Set-Cookie`; reports the cookies over a size limit and
+    /// those dropped for taking a neutral name.
+    pub fn harden_response_cookies(&self, headers: &mut HeaderMap, https: bool) -> Hardened {
+        let mut report = Hardened::default();
         if !headers.contains_key(SET_COOKIE) {
-            return Vec::new();
+            return report;
         }
         let originals: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
         headers.remove(SET_COOKIE);
-        let mut oversized = Vec::new();
+        let oversized = &mut report.oversized;
         let mut total = 0;
         for original in originals {
+            let name = split_pair(trim(first_part(original.as_bytes()))).0;
+            if self.original_of(name).is_some() {
+                // It would come back to the app under another cookie's name.
+                report.clashing.push(String::from_utf8_lossy(name).into_owned());
+                continue;
+            }
             let Some(rewritten) = self.rewrite(original.as_bytes(), https) else {
                 oversized.push(String::from("(malformed)"));
                 continue;
@@ -232,7 +250,7 @@ impl CookieHardening {
                 headers.append(SET_COOKIE, value);
             }
         }
-        oversized
+        report
     }
 
     /// One `Set-Cookie` value rewritten by the policy; `None` if it has no `name=`.
@@ -321,16 +339,28 @@ impl Policy for CookieHardening {
         mut response: Response<Body>,
     ) -> Response<Body> {
         let https = context.as_ref().is_some_and(|c| c.https);
-        let oversized = self.harden_response_cookies(response.headers_mut(), https);
-        if let Some(context) = context.as_ref().filter(|_| !oversized.is_empty()) {
-            let action = if self.config.oversize == Oversize::Drop {
-                "dropped"
-            } else {
-                "passed"
-            };
-            let mut event = context.event("cookies", "cookie_size", action);
-            event.detail = Some(format!("cookies: {}", oversized.join(", ")));
-            self.events.emit(event);
+        let report = self.harden_response_cookies(response.headers_mut(), https);
+        let Some(context) = context else {
+            return response;
+        };
+        let size_action = match self.config.oversize {
+            Oversize::Drop => "dropped",
+            Oversize::Pass => "passed",
+        };
+        for (names, rule, action, advice) in [
+            (&report.oversized, "cookie_size", size_action, ""),
+            (
+                &report.clashing,
+                "neutral_name_clash",
+                "dropped",
+                " (the app set a cookie named like a renamed one: choose another [cookies] neutral_name)",
+            ),
+        ] {
+            if !names.is_empty() {
+                let mut event = context.event("cookies", rule, action);
+                event.detail = Some(format!("cookies: {}{advice}", names.join(", ")));
+                self.events.emit(event);
+            }
         }
         response
     }
@@ -395,6 +425,7 @@ mod tests {
     use super::*;
     use crate::events::testing::Recorder;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn hardening(config: CookiesConfig) -> CookieHardening {
         CookieHardening::new(config, Arc::new(Recorder::default())).unwrap()
@@ -569,6 +600,8 @@ mod tests {
         prop_oneof![
             proptest::sample::select(DEFAULT_RENAMED).prop_map(String::from),
             "[A-Za-z0-9_.-]{1,12}",
+            // Names the gateway itself puts on the wire.
+            "(__Host-)?id-[0-9]{1,2}",
         ]
     }
 
@@ -582,18 +615,30 @@ mod tests {
             https in any::<bool>(),
         ) {
             let policy = hardening(CookiesConfig::default());
-            let set: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}; Path=/")).collect();
-            let set: Vec<&str> = set.iter().map(String::as_str).collect();
-            let on_the_wire = set_cookies(&policy, &set, https);
-            prop_assert_eq!(on_the_wire.len(), cookies.len());
+            // The app's cookies named like the gateway's own are dropped; the
+            // others come back to the app exactly as it set them.
+            let (clashing, kept): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                cookies.into_iter().partition(|(name, _)| policy.original_of(name.as_bytes()).is_some());
+            let set: Vec<String> = clashing.iter().chain(&kept).map(|(n, v)| format!("{n}={v}; Path=/")).collect();
+            let mut headers = HeaderMap::new();
+            for cookie in &set {
+                headers.append(SET_COOKIE, HeaderValue::from_str(cookie).unwrap());
+            }
+            let report = policy.harden_response_cookies(&mut headers, https);
+            prop_assert_eq!(report.clashing, clashing.keys().cloned().collect::<Vec<_>>());
+            let on_the_wire: Vec<&str> = headers.get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+            prop_assert_eq!(on_the_wire.len(), kept.len());
+            if kept.is_empty() {
+                return Ok(());
+            }
             let returned: Vec<&str> = on_the_wire.iter().map(|c| c.split(';').next().unwrap()).collect();
-            for (pair, (name, _)) in returned.iter().zip(&cookies) {
+            for (pair, (name, _)) in returned.iter().zip(&kept) {
                 prop_assert_eq!(pair.starts_with(name.as_str()), !DEFAULT_RENAMED.contains(&name.as_str()));
             }
             let mut headers = HeaderMap::new();
             headers.insert(COOKIE, HeaderValue::from_str(&returned.join("; ")).unwrap());
             policy.restore_request_cookies(&mut headers);
-            let expected: Vec<String> = cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let expected: Vec<String> = kept.iter().map(|(n, v)| format!("{n}={v}")).collect();
             prop_assert_eq!(headers[COOKIE].to_str().unwrap(), expected.join("; "));
         }
 

@@ -90,7 +90,10 @@ mod tests {
     #[tokio::test]
     async fn custom_html_gets_the_request_id() {
         let pages = NeutralPages::with_custom_html(HashMap::from([(502, "<p>down {{request_id}}</p>".to_owned())]));
+        let context = crate::context::testing::context_from("192.0.2.9");
+        let body = text(pages.render(StatusCode::BAD_GATEWAY, Some(&context))).await;
+        assert_eq!(body, "<p>down test-id</p>");
         let body = text(pages.render(StatusCode::BAD_GATEWAY, None)).await;
-        assert_eq!(body, "<p>down </p>");
+        assert_eq!(body, "<p>down </p>", "no id to give: the placeholder goes");
     }
 }

@@ -172,6 +172,7 @@ pub async fn run(config: AcmeConfig, resolver: Arc<Resolver>, challenges: Arc<Ch
                 .duration_since(now)
                 .unwrap_or_default()
                 .min(Duration::from_secs(12 * 3600));
+            next_check(&log, wait);
             tokio::time::sleep(wait).await;
             continue;
         }
@@ -182,6 +183,7 @@ pub async fn run(config: AcmeConfig, resolver: Arc<Resolver>, challenges: Arc<Ch
                 resolver.replace(CertificateSet::new(vec![issued]));
                 // A renewal window longer than the CA's validity would make
                 // every new certificate due at once: never renew in a loop.
+                next_check(&log, MIN_BETWEEN_ORDERS);
                 tokio::time::sleep(MIN_BETWEEN_ORDERS).await;
             }
             Err(error) => {
@@ -201,6 +203,13 @@ pub async fn run(config: AcmeConfig, resolver: Arc<Resolver>, challenges: Arc<Ch
             }
         }
     }
+}
+
+/// Says when the certificate is looked at again: the operator sees that
+/// nothing is due until then.
+fn next_check(log: &JsonLog, wait: Duration) {
+    let at = humantime::format_rfc3339_seconds(SystemTime::now() + wait);
+    log.notice("next certificate check", Some(format!("at {at}")));
 }
 
 /// The shortest time between two successful orders.

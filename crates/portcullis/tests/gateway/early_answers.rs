@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{client, Gateway};
+use crate::harness::Gateway;
 use crate::tls::{https_gateway, TestCertificates};
 
 /// What curl made of one POST: its exit code, the status and the protocol.
@@ -65,15 +65,7 @@ async fn refusals_reach_curl_whole_over_http1_and_http2() {
             }
         }
         if !app_sees_them {
-            let received: serde_json::Value = client()
-                .get(format!("{}/received", app.url()))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(received["received"], 0, "the app never saw a refused request");
+            assert_eq!(app.received().await, 0, "the app never saw a refused request");
         }
     }
 }

@@ -175,6 +175,19 @@ impl ExpressApp {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// How many requests reached the app, by its own count.
+    pub async fn received(&self) -> u64 {
+        let counted: serde_json::Value = client()
+            .get(format!("{}/received", self.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        counted["received"].as_u64().unwrap()
+    }
 }
 
 /// The portcullis binary, run from a config file.

@@ -31,11 +31,23 @@ async fn access_log_has_one_line_per_request_without_query_values() {
     assert!(!gateway.process.stdout.any_contains("s3cret"));
 }
 
+/// Waits until a request has reached the app (by its own count).
+async fn in_flight_at(app: &crate::harness::ExpressApp) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.received().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request never reached the app"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
-    let (_app, mut gateway) = protected("");
+    let (app, mut gateway) = protected("");
     let slow = tokio::spawn(client().get(gateway.url("/slow?ms=1500")).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    in_flight_at(&app).await;
     gateway.process.signal("TERM");
     let response = slow.await.unwrap().unwrap();
     assert_eq!(response.status(), 200);
@@ -47,9 +59,9 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
 
 #[tokio::test]
 async fn drain_timeout_bounds_the_wait() {
-    let (_app, mut gateway) = protected("[server]\ndrain_timeout = \"300ms\"\n");
+    let (app, mut gateway) = protected("[server]\ndrain_timeout = \"300ms\"\n");
     let _slow = tokio::spawn(client().get(gateway.url("/slow?ms=10000")).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    in_flight_at(&app).await;
     let started = std::time::Instant::now();
     gateway.process.signal("TERM");
     assert!(gateway.process.wait_exit(Duration::from_secs(5)).success());
