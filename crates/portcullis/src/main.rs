@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod first_request;
 mod forwarded;
 mod log;
 mod pool;

@@ -10,7 +10,6 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +34,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::{Config, ServerConfig, StoreConfig};
+use crate::first_request::{FirstRequest, HeadRefusals};
 use crate::log::{JsonLog, FLUSH_EVERY};
 use crate::routes::Stack;
 use crate::stack;
@@ -151,6 +151,7 @@ fn worker(
         let server = Server {
             gateway: stack::gateway(config, &log, &shared),
             shared,
+            head_refusals: HeadRefusals::render(config, tls.is_some()),
             tls,
             over_limit: stack::refusal(config, &log, StatusCode::TOO_MANY_REQUESTS),
             log,
@@ -267,6 +268,8 @@ struct Server {
     shared: stack::Shared,
     /// `None`: plain HTTP.
     tls: Option<TlsTermination>,
+    /// Pages for the heads hyper refuses before any request is dispatched.
+    head_refusals: Option<Arc<HeadRefusals>>,
 }
 
 /// What HTTPS connections go through before HTTP.
@@ -440,8 +443,8 @@ impl Server {
         let info = ConnectionInfo::new(peer, tls);
         let in_flight = InFlight::default();
         let requests = in_flight.clone();
-        let first_head = FirstHead::default();
-        let dispatched = first_head.clone();
+        let first_request = FirstRequest::default();
+        let dispatched = first_request.clone();
         let body_read_timeout = self.config.body_read_timeout;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let mut request = request.map(|b| body::boxed(ReadTimeout::new(b, body_read_timeout)));
@@ -470,7 +473,8 @@ impl Server {
         } else {
             // hyper restarts this timer whenever it waits for a request head,
             // so it also bounds the idle time between keep-alive requests.
-            let io = TokioIo::new(first_head.watch(stream));
+            let watched = first_request.watch(stream, self.head_refusals.clone(), canonical(peer.ip()));
+            let io = TokioIo::new(watched);
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(self.config.header_read_timeout.min(self.config.keep_alive_timeout))
@@ -480,7 +484,7 @@ impl Server {
             let log = self.log.clone();
             Box::pin(async move {
                 let ended = drive(connection, draining).await;
-                if ended.is_err_and(|error| error.is_timeout()) && first_head.stalled() {
+                if ended.is_err_and(|error| error.is_timeout()) && first_request.stalled() {
                     log.emit(SecurityEvent {
                         kind: "limits",
                         rule: "header_read_timeout",
@@ -492,90 +496,6 @@ impl Server {
                 }
             })
         }
-    }
-}
-
-/// Whether a connection sent part of its first request head and then
-/// stalled (slowloris), as opposed to sending nothing at all (a browser's
-/// speculative connection) or going idle between keep-alive requests.
-#[derive(Clone, Default)]
-struct FirstHead(Arc<FirstHeadState>);
-
-#[derive(Default)]
-struct FirstHeadState {
-    bytes_arrived: AtomicBool,
-    dispatched: AtomicBool,
-}
-
-impl FirstHead {
-    fn watch<I>(&self, stream: I) -> NoteArrivals<I> {
-        NoteArrivals {
-            inner: stream,
-            first_head: self.clone(),
-        }
-    }
-
-    fn dispatched(&self) {
-        if !self.0.dispatched.load(Ordering::Relaxed) {
-            self.0.dispatched.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Bytes came, but never a whole request head.
-    fn stalled(&self) -> bool {
-        self.0.bytes_arrived.load(Ordering::Relaxed) && !self.0.dispatched.load(Ordering::Relaxed)
-    }
-}
-
-/// A stream that notes whether any byte has arrived on it.
-struct NoteArrivals<I> {
-    inner: I,
-    first_head: FirstHead,
-}
-
-impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for NoteArrivals<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let arrived = &self.first_head.0.bytes_arrived;
-        if buf.filled().len() > before && !arrived.load(Ordering::Relaxed) {
-            arrived.store(true, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for NoteArrivals<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        data: &[io::IoSlice<'_>],
-    ) -> std::task::Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, data)
     }
 }
 
