@@ -5,19 +5,21 @@
 #      without and with limit_req beside it for the cost of the same check;
 #   2. accuracy: a limit of 1,000 requests hammered by 64 connections, on one
 #      gateway (memory store) and on two gateways sharing one redis-server;
-#   3. memory for 1,000,000 tracked client IPs (the store_memory example).
+#   3. memory for 1,000,000 tracked client IPs (the store_memory example);
+#   4. a Redis outage: throughput while redis-server is down, with the
+#      default fail mode and with on_error = "local", beside the memory store.
 # Every load is bounded (wrk -d) and every process started here is stopped by
 # its PID on exit.
 #
 # Usage: bench/abuse.sh [seconds-per-run] [connections]
-# Needs: wrk, nginx, redis-server (apt-get install -y wrk nginx redis-server).
+# Needs: wrk, nginx, redis-server, curl (apt-get install -y wrk nginx redis-server curl).
 set -euo pipefail
 
 DURATION=${1:-10}
 CONNECTIONS=${2:-64}
 source "$(dirname "$0")/lib.sh"
 
-need wrk nginx redis-server
+need wrk nginx redis-server curl
 build_portcullis
 start_static_upstream
 
@@ -87,17 +89,42 @@ REDIS_ALLOWED=$(( $(cat "$WORK/first") + $(cat "$WORK/second") ))
 # --- 3. memory for a million clients -------------------------------------------
 MILLION=$(cd "$ROOT" && cargo run --release -q -p portcullis-core --example store_memory)
 
+# --- 4. a Redis outage ------------------------------------------------------------
+# A gateway on its own redis-server, which is then killed: once the outage
+# event is logged, requests must cost what they cost with the memory store.
+during_outage() {
+  local name=$1 mode=$2 port pid
+  port=$(free_port)
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & pid=$!
+  PIDS+=($pid)
+  wait_port "$port"
+  start_portcullis "$name" "$UNREACHABLE"$'[store]\nredis = "redis://127.0.0.1:'"$port"$'"\non_error = "'"$mode"$'"\n'
+  kill "$pid"
+  for _ in $(seq 1 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$GATEWAY/" || true
+    grep -q '"action":"outage"' "$WORK/$name.log" && break
+    sleep 0.05
+  done
+  grep -q '"action":"outage"' "$WORK/$name.log" || { echo "bench: no outage event for $name" >&2; exit 1; }
+  load "$name" "http://127.0.0.1:$GATEWAY/"
+}
+read -r DOWN_OPEN_RPS DOWN_OPEN_P99 < <(during_outage outage-fail-open fail_open)
+read -r DOWN_LOCAL_RPS DOWN_LOCAL_P99 < <(during_outage outage-local local)
+
 cat <<EOF
 | run | req/s | p99 (ms) |
 |---|---:|---:|
 | portcullis, rate limiting off | $OFF_RPS | $OFF_P99 |
 | portcullis, rate limiting on (memory store) | $MEM_RPS | $MEM_P99 |
 | portcullis, rate limiting on (Redis store) | $REDIS_RPS | $REDIS_P99 |
+| portcullis, Redis store, Redis down (fail_open) | $DOWN_OPEN_RPS | $DOWN_OPEN_P99 |
+| portcullis, Redis store, Redis down (local) | $DOWN_LOCAL_RPS | $DOWN_LOCAL_P99 |
 | nginx proxy | $NGX_OFF_RPS | $NGX_OFF_P99 |
 | nginx proxy + limit_req | $NGX_ON_RPS | $NGX_ON_P99 |
 
 rate limiting on / off (memory): $(ratio "$MEM_RPS" "$OFF_RPS")x req/s (nginx limit_req on / off: $(ratio "$NGX_ON_RPS" "$NGX_OFF_RPS")x)
 Redis store / memory store: $(ratio "$REDIS_RPS" "$MEM_RPS")x req/s (Redis commands processed: $redis_requests)
+Redis down / memory store: fail_open $(ratio "$DOWN_OPEN_RPS" "$MEM_RPS")x, local $(ratio "$DOWN_LOCAL_RPS" "$MEM_RPS")x req/s
 accuracy, limit 1000, 64 connections: memory store let $MEM_ALLOWED through; two gateways on one Redis let $REDIS_ALLOWED through
 memory: $MILLION
 ($DURATION s per run, $CONNECTIONS connections, wrk -t2, $(nproc) cores)
