@@ -178,15 +178,25 @@ impl ExpressApp {
 
     /// How many requests reached the app, by its own count.
     pub async fn received(&self) -> u64 {
+        self.counter("received").await
+    }
+
+    /// How many requests reached the app's `/hit`.
+    pub async fn hits(&self) -> u64 {
+        self.counter("hits").await
+    }
+
+    /// One of the app's counters: `GET /NAME` answers `{"NAME": N}`.
+    async fn counter(&self, name: &str) -> u64 {
         let counted: serde_json::Value = client()
-            .get(format!("{}/received", self.url()))
+            .get(format!("{}/{name}", self.url()))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        counted["received"].as_u64().unwrap()
+        counted[name].as_u64().unwrap()
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::tls::{give_to_nobody, https_gateway, TestCertificates};
+use crate::tls::{give_to_nobody, https_gateway, rsa_chain, TestCertificates};
 
 /// sslyze, installed by `scripts/test-deps.sh` into its own virtualenv.
 fn sslyze() -> PathBuf {
@@ -21,62 +21,6 @@ fn sslyze() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// An RSA CA and a localhost leaf it signed, written by openssl into `dir`.
-/// Returns the CA file.
-fn rsa_chain(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let run = |args: &[&str]| {
-        let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=test RSA CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "key.pem",
-        "-subj",
-        "/CN=localhost",
-        "-out",
-        "leaf.csr",
-    ]);
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n\
-         authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n",
-    )
-    .unwrap();
-    run(&[
-        "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "30", "-out", "leaf.pem",
-        "-extfile", "leaf.ext",
-    ]);
-    let chain =
-        std::fs::read_to_string(dir.join("leaf.pem")).unwrap() + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
-    std::fs::write(dir.join("cert.pem"), chain).unwrap();
-    dir.join("ca.pem")
 }
 
 /// Runs sslyze's Mozilla "intermediate" check; returns its whole report.
@@ -104,7 +48,7 @@ async fn sslyze_finds_an_ecdsa_certificate_compliant_with_mozilla_intermediate()
 async fn sslyze_finds_ecdsa_and_rsa_certificates_compliant_with_mozilla_intermediate() {
     let certificates = TestCertificates::new();
     let rsa = certificates.dir.0.join("rsa");
-    let rsa_ca = rsa_chain(&rsa);
+    let rsa_ca = rsa_chain(&rsa, "localhost", "DNS:localhost,IP:127.0.0.1");
     give_to_nobody(&certificates.dir.0);
     let extra = format!(
         "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",

@@ -16,18 +16,6 @@ fn store_config(redis: &RedisServer, extra: &str) -> String {
     format!("[store]\nredis = \"{}\"\n{extra}", redis.url())
 }
 
-async fn hits(app: &ExpressApp) -> u64 {
-    let counted: serde_json::Value = client()
-        .get(format!("{}/hits", app.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    counted["hits"].as_u64().unwrap()
-}
-
 #[tokio::test]
 async fn two_gateways_on_one_redis_enforce_one_limit() {
     let redis = RedisServer::start();
@@ -43,7 +31,7 @@ async fn two_gateways_on_one_redis_enforce_one_limit() {
     let allowed = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(allowed, 40, "exactly the limit, across both gateways");
     assert!(statuses.iter().all(|s| [200, 429, 403].contains(s)), "{statuses:?}");
-    assert_eq!(hits(&app).await, 40, "the app saw exactly the limit");
+    assert_eq!(app.hits().await, 40, "the app saw exactly the limit");
 }
 
 /// Polls until `url` answers `status`, for at most 15 s.
@@ -156,10 +144,10 @@ async fn local_limits_hold_while_redis_is_down() {
     redis.kill();
     // The first request to find Redis gone is decided locally too, so the
     // gateway's own memory counts every request of the outage from its start.
-    let before = hits(&app).await;
+    let before = app.hits().await;
     let (_, statuses) = slowest_of(&url, 5).await;
     assert_eq!(statuses, [200, 200, 200, 429, 429], "the local store decides");
-    assert_eq!(hits(&app).await - before, 3, "the app saw exactly the local limit");
+    assert_eq!(app.hits().await - before, 3, "the app saw exactly the local limit");
     gateway.process.stdout.wait_for("\"action\":\"outage\"");
     redis.restart();
     gateway.process.stdout.wait_for("\"action\":\"recovered\"");

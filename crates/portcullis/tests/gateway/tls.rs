@@ -67,6 +67,66 @@ impl TestCertificates {
     }
 }
 
+/// An RSA CA and a leaf it signed for `name` (`alt_names` in openssl's
+/// form), written by openssl into `dir` (`cert.pem` holds the leaf, then the
+/// CA). Returns the CA file.
+pub fn rsa_chain(dir: &Path, name: &str, alt_names: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=test RSA CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    let subject = format!("/CN={name}");
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-subj",
+        subject.as_str(),
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        format!(
+            "subjectAltName={alt_names}\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n\
+             authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
+        ),
+    )
+    .unwrap();
+    run(&[
+        "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "30", "-out", "leaf.pem",
+        "-extfile", "leaf.ext",
+    ]);
+    let chain =
+        std::fs::read_to_string(dir.join("leaf.pem")).unwrap() + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    std::fs::write(dir.join("cert.pem"), chain).unwrap();
+    dir.join("ca.pem")
+}
+
 /// Run as root, the gateway drops to nobody and must still read its files.
 pub fn give_to_nobody(dir: &Path) {
     if nix::unistd::Uid::effective().is_root() {
@@ -391,27 +451,7 @@ fn root_with_no_user_to_drop_to_refuses_unless_allowed() {
 async fn certificates_are_chosen_by_sni_ecdsa_and_rsa() {
     let certificates = TestCertificates::new();
     let rsa = certificates.dir.0.join("rsa");
-    std::fs::create_dir_all(&rsa).unwrap();
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=other.test",
-        ])
-        .args(["-addext", "subjectAltName=DNS:other.test,DNS:*.wild.test"])
-        .arg("-keyout")
-        .arg(rsa.join("key.pem"))
-        .arg("-out")
-        .arg(rsa.join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    rsa_chain(&rsa, "other.test", "DNS:other.test,DNS:*.wild.test");
     give_to_nobody(&certificates.dir.0);
     let extra = format!(
         "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
