@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::tls::{give_to_nobody, https_gateway, rsa_chain, TestCertificates};
+use crate::tls::{https_gateway, TestCertificates};
 
 /// sslyze, installed by `scripts/test-deps.sh` into its own virtualenv.
 fn sslyze() -> PathBuf {
@@ -47,14 +47,7 @@ async fn sslyze_finds_an_ecdsa_certificate_compliant_with_mozilla_intermediate()
 #[tokio::test]
 async fn sslyze_finds_ecdsa_and_rsa_certificates_compliant_with_mozilla_intermediate() {
     let certificates = TestCertificates::new();
-    let rsa = certificates.dir.0.join("rsa");
-    let rsa_ca = rsa_chain(&rsa, "localhost", "DNS:localhost,IP:127.0.0.1");
-    give_to_nobody(&certificates.dir.0);
-    let extra = format!(
-        "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
-        rsa.join("cert.pem").display(),
-        rsa.join("key.pem").display()
-    );
+    let (rsa_ca, extra) = certificates.with_rsa("localhost", "DNS:localhost,IP:127.0.0.1");
     let (_app, gateway, _) = https_gateway(&certificates, &extra);
     let both = certificates.dir.0.join("both-cas.pem");
     let cas =

@@ -58,6 +58,20 @@ impl TestCertificates {
         self.dir.0.join("certs").join(file)
     }
 
+    /// An RSA chain for `name` beside the ECDSA one (see [`rsa_chain`]):
+    /// its CA file, and the `[[tls.certificates]]` entry that loads it.
+    pub fn with_rsa(&self, name: &str, alt_names: &str) -> (PathBuf, String) {
+        let rsa = self.dir.0.join("rsa");
+        let ca = rsa_chain(&rsa, name, alt_names);
+        give_to_nobody(&self.dir.0);
+        let entry = format!(
+            "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
+            rsa.join("cert.pem").display(),
+            rsa.join("key.pem").display()
+        );
+        (ca, entry)
+    }
+
     pub fn config(&self, extra: &str) -> String {
         format!(
             "[tls]\ncert = \"{}\"\nkey = \"{}\"\nredirect_listen = \"127.0.0.1:0\"\nhandshake_timeout = \"1s\"\nreload_interval = \"200ms\"\n{extra}",
@@ -70,7 +84,7 @@ impl TestCertificates {
 /// An RSA CA and a leaf it signed for `name` (`alt_names` in openssl's
 /// form), written by openssl into `dir` (`cert.pem` holds the leaf, then the
 /// CA). Returns the CA file.
-pub fn rsa_chain(dir: &Path, name: &str, alt_names: &str) -> PathBuf {
+fn rsa_chain(dir: &Path, name: &str, alt_names: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let run = |args: &[&str]| {
         let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
@@ -450,14 +464,7 @@ fn root_with_no_user_to_drop_to_refuses_unless_allowed() {
 #[tokio::test]
 async fn certificates_are_chosen_by_sni_ecdsa_and_rsa() {
     let certificates = TestCertificates::new();
-    let rsa = certificates.dir.0.join("rsa");
-    rsa_chain(&rsa, "other.test", "DNS:other.test,DNS:*.wild.test");
-    give_to_nobody(&certificates.dir.0);
-    let extra = format!(
-        "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
-        rsa.join("cert.pem").display(),
-        rsa.join("key.pem").display()
-    );
+    let (_, extra) = certificates.with_rsa("other.test", "DNS:other.test,DNS:*.wild.test");
     let (_app, gateway, _) = https_gateway(&certificates, &extra);
     let peer = |name: &str| {
         let output = Command::new("openssl")
