@@ -233,6 +233,21 @@ impl RedisStore {
         self.connection.open.load(Ordering::Relaxed).then_some(local)
     }
 
+    /// An answer without a round trip: the local store's, or the failure,
+    /// while the circuit is open.
+    fn while_open<T: Send + 'static>(
+        &self,
+        local: impl FnOnce(&dyn Store) -> StoreFuture<T>,
+    ) -> Option<StoreFuture<T>> {
+        if !self.connection.open.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(match self.local.as_deref() {
+            Some(store) => local(store),
+            None => Box::pin(std::future::ready(Err(Connection::unreachable()))),
+        })
+    }
+
     /// `remote`, or on its failure the local store's answer (if there is one).
     fn or_local<T: Send + 'static>(
         &self,
@@ -278,7 +293,7 @@ impl Connection {
         args: &[u64],
     ) -> Result<T, StoreError> {
         if self.open.load(Ordering::Relaxed) {
-            return Err(StoreError("redis: unreachable, waiting for it to answer again".into()));
+            return Err(Self::unreachable());
         }
         let mut invocation = script.prepare_invoke();
         for key in keys {
@@ -299,6 +314,10 @@ impl Connection {
             self.open_circuit(error);
         }
         result
+    }
+
+    fn unreachable() -> StoreError {
+        StoreError("redis: unreachable, waiting for it to answer again".into())
     }
 
     fn open_circuit(self: &Arc<Self>, error: &StoreError) {
@@ -359,8 +378,8 @@ impl Connection {
 
 impl Store for RedisStore {
     fn gcra(&self, key: &str, now_ms: u64, rate: Rate) -> StoreFuture<GcraOutcome> {
-        if let Some(local) = self.local_while_open() {
-            return local.gcra(key, now_ms, rate);
+        if let Some(answer) = self.while_open(|local| local.gcra(key, now_ms, rate)) {
+            return answer;
         }
         let key = key.to_owned();
         self.or_local(self.queue_gcra(key.clone(), now_ms, rate), move |local| {
@@ -373,8 +392,8 @@ impl Store for RedisStore {
     }
 
     fn strike(&self, key: &str, now_ms: u64, rule: StrikeRule) -> StoreFuture<u64> {
-        if let Some(local) = self.local_while_open() {
-            return local.strike(key, now_ms, rule);
+        if let Some(answer) = self.while_open(|local| local.strike(key, now_ms, rule)) {
+            return answer;
         }
         let args = vec![
             now_ms,
@@ -389,8 +408,8 @@ impl Store for RedisStore {
     }
 
     fn blocked(&self, keys: &[String], now_ms: u64) -> StoreFuture<u64> {
-        if let Some(local) = self.local_while_open() {
-            return local.blocked(keys, now_ms);
+        if let Some(answer) = self.while_open(|local| local.blocked(keys, now_ms)) {
+            return answer;
         }
         let keys = keys.to_vec();
         self.or_local(self.run(&BLOCKED, keys.clone(), vec![now_ms]), move |local| {
@@ -399,8 +418,8 @@ impl Store for RedisStore {
     }
 
     fn forgive(&self, key: &str, now_ms: u64) -> StoreFuture<()> {
-        if let Some(local) = self.local_while_open() {
-            return local.forgive(key, now_ms);
+        if let Some(answer) = self.while_open(|local| local.forgive(key, now_ms)) {
+            return answer;
         }
         let answer = self.run::<u64>(&FORGIVE, vec![key.to_owned()], Vec::new());
         let key = key.to_owned();
