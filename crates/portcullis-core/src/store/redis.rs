@@ -203,6 +203,9 @@ impl RedisStore {
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
+            // One attempt per reconnect: a refused connection fails at once
+            // (the circuit then opens), and the probe does the waiting.
+            .set_number_of_retries(0)
             .set_min_delay(PROBE_BACKOFF.0)
             .set_max_delay(PROBE_BACKOFF.1);
         let connection = Arc::new(Connection {
@@ -304,8 +307,19 @@ impl Connection {
         }
         let mut manager = self.manager.clone();
         let timeout = self.config.timeout;
-        // The connection has its own timeouts; this bounds reconnects too.
-        let result = match tokio::time::timeout(timeout, invocation.invoke_async(&mut manager)).await {
+        let attempts = async {
+            match invocation.invoke_async(&mut manager).await {
+                // A connection that broke while idle (Redis restarted, say) fails
+                // its next call; the manager reconnects, so try once more on the
+                // new one before calling Redis away.
+                Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+                    invocation.invoke_async(&mut manager).await
+                }
+                answered => answered,
+            }
+        };
+        // The connection has its own timeouts; this bounds both tries and reconnects.
+        let result = match tokio::time::timeout(timeout, attempts).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(StoreError(format!("redis: {error}"))),
             Err(_) => Err(StoreError(format!("redis: no answer within {timeout:?}"))),
