@@ -395,6 +395,9 @@ impl Store for RedisStore {
         if let Some(answer) = self.while_open(|local| local.gcra(key, now_ms, rate)) {
             return answer;
         }
+        if self.local.is_none() {
+            return self.queue_gcra(key.to_owned(), now_ms, rate); // Every request: no second copy of the key.
+        }
         let key = key.to_owned();
         self.or_local(self.queue_gcra(key.clone(), now_ms, rate), move |local| {
             local.gcra(&key, now_ms, rate)
