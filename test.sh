@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what the tests need when it is missing
 # (scripts/test-deps.sh), and the npm packages of the example app and of the
-# browser scenarios.
+# browser scenarios (sslyze goes into its own virtualenv, see scripts/test-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -170,24 +170,24 @@ fn check_framing(request: &mut Request<Body>) -> Result<(), (StatusCode, &'stati
         return Err((StatusCode::METHOD_NOT_ALLOWED, "method"));
     }
     let mut hosts = request.headers().get_all(header::HOST).iter();
-    let host = hosts.next().cloned();
+    let host = hosts.next();
     if hosts.next().is_some() {
         return Err((StatusCode::BAD_REQUEST, "duplicate_host"));
     }
-    let authority = request.uri().authority().map(|authority| authority.as_str());
-    match (request.version(), authority, host) {
-        (Version::HTTP_2, Some(authority), Some(host)) if host.as_bytes() != authority.as_bytes() => {
-            Err((StatusCode::BAD_REQUEST, "host_mismatch"))
+    let authority = request.uri().authority();
+    let replacement = match (request.version(), authority, host) {
+        (Version::HTTP_2, Some(authority), Some(host)) if host.as_bytes() != authority.as_str().as_bytes() => {
+            return Err((StatusCode::BAD_REQUEST, "host_mismatch"))
         }
-        (Version::HTTP_2, ..) => Ok(()),
+        (Version::HTTP_2, ..) => return Ok(()),
         (_, Some(authority), _) => {
-            let authority = http::HeaderValue::from_str(authority).map_err(|_| (StatusCode::BAD_REQUEST, "host"))?;
-            request.headers_mut().insert(header::HOST, authority);
-            Ok(())
+            http::HeaderValue::from_str(authority.as_str()).map_err(|_| (StatusCode::BAD_REQUEST, "host"))?
         }
-        (Version::HTTP_11, None, None) => Err((StatusCode::BAD_REQUEST, "missing_host")),
-        _ => Ok(()),
-    }
+        (Version::HTTP_11, None, None) => return Err((StatusCode::BAD_REQUEST, "missing_host")),
+        _ => return Ok(()),
+    };
+    request.headers_mut().insert(header::HOST, replacement);
+    Ok(())
 }
 
 /// The error a streamed body fails with once it passes the limit.

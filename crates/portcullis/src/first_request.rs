@@ -57,6 +57,7 @@ impl FirstRequest {
             refusals,
             client,
             replacing: None,
+            watching: true,
         }
     }
 
@@ -176,11 +177,24 @@ pub struct Watched<I> {
     client: IpAddr,
     /// Our page in place of hyper's answer, and how much of it is written.
     replacing: Option<(Vec<u8>, usize)>,
+    /// Until the first dispatch (or a replaced answer): after it, reads and
+    /// writes pass straight through.
+    watching: bool,
+}
+
+impl<I> Watched<I> {
+    /// Whether reads and writes still need a look.
+    fn watching(&mut self) -> bool {
+        if self.watching && self.replacing.is_none() && self.first.0.dispatched.load(Ordering::Relaxed) {
+            self.watching = false;
+        }
+        self.watching
+    }
 }
 
 impl<I: AsyncWrite + Unpin> Watched<I> {
-    /// Whether hyper's write `first` (of `total` bytes) is taken over: it
-    /// is hyper's own answer, before any request was dispatched.
+    /// Whether hyper's write `first` is taken over: it is hyper's own
+    /// answer, before any request was dispatched.
     fn takes_over(&mut self, first: &[u8]) -> bool {
         if self.replacing.is_some() {
             return true; // The rest of hyper's answer goes nowhere.
@@ -238,6 +252,9 @@ impl<I: AsyncWrite + Unpin> Watched<I> {
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.watching() {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let state = &self.first.0;
@@ -253,7 +270,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        if self.takes_over(data) {
+        if self.watching() && self.takes_over(data) {
             // Reported written: hyper's answer is replaced, not sent.
             return match self.poll_page(cx) {
                 Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
@@ -282,6 +299,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         data: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if !self.watching() {
+            return Pin::new(&mut self.inner).poll_write_vectored(cx, data);
+        }
         let first = data
             .iter()
             .find(|slice| !slice.is_empty())

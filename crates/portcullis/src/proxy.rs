@@ -62,13 +62,20 @@ impl Forwarder {
         if let Err(status) = self.prepare(&mut request, upgrade, context.as_ref()) {
             return self.pages.render(status, context.as_ref());
         }
-        let deadline = self.response_deadline(&mut request);
-        let mut response = tokio::select! {
-            sent = self.pool.send(request) => match sent {
-                Ok(response) => response,
-                Err(error) => return self.failed(&error, context.as_ref()),
+        let progress = self.track_body(&mut request);
+        let sent = match progress {
+            None => tokio::time::timeout(self.upstream.response_timeout, self.pool.send(request))
+                .await
+                .ok(),
+            Some(progress) => tokio::select! {
+                sent = self.pool.send(request) => Some(sent),
+                () = progress.idle_for(self.upstream.response_timeout) => None,
             },
-            () = deadline => return self.refuse(StatusCode::GATEWAY_TIMEOUT, "response_timeout", context.as_ref()),
+        };
+        let mut response = match sent {
+            Some(Ok(response)) => response,
+            Some(Err(error)) => return self.failed(&error, context.as_ref()),
+            None => return self.refuse(StatusCode::GATEWAY_TIMEOUT, "response_timeout", context.as_ref()),
         };
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if let (true, Some(client_side)) = (switching, client_side) {
@@ -81,23 +88,19 @@ impl Forwarder {
         response.map(|b| body::boxed(ReadTimeout::new(b, stall_limit)))
     }
 
-    /// When the app has taken too long to answer: `response_timeout` after
-    /// the request body last moved towards it (at once for a request
-    /// without a body), so a slow but steady upload is not the app's fault.
-    fn response_deadline(&self, request: &mut Request<Body>) -> impl Future<Output = ()> + use<> {
-        let timeout = self.upstream.response_timeout;
-        let progress = (!http_body::Body::is_end_stream(request.body())).then(|| {
-            let body = std::mem::replace(request.body_mut(), body::empty());
-            let (body, progress) = BodyProgress::track(body);
-            *request.body_mut() = body;
-            progress
-        });
-        async move {
-            match progress {
-                Some(progress) => progress.idle_for(timeout).await,
-                None => tokio::time::sleep(timeout).await,
-            }
+    /// The request body's progress, watched so that the wait for the answer
+    /// counts from the body's last move towards the app (`response_timeout`
+    /// after it), not from the head: a slow but steady upload is not the
+    /// app's fault. `None` for a request without a body: the wait counts
+    /// from now.
+    fn track_body(&self, request: &mut Request<Body>) -> Option<BodyProgress> {
+        if http_body::Body::is_end_stream(request.body()) {
+            return None;
         }
+        let body = std::mem::replace(request.body_mut(), body::empty());
+        let (body, progress) = BodyProgress::track(body);
+        *request.body_mut() = body;
+        Some(progress)
     }
 
     /// Turns the client's request into the upstream's.
