@@ -1,17 +1,20 @@
-//! A connection before its first request reaches the stack.
+//! What a connection shows below HTTP: hyper's own answers, and whether a
+//! first request ever came.
 //!
 //! hyper answers some requests itself, before any layer sees them: a request
 //! head larger than its buffer gets an empty `431` with none of the
-//! gateway's headers, a head it cannot parse an empty `400`. Until the first
-//! request is dispatched, whatever hyper writes is such an answer, so
-//! [`Watched`] replaces it with the gateway's own neutral page, with the
-//! security headers and a request id, and logs it (`414` when the request
-//! line alone filled the buffer). Later requests on a keep-alive connection
-//! keep hyper's answer: from outside, a new head cannot be told from the
-//! previous body.
+//! gateway's headers, a head it cannot parse an empty `400`. Such an answer
+//! has one exact form (`connection: close`, `content-length: 0` and `date`,
+//! nothing else), which nothing that passes through the layers can have
+//! (they always add the security headers), so [`Watched`] recognises it in
+//! hyper's writes and sends the gateway's own neutral page instead, with the
+//! security headers and a request id, and logs it: `414` when no line end
+//! came within the last buffer's worth of bytes (the request line alone
+//! filled it), else `431`.
 //!
-//! It also notes whether any byte arrived, so a connection cut by the header
-//! timeout with part of a head (slowloris) can be told from a silent one.
+//! It also notes whether any byte arrived before the first request, so a
+//! connection cut by the header timeout with part of a head (slowloris) can
+//! be told from a silent one.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -43,21 +46,27 @@ pub struct FirstRequest(Arc<State>);
 #[derive(Default)]
 struct State {
     bytes_arrived: AtomicBool,
-    /// A line end arrived before the first request was dispatched.
-    line_ended: AtomicBool,
     dispatched: AtomicBool,
 }
 
 impl FirstRequest {
     /// `stream`, watched; hyper's own answers replaced with `refusals`.
-    pub fn watch<I>(&self, stream: I, refusals: Option<Arc<HeadRefusals>>, client: IpAddr) -> Watched<I> {
+    /// `head_buffer` is hyper's limit for a request head.
+    pub fn watch<I>(
+        &self,
+        stream: I,
+        refusals: Option<Arc<HeadRefusals>>,
+        head_buffer: usize,
+        client: IpAddr,
+    ) -> Watched<I> {
         Watched {
             inner: stream,
             first: self.clone(),
             refusals,
             client,
+            head_buffer: head_buffer as u64,
+            since_line_end: 0,
             replacing: None,
-            watching: true,
         }
     }
 
@@ -169,53 +178,55 @@ fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A stream watched until its first request is dispatched.
+/// A stream whose hyper-made answers are replaced.
 pub struct Watched<I> {
     inner: I,
     first: FirstRequest,
     refusals: Option<Arc<HeadRefusals>>,
     client: IpAddr,
+    /// hyper's limit for a request head, in bytes.
+    head_buffer: u64,
+    /// Bytes read since the last line end.
+    since_line_end: u64,
     /// Our page in place of hyper's answer, and how much of it is written.
     replacing: Option<(Vec<u8>, usize)>,
-    /// Until the first dispatch (or a replaced answer): after it, reads and
-    /// writes pass straight through.
-    watching: bool,
 }
 
-impl<I> Watched<I> {
-    /// Whether reads and writes still need a look.
-    fn watching(&mut self) -> bool {
-        if self.watching && self.replacing.is_none() && self.first.0.dispatched.load(Ordering::Relaxed) {
-            self.watching = false;
-        }
-        self.watching
-    }
+/// The status of hyper's own answer, if `write` is one: `HTTP/1.1 STATUS
+/// REASON`, then `connection: close`, `content-length: 0` and a 29-byte
+/// `date`, and nothing else.
+fn hypers_own_answer(write: &[u8]) -> Option<StatusCode> {
+    let rest = write.strip_prefix(b"HTTP/1.1 ")?;
+    let status = StatusCode::from_bytes(rest.get(..3)?).ok()?;
+    let headers = format!(
+        " {}\r\nconnection: close\r\ncontent-length: 0\r\ndate: ",
+        status.canonical_reason()?
+    );
+    let date = rest.get(3..)?.strip_prefix(headers.as_bytes())?;
+    (date.len() == 29 + 4 && date.ends_with(b"\r\n\r\n")).then_some(status)
 }
 
 impl<I: AsyncWrite + Unpin> Watched<I> {
-    /// Whether hyper's write `first` is taken over: it is hyper's own
-    /// answer, before any request was dispatched.
+    /// Whether hyper's write `first` is taken over: it is hyper's own answer.
     fn takes_over(&mut self, first: &[u8]) -> bool {
         if self.replacing.is_some() {
-            return true; // The rest of hyper's answer goes nowhere.
+            return true; // The connection ends with our page.
         }
-        let state = &self.first.0;
-        if state.dispatched.load(Ordering::Relaxed) || !first.starts_with(b"HTTP/1.1 4") {
-            return false;
+        if !first.starts_with(b"HTTP/1.1 4") {
+            return false; // Every other write, at the cost of one comparison.
         }
-        let Some(refusals) = &self.refusals else {
+        let (Some(hyper_status), Some(refusals)) = (hypers_own_answer(first), &self.refusals) else {
             return false;
         };
-        let hyper_status = first.get(9..12).and_then(|code| StatusCode::from_bytes(code).ok());
         let (status, rule) = match hyper_status {
-            // The buffer filled before the request line ended: the URI is too long.
-            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE) if !state.line_ended.load(Ordering::Relaxed) => {
+            // No line end in a whole buffer's worth: the request line alone filled it.
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE if self.since_line_end >= self.head_buffer => {
                 (StatusCode::URI_TOO_LONG, "max_uri_bytes")
             }
-            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE) => {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
                 (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "max_header_bytes")
             }
-            Some(StatusCode::URI_TOO_LONG) => (StatusCode::URI_TOO_LONG, "max_uri_bytes"),
+            StatusCode::URI_TOO_LONG => (StatusCode::URI_TOO_LONG, "max_uri_bytes"),
             _ => (StatusCode::BAD_REQUEST, "malformed_request"),
         };
         let Some((page, id)) = refusals.page(status) else {
@@ -252,16 +263,17 @@ impl<I: AsyncWrite + Unpin> Watched<I> {
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if !self.watching() {
-            return Pin::new(&mut self.inner).poll_read(cx, buf);
-        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let state = &self.first.0;
-        if buf.filled().len() > before && !state.dispatched.load(Ordering::Relaxed) {
-            state.bytes_arrived.store(true, Ordering::Relaxed);
-            if buf.filled()[before..].contains(&b'\n') {
-                state.line_ended.store(true, Ordering::Relaxed);
+        let arrived = &buf.filled()[before..];
+        if !arrived.is_empty() {
+            self.since_line_end = match memchr::memrchr(b'\n', arrived) {
+                Some(at) => (arrived.len() - at - 1) as u64,
+                None => self.since_line_end + arrived.len() as u64,
+            };
+            let state = &self.first.0;
+            if !state.bytes_arrived.load(Ordering::Relaxed) {
+                state.bytes_arrived.store(true, Ordering::Relaxed);
             }
         }
         polled
@@ -270,7 +282,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        if self.watching() && self.takes_over(data) {
+        if self.takes_over(data) {
             // Reported written: hyper's answer is replaced, not sent.
             return match self.poll_page(cx) {
                 Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
@@ -299,9 +311,6 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         data: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if !self.watching() {
-            return Pin::new(&mut self.inner).poll_write_vectored(cx, data);
-        }
         let first = data
             .iter()
             .find(|slice| !slice.is_empty())
@@ -320,6 +329,29 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_hypers_exact_answers_are_recognised() {
+        let date = "date: Tue, 01 Dec 2026 10:33:25 GMT\r\n\r\n";
+        let own = |head: &str| format!("{head}\r\nconnection: close\r\ncontent-length: 0\r\n{date}");
+        assert_eq!(
+            hypers_own_answer(own("HTTP/1.1 431 Request Header Fields Too Large").as_bytes()),
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
+        assert_eq!(
+            hypers_own_answer(own("HTTP/1.1 400 Bad Request").as_bytes()),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        // What passes through the layers always has more headers.
+        let proxied =
+            "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\nx-content-type-options: nosniff\r\n";
+        assert_eq!(hypers_own_answer(format!("{proxied}{date}").as_bytes()), None);
+        assert_eq!(
+            hypers_own_answer(format!("{}x", own("HTTP/1.1 400 Bad Request")).as_bytes()),
+            None
+        );
+        assert_eq!(hypers_own_answer(b"HTTP/1.1 4"), None);
+    }
 
     #[test]
     fn every_placeholder_is_replaced() {

@@ -473,12 +473,13 @@ impl Server {
         } else {
             // hyper restarts this timer whenever it waits for a request head,
             // so it also bounds the idle time between keep-alive requests.
-            let watched = first_request.watch(stream, self.head_refusals.clone(), canonical(peer.ip()));
+            let head_buffer = self.max_head_bytes.max(8192);
+            let watched = first_request.watch(stream, self.head_refusals.clone(), head_buffer, canonical(peer.ip()));
             let io = TokioIo::new(watched);
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(self.config.header_read_timeout.min(self.config.keep_alive_timeout))
-                .max_buf_size(self.max_head_bytes.max(8192))
+                .max_buf_size(head_buffer)
                 .serve_connection(io, service)
                 .with_upgrades();
             let log = self.log.clone();
