@@ -268,7 +268,7 @@ struct Server {
     shared: stack::Shared,
     /// `None`: plain HTTP.
     tls: Option<TlsTermination>,
-    /// Pages for the heads hyper refuses before any request is dispatched.
+    /// The pages that replace hyper's own answers to heads it refuses.
     head_refusals: Option<Arc<HeadRefusals>>,
 }
 
