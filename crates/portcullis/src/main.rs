@@ -2,8 +2,8 @@
 
 mod config;
 mod demo;
-mod first_request;
 mod forwarded;
+mod heads;
 mod log;
 mod pool;
 mod privileges;

@@ -34,7 +34,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::{Config, ServerConfig, StoreConfig};
-use crate::first_request::{FirstRequest, HeadRefusals};
+use crate::heads::{HeadRefusals, HeadWatch};
 use crate::log::{JsonLog, FLUSH_EVERY};
 use crate::routes::Stack;
 use crate::stack;
@@ -443,13 +443,13 @@ impl Server {
         let info = ConnectionInfo::new(peer, tls);
         let in_flight = InFlight::default();
         let requests = in_flight.clone();
-        let first_request = FirstRequest::default();
-        let dispatched = first_request.clone();
+        let heads = HeadWatch::default();
+        let dispatched = heads.clone();
         let body_read_timeout = self.config.body_read_timeout;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let mut request = request.map(|b| body::boxed(ReadTimeout::new(b, body_read_timeout)));
             request.extensions_mut().insert(info.clone());
-            dispatched.dispatched();
+            dispatched.dispatched(!http_body::Body::is_end_stream(request.body()));
             let waiting = requests.enter();
             // Boxed with its type spelled out: rustc cannot infer that the
             // unboxed future is `Send` for every lifetime when it is spawned.
@@ -474,7 +474,7 @@ impl Server {
             // hyper restarts this timer whenever it waits for a request head,
             // so it also bounds the idle time between keep-alive requests.
             let head_buffer = self.max_head_bytes.max(8192);
-            let watched = first_request.watch(stream, self.head_refusals.clone(), head_buffer, canonical(peer.ip()));
+            let watched = heads.watch(stream, self.head_refusals.clone(), head_buffer, canonical(peer.ip()));
             let io = TokioIo::new(watched);
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -485,7 +485,7 @@ impl Server {
             let log = self.log.clone();
             Box::pin(async move {
                 let ended = drive(connection, draining).await;
-                if ended.is_err_and(|error| error.is_timeout()) && first_request.stalled() {
+                if ended.is_err_and(|error| error.is_timeout()) && heads.stalled() {
                     log.emit(SecurityEvent {
                         kind: "limits",
                         rule: "header_read_timeout",

@@ -155,6 +155,20 @@ async fn malformed_http_gets_400_and_the_gateway_carries_on() {
 #[tokio::test]
 async fn slowloris_is_cut_off_while_others_are_served() {
     let (_app, gateway) = protected("[server]\nheader_read_timeout = \"1s\"\n");
+    // Two keep-alive connections after one whole request: one goes idle, the
+    // other sends part of a second head and stalls.
+    let after_a_request = || {
+        let mut stream = TcpStream::connect(gateway.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut status = [0u8; 12];
+        stream.read_exact(&mut status).unwrap();
+        assert_eq!(&status, b"HTTP/1.1 200");
+        stream
+    };
+    let idle = after_a_request();
+    let mut second_head = after_a_request();
+    second_head.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
     let started = Instant::now();
     let mut slow = TcpStream::connect(gateway.addr).unwrap();
     let mut silent = TcpStream::connect(gateway.addr).unwrap();
@@ -191,9 +205,14 @@ async fn slowloris_is_cut_off_while_others_are_served() {
         "silent connection kept for {silent_closed:?}"
     );
     assert!(nothing.is_empty());
-    // The cut slowloris is an event; the silent connection (a browser may
-    // open one speculatively) is not. Both closed before the request whose
-    // access line is waited for here, so both would have been logged by then.
+    // Each cut slowloris (first head or second) is an event; the silent
+    // connection (a browser may open one speculatively) and the idle
+    // keep-alive one are not. All of them closed before the request whose
+    // access line is waited for here, so all would have been logged by then.
+    for mut stream in [idle, second_head] {
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    }
     let event = gateway.process.stdout.wait_for("\"rule\":\"header_read_timeout\"");
     assert!(
         event.contains("\"action\":\"closed\"") && event.contains("127.0.0.1"),
@@ -202,7 +221,7 @@ async fn slowloris_is_cut_off_while_others_are_served() {
     let response = client().get(gateway.url("/after")).send().await.unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     gateway.process.stdout.wait_for(&id);
-    assert_eq!(gateway.process.stdout.count("header_read_timeout"), 1);
+    assert_eq!(gateway.process.stdout.count("header_read_timeout"), 2);
 }
 
 #[tokio::test]

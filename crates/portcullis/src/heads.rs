@@ -1,5 +1,5 @@
-//! What a connection shows below HTTP: hyper's own answers, and whether a
-//! first request ever came.
+//! Request heads as hyper reads them, from below HTTP: its own answers to
+//! heads it refuses, and heads that never finish.
 //!
 //! hyper answers some requests itself, before any layer sees them: a request
 //! head larger than its buffer gets an empty `431` with none of the
@@ -12,14 +12,14 @@
 //! came within the last buffer's worth of bytes (the request line alone
 //! filled it), else `431`.
 //!
-//! It also notes whether any byte arrived before the first request, so a
-//! connection cut by the header timeout with part of a head (slowloris) can
-//! be told from a silent one.
+//! [`HeadWatch`] also counts the bytes that arrived since the last request
+//! was dispatched, so a connection cut by the header timeout with part of a
+//! head (slowloris) can be told from a silent or idle keep-alive one.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -39,17 +39,23 @@ use tower::{service_fn, ServiceBuilder, ServiceExt};
 use crate::config::Config;
 use crate::log::JsonLog;
 
-/// What one connection has shown so far. Cheap to clone.
+/// What one connection's reads have shown, shared by its stream and its
+/// service. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct FirstRequest(Arc<State>);
+pub struct HeadWatch(Arc<State>);
 
 #[derive(Default)]
 struct State {
-    bytes_arrived: AtomicBool,
+    /// Bytes read on the connection.
+    read: AtomicU64,
+    /// `read` when the last request was dispatched.
+    read_at_dispatch: AtomicU64,
     dispatched: AtomicBool,
+    /// The last request had a body, so what came after it is not all head.
+    last_had_body: AtomicBool,
 }
 
-impl FirstRequest {
+impl HeadWatch {
     /// `stream`, watched; hyper's own answers replaced with `refusals`.
     /// `head_buffer` is hyper's limit for a request head.
     pub fn watch<I>(
@@ -61,7 +67,7 @@ impl FirstRequest {
     ) -> Watched<I> {
         Watched {
             inner: stream,
-            first: self.clone(),
+            watch: self.clone(),
             refusals,
             client,
             head_buffer: head_buffer as u64,
@@ -70,16 +76,27 @@ impl FirstRequest {
         }
     }
 
-    /// The stack has a request: from now on hyper's writes are its answers.
-    pub fn dispatched(&self) {
-        if !self.0.dispatched.load(Ordering::Relaxed) {
-            self.0.dispatched.store(true, Ordering::Relaxed);
-        }
+    /// hyper has read a whole head and hands its request (`with_body`, or
+    /// not) to the stack.
+    pub fn dispatched(&self, with_body: bool) {
+        let state = &self.0;
+        state
+            .read_at_dispatch
+            .store(state.read.load(Ordering::Relaxed), Ordering::Relaxed);
+        state.last_had_body.store(with_body, Ordering::Relaxed);
+        state.dispatched.store(true, Ordering::Relaxed);
     }
 
-    /// Bytes came, but never a whole request head.
+    /// Part of a head came and no more: bytes arrived and none was dispatched,
+    /// or bytes arrived after a request without a body. (After a request with
+    /// a body they may be that body, so they are not counted.)
     pub fn stalled(&self) -> bool {
-        self.0.bytes_arrived.load(Ordering::Relaxed) && !self.0.dispatched.load(Ordering::Relaxed)
+        let state = &self.0;
+        let read = state.read.load(Ordering::Relaxed);
+        if !state.dispatched.load(Ordering::Relaxed) {
+            return read > 0;
+        }
+        !state.last_had_body.load(Ordering::Relaxed) && read > state.read_at_dispatch.load(Ordering::Relaxed)
     }
 }
 
@@ -181,7 +198,7 @@ fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
 /// A stream whose hyper-made answers are replaced.
 pub struct Watched<I> {
     inner: I,
-    first: FirstRequest,
+    watch: HeadWatch,
     refusals: Option<Arc<HeadRefusals>>,
     client: IpAddr,
     /// hyper's limit for a request head, in bytes.
@@ -271,10 +288,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
                 Some(at) => (arrived.len() - at - 1) as u64,
                 None => self.since_line_end + arrived.len() as u64,
             };
-            let state = &self.first.0;
-            if !state.bytes_arrived.load(Ordering::Relaxed) {
-                state.bytes_arrived.store(true, Ordering::Relaxed);
-            }
+            self.watch.0.read.fetch_add(arrived.len() as u64, Ordering::Relaxed);
         }
         polled
     }
