@@ -367,6 +367,17 @@ mod tests {
         assert_eq!(hypers_own_answer(b"HTTP/1.1 4"), None);
     }
 
+    proptest::proptest! {
+        // Writes carry the app's bytes too: any of them, a decision and no panic.
+        #[test]
+        fn any_write_is_judged_without_panicking(write in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = hypers_own_answer(&write);
+            let mut prefixed = b"HTTP/1.1 4".to_vec();
+            prefixed.extend_from_slice(&write);
+            let _ = hypers_own_answer(&prefixed);
+        }
+    }
+
     #[test]
     fn every_placeholder_is_replaced() {
         assert_eq!(replace_all(b"a-XX-b-XX", b"XX", b"12"), b"a-12-b-12");
