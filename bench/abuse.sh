@@ -92,6 +92,8 @@ MILLION=$(cd "$ROOT" && cargo run --release -q -p portcullis-core --example stor
 # --- 4. a Redis outage ------------------------------------------------------------
 # A gateway on its own redis-server, which is then killed: once the outage
 # event is logged, requests must cost what they cost with the memory store.
+# Run in this shell, not a subshell, so the processes it starts are stopped
+# on exit; its result goes to $WORK/NAME.result.
 during_outage() {
   local name=$1 mode=$2 port pid
   port=$(free_port)
@@ -106,10 +108,12 @@ during_outage() {
     sleep 0.05
   done
   grep -q '"action":"outage"' "$WORK/$name.log" || { echo "bench: no outage event for $name" >&2; exit 1; }
-  load "$name" "http://127.0.0.1:$GATEWAY/"
+  load "$name" "http://127.0.0.1:$GATEWAY/" > "$WORK/$name.result"
 }
-read -r DOWN_OPEN_RPS DOWN_OPEN_P99 < <(during_outage outage-fail-open fail_open)
-read -r DOWN_LOCAL_RPS DOWN_LOCAL_P99 < <(during_outage outage-local local)
+during_outage outage-fail-open fail_open
+read -r DOWN_OPEN_RPS DOWN_OPEN_P99 < "$WORK/outage-fail-open.result"
+during_outage outage-local local
+read -r DOWN_LOCAL_RPS DOWN_LOCAL_P99 < "$WORK/outage-local.result"
 
 cat <<EOF
 | run | req/s | p99 (ms) |
