@@ -30,14 +30,13 @@ use portcullis_core::body::{self, Body};
 use portcullis_core::client_ip::ip_text;
 use portcullis_core::context::{ContextData, RequestContext};
 use portcullis_core::events::{EventSink, SecurityEvent};
-use portcullis_core::fingerprint::FingerprintLayer;
-use portcullis_core::headers::SecurityHeadersLayer;
 use portcullis_core::request_id;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tower::{service_fn, ServiceBuilder, ServiceExt};
+use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::log::JsonLog;
+use crate::stack;
 
 /// What one connection's reads have shown, shared by its stream and its
 /// service. Cheap to clone.
@@ -48,9 +47,8 @@ pub struct HeadWatch(Arc<State>);
 struct State {
     /// Bytes read on the connection.
     read: AtomicU64,
-    /// `read` when the last request was dispatched.
+    /// `read` when the last request was dispatched (0 before the first).
     read_at_dispatch: AtomicU64,
-    dispatched: AtomicBool,
     /// The last request had a body, so what came after it is not all head.
     last_had_body: AtomicBool,
 }
@@ -84,19 +82,15 @@ impl HeadWatch {
             .read_at_dispatch
             .store(state.read.load(Ordering::Relaxed), Ordering::Relaxed);
         state.last_had_body.store(with_body, Ordering::Relaxed);
-        state.dispatched.store(true, Ordering::Relaxed);
     }
 
-    /// Part of a head came and no more: bytes arrived and none was dispatched,
-    /// or bytes arrived after a request without a body. (After a request with
-    /// a body they may be that body, so they are not counted.)
+    /// Part of a head came and no more: bytes arrived since the last dispatch
+    /// (or, before the first, at all), unless the last request had a body,
+    /// which those bytes may be.
     pub fn stalled(&self) -> bool {
         let state = &self.0;
-        let read = state.read.load(Ordering::Relaxed);
-        if !state.dispatched.load(Ordering::Relaxed) {
-            return read > 0;
-        }
-        !state.last_had_body.load(Ordering::Relaxed) && read > state.read_at_dispatch.load(Ordering::Relaxed)
+        !state.last_had_body.load(Ordering::Relaxed)
+            && state.read.load(Ordering::Relaxed) > state.read_at_dispatch.load(Ordering::Relaxed)
     }
 }
 
@@ -114,7 +108,6 @@ impl HeadRefusals {
     /// (HSTS included when `https`). `None` if one could not be rendered at
     /// once; hyper's answers then go out as they are.
     pub fn render(config: &Config, https: bool) -> Option<Arc<Self>> {
-        let policies = &config.policies;
         let pages = [
             StatusCode::BAD_REQUEST,
             StatusCode::URI_TOO_LONG,
@@ -122,17 +115,8 @@ impl HeadRefusals {
         ]
         .into_iter()
         .map(|status| {
-            let neutral = policies.pages.clone();
-            let answer = service_fn(move |request: Request<Body>| {
-                let page = neutral.render(status, request.extensions().get::<RequestContext>());
-                std::future::ready(Ok::<_, std::convert::Infallible>(page))
-            });
-            let stack = ServiceBuilder::new()
-                .layer(SecurityHeadersLayer::from(policies.headers.clone()))
-                .layer(FingerprintLayer::from(policies.fingerprint.clone()))
-                .service(answer);
-            let response = stack.oneshot(placeholder_request(https)).now_or_never()?.ok()?;
-            Some((status, serialize(response)?))
+            let page = stack::refusal_page(config, status).oneshot(placeholder_request(https));
+            Some((status, serialize(page.now_or_never()?.ok()?)?))
         })
         .collect::<Option<Vec<_>>>()?;
         Some(Arc::new(Self { pages }))
@@ -162,7 +146,7 @@ fn placeholder_request(https: bool) -> Request<Body> {
     request
 }
 
-/// A whole HTTP/1.1 response as bytes, closing the connection.
+/// A whole HTTP/1.1 response as bytes (the page says `Connection: close`).
 fn serialize(response: Response<Body>) -> Option<Vec<u8>> {
     let (parts, body) = response.into_parts();
     let body = body.collect().now_or_never()?.ok()?.to_bytes();
@@ -170,7 +154,6 @@ fn serialize(response: Response<Body>) -> Option<Vec<u8>> {
     let mut out = format!("HTTP/1.1 {} {reason}\r\n", parts.status.as_str()).into_bytes();
     let mut headers = parts.headers;
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     headers.insert(request_id::HEADER, HeaderValue::from_static(PLACEHOLDER_ID));
     for (name, value) in &headers {
         out.extend_from_slice(name.as_str().as_bytes());

@@ -68,6 +68,20 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
 /// Answers every request with one neutral status page (e.g. 429 for a client
 /// over its connection limit), with the same headers as any other response.
 pub fn refusal(config: &Config, log: &JsonLog, status: StatusCode) -> Stack {
+    edge(config, log, refusal_page(config, status))
+}
+
+/// The neutral page for `status`, closing the connection, with only what
+/// every response gets: no fingerprint, the security headers. For a request
+/// that already has its context.
+pub fn refusal_page(
+    config: &Config,
+    status: StatusCode,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
     let pages = config.policies.pages.clone();
     let answer = service_fn(move |request: Request<Body>| {
         let mut page = pages.render(status, request.extensions().get::<RequestContext>());
@@ -75,13 +89,11 @@ pub fn refusal(config: &Config, log: &JsonLog, status: StatusCode) -> Stack {
             .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         std::future::ready(Ok::<Response<Body>, Infallible>(page))
     });
-    // A refusal needs only what every response gets: no fingerprint, the security headers.
     let policies = &config.policies;
-    let headers = ServiceBuilder::new()
+    ServiceBuilder::new()
         .layer(SecurityHeadersLayer::from(policies.headers.clone()))
         .layer(FingerprintLayer::from(policies.fingerprint.clone()))
-        .service(answer);
-    edge(config, log, headers)
+        .service(answer)
 }
 
 /// What runs before routing: the request context, then the access log.
