@@ -1,4 +1,4 @@
-//! Assembles the layers in the documented order (DESIGN.md): request id and
+//! Assembles the layers in the order docs/architecture.md gives: request id and
 //! client → access log → route → bans → cookie names restored → size limits →
 //! rate limits → CSRF → login protection → proxy, and on the way back login
 //! failures counted → safe errors → cookie hardening → fingerprint removal →
