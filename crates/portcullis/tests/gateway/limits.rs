@@ -331,19 +331,28 @@ async fn a_stalled_request_body_is_408() {
     gateway.process.stdout.wait_for("\"body_read_timeout\"");
 }
 
-#[tokio::test]
-async fn an_upstream_that_stalls_mid_body_does_not_hold_the_client() {
-    // An upstream that sends a head and half its body, then goes quiet.
+/// An upstream on loopback that takes one connection, reads the start of
+/// the request, does `then` with the connection, and holds it for `hold`.
+fn stub_upstream(hold: Duration, then: impl FnOnce(&mut TcpStream) + Send + 'static) -> std::net::SocketAddr {
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = upstream.local_addr().unwrap();
     std::thread::spawn(move || {
         let (mut stream, _) = upstream.accept().unwrap();
         let mut request = [0u8; 4096];
         let _ = stream.read(&mut request);
+        then(&mut stream);
+        std::thread::sleep(hold);
+    });
+    address
+}
+
+#[tokio::test]
+async fn an_upstream_that_stalls_mid_body_does_not_hold_the_client() {
+    // An upstream that sends a head and half its body, then goes quiet.
+    let address = stub_upstream(Duration::from_secs(5), |stream| {
         stream
             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf")
             .unwrap();
-        std::thread::sleep(Duration::from_secs(5));
     });
     let gateway = crate::harness::Gateway::start(
         &format!("http://{address}"),
@@ -389,14 +398,7 @@ async fn a_slow_steady_upload_outlasts_the_response_timeout() {
 #[tokio::test]
 async fn an_upstream_that_stops_reading_the_body_still_times_out() {
     // An upstream that reads the request head, then neither reads nor answers.
-    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = upstream.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut stream, _) = upstream.accept().unwrap();
-        let mut head = [0u8; 1024];
-        let _ = stream.read(&mut head);
-        std::thread::sleep(Duration::from_secs(20));
-    });
+    let address = stub_upstream(Duration::from_secs(20), |_| {});
     let gateway = crate::harness::Gateway::start(
         &format!("http://{address}"),
         "[upstream]\nresponse_timeout = \"1s\"\n[limits]\nmax_body_bytes = 1073741824\n",
