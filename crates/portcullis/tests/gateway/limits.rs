@@ -101,22 +101,7 @@ async fn long_uris_are_414_and_large_headers_431() {
         assert!(event.contains(&format!("\"rule\":\"{rule}\"")), "{event}");
     }
     // The same as a later request on a keep-alive connection, as scanners send it.
-    let mut stream = TcpStream::connect(gateway.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut first = [0u8; 12];
-    stream.read_exact(&mut first).unwrap();
-    assert_eq!(&first, b"HTTP/1.1 200");
-    let head = read_head(&mut stream);
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length: "))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).unwrap();
+    let mut stream = after_one_request(gateway.addr);
     let long_uri = format!("GET /?q={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
     let _ = stream.write_all(long_uri.as_bytes());
     let mut answer = Vec::new();
@@ -126,15 +111,29 @@ async fn long_uris_are_414_and_large_headers_431() {
     assert!(answer.contains("<h1>414 URI Too Long</h1>"), "{answer}");
 }
 
-/// Reads a response head (through the blank line) from `stream`.
-fn read_head(stream: &mut TcpStream) -> String {
+/// A keep-alive connection on which one whole request was answered 200 and
+/// its response read to the end.
+fn after_one_request(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         stream.read_exact(&mut byte).unwrap();
         head.push(byte[0]);
     }
-    String::from_utf8_lossy(&head).into_owned()
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    stream.read_exact(&mut vec![0u8; length]).unwrap();
+    stream
 }
 
 #[tokio::test]
@@ -157,17 +156,8 @@ async fn slowloris_is_cut_off_while_others_are_served() {
     let (_app, gateway) = protected("[server]\nheader_read_timeout = \"1s\"\n");
     // Two keep-alive connections after one whole request: one goes idle, the
     // other sends part of a second head and stalls.
-    let after_a_request = || {
-        let mut stream = TcpStream::connect(gateway.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut status = [0u8; 12];
-        stream.read_exact(&mut status).unwrap();
-        assert_eq!(&status, b"HTTP/1.1 200");
-        stream
-    };
-    let idle = after_a_request();
-    let mut second_head = after_a_request();
+    let idle = after_one_request(gateway.addr);
+    let mut second_head = after_one_request(gateway.addr);
     second_head.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
     let started = Instant::now();
     let mut slow = TcpStream::connect(gateway.addr).unwrap();
