@@ -30,6 +30,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod store;
 pub mod text;
+pub mod waf;
 
 /// A config value a layer cannot work with. `key` is the path inside the
 /// layer's section (e.g. `content_security_policy.directives.script-src`), so

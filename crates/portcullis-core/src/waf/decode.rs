@@ -1,0 +1,493 @@
+//! What a value means once every layer of encoding an app or a browser might
+//! undo has been undone.
+//!
+//! Attackers encode payloads so that a filter sees one string and the app
+//! another: `%27`, `%2527` (twice), `%u0027`, `&#39;`, `\u0027`, `%c0%a7`
+//! (an overlong UTF-8 form), NUL bytes in the middle of keywords. Each value
+//! is decoded here once into its distinct spellings ([`Spellings`]); every
+//! detector then sees each spelling once.
+
+use std::borrow::Cow;
+
+/// How many rounds of percent-decoding are undone: enough for the double and
+/// triple encodings seen in payload lists, bounded so a value cannot make the
+/// decoder loop.
+const MAX_PERCENT_ROUNDS: usize = 4;
+
+/// One decoding step, reported by `waf explain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `%XX`, `%uXXXX` and, in forms and query strings, `+`: this many rounds.
+    Percent(u8),
+    /// Overlong or invalid UTF-8 read as the character it spells, or U+FFFD.
+    Utf8,
+    /// NUL bytes removed.
+    Nul,
+    /// `&lt;`, `&#39;`, `&#x27;`, ...
+    HtmlEntities,
+    /// `\uXXXX`, `\u{...}`, `\xXX` as in JavaScript strings.
+    JsEscapes,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Percent(1) => f.write_str("percent-decoded"),
+            Self::Percent(n) => write!(f, "percent-decoded {n} times"),
+            Self::Utf8 => f.write_str("overlong or invalid UTF-8 read"),
+            Self::Nul => f.write_str("NUL bytes removed"),
+            Self::HtmlEntities => f.write_str("HTML entities decoded"),
+            Self::JsEscapes => f.write_str("JavaScript escapes decoded"),
+        }
+    }
+}
+
+/// The steps that led to one spelling, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Steps {
+    steps: [Option<Step>; 5],
+}
+
+impl Steps {
+    fn push(&mut self, step: Step) {
+        if let Some(slot) = self.steps.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(step);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Step> + '_ {
+        self.steps.iter().map_while(|s| *s)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps[0].is_none()
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_empty() {
+            return f.write_str("as sent");
+        }
+        for (i, step) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The distinct spellings of one value, the fully URL-decoded one first.
+pub struct Spellings<'a> {
+    items: [Option<(Cow<'a, str>, Steps)>; 3],
+}
+
+impl<'a> Spellings<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Steps)> {
+        self.items.iter().flatten().map(|(text, steps)| (text.as_ref(), steps))
+    }
+
+    fn add(&mut self, text: Cow<'a, str>, steps: Steps) {
+        if self.iter().any(|(known, _)| known == text) {
+            return;
+        }
+        if let Some(slot) = self.items.iter_mut().find(|s| s.is_none()) {
+            *slot = Some((text, steps));
+        }
+    }
+}
+
+/// Where a value came from decides whether `+` means a space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Query strings and urlencoded forms: `+` is a space.
+    Form,
+    /// Paths, headers, cookies, JSON strings, multipart fields.
+    Plain,
+}
+
+/// Every distinct spelling of `raw`.
+pub fn spellings(raw: &[u8], origin: Origin) -> Spellings<'_> {
+    let mut steps = Steps::default();
+    let (bytes, rounds) = percent_decode(raw, origin);
+    if rounds > 0 {
+        steps.push(Step::Percent(rounds));
+    }
+    let bytes = match memchr::memchr(0, &bytes) {
+        Some(_) => {
+            steps.push(Step::Nul);
+            Cow::Owned(bytes.iter().copied().filter(|&b| b != 0).collect())
+        }
+        None => bytes,
+    };
+    let (text, repaired) = match bytes {
+        Cow::Borrowed(bytes) => {
+            let text = utf8(bytes);
+            let repaired = matches!(text, Cow::Owned(_));
+            (text, repaired)
+        }
+        Cow::Owned(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => (Cow::Owned(text), false),
+            Err(error) => (Cow::Owned(utf8(error.as_bytes()).into_owned()), true),
+        },
+    };
+    if repaired {
+        steps.push(Step::Utf8);
+    }
+    let mut all = Spellings {
+        items: [None, None, None],
+    };
+    // Markup keeps its entities: in `<p>&lt;script&gt;</p>` they are text,
+    // and a browser leaves them so. Outside markup they may be a disguise.
+    if !text.contains('<') {
+        if let Cow::Owned(decoded) = html_entities(&text) {
+            let mut steps = steps.clone();
+            steps.push(Step::HtmlEntities);
+            all.add(Cow::Owned(decoded), steps);
+        }
+    }
+    if let Cow::Owned(decoded) = js_escapes(&text) {
+        let mut steps = steps.clone();
+        steps.push(Step::JsEscapes);
+        all.add(Cow::Owned(decoded), steps);
+    }
+    let mut spellings = Spellings {
+        items: [Some((text, steps)), None, None],
+    };
+    for (text, steps) in all.items.into_iter().flatten() {
+        spellings.add(text, steps);
+    }
+    spellings
+}
+
+/// Percent-decodes until nothing changes (at most [`MAX_PERCENT_ROUNDS`]),
+/// `+` as a space in the first round of form values.
+fn percent_decode(raw: &[u8], origin: Origin) -> (Cow<'_, [u8]>, u8) {
+    let plus = origin == Origin::Form && raw.contains(&b'+');
+    if !plus && !raw.contains(&b'%') {
+        return (Cow::Borrowed(raw), 0);
+    }
+    let mut current = percent_round(raw, plus);
+    let mut rounds = 1;
+    while rounds < MAX_PERCENT_ROUNDS && current.contains(&b'%') {
+        let next = percent_round(&current, false);
+        if next == current {
+            break;
+        }
+        current = next;
+        rounds += 1;
+    }
+    if current == raw {
+        return (Cow::Borrowed(raw), 0);
+    }
+    (Cow::Owned(current), rounds as u8)
+}
+
+/// One round: `%XX`, `%uXXXX` (as UTF-8) and optionally `+`; malformed
+/// escapes stay as they are, like Node's `querystring.unescape`.
+fn percent_round(input: &[u8], plus: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let byte = input[i];
+        if byte == b'+' && plus {
+            out.push(b' ');
+            i += 1;
+            continue;
+        }
+        if byte == b'%' {
+            if let Some(value) = hex_pair(input.get(i + 1..i + 3)) {
+                out.push(value);
+                i += 3;
+                continue;
+            }
+            if matches!(input.get(i + 1), Some(b'u' | b'U')) {
+                if let Some(c) = hex_char(input.get(i + 2..i + 6)) {
+                    let mut buffer = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+                    i += 6;
+                    continue;
+                }
+            }
+        }
+        out.push(byte);
+        i += 1;
+    }
+    out
+}
+
+fn hex_pair(digits: Option<&[u8]>) -> Option<u8> {
+    let digits = digits?;
+    Some((hex(digits[0])? << 4) | hex(digits[1])?)
+}
+
+fn hex_char(digits: Option<&[u8]>) -> Option<char> {
+    let value = digits?.iter().try_fold(0u32, |acc, &d| Some(acc << 4 | u32::from(hex(d)?)))?;
+    char::from_u32(value)
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Reads bytes as UTF-8; overlong forms of a character (`C0 AE` for `.`)
+/// become that character, as the lenient decoders of old servers read them,
+/// and anything else invalid becomes U+FFFD.
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                out.push_str(text);
+                break;
+            }
+            Err(error) => {
+                let (valid, after) = rest.split_at(error.valid_up_to());
+                // The prefix was just checked to be valid.
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let (c, used) = overlong(after).unwrap_or(('\u{FFFD}', error.error_len().unwrap_or(after.len())));
+                out.push(c);
+                rest = &after[used.max(1)..];
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The character an overlong 2-, 3- or 4-byte sequence spells, and its length.
+fn overlong(bytes: &[u8]) -> Option<(char, usize)> {
+    let continuation = |i: usize| bytes.get(i).filter(|b| *b & 0xC0 == 0x80).map(|b| u32::from(b & 0x3F));
+    let lead = *bytes.first()?;
+    let (value, len) = match lead {
+        0xC0 | 0xC1 => ((u32::from(lead & 0x1F) << 6) | continuation(1)?, 2),
+        0xE0 if bytes.get(1).is_some_and(|b| *b < 0xA0) => {
+            ((u32::from(lead & 0x0F) << 12) | (continuation(1)? << 6) | continuation(2)?, 3)
+        }
+        0xF0 if bytes.get(1).is_some_and(|b| *b < 0x90) => (
+            (u32::from(lead & 0x07) << 18) | (continuation(1)? << 12) | (continuation(2)? << 6) | continuation(3)?,
+            4,
+        ),
+        _ => return None,
+    };
+    Some((char::from_u32(value)?, len))
+}
+
+/// Decodes character references as a browser does in text: named (the
+/// common ones, with or without `;`), decimal and hexadecimal.
+fn html_entities(text: &str) -> Cow<'_, str> {
+    if !text.contains('&') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        match entity(after) {
+            Some((c, used)) => {
+                out.push(c);
+                rest = &after[used..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// The character a reference (after its `&`) stands for, and the bytes it used.
+fn entity(after: &str) -> Option<(char, usize)> {
+    let bytes = after.as_bytes();
+    if bytes.first() == Some(&b'#') {
+        let (radix, start) = match bytes.get(1) {
+            Some(b'x' | b'X') => (16, 2),
+            _ => (10, 1),
+        };
+        let digits = bytes[start..]
+            .iter()
+            .take_while(|b| if radix == 16 { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        // Leading zeros are allowed (`&#0000039;`); the value is capped like a browser's.
+        let value = u32::from_str_radix(&after[start..start + digits], radix)
+            .unwrap_or(0x110000)
+            .min(0x110000);
+        let c = char::from_u32(value).filter(|c| *c != '\0').unwrap_or('\u{FFFD}');
+        let end = start + digits;
+        return Some((c, end + usize::from(bytes.get(end) == Some(&b';'))));
+    }
+    let name_len = bytes.iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+    let name = &after[..name_len];
+    let c = NAMED.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)?;
+    Some((c, name_len + usize::from(bytes.get(name_len) == Some(&b';'))))
+}
+
+/// The named references that spell characters with a meaning in markup,
+/// scripts or queries (the full table has over 2,000 names; these are the
+/// ones that can disguise syntax).
+const NAMED: &[(&str, char)] = &[
+    ("lt", '<'),
+    ("gt", '>'),
+    ("amp", '&'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("nbsp", '\u{A0}'),
+    ("Tab", '\t'),
+    ("NewLine", '\n'),
+    ("colon", ':'),
+    ("sol", '/'),
+    ("bsol", '\\'),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("semi", ';'),
+    ("comma", ','),
+    ("period", '.'),
+    ("equals", '='),
+    ("excl", '!'),
+    ("num", '#'),
+    ("percnt", '%'),
+    ("plus", '+'),
+    ("grave", '`'),
+    ("lsqb", '['),
+    ("rsqb", ']'),
+    ("lcub", '{'),
+    ("rcub", '}'),
+    ("ast", '*'),
+    ("dollar", '$'),
+    ("vert", '|'),
+    ("lowbar", '_'),
+    ("quest", '?'),
+    ("commat", '@'),
+    ("hyphen", '-'),
+];
+
+/// Decodes `\uXXXX`, `\u{X...}` and `\xXX` escapes; other backslashes stay.
+fn js_escapes(text: &str) -> Cow<'_, str> {
+    if !text.contains('\\') {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let decoded = match bytes.get(i + 1) {
+            Some(b'u') if bytes.get(i + 2) == Some(&b'{') => {
+                let digits = bytes[i + 3..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+                (digits > 0 && digits <= 6 && bytes.get(i + 3 + digits) == Some(&b'}'))
+                    .then(|| u32::from_str_radix(&text[i + 3..i + 3 + digits], 16).ok())
+                    .flatten()
+                    .and_then(char::from_u32)
+                    .map(|c| (c, 4 + digits))
+            }
+            Some(b'u') => hex_char(bytes.get(i + 2..i + 6)).map(|c| (c, 6)),
+            Some(b'x') => hex_pair(bytes.get(i + 2..i + 4)).map(|b| (char::from(b), 4)),
+            _ => None,
+        };
+        match decoded {
+            Some((c, used)) => {
+                out.push_str(&text[copied..i]);
+                out.push(c);
+                i += used;
+                copied = i;
+                changed = true;
+            }
+            None => i += 1,
+        }
+    }
+    if !changed {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn all(raw: &str, origin: Origin) -> Vec<String> {
+        spellings(raw.as_bytes(), origin).iter().map(|(t, _)| t.to_owned()).collect()
+    }
+
+    #[test]
+    fn plain_values_are_borrowed_and_single() {
+        let spellings = spellings(b"hello world", Origin::Form);
+        let (text, steps) = spellings.iter().next().unwrap();
+        assert_eq!(text, "hello world");
+        assert!(steps.is_empty());
+        assert_eq!(spellings.iter().count(), 1);
+    }
+
+    #[test]
+    fn percent_encodings_are_undone_until_stable() {
+        assert_eq!(all("%27%20OR%201=1", Origin::Form), ["' OR 1=1"]);
+        assert_eq!(all("%2527", Origin::Plain), ["'"]);
+        assert_eq!(all("%252527", Origin::Plain), ["'"]);
+        assert_eq!(all("%u0027", Origin::Plain), ["'"]);
+        assert_eq!(all("a+b", Origin::Form), ["a b"]);
+        assert_eq!(all("a+b", Origin::Plain), ["a+b"]);
+        assert_eq!(all("100%", Origin::Plain), ["100%"]);
+        assert_eq!(all("%zz%4", Origin::Plain), ["%zz%4"]);
+        let spellings = spellings(b"%2527", Origin::Plain);
+        assert_eq!(spellings.iter().next().unwrap().1.to_string(), "percent-decoded 2 times");
+    }
+
+    #[test]
+    fn overlong_utf8_and_nul_bytes() {
+        assert_eq!(all("%c0%ae%c0%ae%c0%af", Origin::Plain), ["../"]);
+        assert_eq!(all("%e0%80%ae", Origin::Plain), ["."]);
+        assert_eq!(all("%ff", Origin::Plain), ["\u{FFFD}"]);
+        assert_eq!(all("<scr%00ipt>", Origin::Plain), ["<script>"]);
+        assert_eq!(all("caf%C3%A9", Origin::Plain), ["café"]);
+    }
+
+    #[test]
+    fn entities_outside_markup_and_js_escapes() {
+        assert_eq!(all("&#39; OR 1=1", Origin::Plain), ["&#39; OR 1=1", "' OR 1=1"]);
+        assert_eq!(all("&lt;script&gt;", Origin::Plain), ["&lt;script&gt;", "<script>"]);
+        assert_eq!(all("&#x6a&#x61vascript&colon;", Origin::Plain)[1], "javascript:");
+        assert_eq!(all("<p>&lt;script&gt;</p>", Origin::Plain), ["<p>&lt;script&gt;</p>"]);
+        assert_eq!(all("\\u003cscript\\x3e", Origin::Plain)[1], "<script>");
+        assert_eq!(all("\\u{27}", Origin::Plain)[1], "'");
+        assert_eq!(all("AT&T", Origin::Plain), ["AT&T"]);
+        assert_eq!(all("C:\\new\\x", Origin::Plain), ["C:\\new\\x"]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_without_panic(raw in proptest::collection::vec(any::<u8>(), 0..256)) {
+            for origin in [Origin::Form, Origin::Plain] {
+                let spellings = spellings(&raw, origin);
+                prop_assert!(spellings.iter().count() >= 1);
+            }
+        }
+
+        #[test]
+        fn escape_heavy_text_decodes_without_panic(raw in "[%&#;\\\\ux0-9a-fA-F{}<>'c]{0,64}") {
+            let _ = spellings(raw.as_bytes(), Origin::Form).iter().count();
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Input inspection (checklist C11): a WAF.
+
+pub mod decode;
+pub mod sqli;
+
+/// What a detector found in one spelling of a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// 1 (a weak sign) to 5 (an attack on its own).
+    pub score: u8,
+    /// Where the value was assumed to land, e.g. "single-quoted SQL string".
+    pub context: &'static str,
+    /// Byte offset in the spelling where the attack starts.
+    pub at: usize,
+}

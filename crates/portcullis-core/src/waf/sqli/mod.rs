@@ -1,0 +1,1084 @@
+//! SQL injection: does the value, pasted into a statement, change it?
+//!
+//! A value reaches SQL in one of four places: as a bare token
+//! (`WHERE id = VALUE`), or inside a single-quoted, double-quoted or
+//! backtick-quoted literal. For each place the value could take, the value
+//! is tokenized as the database would read it there ([`lexer`]), and a small
+//! grammar of SQL expressions decides whether what follows the literal it
+//! closed (or the bare token) is SQL: operators between operands, clauses,
+//! stacked statements, comments that cut the rest of the statement off.
+//!
+//! Keywords alone prove nothing: `union station`, `select comfort mattress`,
+//! `O'Brien` and `5 or more` are not SQL where they would land, because the
+//! grammar rejects them. What is scored is structure: a tautology after a
+//! logic operator, `UNION SELECT` with a select list, a stacked `DROP TABLE`,
+//! a call to `SLEEP` or `EXTRACTVALUE`.
+
+mod lexer;
+
+use lexer::{tokens, Backslash, Token};
+
+use super::Hit;
+
+/// Nesting the grammar follows before it gives up on a value (payloads nest
+/// a few levels; deeper is not an expression anyone writes by hand).
+const MAX_DEPTH: usize = 24;
+
+/// The strongest reading of `value` as an injection, if any.
+pub fn inspect(value: &str) -> Option<Hit> {
+    if value.len() < 2 || !value.bytes().any(|b| !b.is_ascii_alphanumeric() && b != b'_') {
+        return None;
+    }
+    let mut buffer = Vec::new();
+    let mut best: Option<Hit> = None;
+    let mut consider = |hit: Option<Hit>| {
+        if let Some(hit) = hit {
+            if best.as_ref().is_none_or(|b| hit.score > b.score) {
+                best = Some(hit);
+            }
+        }
+    };
+    consider(bare(value, &mut buffer));
+    consider(after_expression(value, &mut buffer));
+    consider(statement(value, &mut buffer));
+    for (quote, context) in [
+        (b'\'', "single-quoted SQL string"),
+        (b'"', "double-quoted SQL string"),
+        (b'`', "backtick-quoted SQL name"),
+    ] {
+        let Some(close) = memchr::memchr(quote, value.as_bytes()) else {
+            continue;
+        };
+        let escaped = value.as_bytes()[..close].contains(&b'\\');
+        let modes: &[Backslash] = if escaped {
+            &[Backslash::Literal, Backslash::Escapes]
+        } else {
+            &[Backslash::Literal]
+        };
+        for &mode in modes {
+            consider(quoted(value, quote, mode, context, &mut buffer));
+        }
+    }
+    best
+}
+
+/// The value as a bare token: it must read as an expression from its start.
+fn bare<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option<Hit> {
+    buffer.clear();
+    tokens(value, None, Backslash::Literal, buffer);
+    let mut grammar = Grammar::new(value, buffer, None);
+    let first = grammar.peek();
+    let numeric_start = matches!(
+        first,
+        Some(Token::Number | Token::Str { .. } | Token::Variable | Token::LParen | Token::Arith(b'-'))
+    );
+    if !grammar.operand() || !grammar.tail() {
+        return None;
+    }
+    let f = &grammar.found;
+    let score = if f.strong() {
+        5
+    } else if f.logic && (f.tautology || (numeric_start && (f.compare_literal || f.function || f.comment))) {
+        5
+    } else if (f.clause_sql && numeric_start) || (f.tautology && f.function) {
+        // `1 ORDER BY 3`, `1 GROUP BY 1 HAVING 1=1`, `(CASE WHEN 1=2 THEN 1 END)`.
+        5
+    } else if f.union || (f.logic && f.compare_literal) || (f.clause && numeric_start) {
+        3
+    } else {
+        return None;
+    };
+    Some(Hit {
+        score,
+        context: "bare SQL token",
+        at: 0,
+    })
+}
+
+/// The value after an expression the app wrote (`ORDER BY x VALUE`,
+/// `LIMIT 1 VALUE`): it must start with a clause.
+fn after_expression<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option<Hit> {
+    buffer.clear();
+    tokens(value, None, Backslash::Literal, buffer);
+    let mut grammar = Grammar::new(value, buffer, None);
+    let clause = matches!(
+        grammar.keyword_at(0),
+        Keyword::Union | Keyword::Order | Keyword::Group | Keyword::Having | Keyword::Limit | Keyword::Procedure | Keyword::Into
+    ) || matches!(grammar.peek(), Some(Token::Logic)) || grammar.keyword_at(0) == Keyword::Logic;
+    grammar.last = Operand::Name;
+    if !clause || !grammar.tail() {
+        return None;
+    }
+    let f = &grammar.found;
+    if !(f.strong() || f.tautology || f.compare_strong || (f.logic_strong && f.function)) {
+        return None;
+    }
+    Some(Hit {
+        score: 5,
+        context: "SQL clause",
+        at: 0,
+    })
+}
+
+/// The value as a statement of its own, as an app that runs what it is
+/// sent would: plain statements are suspicious, ones that also reach for
+/// other tables, delays or files are attacks.
+fn statement<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option<Hit> {
+    buffer.clear();
+    tokens(value, None, Backslash::Literal, buffer);
+    let mut grammar = Grammar::new(value, buffer, None);
+    let verb = match grammar.peek() {
+        Some(Token::Semicolon) => {
+            // `; DROP TABLE users --`: a statement after the app's own.
+            grammar.bump();
+            ";"
+        }
+        Some(Token::Word(verb)) if matches!(keyword(verb), Keyword::Statement | Keyword::Select) => verb,
+        _ => return None,
+    };
+    if !grammar.statement() || !grammar.found.stacked {
+        return None;
+    }
+    let f = &grammar.found;
+    let runs_code = ["exec", "execute", "declare", "waitfor", "shutdown"]
+        .iter()
+        .any(|v| verb.eq_ignore_ascii_case(v));
+    let select = verb.eq_ignore_ascii_case("select");
+    let score = if f.union_select || f.subquery || f.attack_function || f.into_file || f.comment || runs_code || select || verb == ";" {
+        5
+    } else {
+        4
+    };
+    Some(Hit {
+        score,
+        context: "SQL statement",
+        at: 0,
+    })
+}
+
+/// The value inside a literal opened by `quote`: it must close it, then read
+/// as the rest of an expression.
+fn quoted<'a>(
+    value: &'a str,
+    quote: u8,
+    backslash: Backslash,
+    context: &'static str,
+    buffer: &mut Vec<(Token<'a>, usize)>,
+) -> Option<Hit> {
+    buffer.clear();
+    tokens(value, Some(quote), backslash, buffer);
+    let Some(&(Token::Str { closed: true, .. }, _)) = buffer.first() else {
+        return None;
+    };
+    let at = buffer.get(1).map_or(value.len(), |(_, at)| *at);
+    let mut grammar = Grammar::new(value, buffer, Some(quote));
+    grammar.pos = 1;
+    if !grammar.tail() {
+        return None;
+    }
+    let f = &grammar.found;
+    let score = if f.strong() || f.clause || f.tautology || f.logic_strong || f.compare_strong {
+        5
+    } else if f.comment && !f.logic && !f.compare {
+        // `admin'--` cuts the password check off. A random password with
+        // `'#` in it, or `7" #2 needle`, only looks alike.
+        let before = value[..at].trim_end();
+        let wordlike = before[..before.len().saturating_sub(1)]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ');
+        let remark = value[at..].trim_start_matches(['-', '#', '/', '*']);
+        let short = remark.bytes().filter(|b| !b.is_ascii_whitespace()).count() <= 3;
+        if wordlike && short {
+            5
+        } else {
+            3
+        }
+    } else if f.arith || f.logic || f.compare || f.comment {
+        3
+    } else if f.closes_paren || f.comma {
+        2
+    } else {
+        return None;
+    };
+    Some(Hit { score, context, at })
+}
+
+/// What the grammar met on the way through a value.
+#[derive(Debug, Default)]
+struct Found {
+    logic: bool,
+    /// A logic operator whose right side is a literal or an expression, not
+    /// a lone name (`' or 1`, not `" and white`).
+    logic_strong: bool,
+    compare: bool,
+    /// `=`-style comparison with a literal, as a boolean term of its own
+    /// (`' or x=1`, `'='`), not inside arithmetic (`9" & PAGE = 1`).
+    compare_strong: bool,
+    /// A comparison with a literal on one side (`x = 1`).
+    compare_literal: bool,
+    /// A comparison of two literals (`1=1`, `'a'='a'`).
+    tautology: bool,
+    arith: bool,
+    union: bool,
+    /// `UNION SELECT` whose select list is plainly SQL (numbers, `NULL`,
+    /// calls, `FROM`), not English words after "union select".
+    union_select: bool,
+    stacked: bool,
+    subquery: bool,
+    attack_function: bool,
+    function: bool,
+    /// `ORDER BY`, `GROUP BY`, `HAVING`, `LIMIT`, `PROCEDURE`.
+    clause: bool,
+    /// A clause whose operand is SQL (`ORDER BY 3`, `ORDER BY if(...)`),
+    /// not a word (`order by price`).
+    clause_sql: bool,
+    into_file: bool,
+    comment: bool,
+    closes_paren: bool,
+    comma: bool,
+}
+
+impl Found {
+    fn strong(&self) -> bool {
+        self.union_select || self.stacked || self.subquery || self.attack_function || self.into_file
+    }
+}
+
+struct Grammar<'t, 'a> {
+    text: &'a str,
+    tokens: &'t [(Token<'a>, usize)],
+    pos: usize,
+    /// The last binary operator applied at this level.
+    previous: Option<Operator>,
+    /// What the last operand parsed was.
+    last: Operand,
+    depth: usize,
+    /// The quote the app opened, which closes a string the value leaves open.
+    app_quote: Option<u8>,
+    found: Found,
+}
+
+impl<'t, 'a> Grammar<'t, 'a> {
+    fn new(text: &'a str, tokens: &'t [(Token<'a>, usize)], app_quote: Option<u8>) -> Self {
+        Self {
+            text,
+            tokens,
+            pos: 0,
+            previous: None,
+            last: Operand::Literal,
+            depth: 0,
+            app_quote,
+            found: Found::default(),
+        }
+    }
+
+    fn peek(&self) -> Option<Token<'a>> {
+        self.tokens.get(self.pos).map(|(t, _)| *t)
+    }
+
+    fn peek_at(&self, offset: usize) -> Option<Token<'a>> {
+        self.tokens.get(self.pos + offset).map(|(t, _)| *t)
+    }
+
+    fn keyword_at(&self, offset: usize) -> Keyword {
+        match self.peek_at(offset) {
+            Some(Token::Word(word)) => keyword(word),
+            _ => Keyword::None,
+        }
+    }
+
+    fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.tokens.len()
+    }
+
+    /// After an operand at the outermost level: operators, clauses and
+    /// statements until the value ends.
+    fn tail(&mut self) -> bool {
+        loop {
+            match self.peek() {
+                None => return true,
+                Some(Token::Comment) => {
+                    self.found.comment = true;
+                    return true;
+                }
+                Some(Token::RParen) => {
+                    self.found.closes_paren = true;
+                    self.bump();
+                }
+                Some(Token::Comma) => {
+                    self.found.comma = true;
+                    self.bump();
+                    if !self.operand() {
+                        return false;
+                    }
+                }
+                Some(Token::Semicolon) => return self.stacked(),
+                _ => {
+                    if self.operator() {
+                        continue;
+                    }
+                    // SQL Server needs no `;` between statements.
+                    if matches!(self.keyword_at(0), Keyword::Statement | Keyword::Select) {
+                        return self.statement();
+                    }
+                    if !self.clause() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A binary operator and its right operand; false (and nothing consumed)
+    /// if the next token is not an operator.
+    fn operator(&mut self) -> bool {
+        let start = self.pos;
+        let left_literal = self.last == Operand::Literal;
+        if self.keyword_is("sounds") && matches!(self.peek_at(1), Some(Token::Word(w)) if w.eq_ignore_ascii_case("like")) {
+            self.bump();
+        }
+        let kind = match (self.peek(), self.keyword_at(0)) {
+            (Some(Token::Logic), _) | (_, Keyword::Logic) => Operator::Logic,
+            (Some(Token::Compare), _) => Operator::Compare,
+            (_, Keyword::Compare) => Operator::WordCompare,
+            (Some(Token::Arith(b'!' | b'~')), _) => return false,
+            (Some(Token::Arith(_)), _) | (_, Keyword::Arith) => Operator::Arith,
+            (_, Keyword::Is) => {
+                self.bump();
+                if self.keyword_at(0) == Keyword::Not {
+                    self.bump();
+                }
+                if !matches!(self.keyword_at(0), Keyword::Literal) {
+                    self.pos = start;
+                    return false;
+                }
+                self.bump();
+                self.found.compare = true;
+                return true;
+            }
+            (_, Keyword::Not) if matches!(self.keyword_at(1), Keyword::Compare | Keyword::In | Keyword::Between) => {
+                self.bump();
+                return self.operator();
+            }
+            (_, Keyword::In) => {
+                self.bump();
+                if self.peek() != Some(Token::LParen) {
+                    self.pos = start;
+                    return false;
+                }
+                self.found.compare = true;
+                self.found.compare_strong |= matches!(self.previous, None | Some(Operator::Logic));
+                return self.operand();
+            }
+            (_, Keyword::Between) => {
+                self.bump();
+                let ok = self.operand() && self.keyword_is("and") && {
+                    self.bump();
+                    self.operand()
+                };
+                self.found.compare |= ok;
+                return ok;
+            }
+            (_, Keyword::Collate) => {
+                self.bump();
+                let ok = matches!(self.peek(), Some(Token::Word(_) | Token::QuotedName));
+                self.bump();
+                return ok;
+            }
+            _ => return false,
+        };
+        self.bump();
+        // `::` casts to a type name.
+        if self.tokens[self.pos - 1].0 == Token::Arith(b':') && matches!(self.peek(), Some(Token::Word(_))) {
+            self.bump();
+            return true;
+        }
+        let right_start = self.pos;
+        if !self.operand() {
+            self.pos = start;
+            return false;
+        }
+        let mut right = self.operand_kind(right_start);
+        let boolean_term = matches!(self.previous, None | Some(Operator::Logic));
+        match kind {
+            Operator::Logic => {
+                self.found.logic = true;
+                self.previous = Some(kind);
+                // OR binds loosest: its right side runs to the next logic operator.
+                while !matches!(self.peek(), Some(Token::Logic)) && self.keyword_at(0) != Keyword::Logic && self.operator()
+                {
+                    right = Operand::Expression;
+                }
+                self.found.logic_strong |= right == Operand::Expression || right == Operand::Literal;
+            }
+            Operator::Compare | Operator::WordCompare => {
+                self.found.compare = true;
+                let right_literal = right == Operand::Literal;
+                let opens_with_text = !matches!(self.tokens.first(), Some((Token::Str { .. }, 0)))
+                    || self.tokens.get(1).is_some_and(|(_, at)| self.text[..*at].trim_end().len() > 1);
+                self.found.compare_literal |= left_literal || right_literal;
+                self.found.tautology |= left_literal && right_literal && kind == Operator::Compare;
+                self.found.compare_strong |= boolean_term
+                    && (left_literal || right_literal)
+                    && (kind == Operator::Compare || (opens_with_text && right != Operand::Name));
+            }
+            Operator::Arith => self.found.arith = true,
+        }
+        self.previous = Some(kind);
+        self.last = Operand::Expression;
+        true
+    }
+
+    /// What the operand in `tokens[start..pos]` is: a literal (the app's
+    /// reopened string only if the value put something in it), a bare name,
+    /// or an expression (a call, parentheses, several tokens).
+    fn operand_kind(&self, start: usize) -> Operand {
+        let (mut first, mut end) = (start, self.pos);
+        while end > first + 2 && self.tokens[first].0 == Token::LParen && self.tokens[end - 1].0 == Token::RParen {
+            first += 1;
+            end -= 1;
+        }
+        if end != first + 1 {
+            return Operand::Expression;
+        }
+        match self.tokens[first] {
+            (Token::Number | Token::Variable | Token::Str { closed: true, .. }, _) => Operand::Literal,
+            (Token::Str { closed: false, .. }, at) => {
+                if self.text[at..].trim_start_matches(['\'', '"']).trim().is_empty() {
+                    Operand::Name
+                } else {
+                    Operand::Literal
+                }
+            }
+            (Token::Word(word), _) if keyword(word) == Keyword::Literal => Operand::Literal,
+            _ => Operand::Name,
+        }
+    }
+
+    fn keyword_is(&self, word: &str) -> bool {
+        matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    /// A value, with any unary operators in front of it.
+    fn operand(&mut self) -> bool {
+        if self.depth >= MAX_DEPTH {
+            return false;
+        }
+        let start = self.pos;
+        self.depth += 1;
+        let ok = self.operand_inner();
+        self.depth -= 1;
+        self.last = self.operand_kind(start);
+        ok
+    }
+
+    fn operand_inner(&mut self) -> bool {
+        let Some(token) = self.peek() else {
+            return false;
+        };
+        match token {
+            Token::Number | Token::Variable | Token::QuotedName | Token::Str { closed: true, .. } => {
+                self.bump();
+                self.qualified();
+                true
+            }
+            // The value leaves a string open for the app's own quote to close.
+            Token::Str { quote, closed: false } => {
+                self.bump();
+                Some(quote) == self.app_quote && self.at_end()
+            }
+            Token::Arith(b'-' | b'+' | b'~' | b'!') => {
+                self.bump();
+                self.operand()
+            }
+            Token::LParen => self.parenthesized(),
+            Token::Word(word) => self.word_operand(word),
+            _ => false,
+        }
+    }
+
+    fn word_operand(&mut self, word: &str) -> bool {
+        match keyword(word) {
+            // MySQL's IF(), REPLACE(), INSERT() share their names with statements.
+            Keyword::Statement if self.peek_at(1) == Some(Token::LParen) => {
+                self.bump();
+                self.found.function = true;
+                self.call_arguments()
+            }
+            Keyword::Not => {
+                self.bump();
+                self.operand()
+            }
+            Keyword::Literal => {
+                self.bump();
+                true
+            }
+            Keyword::Prefix => {
+                self.bump();
+                self.operand()
+            }
+            Keyword::Exists => {
+                self.bump();
+                self.peek() == Some(Token::LParen) && self.parenthesized()
+            }
+            Keyword::Case => {
+                self.found.function = true;
+                self.bump();
+                self.skip_balanced_until(|k| k == Keyword::End)
+            }
+            Keyword::None | Keyword::Attack => {
+                self.bump();
+                if self.peek() == Some(Token::LParen) {
+                    self.found.function = true;
+                    if keyword(word) == Keyword::Attack && self.sql_arguments() {
+                        self.found.attack_function = true;
+                        return true;
+                    }
+                    return self.call_arguments();
+                }
+                self.qualified();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `schema.table.column`, `dbms_lock.sleep(5)`.
+    fn qualified(&mut self) {
+        while self.peek() == Some(Token::Dot)
+            && matches!(
+                self.peek_at(1),
+                Some(Token::Word(_) | Token::QuotedName | Token::Arith(b'*'))
+            )
+        {
+            self.bump();
+            if let Some(Token::Word(word)) = self.peek() {
+                if keyword(word) == Keyword::Attack && self.peek_at(1) == Some(Token::LParen) {
+                    self.found.attack_function = true;
+                }
+            }
+            self.bump();
+            if self.peek() == Some(Token::LParen) {
+                self.found.function = true;
+                self.call_arguments();
+            }
+        }
+    }
+
+    /// `( ... )` after a function name: anything balanced, noting subqueries
+    /// and attack functions inside. A value that ends inside leaves the app
+    /// to close the parenthesis.
+    fn call_arguments(&mut self) -> bool {
+        self.bump();
+        self.skip_balanced_until(|_| false)
+    }
+
+    /// Arguments that read as expressions (`sleep(5)`), not as words in
+    /// brackets (`sleep (8 hours)`); consumed only if they do.
+    fn sql_arguments(&mut self) -> bool {
+        let start = self.pos;
+        if self.peek_at(1) == Some(Token::RParen) {
+            self.pos += 2;
+            return true;
+        }
+        if self.parenthesized() {
+            return true;
+        }
+        self.pos = start;
+        false
+    }
+
+    /// `( expression )`, `( SELECT ... )` or `(1, 2)`.
+    fn parenthesized(&mut self) -> bool {
+        if matches!(self.keyword_at(1), Keyword::Select | Keyword::With) {
+            self.found.subquery = true;
+            self.bump();
+            return self.skip_balanced_until(|_| false);
+        }
+        self.bump();
+        let outer = self.previous.take();
+        let ok = self.parenthesized_list();
+        self.previous = outer;
+        ok
+    }
+
+    fn parenthesized_list(&mut self) -> bool {
+        loop {
+            if self.at_end() {
+                return true;
+            }
+            if !self.operand() {
+                return false;
+            }
+            while self.operator() {}
+            match self.peek() {
+                Some(Token::RParen) => {
+                    self.bump();
+                    return true;
+                }
+                Some(Token::Comma) => self.bump(),
+                None => return true,
+                Some(Token::Comment) => {
+                    self.found.comment = true;
+                    self.pos = self.tokens.len();
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// Skips to the `)` that closes the current level (consumed) or to the
+    /// keyword `stop` at this level (consumed), noting what it passes.
+    /// True if it got there or the value ended first.
+    fn skip_balanced_until(&mut self, stop: impl Fn(Keyword) -> bool) -> bool {
+        let mut level = 0usize;
+        while let Some(token) = self.peek() {
+            // `IIF(2510=9436, ...)`, `CASE WHEN 1=1`: sqlmap's boolean tests.
+            if token == Token::Compare
+                && self.pos > 0
+                && is_literal(self.tokens[self.pos - 1].0)
+                && self.peek_at(1).is_some_and(is_literal)
+            {
+                self.found.tautology = true;
+            }
+            self.bump();
+            match token {
+                Token::LParen => level += 1,
+                Token::RParen if level == 0 => return true,
+                Token::RParen => level -= 1,
+                Token::Comment => self.found.comment = true,
+                Token::Word(word) => match keyword(word) {
+                    Keyword::Select => self.found.subquery = true,
+                    Keyword::Attack if self.peek() == Some(Token::LParen) => self.found.attack_function = true,
+                    k if level == 0 && stop(k) => return true,
+                    _ => {}
+                },
+                Token::Semicolon if level == 0 => return false,
+                Token::Other => return false,
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// A clause that may follow an expression: `UNION SELECT`, `ORDER BY`,
+    /// `INTO OUTFILE`, `FROM`, an alias...
+    fn clause(&mut self) -> bool {
+        match self.keyword_at(0) {
+            Keyword::Union => {
+                self.bump();
+                if self.keyword_at(0) == Keyword::All || self.keyword_is("distinct") {
+                    self.bump();
+                }
+                let parens = self.tokens[self.pos..]
+                    .iter()
+                    .take_while(|(t, _)| *t == Token::LParen)
+                    .count();
+                if self.keyword_at(parens) != Keyword::Select {
+                    return false;
+                }
+                self.found.union = true;
+                self.pos += parens + 1;
+                self.select_rest()
+            }
+            Keyword::Order | Keyword::Group if self.keyword_at(1) == Keyword::By => {
+                self.pos += 2;
+                self.found.clause = true;
+                let ok = self.expression_list();
+                self.found.clause_sql |= self.last != Operand::Name;
+                ok
+            }
+            Keyword::Having | Keyword::Where => {
+                self.bump();
+                self.found.clause = true;
+                self.operand()
+            }
+            Keyword::Limit | Keyword::Offset => {
+                self.bump();
+                self.found.clause = true;
+                matches!(self.peek(), Some(Token::Number | Token::Variable)) && {
+                    self.bump();
+                    true
+                }
+            }
+            Keyword::Procedure => {
+                self.bump();
+                self.found.clause = true;
+                self.operand()
+            }
+            Keyword::Into => {
+                self.bump();
+                if matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case("outfile") || w.eq_ignore_ascii_case("dumpfile"))
+                {
+                    self.found.into_file = true;
+                    self.bump();
+                    return self.operand();
+                }
+                false
+            }
+            Keyword::From => {
+                // `1 from dual`, `version() from users`: the rest is a statement.
+                self.bump();
+                self.found.clause = true;
+                self.select_rest()
+            }
+            Keyword::As => {
+                self.bump();
+                matches!(self.peek(), Some(Token::Word(_) | Token::QuotedName | Token::Str { closed: true, .. })) && {
+                    self.bump();
+                    true
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn expression_list(&mut self) -> bool {
+        loop {
+            if !self.operand() {
+                return false;
+            }
+            while self.operator() {}
+            if matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case("asc") || w.eq_ignore_ascii_case("desc"))
+            {
+                self.bump();
+            }
+            if self.peek() != Some(Token::Comma) {
+                return true;
+            }
+            self.bump();
+        }
+    }
+
+    /// What follows `SELECT`: read loosely (the structure is proven), noting
+    /// whether the select list is plainly SQL rather than a sentence.
+    fn select_rest(&mut self) -> bool {
+        let start = self.pos;
+        let ok = self.skip_statement();
+        if self.found.union {
+            self.found.union_select |= plainly_sql(&self.tokens[start..self.pos]);
+        }
+        ok
+    }
+
+    /// The rest of a statement: to the value's end, a comment, or the next
+    /// `;`. An unmatched `)` closes the app's own parenthesis.
+    fn skip_statement(&mut self) -> bool {
+        let mut level = 0usize;
+        while let Some(token) = self.peek() {
+            match token {
+                Token::Semicolon if level == 0 => return self.stacked(),
+                Token::LParen => level += 1,
+                Token::RParen => level = level.saturating_sub(1),
+                Token::Comment => {
+                    self.found.comment = true;
+                    self.pos = self.tokens.len();
+                    return true;
+                }
+                Token::Word(word) => match keyword(word) {
+                    Keyword::Select if level > 0 => self.found.subquery = true,
+                    Keyword::Attack if self.peek_at(1) == Some(Token::LParen) => self.found.attack_function = true,
+                    _ => {}
+                },
+                _ => {}
+            }
+            self.bump();
+        }
+        true
+    }
+
+    /// `;` and what follows: nothing, a comment, or a statement.
+    fn stacked(&mut self) -> bool {
+        self.bump();
+        match self.peek() {
+            None => true,
+            Some(Token::Comment) => {
+                self.found.comment = true;
+                true
+            }
+            Some(Token::Semicolon) => self.stacked(),
+            _ => self.statement(),
+        }
+    }
+
+    /// A statement starts with its verb and that verb's next word
+    /// (`DROP TABLE`, `EXEC xp_cmdshell`, `WAITFOR DELAY`): "Bye; drop by
+    /// later" is not one.
+    fn statement(&mut self) -> bool {
+        let Some(Token::Word(verb)) = self.peek() else {
+            return false;
+        };
+        let next = |g: &Self, words: &[&str]| matches!(g.peek_at(1), Some(Token::Word(w)) if words.iter().any(|x| w.eq_ignore_ascii_case(x)));
+        let verb = verb.to_ascii_lowercase();
+        let valid = match verb.as_str() {
+            "select" => {
+                self.bump();
+                let start = self.pos;
+                let ok = self.skip_statement();
+                self.found.stacked |= ok && plainly_sql(&self.tokens[start..self.pos]);
+                return ok;
+            }
+            "drop" | "create" | "alter" | "truncate" | "rename" => next(
+                self,
+                &[
+                    "table", "database", "schema", "view", "user", "login", "procedure", "function", "index", "trigger",
+                    "temporary", "or", "role",
+                ],
+            ),
+            "insert" | "replace" | "merge" => next(self, &["into"]),
+            "delete" => next(self, &["from"]),
+            "update" => matches!(self.peek_at(1), Some(Token::Word(_) | Token::QuotedName)) && {
+                matches!(self.peek_at(2), Some(Token::Word(w)) if w.eq_ignore_ascii_case("set"))
+            },
+            "exec" | "execute" | "call" => match self.peek_at(1) {
+                Some(Token::LParen | Token::Variable) => true,
+                // A procedure: `xp_cmdshell`, `master..xp_dirtree`, `dbo.proc`.
+                Some(Token::Word(name)) => name.contains('_') || self.peek_at(2) == Some(Token::Dot),
+                _ => false,
+            },
+            "declare" | "set" => matches!(self.peek_at(1), Some(Token::Variable)),
+            "waitfor" => next(self, &["delay", "time"]),
+            "shutdown" => matches!(self.peek_at(1), None | Some(Token::Comment | Token::Semicolon)) || next(self, &["with"]),
+            "grant" | "revoke" => next(self, &["all", "select", "insert", "update", "delete", "execute", "usage"]),
+            "load" => next(self, &["data", "xml"]),
+            "copy" => matches!(self.peek_at(1), Some(Token::Word(_))) && {
+                matches!(self.peek_at(2), Some(Token::Word(w)) if w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("to"))
+            },
+            "show" => next(self, &["tables", "databases", "columns", "grants", "variables", "processlist"]),
+            "if" => {
+                matches!(self.peek_at(1), Some(Token::LParen | Token::Number | Token::Variable))
+                    || next(self, &["not", "exists"])
+            }
+            "begin" => {
+                matches!(self.peek_at(1), None | Some(Token::Semicolon | Token::Comment))
+                    || next(
+                        self,
+                        &["try", "tran", "transaction", "declare", "select", "exec", "set", "if", "waitfor", "shutdown"],
+                    )
+            }
+            "commit" | "rollback" => matches!(self.peek_at(1), None | Some(Token::Semicolon | Token::Comment)),
+            _ => false,
+        };
+        if !valid {
+            return false;
+        }
+        self.found.stacked = true;
+        self.bump();
+        self.skip_statement()
+    }
+}
+
+/// A select list or statement made of SQL's own material (numbers, `NULL`,
+/// calls, `*`, `FROM`, a comment), not of English words after "select".
+fn plainly_sql(tokens: &[(Token<'_>, usize)]) -> bool {
+    tokens.iter().any(|(t, _)| match t {
+        Token::Number | Token::Str { .. } | Token::Variable | Token::LParen | Token::Arith(b'*') | Token::Comment => true,
+        Token::Word(w) => matches!(keyword(w), Keyword::From | Keyword::Literal | Keyword::Attack),
+        _ => false,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    Logic,
+    /// `=`, `<>`, `>=`...
+    Compare,
+    /// `LIKE`, `REGEXP`...
+    WordCompare,
+    Arith,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operand {
+    Literal,
+    Name,
+    Expression,
+}
+
+fn is_literal(token: Token<'_>) -> bool {
+    matches!(token, Token::Number | Token::Str { .. })
+}
+
+/// How the grammar treats a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keyword {
+    /// An identifier (or a function when a `(` follows).
+    None,
+    Logic,
+    Compare,
+    Arith,
+    Is,
+    Not,
+    In,
+    Between,
+    Collate,
+    /// `NULL`, `TRUE`, `FALSE`, `UNKNOWN`.
+    Literal,
+    /// Operators written before an operand: `BINARY`, `INTERVAL`, `DISTINCT`.
+    Prefix,
+    Exists,
+    Case,
+    End,
+    Select,
+    With,
+    Union,
+    All,
+    Order,
+    Group,
+    By,
+    Having,
+    Where,
+    Limit,
+    Offset,
+    Procedure,
+    Into,
+    From,
+    As,
+    /// A word that starts a statement (`DROP`, `WAITFOR`, ...).
+    Statement,
+    /// Functions that only attacks call from a user's value: delays,
+    /// error-based extraction, file and command access.
+    Attack,
+    /// Other reserved words that cannot be an operand.
+    Reserved,
+}
+
+fn keyword(word: &str) -> Keyword {
+    if word.len() > 24 {
+        return Keyword::None;
+    }
+    let mut buffer = [0u8; 24];
+    let lower = &mut buffer[..word.len()];
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    match &*lower {
+        b"and" | b"or" | b"xor" => Keyword::Logic,
+        b"like" | b"rlike" | b"ilike" | b"regexp" | b"glob" | b"match" | b"sounds" | b"similar" => Keyword::Compare,
+        b"div" | b"mod" => Keyword::Arith,
+        b"is" => Keyword::Is,
+        b"not" => Keyword::Not,
+        b"in" => Keyword::In,
+        b"between" => Keyword::Between,
+        b"collate" | b"escape" => Keyword::Collate,
+        b"null" | b"true" | b"false" | b"unknown" => Keyword::Literal,
+        b"binary" | b"interval" | b"distinct" | b"prior" => Keyword::Prefix,
+        b"exists" => Keyword::Exists,
+        b"case" => Keyword::Case,
+        b"end" => Keyword::End,
+        b"select" => Keyword::Select,
+        b"with" => Keyword::With,
+        b"union" | b"intersect" | b"except" | b"minus" => Keyword::Union,
+        b"all" => Keyword::All,
+        b"order" => Keyword::Order,
+        b"group" => Keyword::Group,
+        b"by" => Keyword::By,
+        b"having" => Keyword::Having,
+        b"where" => Keyword::Where,
+        b"limit" => Keyword::Limit,
+        b"offset" => Keyword::Offset,
+        b"procedure" => Keyword::Procedure,
+        b"into" => Keyword::Into,
+        b"from" => Keyword::From,
+        b"as" => Keyword::As,
+        b"drop" | b"insert" | b"update" | b"delete" | b"create" | b"alter" | b"truncate" | b"exec" | b"execute"
+        | b"declare" | b"waitfor" | b"shutdown" | b"grant" | b"revoke" | b"merge" | b"replace" | b"rename"
+        | b"call" | b"load" | b"copy" | b"show" | b"begin" | b"if" => Keyword::Statement,
+        b"sleep" | b"benchmark" | b"pg_sleep" | b"pg_read_file" | b"pg_ls_dir" | b"lo_import" | b"lo_export"
+        | b"extractvalue" | b"updatexml" | b"load_file" | b"xp_cmdshell" | b"xp_dirtree" | b"sp_executesql"
+        | b"sp_oacreate" | b"openrowset" | b"opendatasource" | b"receive_message" | b"get_host_name"
+        | b"get_host_address" | b"randomblob" | b"dbms_pipe" | b"utl_inaddr" | b"utl_http" | b"geometrycollection"
+        | b"name_const" | b"gtid_subset" | b"ctxsys" | b"xmltype" | b"load_extension" => Keyword::Attack,
+        b"set" | b"values" | b"join" | b"on" | b"then" | b"else" | b"when" | b"asc" | b"desc" | b"table"
+        | b"for" | b"using" => Keyword::Reserved,
+        _ => Keyword::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(value: &str) -> u8 {
+        inspect(value).map_or(0, |hit| hit.score)
+    }
+
+    #[test]
+    fn injections_in_every_place_are_found() {
+        let missed = [
+            "' OR '1'='1",
+            "' or 1=1--",
+            "admin'--",
+            "admin' #",
+            "1 OR 1=1",
+            "1) or (1=1",
+            "') OR ('a'='a",
+            "\" or \"\"=\"",
+            "1 UNION SELECT NULL,NULL,NULL--",
+            "-1' UNION ALL SELECT username, password FROM users--",
+            "1; DROP TABLE users",
+            "'; WAITFOR DELAY '0:0:5'--",
+            "1 AND SLEEP(5)",
+            "' AND extractvalue(1,concat(0x7e,version()))--",
+            "1 AND (SELECT * FROM (SELECT(SLEEP(5)))a)",
+            "' || (select password from users limit 1) || '",
+            "1/**/or/**/1=1",
+            "1 /*!50000UNION*/ /*!50000SELECT*/ 1,2,3",
+            "x' AND 1=(SELECT COUNT(*) FROM tabname); --",
+            "1 order by 3--",
+            "' ORDER BY 1-- -",
+            "SO_BUY AND IF(1=1,BENCHMARK(1589466,MD5(0X41)),0)",
+            "PHPX AND 1=1 AND XX=X",
+            "\\' or 1=1 -- ",
+            "1' AND pg_sleep(5)--",
+            "1;EXEC xp_cmdshell('dir')",
+            "x` OR 1=1-- ",
+        ]
+        .iter()
+        .filter(|attack| score(attack) < 5)
+        .map(|attack| format!("{attack}: {:?}", inspect(attack)))
+        .collect::<Vec<_>>();
+        assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+    }
+
+    #[test]
+    fn words_and_punctuation_that_are_not_sql_pass() {
+        let blocked = [
+            "union station",
+            "select comfort mattress",
+            "O'Brien",
+            "O'Brien and O'Neil",
+            "1=1 math proof",
+            "5 or more",
+            "2 OR 4 METAL BUTTONS",
+            "13 IS A LUCKY NUMBER",
+            "Tom and Jerry",
+            "Y'ALL COME BACK NOW",
+            "It's a nice day, isn't it?",
+            "rock'n'roll",
+            "MATS 5\" BY 7\"",
+            "\"ALASKA\" + 1978",
+            "TRUE#LAST",
+            "Bye; drop by later",
+            "I like it; select a seat",
+            "what's 2+2",
+            "Tr0ub4dor&3'-=",
+            "hunter2!@#$%^&*()",
+            "AS FOR ME AND MY HOUSE",
+            "BY ORDER OF THE MANAGEMENT",
+            "hello (world)",
+            "price: $20 - $30",
+            "C'est la vie",
+            "user@example.com",
+        ]
+        .iter()
+        .filter(|benign| score(benign) >= 5)
+        .map(|benign| format!("{benign}: {:?}", inspect(benign)))
+        .collect::<Vec<_>>();
+        assert!(blocked.is_empty(), "blocked:\n{}", blocked.join("\n"));
+    }
+}
