@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod sqli;
+pub mod xss;
 
 /// What a detector found in one spelling of a value.
 #[derive(Debug, Clone, PartialEq, Eq)]

