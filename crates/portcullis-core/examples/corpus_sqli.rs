@@ -1,4 +1,4 @@
-use portcullis_core::waf::{decode, sqli, xss};
+use portcullis_core::waf::{command, decode, sqli, xss};
 fn main() {
     let detector = std::env::var("DET").unwrap_or("sqli".into());
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -12,7 +12,7 @@ fn main() {
             total += 1;
             let origin = if raw { decode::Origin::Plain } else { decode::Origin::Form };
             let sp = decode::spellings(line, origin);
-            let found = sp.iter().filter_map(|(t, _)| if detector == "xss" { xss::inspect(t) } else { sqli::inspect(t) }).map(|h| h.score).max().unwrap_or(0);
+            let found = sp.iter().filter_map(|(t, _)| match detector.as_str() { "xss" => xss::inspect(t), "cmd" => command::inspect(t), _ => sqli::inspect(t) }).map(|h| h.score).max().unwrap_or(0);
             if found >= 5 { hit += 1; if show && path.contains("false") { println!("  FP {}", String::from_utf8_lossy(line)); } }
             else if show && !path.contains("false") { println!("  MISS({found}) {}", String::from_utf8_lossy(line)); }
         }

@@ -25,7 +25,7 @@ pub enum Step {
     Nul,
     /// `&lt;`, `&#39;`, `&#x27;`, ...
     HtmlEntities,
-    /// `\uXXXX`, `\u{...}`, `\xXX` as in JavaScript strings.
+    /// `\uXXXX`, `\u{...}`, `\xXX`, `\n` as in JavaScript strings.
     JsEscapes,
 }
 
@@ -377,7 +377,8 @@ const NAMED: &[(&str, char)] = &[
     ("hyphen", '-'),
 ];
 
-/// Decodes `\uXXXX`, `\u{X...}` and `\xXX` escapes; other backslashes stay.
+/// Decodes `\uXXXX`, `\u{X...}`, `\xXX`, `\n`, `\r` and `\t` escapes;
+/// other backslashes stay.
 fn js_escapes(text: &str) -> Cow<'_, str> {
     if !text.contains('\\') {
         return Cow::Borrowed(text);
@@ -403,6 +404,9 @@ fn js_escapes(text: &str) -> Cow<'_, str> {
             }
             Some(b'u') => hex_char(bytes.get(i + 2..i + 6)).map(|c| (c, 6)),
             Some(b'x') => hex_pair(bytes.get(i + 2..i + 4)).map(|b| (char::from(b), 4)),
+            Some(b'n') => Some(('\n', 2)),
+            Some(b'r') => Some(('\r', 2)),
+            Some(b't') => Some(('\t', 2)),
             _ => None,
         };
         match decoded {
@@ -473,7 +477,7 @@ mod tests {
         assert_eq!(all("\\u003cscript\\x3e", Origin::Plain)[1], "<script>");
         assert_eq!(all("\\u{27}", Origin::Plain)[1], "'");
         assert_eq!(all("AT&T", Origin::Plain), ["AT&T"]);
-        assert_eq!(all("C:\\new\\x", Origin::Plain), ["C:\\new\\x"]);
+        assert_eq!(all("C:\\new\\x", Origin::Plain), ["C:\\new\\x", "C:\new\\x"]);
     }
 
     proptest! {

