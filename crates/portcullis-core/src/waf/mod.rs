@@ -2,7 +2,12 @@
 
 pub mod command;
 pub mod decode;
+pub mod keys;
+pub mod scanner;
 pub mod sqli;
+pub mod ssrf;
+pub mod template;
+pub mod traversal;
 pub mod xss;
 
 /// What a detector found in one spelling of a value.

@@ -1,0 +1,175 @@
+//! Path traversal and file inclusion: does the value, used as a file path,
+//! climb out of the directory the app meant, or name a file no request
+//! should name?
+//!
+//! Separators are read as both Unix and Windows read them (`/` and `\`), the
+//! filter-evasion spellings `....//` and `..;/` count as `..`, and what is
+//! scored is how far the path climbs and where it lands: `../../etc/passwd`
+//! climbs two levels to a system file; `../images/logo.png` one level to an
+//! asset (suspicious, not an attack on its own).
+
+use super::Hit;
+
+pub fn inspect(value: &str) -> Option<Hit> {
+    let lower = value.trim().to_ascii_lowercase();
+    if let Some(scheme) = INCLUSION_SCHEMES.iter().find(|s| lower.starts_with(*s)) {
+        return Some(Hit {
+            score: if *scheme == "file:" && !lower.starts_with("file:/") { 3 } else { 5 },
+            context: "file inclusion URL",
+            at: 0,
+        });
+    }
+    if !lower.contains("..") && !lower.contains('/') && !lower.contains('\\') {
+        return None;
+    }
+    let path = lower.replace('\\', "/");
+    let climbs = climbs(&path);
+    let sensitive = SENSITIVE.iter().any(|target| ends_in_component(&path, target));
+    let absolute = path.starts_with('/') || path.as_bytes().get(1) == Some(&b':');
+    let score = match (climbs, sensitive) {
+        (2.., _) | (1, true) => 5,
+        (0, true) if absolute => 5,
+        (1, false) | (0, true) => 3,
+        _ => return None,
+    };
+    let at = lower.find("..").unwrap_or(0);
+    Some(Hit {
+        score,
+        context: "file path",
+        at,
+    })
+}
+
+/// How many levels above its start the path reaches.
+fn climbs(path: &str) -> usize {
+    let mut depth: isize = 0;
+    let mut lowest: isize = 0;
+    // A URL's own path starts after its authority: `https://a/../b` stays on `a`.
+    let path = path.split_once("://").map_or(path, |(_, rest)| rest);
+    for segment in path.split('/') {
+        let segment = segment.trim_end_matches(';');
+        if segment.len() >= 2 && segment.bytes().all(|b| b == b'.') {
+            // `..`, and `....` which a filter that strips `../` once turns into it.
+            depth -= 1;
+            lowest = lowest.min(depth);
+        } else if !segment.is_empty() && segment != "." {
+            depth += 1;
+        }
+    }
+    lowest.unsigned_abs()
+}
+
+/// `target` appears in the path as whole components: at a `/` (or the
+/// start), and followed by the end, a `/`, or a `.` (`passwd.bak`, or
+/// `passwd%00.png` once the NUL that truncated it in C is gone).
+fn ends_in_component(path: &str, target: &str) -> bool {
+    let name = target.trim_end_matches('/');
+    path.match_indices(name).any(|(at, _)| {
+        let before = at == 0 || path.as_bytes()[at - 1] == b'/';
+        let after = path.as_bytes().get(at + name.len());
+        before && (target.ends_with('/') || matches!(after, None | Some(b'/' | b'.')))
+    })
+}
+
+const INCLUSION_SCHEMES: &[&str] = &[
+    "file:", "php://", "phar://", "zip://", "expect://", "glob://", "data://", "jar:file", "netdoc:",
+];
+
+/// Files and directories an app has no reason to be asked for: system
+/// accounts and configuration, process information, keys, secrets, and the
+/// Windows files payload lists probe for.
+const SENSITIVE: &[&str] = &[
+    "etc/passwd",
+    "etc/shadow",
+    "etc/group",
+    "etc/hosts",
+    "etc/issue",
+    "etc/hostname",
+    "etc/sudoers",
+    "etc/crontab",
+    "etc/fstab",
+    "etc/os-release",
+    "etc/ssh/",
+    "etc/mysql/",
+    "etc/nginx/",
+    "etc/apache2/",
+    "etc/httpd/",
+    "proc/self/",
+    "proc/version",
+    "proc/1/",
+    "proc/net/",
+    "var/log/",
+    "var/run/secrets/",
+    "root/",
+    ".ssh/",
+    "id_rsa",
+    "id_ed25519",
+    "authorized_keys",
+    ".bash_history",
+    ".htaccess",
+    ".htpasswd",
+    ".env",
+    ".git/",
+    ".aws/credentials",
+    ".npmrc",
+    ".docker/config.json",
+    "web.config",
+    "web-inf/",
+    "wp-config.php",
+    "windows/win.ini",
+    "win.ini",
+    "boot.ini",
+    "windows/system.ini",
+    "windows/system32/",
+    "system32/",
+    "winnt/",
+    "inetpub/",
+    "package.json",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(value: &str) -> u8 {
+        inspect(value).map_or(0, |hit| hit.score)
+    }
+
+    #[test]
+    fn climbs_and_sensitive_files_are_found() {
+        for attack in [
+            "../../etc/passwd",
+            "../../../../../../windows/win.ini",
+            "..\\..\\boot.ini",
+            "....//....//etc/passwd",
+            "..;/..;/etc/passwd",
+            "/etc/passwd",
+            "/proc/self/environ",
+            "C:\\Windows\\win.ini",
+            "file:///etc/passwd",
+            "php://filter/convert.base64-encode/resource=index.php",
+            "../.env",
+            "images/../../../etc/shadow",
+            "/var/www/../../etc/passwd.png",
+        ] {
+            assert_eq!(score(attack), 5, "{attack}");
+        }
+    }
+
+    #[test]
+    fn ordinary_paths_and_urls_pass() {
+        for benign in [
+            "images/logo.png",
+            "https://example.com/a/../b",
+            "/docs/getting-started",
+            "2024/01/report.pdf",
+            "and/or",
+            "wait... what?",
+            "see ../README",
+            "my passwd etc",
+            "/etc/motd.txt is where",
+        ] {
+            assert!(score(benign) < 5, "{benign}");
+        }
+    }
+}
