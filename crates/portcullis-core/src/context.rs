@@ -84,6 +84,7 @@ impl RequestContext {
             request_id: Some(self.request_id_str().to_owned()),
             client_ip: Some(self.client_ip),
             detail: None,
+            exclusion: None,
         }
     }
 
@@ -137,6 +138,7 @@ pub fn missing(layer: &'static str, pages: &NeutralPages, events: &Events) -> Re
             "no RequestContext: put RequestContextLayer in front of this layer, and insert a ConnectionInfo in every request"
                 .into(),
         ),
+        exclusion: None,
     });
     pages.render(http::StatusCode::INTERNAL_SERVER_ERROR, None)
 }

@@ -19,6 +19,10 @@ pub struct SecurityEvent {
     /// Extra evidence for the operator (never sent to the client).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Config that would let exactly this request through (a WAF block's
+    /// `[[waf.exclude]]` entries), ready to paste.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusion: Option<String>,
 }
 
 /// Where events go: the gateway writes JSON lines; an app may forward them anywhere.

@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use globset::{Glob, GlobMatcher};
+
 /// Lowercases, percent-decodes, and resolves `//`, `.` and `..` segments.
 pub fn normalize(path: &str) -> Cow<'_, str> {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
@@ -33,6 +35,39 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
         Cow::Borrowed(path)
     } else {
         Cow::Owned(normalized)
+    }
+}
+
+/// A `path` in the config (routes, WAF exclusions): a prefix (`/api`) or, with `*`, `?`, `[` or `{`, a glob (`/files/*.pdf`).
+#[derive(Debug, Clone)]
+pub enum PathPattern {
+    Prefix(String),
+    Glob(GlobMatcher),
+}
+
+impl PathPattern {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        if !pattern.starts_with('/') {
+            return Err(format!("`{pattern}` must start with `/`"));
+        }
+        let lowered = pattern.to_ascii_lowercase();
+        if pattern.contains(['*', '?', '[', '{']) {
+            let glob = Glob::new(&lowered).map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))?;
+            Ok(Self::Glob(glob.compile_matcher()))
+        } else {
+            Ok(Self::Prefix(normalize(&lowered).into_owned()))
+        }
+    }
+
+    /// `path` must already be normalised.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            // `/api` covers `/api` and `/api/...`, not `/apiary`.
+            Self::Prefix(prefix) => path
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')),
+            Self::Glob(glob) => glob.is_match(path),
+        }
     }
 }
 

@@ -239,6 +239,7 @@ impl<I: AsyncWrite + Unpin> Watched<I> {
             request_id: id.to_str().ok().map(str::to_owned),
             client_ip: Some(self.client),
             detail: None,
+            exclusion: None,
         });
         self.replacing = Some((page, 0));
         true

@@ -8,47 +8,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use globset::{Glob, GlobMatcher};
 use http::{Method, Request, Response};
 use portcullis_core::body::Body;
-use portcullis_core::path::normalize;
+use portcullis_core::path::{normalize, PathPattern};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
 pub type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
-
-/// A route's `path`: a prefix (`/api`) or, with `*`, `?`, `[` or `{`, a glob (`/files/*.pdf`).
-#[derive(Debug, Clone)]
-pub enum PathPattern {
-    Prefix(String),
-    Glob(GlobMatcher),
-}
-
-impl PathPattern {
-    pub fn parse(pattern: &str) -> Result<Self, String> {
-        if !pattern.starts_with('/') {
-            return Err(format!("`{pattern}` must start with `/`"));
-        }
-        let lowered = pattern.to_ascii_lowercase();
-        if pattern.contains(['*', '?', '[', '{']) {
-            let glob = Glob::new(&lowered).map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))?;
-            Ok(Self::Glob(glob.compile_matcher()))
-        } else {
-            Ok(Self::Prefix(normalize(&lowered).into_owned()))
-        }
-    }
-
-    /// `path` must already be normalised.
-    fn matches(&self, path: &str) -> bool {
-        match self {
-            // `/api` covers `/api` and `/api/...`, not `/apiary`.
-            Self::Prefix(prefix) => path
-                .strip_prefix(prefix.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')),
-            Self::Glob(glob) => glob.is_match(path),
-        }
-    }
-}
 
 /// One route's match conditions and its stack.
 pub struct RouteStack {

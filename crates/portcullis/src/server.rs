@@ -343,6 +343,7 @@ impl Server {
                 request_id: None,
                 client_ip: Some(client),
                 detail: None,
+                exclusion: None,
             });
         }
         tokio::spawn(async move {
@@ -393,6 +394,7 @@ impl Server {
                 request_id: None,
                 client_ip: Some(canonical(peer.ip())),
                 detail: Some(detail),
+                exclusion: None,
             });
         };
         let attempt = async {
@@ -493,6 +495,7 @@ impl Server {
                         request_id: None,
                         client_ip: Some(canonical(peer.ip())),
                         detail: None,
+                        exclusion: None,
                     });
                 }
             })

@@ -152,6 +152,7 @@ impl StoreHealth {
             request_id: None,
             client_ip: None,
             detail,
+            exclusion: None,
         });
     }
 }

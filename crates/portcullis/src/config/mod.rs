@@ -34,7 +34,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::log::JsonLog;
-use crate::routes::PathPattern;
+use portcullis_core::path::PathPattern;
 use crate::tls::{self, CertificateFiles, Challenges, Resolver, Tls, TlsSection};
 use locate::Locator;
 

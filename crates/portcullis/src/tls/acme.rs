@@ -198,6 +198,7 @@ pub async fn run(config: AcmeConfig, resolver: Arc<Resolver>, challenges: Arc<Ch
                     request_id: None,
                     client_ip: None,
                     detail: Some(format!("{error}; next attempt at {next}")),
+                    exclusion: None,
                 });
                 tokio::time::sleep(wait).await;
             }

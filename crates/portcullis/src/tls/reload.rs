@@ -75,6 +75,7 @@ pub async fn watch(tls: Tls, log: JsonLog) {
                         path.display(),
                         error.message
                     )),
+                    exclusion: None,
                 });
             }
         }
