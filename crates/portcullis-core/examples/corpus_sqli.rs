@@ -8,13 +8,34 @@ fn main() {
         let text = std::fs::read(path).unwrap();
         let (mut total, mut hit) = (0, 0);
         for line in text.split(|b| *b == b'\n') {
-            if line.is_empty() || (line[0] == b'#' && !raw) { continue; }
+            if line.is_empty() || (line[0] == b'#' && !raw) {
+                continue;
+            }
             total += 1;
-            let origin = if raw { decode::Origin::Plain } else { decode::Origin::Form };
+            let origin = if raw {
+                decode::Origin::Plain
+            } else {
+                decode::Origin::Form
+            };
             let sp = decode::spellings(line, origin);
-            let found = sp.iter().filter_map(|(t, _)| match detector.as_str() { "xss" => xss::inspect(t), "cmd" => command::inspect(t), _ => sqli::inspect(t) }).map(|h| h.score).max().unwrap_or(0);
-            if found >= 5 { hit += 1; if show && path.contains("false") { println!("  FP {}", String::from_utf8_lossy(line)); } }
-            else if show && !path.contains("false") { println!("  MISS({found}) {}", String::from_utf8_lossy(line)); }
+            let found = sp
+                .iter()
+                .filter_map(|(t, _)| match detector.as_str() {
+                    "xss" => xss::inspect(t),
+                    "cmd" => command::inspect(t),
+                    _ => sqli::inspect(t),
+                })
+                .map(|h| h.score)
+                .max()
+                .unwrap_or(0);
+            if found >= 5 {
+                hit += 1;
+                if show && path.contains("false") {
+                    println!("  FP {}", String::from_utf8_lossy(line));
+                }
+            } else if show && !path.contains("false") {
+                println!("  MISS({found}) {}", String::from_utf8_lossy(line));
+            }
         }
         println!("{hit}/{total} {path}");
     }

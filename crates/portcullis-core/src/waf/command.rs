@@ -32,7 +32,10 @@ pub fn inspect(value: &str) -> Option<Hit> {
         }
     };
     consider(scan(value, 0, "shell argument"));
-    for (quote, context) in [('\'', "single-quoted shell argument"), ('"', "double-quoted shell argument")] {
+    for (quote, context) in [
+        ('\'', "single-quoted shell argument"),
+        ('"', "double-quoted shell argument"),
+    ] {
         if let Some(at) = value.find(quote) {
             consider(scan(value, at + 1, context));
         }
@@ -281,10 +284,8 @@ fn skip_empty_expansion(bytes: &[u8], word: &mut String, pieces: &mut Vec<Piece>
         Some(b'@' | b'*' | b'0'..=b'9') => 2,
         Some(b'{') => {
             let end = memchr::memchr(b'}', rest).map_or(rest.len(), |e| e + 1);
-            if ifs(&rest[1..]) {
-                if !word.is_empty() {
-                    pieces.push(Piece::Word(std::mem::take(word)));
-                }
+            if ifs(&rest[1..]) && !word.is_empty() {
+                pieces.push(Piece::Word(std::mem::take(word)));
             }
             1 + end
         }
@@ -314,15 +315,102 @@ fn brace_list(text: &str) -> Option<(Vec<String>, usize)> {
 /// Programs whose names are not words of English (or of prose generally),
 /// so naming one in command position is enough.
 const PROGRAMS: &[&str] = &[
-    "whoami", "uname", "ifconfig", "ipconfig", "netstat", "nslookup", "wget", "curl", "nc", "ncat", "netcat",
-    "socat", "telnet", "bash", "sh", "zsh", "ksh", "csh", "tcsh", "dash", "busybox", "python", "python2",
-    "python3", "perl", "ruby", "php", "node", "lua", "gawk", "xterm", "chmod", "chown", "passwd", "sudo",
-    "crontab", "nohup", "base64", "xxd", "hexdump", "uptime", "hostname", "printenv", "systeminfo", "tasklist",
-    "taskkill", "powershell", "pwsh", "cmd", "certutil", "bitsadmin", "mshta", "rundll32", "regsvr32", "wmic",
-    "schtasks", "ls", "pwd", "ps", "rm", "mkdir", "rmdir", "tftp", "ssh", "scp", "rsync", "grep", "egrep",
-    "xargs", "dig", "traceroute", "tracert", "useradd", "usermod", "mkfifo", "msfvenom", "getent", "lsof",
-    "ifup", "iptables", "killall", "pkill", "sysctl", "dmesg", "nmap", "ssh-keygen", "openssl", "awk", "sed",
-    "ver", "net1", "arp", "route", "cscript", "wscript", "vssadmin",
+    "whoami",
+    "uname",
+    "ifconfig",
+    "ipconfig",
+    "netstat",
+    "nslookup",
+    "wget",
+    "curl",
+    "nc",
+    "ncat",
+    "netcat",
+    "socat",
+    "telnet",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "csh",
+    "tcsh",
+    "dash",
+    "busybox",
+    "python",
+    "python2",
+    "python3",
+    "perl",
+    "ruby",
+    "php",
+    "node",
+    "lua",
+    "gawk",
+    "xterm",
+    "chmod",
+    "chown",
+    "passwd",
+    "sudo",
+    "crontab",
+    "nohup",
+    "base64",
+    "xxd",
+    "hexdump",
+    "uptime",
+    "hostname",
+    "printenv",
+    "systeminfo",
+    "tasklist",
+    "taskkill",
+    "powershell",
+    "pwsh",
+    "cmd",
+    "certutil",
+    "bitsadmin",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "wmic",
+    "schtasks",
+    "ls",
+    "pwd",
+    "ps",
+    "rm",
+    "mkdir",
+    "rmdir",
+    "tftp",
+    "ssh",
+    "scp",
+    "rsync",
+    "grep",
+    "egrep",
+    "xargs",
+    "dig",
+    "traceroute",
+    "tracert",
+    "useradd",
+    "usermod",
+    "mkfifo",
+    "msfvenom",
+    "getent",
+    "lsof",
+    "ifup",
+    "iptables",
+    "killall",
+    "pkill",
+    "sysctl",
+    "dmesg",
+    "nmap",
+    "ssh-keygen",
+    "openssl",
+    "awk",
+    "sed",
+    "ver",
+    "net1",
+    "arp",
+    "route",
+    "cscript",
+    "wscript",
+    "vssadmin",
 ];
 
 /// Programs named like words (`cat`, `sleep`, `ping`): in command position
@@ -330,8 +418,8 @@ const PROGRAMS: &[&str] = &[
 const ENGLISH_PROGRAMS: &[&str] = &[
     "id", "cat", "echo", "sleep", "ping", "kill", "find", "sort", "head", "tail", "more", "less", "touch", "cut",
     "type", "dir", "del", "copy", "start", "time", "date", "who", "set", "net", "env", "tee", "od", "wc", "file",
-    "which", "last", "w", "nl", "tac", "rev", "paste", "strings", "exec", "eval", "source", "export", "read",
-    "wait", "reg", "at", "move", "ren", "print", "mail", "finger", "host", "whois", "unzip", "tar", "zip",
+    "which", "last", "w", "nl", "tac", "rev", "paste", "strings", "exec", "eval", "source", "export", "read", "wait",
+    "reg", "at", "move", "ren", "print", "mail", "finger", "host", "whois", "unzip", "tar", "zip",
 ];
 
 #[cfg(test)]

@@ -224,7 +224,9 @@ fn hex_pair(digits: Option<&[u8]>) -> Option<u8> {
 }
 
 fn hex_char(digits: Option<&[u8]>) -> Option<char> {
-    let value = digits?.iter().try_fold(0u32, |acc, &d| Some(acc << 4 | u32::from(hex(d)?)))?;
+    let value = digits?
+        .iter()
+        .try_fold(0u32, |acc, &d| Some(acc << 4 | u32::from(hex(d)?)))?;
     char::from_u32(value)
 }
 
@@ -271,9 +273,10 @@ fn overlong(bytes: &[u8]) -> Option<(char, usize)> {
     let lead = *bytes.first()?;
     let (value, len) = match lead {
         0xC0 | 0xC1 => ((u32::from(lead & 0x1F) << 6) | continuation(1)?, 2),
-        0xE0 if bytes.get(1).is_some_and(|b| *b < 0xA0) => {
-            ((u32::from(lead & 0x0F) << 12) | (continuation(1)? << 6) | continuation(2)?, 3)
-        }
+        0xE0 if bytes.get(1).is_some_and(|b| *b < 0xA0) => (
+            (u32::from(lead & 0x0F) << 12) | (continuation(1)? << 6) | continuation(2)?,
+            3,
+        ),
         0xF0 if bytes.get(1).is_some_and(|b| *b < 0x90) => (
             (u32::from(lead & 0x07) << 18) | (continuation(1)? << 12) | (continuation(2)? << 6) | continuation(3)?,
             4,
@@ -319,7 +322,13 @@ fn entity(after: &str) -> Option<(char, usize)> {
         };
         let digits = bytes[start..]
             .iter()
-            .take_while(|b| if radix == 16 { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+            .take_while(|b| {
+                if radix == 16 {
+                    b.is_ascii_hexdigit()
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
             .count();
         if digits == 0 {
             return None;
@@ -433,7 +442,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn all(raw: &str, origin: Origin) -> Vec<String> {
-        spellings(raw.as_bytes(), origin).iter().map(|(t, _)| t.to_owned()).collect()
+        spellings(raw.as_bytes(), origin)
+            .iter()
+            .map(|(t, _)| t.to_owned())
+            .collect()
     }
 
     #[test]
@@ -456,7 +468,10 @@ mod tests {
         assert_eq!(all("100%", Origin::Plain), ["100%"]);
         assert_eq!(all("%zz%4", Origin::Plain), ["%zz%4"]);
         let spellings = spellings(b"%2527", Origin::Plain);
-        assert_eq!(spellings.iter().next().unwrap().1.to_string(), "percent-decoded 2 times");
+        assert_eq!(
+            spellings.iter().next().unwrap().1.to_string(),
+            "percent-decoded 2 times"
+        );
     }
 
     #[test]

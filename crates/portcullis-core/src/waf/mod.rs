@@ -1,14 +1,53 @@
-//! Input inspection (checklist C11): a WAF.
+//! Input inspection (checklist C11): a WAF that reads requests the way the
+//! app's parsers, its database, its shell and the browser would.
+//!
+//! [`walk`] finds every input (path, query, cookies, headers, form, JSON and
+//! multipart bodies), [`decode`] gives each value its distinct spellings,
+//! and each detector decides, on syntax rather than keyword lists, whether a
+//! spelling is an attack in some place the app might put it: [`sqli`],
+//! [`xss`], [`command`], [`traversal`], [`keys`] (prototype pollution and
+//! MongoDB operators), [`template`], [`ssrf`], and [`scanner`] as a weak
+//! signal. Findings add up to a request's anomaly score; at the level's
+//! threshold the request is blocked (or, in detect mode, logged).
+//!
+//! ```
+//! use portcullis_core::waf::{Waf, WafConfig};
+//! let waf = Waf::compile(WafConfig::default()).unwrap();
+//! let findings = waf.inspect_values(&[("q", "1' OR '1'='1")]);
+//! assert_eq!(findings[0].detector.name(), "sqli");
+//! assert!(waf.inspect_values(&[("q", "O'Brien")]).is_empty());
+//! ```
 
 pub mod command;
 pub mod decode;
+pub mod json;
 pub mod keys;
+pub mod multipart;
 pub mod scanner;
 pub mod sqli;
 pub mod ssrf;
 pub mod template;
 pub mod traversal;
+pub mod walk;
 pub mod xss;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use globset::{Glob, GlobMatcher};
+use http::{header, HeaderMap, Request, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::body::{read_prefix, Body};
+use crate::context::RequestContext;
+use crate::events::Events;
+use crate::pages::NeutralPages;
+use crate::path::{normalize, PathPattern};
+use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::InvalidConfig;
+use decode::Steps;
+use walk::{BodyKind, Item, Role, Source};
 
 /// What a detector found in one spelling of a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,3 +59,613 @@ pub struct Hit {
     /// Byte offset in the spelling where the attack starts.
     pub at: usize,
 }
+
+/// The detectors, by the names the config and the events use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    Sqli,
+    Xss,
+    CommandInjection,
+    PathTraversal,
+    PrototypePollution,
+    NosqlInjection,
+    TemplateInjection,
+    Ssrf,
+    Scanner,
+    /// Input past the walker's limits (nesting, parameter count, a body too
+    /// long to inspect when `past_limit = "block"`).
+    InputLimits,
+}
+
+impl Detector {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqli => "sqli",
+            Self::Xss => "xss",
+            Self::CommandInjection => "command_injection",
+            Self::PathTraversal => "path_traversal",
+            Self::PrototypePollution => "prototype_pollution",
+            Self::NosqlInjection => "nosql_injection",
+            Self::TemplateInjection => "template_injection",
+            Self::Ssrf => "ssrf",
+            Self::Scanner => "scanner",
+            Self::InputLimits => "input_limits",
+        }
+    }
+}
+
+/// What the WAF does with a request that reaches the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A neutral 403; the app never sees the request.
+    Block,
+    /// Forwarded, with a security event.
+    Detect,
+    Off,
+}
+
+/// What happens to a body longer than `inspect_body_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PastLimit {
+    /// The prefix is inspected; the rest is forwarded unread.
+    InspectPrefix,
+    /// Refused as `input_limits`.
+    Block,
+}
+
+/// The `[waf]` section (per route).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WafConfig {
+    pub mode: Mode,
+    /// 1 (fewest false positives) to 3 (most findings count).
+    pub level: u8,
+    /// How much of a request body is read and inspected.
+    pub inspect_body_bytes: usize,
+    pub past_limit: PastLimit,
+    /// Inspect the contents of uploaded files too (multipart).
+    pub inspect_files: bool,
+    /// JSON nested deeper than this is refused as `input_limits`.
+    pub max_json_depth: usize,
+    /// Parameters (names and values, all sources together) past this are
+    /// refused as `input_limits`.
+    pub max_parameters: usize,
+    pub exclude: Vec<ExclusionConfig>,
+}
+
+impl Default for WafConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Block,
+            level: 1,
+            inspect_body_bytes: 64 * 1024,
+            past_limit: PastLimit::InspectPrefix,
+            inspect_files: false,
+            max_json_depth: 32,
+            max_parameters: 2048,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// `[[waf.exclude]]`: findings of `detectors` (all if empty) at `location`
+/// (a glob over locations such as `query.q`, `json.user.*`) on `path` (a
+/// prefix or a glob) do not count.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExclusionConfig {
+    pub path: String,
+    #[serde(default = "any_location")]
+    pub location: String,
+    #[serde(default)]
+    pub detectors: Vec<Detector>,
+}
+
+fn any_location() -> String {
+    "*".into()
+}
+
+impl WafConfig {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        if !(1..=3).contains(&self.level) {
+            return Err(InvalidConfig::new("level", "must be 1, 2 or 3"));
+        }
+        InvalidConfig::require_positive(&[
+            ("inspect_body_bytes", self.inspect_body_bytes as u64),
+            ("max_json_depth", self.max_json_depth as u64),
+            ("max_parameters", self.max_parameters as u64),
+        ])?;
+        for (index, exclusion) in self.exclude.iter().enumerate() {
+            Exclusion::compile(exclusion)
+                .map_err(|(key, message)| InvalidConfig::new(format!("exclude[{index}].{key}"), message))?;
+        }
+        Ok(())
+    }
+
+    /// The anomaly score at which a request is blocked.
+    fn threshold(&self) -> u32 {
+        match self.level {
+            1 => 5,
+            2 => 4,
+            _ => 3,
+        }
+    }
+}
+
+struct Exclusion {
+    path: PathPattern,
+    location: GlobMatcher,
+    detectors: Vec<Detector>,
+}
+
+impl Exclusion {
+    fn compile(config: &ExclusionConfig) -> Result<Self, (&'static str, String)> {
+        let path = PathPattern::parse(&config.path).map_err(|m| ("path", m))?;
+        let location = Glob::new(&config.location)
+            .map_err(|e| ("location", format!("`{}` is not a valid glob: {e}", config.location)))?
+            .compile_matcher();
+        Ok(Self {
+            path,
+            location,
+            detectors: config.detectors.clone(),
+        })
+    }
+
+    fn covers(&self, path: &str, location: &str, detector: Detector) -> bool {
+        (self.detectors.is_empty() || self.detectors.contains(&detector))
+            && self.path.matches(path)
+            && self.location.is_match(location)
+    }
+}
+
+/// One finding: what, where, and how the value had to be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub detector: Detector,
+    /// `query.id`, `json.user.address.street`, `cookie.session`, `path`.
+    pub location: String,
+    /// The attack's start in the decoded value, truncated.
+    pub fragment: String,
+    pub score: u8,
+    pub context: &'static str,
+    pub decoding: Steps,
+}
+
+/// The findings of one request, collected as the walker goes.
+pub struct Inspection<'w> {
+    rules: &'w Rules,
+    /// The normalised path, which exclusions match.
+    path: String,
+    findings: Vec<Finding>,
+    parameters: usize,
+}
+
+impl<'w> Inspection<'w> {
+    fn new(rules: &'w Rules, path: &str) -> Self {
+        Self {
+            rules,
+            path: normalize(path).into_owned(),
+            findings: Vec::new(),
+            parameters: 0,
+        }
+    }
+
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    pub fn into_findings(self) -> Vec<Finding> {
+        self.findings
+    }
+
+    /// The anomaly score: each detector's strongest finding per location, summed.
+    pub fn score(&self) -> u32 {
+        self.findings.iter().map(|f| u32::from(f.score)).sum()
+    }
+
+    fn visit(&mut self, item: Item<'_>) {
+        if item.role != Role::Path {
+            self.parameters += 1;
+            if self.parameters == self.rules.config.max_parameters + 1 {
+                self.limit(item.source.name(), "more parameters than max_parameters");
+            }
+            if self.parameters > self.rules.config.max_parameters {
+                return;
+            }
+        }
+        if item.raw.is_empty() {
+            return;
+        }
+        let spellings = decode::spellings(item.raw, item.origin);
+        for (text, steps) in spellings.iter() {
+            match item.role {
+                Role::Key => {
+                    let segments = || keys::segments(text);
+                    self.record(
+                        &item,
+                        Detector::PrototypePollution,
+                        keys::prototype_pollution(segments()),
+                        text,
+                        steps,
+                    );
+                    self.record(
+                        &item,
+                        Detector::NosqlInjection,
+                        keys::nosql_operator(segments()),
+                        text,
+                        steps,
+                    );
+                    // JSON keys are paths the walker built; only a query's or
+                    // a form's own names can carry other payloads.
+                    if item.source != Source::Json {
+                        self.values(&item, text, steps);
+                    }
+                }
+                Role::Path => {
+                    self.record(&item, Detector::PathTraversal, traversal::inspect(text), text, steps);
+                    for segment in text.split('/').filter(|s| !s.is_empty()) {
+                        self.values_except_traversal(&item, segment, steps);
+                    }
+                }
+                Role::UserAgent => {
+                    self.record(&item, Detector::Scanner, scanner::inspect(text), text, steps);
+                    self.values(&item, text, steps);
+                }
+                Role::Value => self.values(&item, text, steps),
+            }
+        }
+    }
+
+    fn values(&mut self, item: &Item<'_>, text: &str, steps: &Steps) {
+        if plain(text) {
+            return;
+        }
+        self.record(item, Detector::PathTraversal, traversal::inspect(text), text, steps);
+        self.values_except_traversal(item, text, steps);
+    }
+
+    fn values_except_traversal(&mut self, item: &Item<'_>, text: &str, steps: &Steps) {
+        if plain(text) {
+            return;
+        }
+        self.record(item, Detector::Sqli, sqli::inspect(text), text, steps);
+        self.record(item, Detector::Xss, xss::inspect(text), text, steps);
+        self.record(item, Detector::CommandInjection, command::inspect(text), text, steps);
+        self.record(item, Detector::TemplateInjection, template::inspect(text), text, steps);
+        self.record(item, Detector::Ssrf, ssrf::inspect(text), text, steps);
+    }
+
+    fn record(&mut self, item: &Item<'_>, detector: Detector, hit: Option<Hit>, text: &str, steps: &Steps) {
+        let Some(hit) = hit else {
+            return;
+        };
+        let location = match item.name {
+            "" => item.source.name().to_owned(),
+            name => format!("{}.{name}", item.source.name()),
+        };
+        let fragment = match item.role {
+            // Keys' hits point at a segment; show the whole key.
+            Role::Key => text.to_owned(),
+            _ => fragment(text, hit.at),
+        };
+        self.add(Finding {
+            detector,
+            location,
+            fragment,
+            score: hit.score,
+            context: hit.context,
+            decoding: steps.clone(),
+        });
+    }
+
+    fn limit(&mut self, location: &str, why: &'static str) {
+        self.add(Finding {
+            detector: Detector::InputLimits,
+            location: location.to_owned(),
+            fragment: String::new(),
+            score: 5,
+            context: why,
+            decoding: Steps::default(),
+        });
+    }
+
+    /// Keeps the strongest finding per detector and location, unless an
+    /// exclusion covers it.
+    fn add(&mut self, finding: Finding) {
+        let excluded = self
+            .rules
+            .exclusions
+            .iter()
+            .any(|e| e.covers(&self.path, &finding.location, finding.detector));
+        if excluded {
+            return;
+        }
+        match self
+            .findings
+            .iter_mut()
+            .find(|f| f.detector == finding.detector && f.location == finding.location)
+        {
+            Some(known) if known.score >= finding.score => {}
+            Some(known) => *known = finding,
+            None => self.findings.push(finding),
+        }
+    }
+
+    fn body(&mut self, kind: &BodyKind, bytes: &[u8], complete: bool) {
+        let config = &self.rules.config;
+        if !complete && config.past_limit == PastLimit::Block {
+            self.limit("body", "body longer than inspect_body_bytes");
+        }
+        match kind {
+            BodyKind::Form => walk::pairs(Source::Form, bytes, &mut |item| self.visit(item)),
+            BodyKind::Json => {
+                let depth = config.max_json_depth;
+                let stop = json::walk(bytes, depth, &mut |item| self.visit(item));
+                if stop == Err(json::Stop::TooDeep) {
+                    self.limit("json", "JSON nested deeper than max_json_depth");
+                }
+            }
+            BodyKind::Multipart { boundary } => {
+                let files = config.inspect_files;
+                multipart::walk(bytes, boundary, files, &mut |item| self.visit(item));
+            }
+        }
+    }
+}
+
+/// Letters, digits, spaces and a few marks: no detector can find anything.
+fn plain(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-' | b',' | b'@'))
+}
+
+/// At most 80 characters of `text` from `at`.
+fn fragment(text: &str, at: usize) -> String {
+    let start = (0..=at.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    text[start..].chars().take(80).collect()
+}
+
+/// The compiled `[waf]` of one route, shared by every event loop.
+pub struct Rules {
+    config: WafConfig,
+    exclusions: Vec<Exclusion>,
+}
+
+/// The WAF as a [`Policy`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Waf {
+    rules: Arc<Rules>,
+    pages: NeutralPages,
+    events: Option<Events>,
+}
+
+pub type WafLayer = PolicyLayer<Waf>;
+
+impl Waf {
+    /// Validates and compiles `config`; without pages and events (for
+    /// `waf explain` and tests, see [`Waf::with_reporting`]).
+    pub fn compile(config: WafConfig) -> Result<Self, InvalidConfig> {
+        config.validate()?;
+        let exclusions = config
+            .exclude
+            .iter()
+            .filter_map(|e| Exclusion::compile(e).ok())
+            .collect();
+        Ok(Self {
+            rules: Arc::new(Rules { config, exclusions }),
+            pages: NeutralPages::default(),
+            events: None,
+        })
+    }
+
+    pub fn with_reporting(mut self, pages: NeutralPages, events: Events) -> Self {
+        self.pages = pages;
+        self.events = Some(events);
+        self
+    }
+
+    pub fn config(&self) -> &WafConfig {
+        &self.rules.config
+    }
+
+    /// The findings in a request's head and (a prefix of) its body.
+    pub fn inspect(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Option<(&BodyKind, &[u8], bool)>,
+    ) -> Inspection<'_> {
+        let mut inspection = Inspection::new(&self.rules, path);
+        walk::head(path, query, headers, &mut |item| inspection.visit(item));
+        if let Some((kind, bytes, complete)) = body {
+            inspection.body(kind, bytes, complete);
+        }
+        inspection
+    }
+
+    /// The findings in named values, as if sent in a query string.
+    pub fn inspect_values(&self, values: &[(&str, &str)]) -> Vec<Finding> {
+        let mut inspection = Inspection::new(&self.rules, "/");
+        for (name, value) in values {
+            for (raw, role) in [(name.as_bytes(), Role::Key), (value.as_bytes(), Role::Value)] {
+                inspection.visit(Item {
+                    source: Source::Query,
+                    name,
+                    raw,
+                    role,
+                    origin: decode::Origin::Plain,
+                });
+            }
+        }
+        inspection.into_findings()
+    }
+
+    /// Reports what `findings` add up to; the refusal, in block mode.
+    fn decide(&self, findings: &[Finding], path: &str, context: Option<&RequestContext>) -> Option<Response<Body>> {
+        let score: u32 = findings.iter().map(|f| u32::from(f.score)).sum();
+        if score < self.rules.config.threshold() {
+            return None;
+        }
+        let block = self.rules.config.mode == Mode::Block;
+        if let (Some(events), Some(context)) = (&self.events, context) {
+            let top = findings
+                .iter()
+                .max_by_key(|f| f.score)
+                .map_or("waf", |f| f.detector.name());
+            let mut event = context.event("waf", top, if block { "blocked" } else { "detected" });
+            event.detail = Some(describe(findings, score));
+            event.exclusion = Some(exclusions_for(findings, path));
+            events.emit(event);
+        }
+        block.then(|| self.pages.render(StatusCode::FORBIDDEN, context))
+    }
+}
+
+/// One line per finding, for the event's detail.
+fn describe(findings: &[Finding], score: u32) -> String {
+    let mut text = format!("score {score}");
+    for f in findings {
+        text.push_str(&format!(
+            "; {} at {} ({}, {}; {}): {:?}",
+            f.detector.name(),
+            f.location,
+            f.context,
+            f.decoding,
+            f.score,
+            f.fragment
+        ));
+    }
+    text
+}
+
+/// The `[[waf.exclude]]` entries that would let exactly these findings
+/// through on this path: one per location, naming its detectors.
+pub fn exclusions_for(findings: &[Finding], path: &str) -> String {
+    let mut locations: Vec<(&str, Vec<&str>)> = Vec::new();
+    for f in findings {
+        match locations.iter_mut().find(|(l, _)| *l == f.location) {
+            Some((_, detectors)) if !detectors.contains(&f.detector.name()) => detectors.push(f.detector.name()),
+            Some(_) => {}
+            None => locations.push((&f.location, vec![f.detector.name()])),
+        }
+    }
+    let path = normalize(path);
+    locations
+        .iter()
+        .map(|(location, detectors)| {
+            let detectors: Vec<String> = detectors.iter().map(|d| format!("\"{d}\"")).collect();
+            format!(
+                "[[waf.exclude]]\npath = {}\nlocation = {}\ndetectors = [{}]\n",
+                toml_string(&path),
+                toml_string(&glob_literal(location)),
+                detectors.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A location as a glob that matches only itself.
+fn glob_literal(location: &str) -> String {
+    let mut glob = String::with_capacity(location.len());
+    for c in location.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}') {
+            glob.push('[');
+            glob.push(c);
+            glob.push(']');
+        } else {
+            glob.push(c);
+        }
+    }
+    glob
+}
+
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+impl Policy for Waf {
+    type State = ();
+
+    fn on_request(&self, request: &mut Request<Body>) -> Verdict<()> {
+        if self.rules.config.mode == Mode::Off {
+            return Verdict::Forward(());
+        }
+        let context = request.extensions().get::<RequestContext>().cloned();
+        let path = request.uri().path().to_owned();
+        let body_kind = (!http_body::Body::is_end_stream(request.body()))
+            .then(|| BodyKind::of(request.headers()))
+            .flatten();
+        let findings = self
+            .inspect(&path, request.uri().query(), request.headers(), None)
+            .into_findings();
+        let Some(kind) = body_kind else {
+            return match self.decide(&findings, &path, context.as_ref()) {
+                None => Verdict::Forward(()),
+                Some(answer) => Verdict::Answer(answer),
+            };
+        };
+        let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
+        let body = std::mem::replace(request.body_mut(), crate::body::empty());
+        let waf = self.clone();
+        Verdict::Later(Box::pin(async move {
+            let limit = waf.rules.config.inspect_body_bytes;
+            let prefix = match read_prefix(body, limit).await {
+                Ok(prefix) => prefix,
+                // The client's body failed: the request cannot reach the app whole anyway.
+                Err(_) => {
+                    return (
+                        crate::body::empty(),
+                        Err(waf.pages.render(StatusCode::BAD_REQUEST, context.as_ref())),
+                    )
+                }
+            };
+            // Whole frames were read: inspect exactly the limit, no more.
+            let held = prefix.bytes.len();
+            let ended = held < limit || http_body::Body::size_hint(&prefix.body).exact() == Some(held as u64);
+            let complete = held <= limit && ended;
+            let inspected = prefix.bytes.slice(..held.min(limit));
+            let mut inspection = Inspection::new(&waf.rules, &path);
+            inspection.findings = findings;
+            match readable(&inspected, encoding.as_ref(), limit) {
+                Some(bytes) => inspection.body(&kind, &bytes, complete),
+                None => inspection.limit("body", "body in a Content-Encoding the WAF cannot read"),
+            }
+            let decision = waf.decide(&inspection.findings, &path, context.as_ref());
+            (prefix.body, decision.map_or(Ok(()), Err))
+        }))
+    }
+
+    async fn on_response(self: Arc<Self>, _: (), response: Response<Body>) -> Response<Body> {
+        response
+    }
+}
+
+/// The body as the app's parser will read it: inflated when sent with
+/// `Content-Encoding: gzip` or `deflate` (body-parser inflates both),
+/// bounded by `limit`. `None` for an encoding the WAF cannot read.
+fn readable(bytes: &Bytes, encoding: Option<&http::HeaderValue>, limit: usize) -> Option<Bytes> {
+    let Some(encoding) = encoding.and_then(|e| e.to_str().ok()).map(str::trim) else {
+        return Some(bytes.clone());
+    };
+    let mut out = Vec::new();
+    let reader: Box<dyn Read + '_> = match encoding.to_ascii_lowercase().as_str() {
+        "" | "identity" => return Some(bytes.clone()),
+        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(&bytes[..])),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(&bytes[..])),
+        _ => return None,
+    };
+    // A prefix ends mid-stream: keep what inflated before the cut.
+    let _ = reader.take(limit as u64).read_to_end(&mut out);
+    Some(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests;

@@ -17,16 +17,45 @@ pub fn inspect(user_agent: &str) -> Option<Hit> {
 }
 
 const SCANNERS: &[&str] = &[
-    "sqlmap", "nikto", "nuclei", "nmap", "masscan", "zgrab", "dirbuster", "gobuster", "feroxbuster", "ffuf", "wfuzz",
-    "wpscan", "acunetix", "netsparker", "nessus", "openvas", "w3af", "havij", "commix", "xsstrike", "arachni",
-    "skipfish", "jaeles", "whatweb", "burpcollaborator", "zap/", "appscan", "qualys", "hydra",
+    "sqlmap",
+    "nikto",
+    "nuclei",
+    "nmap",
+    "masscan",
+    "zgrab",
+    "dirbuster",
+    "gobuster",
+    "feroxbuster",
+    "ffuf",
+    "wfuzz",
+    "wpscan",
+    "acunetix",
+    "netsparker",
+    "nessus",
+    "openvas",
+    "w3af",
+    "havij",
+    "commix",
+    "xsstrike",
+    "arachni",
+    "skipfish",
+    "jaeles",
+    "whatweb",
+    "burpcollaborator",
+    "zap/",
+    "appscan",
+    "qualys",
+    "hydra",
 ];
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn scanners_are_named() {
-        assert_eq!(super::inspect("sqlmap/1.7.2#stable (https://sqlmap.org)").map(|h| h.score), Some(2));
+        assert_eq!(
+            super::inspect("sqlmap/1.7.2#stable (https://sqlmap.org)").map(|h| h.score),
+            Some(2)
+        );
         assert!(super::inspect("Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0").is_none());
     }
 }

@@ -89,7 +89,13 @@ mod tests {
 
     #[test]
     fn ordinary_urls_pass() {
-        for benign in ["https://example.com/a?b=1", "http://169.254.1.1/", "1.5 kg", "12:30", "http://localhost:3000/"] {
+        for benign in [
+            "https://example.com/a?b=1",
+            "http://169.254.1.1/",
+            "1.5 kg",
+            "12:30",
+            "http://localhost:3000/",
+        ] {
             assert!(inspect(benign).is_none(), "{benign}");
         }
     }

@@ -13,8 +13,15 @@ use super::Hit;
 
 pub fn inspect(value: &str) -> Option<Hit> {
     let mut best: Option<Hit> = None;
-    for (open, close) in [("<%", "%>"), ("{{", "}}"), ("#{", "}"), ("${", "}"), ("{%", "%}"), ("*{", "}"), ("<#", ">")]
-    {
+    for (open, close) in [
+        ("<%", "%>"),
+        ("{{", "}}"),
+        ("#{", "}"),
+        ("${", "}"),
+        ("{%", "%}"),
+        ("*{", "}"),
+        ("<#", ">"),
+    ] {
         let mut rest = value;
         let mut offset = 0;
         while let Some(start) = rest.find(open) {
@@ -47,7 +54,9 @@ fn code_score(body: &str, open: &str) -> u8 {
         return 5;
     }
     // `<#assign`, `{% import %}`: directives that define or load code.
-    if (open == "<#" && lower.starts_with("assign")) || (open == "{%" && (lower.contains("import") || lower.contains("include"))) {
+    if (open == "<#" && lower.starts_with("assign"))
+        || (open == "{%" && (lower.contains("import") || lower.contains("include")))
+    {
         return 4;
     }
     // `<% code %>` is always code in EJS; elsewhere a call is.
@@ -62,8 +71,13 @@ fn code_score(body: &str, open: &str) -> u8 {
 
 /// `7*7`, `7 * '7'`: the probe every scanner sends.
 fn arithmetic(body: &str) -> bool {
-    let compact: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace() && *b != b'\'' && *b != b'"').collect();
-    compact.windows(3).any(|w| w[0].is_ascii_digit() && matches!(w[1], b'*' | b'+' | b'/' | b'-' | b'%') && w[2].is_ascii_digit())
+    let compact: Vec<u8> = body
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'\'' && *b != b'"')
+        .collect();
+    compact
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && matches!(w[1], b'*' | b'+' | b'/' | b'-' | b'%') && w[2].is_ascii_digit())
         && compact.iter().all(|b| b.is_ascii_digit() || b"*+/-%().".contains(b))
 }
 
@@ -126,7 +140,15 @@ mod tests {
 
     #[test]
     fn braces_in_text_pass() {
-        for benign in ["Hello {{name}}", "${price} total", "#{tag}", "{ \"a\": 1 }", "50% {off}", "1-2 {days}", "2024-01-05"] {
+        for benign in [
+            "Hello {{name}}",
+            "${price} total",
+            "#{tag}",
+            "{ \"a\": 1 }",
+            "50% {off}",
+            "1-2 {days}",
+            "2024-01-05",
+        ] {
             assert!(score(benign) < 5, "{benign}");
         }
     }

@@ -14,7 +14,11 @@ pub fn inspect(value: &str) -> Option<Hit> {
     let lower = value.trim().to_ascii_lowercase();
     if let Some(scheme) = INCLUSION_SCHEMES.iter().find(|s| lower.starts_with(*s)) {
         return Some(Hit {
-            score: if *scheme == "file:" && !lower.starts_with("file:/") { 3 } else { 5 },
+            score: if *scheme == "file:" && !lower.starts_with("file:/") {
+                3
+            } else {
+                5
+            },
             context: "file inclusion URL",
             at: 0,
         });
@@ -72,7 +76,15 @@ fn ends_in_component(path: &str, target: &str) -> bool {
 }
 
 const INCLUSION_SCHEMES: &[&str] = &[
-    "file:", "php://", "phar://", "zip://", "expect://", "glob://", "data://", "jar:file", "netdoc:",
+    "file:",
+    "php://",
+    "phar://",
+    "zip://",
+    "expect://",
+    "glob://",
+    "data://",
+    "jar:file",
+    "netdoc:",
 ];
 
 /// Files and directories an app has no reason to be asked for: system

@@ -58,7 +58,11 @@ fn markup(value: &str, context: &'static str, offset: usize) -> Option<Hit> {
         let score = match token {
             Token::StartTag(tag) => {
                 in_style = tag.name.eq_ignore_ascii_case(b"style");
-                tag_score(&tag.name, tag.attributes.iter().map(|(k, v)| (&k[..], &v.value[..])), true)
+                tag_score(
+                    &tag.name,
+                    tag.attributes.iter().map(|(k, v)| (&k[..], &v.value[..])),
+                    true,
+                )
             }
             Token::EndTag(tag) if tag.name.eq_ignore_ascii_case(b"script") => Some(4),
             Token::String(text) if in_style && dangerous_css(&text.value) => Some(5),
@@ -126,11 +130,7 @@ fn foreign_content(value: &str) -> bool {
 /// How dangerous a start tag is: 5 if it runs script or loads active content.
 /// `in_tag`: the tag is the value's own, not the one it was written into, so
 /// even an empty handler (`<svg onload svg onload=...>`) is an attempt.
-fn tag_score<'a>(
-    name: &[u8],
-    attributes: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-    in_tag: bool,
-) -> Option<u8> {
+fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u8])>, in_tag: bool) -> Option<u8> {
     let mut score = match lowercase(name).as_slice() {
         b"script" | b"iframe" | b"frame" | b"frameset" | b"object" | b"embed" | b"applet" | b"base" | b"portal" => {
             Some(5)
@@ -144,16 +144,14 @@ fn tag_score<'a>(
     let animates = name.eq_ignore_ascii_case(b"animate") || name.eq_ignore_ascii_case(b"set");
     for (attribute, value) in attributes {
         let attribute = lowercase(attribute);
-        let found = if is_event_handler(&attribute) && (in_tag || !value.is_empty()) {
-            Some(5)
-        } else if animates
-            && attribute == b"attributename"
-            && (is_event_handler(&lowercase(value)) || value.eq_ignore_ascii_case(b"href"))
-        {
-            Some(5)
-        } else if styled && dangerous_css(value) {
-            Some(5)
-        } else if dangerous_url(value) || (meta && refresh_to_script(value)) {
+        let runs_script = (is_event_handler(&attribute) && (in_tag || !value.is_empty()))
+            || (animates
+                && attribute == b"attributename"
+                && (is_event_handler(&lowercase(value)) || value.eq_ignore_ascii_case(b"href")))
+            || (styled && dangerous_css(value))
+            || dangerous_url(value)
+            || (meta && refresh_to_script(value));
+        let found = if runs_script {
             Some(5)
         } else if attribute == b"srcdoc" {
             std::str::from_utf8(value)
@@ -200,9 +198,15 @@ fn dangerous_url(value: &[u8]) -> bool {
         b"javascript" | b"vbscript" | b"livescript" => true,
         b"data" => {
             let media: Vec<u8> = rest.take(24).map(u8::to_ascii_lowercase).collect();
-            ["text/html", "image/svg+xml", "application/xhtml", "text/xml", "application/xml"]
-                .iter()
-                .any(|m| media.starts_with(m.as_bytes()))
+            [
+                "text/html",
+                "image/svg+xml",
+                "application/xhtml",
+                "text/xml",
+                "application/xml",
+            ]
+            .iter()
+            .any(|m| media.starts_with(m.as_bytes()))
         }
         _ => false,
     }
@@ -216,15 +220,25 @@ fn refresh_to_script(content: &[u8]) -> bool {
 
 /// Style that runs script in old browsers or binds behaviour.
 fn dangerous_css(style: &[u8]) -> bool {
-    let mut lower: Vec<u8> = lowercase(style).into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
+    let mut lower: Vec<u8> = lowercase(style)
+        .into_iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     // `expr/**/ession(`: comments split words in old IE.
     while let Some(start) = memchr::memmem::find(&lower, b"/*") {
         let end = memchr::memmem::find(&lower[start + 2..], b"*/").map_or(lower.len(), |e| start + 2 + e + 2);
         lower.drain(start..end);
     }
-    ["expression(", "javascript:", "vbscript:", "-moz-binding", "behavior:", "behaviour:"]
-        .iter()
-        .any(|needle| memchr::memmem::find(&lower, needle.as_bytes()).is_some())
+    [
+        "expression(",
+        "javascript:",
+        "vbscript:",
+        "-moz-binding",
+        "behavior:",
+        "behaviour:",
+    ]
+    .iter()
+    .any(|needle| memchr::memmem::find(&lower, needle.as_bytes()).is_some())
 }
 
 /// The value used as a link or a redirect target.
@@ -253,8 +267,21 @@ fn script_string(value: &str, quote: char, at: usize) -> Option<Hit> {
     }
     let lower = rest.to_ascii_lowercase();
     let sink = [
-        "alert", "prompt", "confirm", "eval", "function", "settimeout", "setinterval", "fetch", "import", "atob",
-        "fromcharcode", "write", "open", "print", "constructor",
+        "alert",
+        "prompt",
+        "confirm",
+        "eval",
+        "function",
+        "settimeout",
+        "setinterval",
+        "fetch",
+        "import",
+        "atob",
+        "fromcharcode",
+        "write",
+        "open",
+        "print",
+        "constructor",
     ]
     .iter()
     .any(|name| {

@@ -34,9 +34,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::log::JsonLog;
-use portcullis_core::path::PathPattern;
 use crate::tls::{self, CertificateFiles, Challenges, Resolver, Tls, TlsSection};
 use locate::Locator;
+use portcullis_core::path::PathPattern;
 
 /// Where the compiled policies report their events: the JSON log.
 fn events() -> Events {

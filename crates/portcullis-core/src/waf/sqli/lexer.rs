@@ -6,7 +6,10 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Token<'a> {
     /// A string literal; `closed` is false when the value ends inside it.
-    Str { quote: u8, closed: bool },
+    Str {
+        quote: u8,
+        closed: bool,
+    },
     Number,
     Word(&'a str),
     /// `` `name` `` or `[name]`.
@@ -76,7 +79,7 @@ impl<'a> Lexer<'a> {
             let token = match byte {
                 b'/' if self.peek(1) == b'*' => match self.block_comment() {
                     Some(()) => continue,
-                    None => self.to_end(Token::Comment),
+                    None => self.rest_as(Token::Comment),
                 },
                 // The end of a MySQL executable comment (`/*!50000 ... */`).
                 b'*' if self.peek(1) == b'/' => {
@@ -168,7 +171,7 @@ impl<'a> Lexer<'a> {
         token
     }
 
-    fn to_end(&mut self, token: Token<'a>) -> Token<'a> {
+    fn rest_as(&mut self, token: Token<'a>) -> Token<'a> {
         self.at = self.bytes.len();
         token
     }
@@ -249,9 +252,15 @@ impl<'a> Lexer<'a> {
         match memchr::memmem::find(&self.bytes[body..], tag) {
             Some(end) => {
                 self.at = body + end + tag.len();
-                Token::Str { quote: b'$', closed: true }
+                Token::Str {
+                    quote: b'$',
+                    closed: true,
+                }
             }
-            None => self.to_end(Token::Str { quote: b'$', closed: false }),
+            None => self.rest_as(Token::Str {
+                quote: b'$',
+                closed: false,
+            }),
         }
     }
 
@@ -321,9 +330,11 @@ impl<'a> Lexer<'a> {
 
 /// Words an attacker glues to a number (`1or 1=1`, `1union select`).
 fn is_keyword_glue(word: &str) -> bool {
-    ["or", "and", "xor", "union", "like", "div", "order", "group", "limit", "having", "into", "from", "is", "in"]
-        .iter()
-        .any(|k| word.eq_ignore_ascii_case(k))
+    [
+        "or", "and", "xor", "union", "like", "div", "order", "group", "limit", "having", "into", "from", "is", "in",
+    ]
+    .iter()
+    .any(|k| word.eq_ignore_ascii_case(k))
 }
 
 fn is_word_start(byte: u8) -> bool {
@@ -355,27 +366,57 @@ mod tests {
         assert_eq!(
             lex("' OR 'a'='a", Some(b'\'')),
             [
-                Token::Str { quote: b'\'', closed: true },
+                Token::Str {
+                    quote: b'\'',
+                    closed: true
+                },
                 Token::Word("OR"),
-                Token::Str { quote: b'\'', closed: true },
+                Token::Str {
+                    quote: b'\'',
+                    closed: true
+                },
                 Token::Compare,
-                Token::Str { quote: b'\'', closed: false },
+                Token::Str {
+                    quote: b'\'',
+                    closed: false
+                },
             ]
         );
-        assert_eq!(lex("O''Brien", Some(b'\'')), [Token::Str { quote: b'\'', closed: false }]);
+        assert_eq!(
+            lex("O''Brien", Some(b'\'')),
+            [Token::Str {
+                quote: b'\'',
+                closed: false
+            }]
+        );
     }
 
     #[test]
     fn comments_and_mysql_specials() {
-        assert_eq!(lex("1/**/or/**/1", None), [Token::Number, Token::Word("or"), Token::Number]);
+        assert_eq!(
+            lex("1/**/or/**/1", None),
+            [Token::Number, Token::Word("or"), Token::Number]
+        );
         assert_eq!(lex("/*!50000union*/ x", None), [Token::Word("union"), Token::Word("x")]);
         assert_eq!(lex("a -- b", None), [Token::Word("a"), Token::Comment]);
         assert_eq!(lex("a #b", None), [Token::Word("a"), Token::Comment]);
         assert_eq!(lex("a /* b", None), [Token::Word("a"), Token::Comment]);
         assert_eq!(lex("@@version", None), [Token::Variable]);
         assert_eq!(lex("0x41", None), [Token::Number]);
-        assert_eq!(lex("$$x$$", None), [Token::Str { quote: b'$', closed: true }]);
-        assert_eq!(lex("N'x'", None), [Token::Str { quote: b'\'', closed: true }]);
+        assert_eq!(
+            lex("$$x$$", None),
+            [Token::Str {
+                quote: b'$',
+                closed: true
+            }]
+        );
+        assert_eq!(
+            lex("N'x'", None),
+            [Token::Str {
+                quote: b'\'',
+                closed: true
+            }]
+        );
     }
 
     #[test]

@@ -76,12 +76,10 @@ fn bare<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option<Hit>
         return None;
     }
     let f = &grammar.found;
-    let score = if f.strong() {
-        5
-    } else if f.logic && (f.tautology || (numeric_start && (f.compare_literal || f.function || f.comment))) {
-        5
-    } else if (f.clause_sql && numeric_start) || (f.tautology && f.function) {
-        // `1 ORDER BY 3`, `1 GROUP BY 1 HAVING 1=1`, `(CASE WHEN 1=2 THEN 1 END)`.
+    let tautology_test = f.logic && (f.tautology || (numeric_start && (f.compare_literal || f.function || f.comment)));
+    // `1 ORDER BY 3`, `1 GROUP BY 1 HAVING 1=1`, `(CASE WHEN 1=2 THEN 1 END)`.
+    let probe = (f.clause_sql && numeric_start) || (f.tautology && f.function);
+    let score = if f.strong() || tautology_test || probe {
         5
     } else if f.union || (f.logic && f.compare_literal) || (f.clause && numeric_start) {
         3
@@ -103,8 +101,15 @@ fn after_expression<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) ->
     let mut grammar = Grammar::new(value, buffer, None);
     let clause = matches!(
         grammar.keyword_at(0),
-        Keyword::Union | Keyword::Order | Keyword::Group | Keyword::Having | Keyword::Limit | Keyword::Procedure | Keyword::Into
-    ) || matches!(grammar.peek(), Some(Token::Logic)) || grammar.keyword_at(0) == Keyword::Logic;
+        Keyword::Union
+            | Keyword::Order
+            | Keyword::Group
+            | Keyword::Having
+            | Keyword::Limit
+            | Keyword::Procedure
+            | Keyword::Into
+    ) || matches!(grammar.peek(), Some(Token::Logic))
+        || grammar.keyword_at(0) == Keyword::Logic;
     grammar.last = Operand::Name;
     if !clause || !grammar.tail() {
         return None;
@@ -144,7 +149,15 @@ fn statement<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option
         .iter()
         .any(|v| verb.eq_ignore_ascii_case(v));
     let select = verb.eq_ignore_ascii_case("select");
-    let score = if f.union_select || f.subquery || f.attack_function || f.into_file || f.comment || runs_code || select || verb == ";" {
+    let score = if f.union_select
+        || f.subquery
+        || f.attack_function
+        || f.into_file
+        || f.comment
+        || runs_code
+        || select
+        || verb == ";"
+    {
         5
     } else {
         4
@@ -338,7 +351,9 @@ impl<'t, 'a> Grammar<'t, 'a> {
     fn operator(&mut self) -> bool {
         let start = self.pos;
         let left_literal = self.last == Operand::Literal;
-        if self.keyword_is("sounds") && matches!(self.peek_at(1), Some(Token::Word(w)) if w.eq_ignore_ascii_case("like")) {
+        if self.keyword_is("sounds")
+            && matches!(self.peek_at(1), Some(Token::Word(w)) if w.eq_ignore_ascii_case("like"))
+        {
             self.bump();
         }
         let kind = match (self.peek(), self.keyword_at(0)) {
@@ -409,7 +424,9 @@ impl<'t, 'a> Grammar<'t, 'a> {
                 self.found.logic = true;
                 self.previous = Some(kind);
                 // OR binds loosest: its right side runs to the next logic operator.
-                while !matches!(self.peek(), Some(Token::Logic)) && self.keyword_at(0) != Keyword::Logic && self.operator()
+                while !matches!(self.peek(), Some(Token::Logic))
+                    && self.keyword_at(0) != Keyword::Logic
+                    && self.operator()
                 {
                     right = Operand::Expression;
                 }
@@ -419,7 +436,10 @@ impl<'t, 'a> Grammar<'t, 'a> {
                 self.found.compare = true;
                 let right_literal = right == Operand::Literal;
                 let opens_with_text = !matches!(self.tokens.first(), Some((Token::Str { .. }, 0)))
-                    || self.tokens.get(1).is_some_and(|(_, at)| self.text[..*at].trim_end().len() > 1);
+                    || self
+                        .tokens
+                        .get(1)
+                        .is_some_and(|(_, at)| self.text[..*at].trim_end().len() > 1);
                 self.found.compare_literal |= left_literal || right_literal;
                 self.found.tautology |= left_literal && right_literal && kind == Operator::Compare;
                 self.found.compare_strong |= boolean_term
@@ -729,7 +749,10 @@ impl<'t, 'a> Grammar<'t, 'a> {
             }
             Keyword::As => {
                 self.bump();
-                matches!(self.peek(), Some(Token::Word(_) | Token::QuotedName | Token::Str { closed: true, .. })) && {
+                matches!(
+                    self.peek(),
+                    Some(Token::Word(_) | Token::QuotedName | Token::Str { closed: true, .. })
+                ) && {
                     self.bump();
                     true
                 }
@@ -826,15 +849,28 @@ impl<'t, 'a> Grammar<'t, 'a> {
             "drop" | "create" | "alter" | "truncate" | "rename" => next(
                 self,
                 &[
-                    "table", "database", "schema", "view", "user", "login", "procedure", "function", "index", "trigger",
-                    "temporary", "or", "role",
+                    "table",
+                    "database",
+                    "schema",
+                    "view",
+                    "user",
+                    "login",
+                    "procedure",
+                    "function",
+                    "index",
+                    "trigger",
+                    "temporary",
+                    "or",
+                    "role",
                 ],
             ),
             "insert" | "replace" | "merge" => next(self, &["into"]),
             "delete" => next(self, &["from"]),
-            "update" => matches!(self.peek_at(1), Some(Token::Word(_) | Token::QuotedName)) && {
-                matches!(self.peek_at(2), Some(Token::Word(w)) if w.eq_ignore_ascii_case("set"))
-            },
+            "update" => {
+                matches!(self.peek_at(1), Some(Token::Word(_) | Token::QuotedName)) && {
+                    matches!(self.peek_at(2), Some(Token::Word(w)) if w.eq_ignore_ascii_case("set"))
+                }
+            }
             "exec" | "execute" | "call" => match self.peek_at(1) {
                 Some(Token::LParen | Token::Variable) => true,
                 // A procedure: `xp_cmdshell`, `master..xp_dirtree`, `dbo.proc`.
@@ -843,13 +879,24 @@ impl<'t, 'a> Grammar<'t, 'a> {
             },
             "declare" | "set" => matches!(self.peek_at(1), Some(Token::Variable)),
             "waitfor" => next(self, &["delay", "time"]),
-            "shutdown" => matches!(self.peek_at(1), None | Some(Token::Comment | Token::Semicolon)) || next(self, &["with"]),
-            "grant" | "revoke" => next(self, &["all", "select", "insert", "update", "delete", "execute", "usage"]),
+            "shutdown" => {
+                matches!(self.peek_at(1), None | Some(Token::Comment | Token::Semicolon)) || next(self, &["with"])
+            }
+            "grant" | "revoke" => next(
+                self,
+                &["all", "select", "insert", "update", "delete", "execute", "usage"],
+            ),
             "load" => next(self, &["data", "xml"]),
-            "copy" => matches!(self.peek_at(1), Some(Token::Word(_))) && {
-                matches!(self.peek_at(2), Some(Token::Word(w)) if w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("to"))
-            },
-            "show" => next(self, &["tables", "databases", "columns", "grants", "variables", "processlist"]),
+            "copy" => {
+                matches!(self.peek_at(1), Some(Token::Word(_)))
+                    && {
+                        matches!(self.peek_at(2), Some(Token::Word(w)) if w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("to"))
+                    }
+            }
+            "show" => next(
+                self,
+                &["tables", "databases", "columns", "grants", "variables", "processlist"],
+            ),
             "if" => {
                 matches!(self.peek_at(1), Some(Token::LParen | Token::Number | Token::Variable))
                     || next(self, &["not", "exists"])
@@ -858,7 +905,18 @@ impl<'t, 'a> Grammar<'t, 'a> {
                 matches!(self.peek_at(1), None | Some(Token::Semicolon | Token::Comment))
                     || next(
                         self,
-                        &["try", "tran", "transaction", "declare", "select", "exec", "set", "if", "waitfor", "shutdown"],
+                        &[
+                            "try",
+                            "tran",
+                            "transaction",
+                            "declare",
+                            "select",
+                            "exec",
+                            "set",
+                            "if",
+                            "waitfor",
+                            "shutdown",
+                        ],
                     )
             }
             "commit" | "rollback" => matches!(self.peek_at(1), None | Some(Token::Semicolon | Token::Comment)),
@@ -877,7 +935,9 @@ impl<'t, 'a> Grammar<'t, 'a> {
 /// calls, `*`, `FROM`, a comment), not of English words after "select".
 fn plainly_sql(tokens: &[(Token<'_>, usize)]) -> bool {
     tokens.iter().any(|(t, _)| match t {
-        Token::Number | Token::Str { .. } | Token::Variable | Token::LParen | Token::Arith(b'*') | Token::Comment => true,
+        Token::Number | Token::Str { .. } | Token::Variable | Token::LParen | Token::Arith(b'*') | Token::Comment => {
+            true
+        }
         Token::Word(w) => matches!(keyword(w), Keyword::From | Keyword::Literal | Keyword::Attack),
         _ => false,
     })
@@ -988,13 +1048,37 @@ fn keyword(word: &str) -> Keyword {
         b"drop" | b"insert" | b"update" | b"delete" | b"create" | b"alter" | b"truncate" | b"exec" | b"execute"
         | b"declare" | b"waitfor" | b"shutdown" | b"grant" | b"revoke" | b"merge" | b"replace" | b"rename"
         | b"call" | b"load" | b"copy" | b"show" | b"begin" | b"if" => Keyword::Statement,
-        b"sleep" | b"benchmark" | b"pg_sleep" | b"pg_read_file" | b"pg_ls_dir" | b"lo_import" | b"lo_export"
-        | b"extractvalue" | b"updatexml" | b"load_file" | b"xp_cmdshell" | b"xp_dirtree" | b"sp_executesql"
-        | b"sp_oacreate" | b"openrowset" | b"opendatasource" | b"receive_message" | b"get_host_name"
-        | b"get_host_address" | b"randomblob" | b"dbms_pipe" | b"utl_inaddr" | b"utl_http" | b"geometrycollection"
-        | b"name_const" | b"gtid_subset" | b"ctxsys" | b"xmltype" | b"load_extension" => Keyword::Attack,
-        b"set" | b"values" | b"join" | b"on" | b"then" | b"else" | b"when" | b"asc" | b"desc" | b"table"
-        | b"for" | b"using" => Keyword::Reserved,
+        b"sleep"
+        | b"benchmark"
+        | b"pg_sleep"
+        | b"pg_read_file"
+        | b"pg_ls_dir"
+        | b"lo_import"
+        | b"lo_export"
+        | b"extractvalue"
+        | b"updatexml"
+        | b"load_file"
+        | b"xp_cmdshell"
+        | b"xp_dirtree"
+        | b"sp_executesql"
+        | b"sp_oacreate"
+        | b"openrowset"
+        | b"opendatasource"
+        | b"receive_message"
+        | b"get_host_name"
+        | b"get_host_address"
+        | b"randomblob"
+        | b"dbms_pipe"
+        | b"utl_inaddr"
+        | b"utl_http"
+        | b"geometrycollection"
+        | b"name_const"
+        | b"gtid_subset"
+        | b"ctxsys"
+        | b"xmltype"
+        | b"load_extension" => Keyword::Attack,
+        b"set" | b"values" | b"join" | b"on" | b"then" | b"else" | b"when" | b"asc" | b"desc" | b"table" | b"for"
+        | b"using" => Keyword::Reserved,
         _ => Keyword::None,
     }
 }
