@@ -1,8 +1,8 @@
 //! Assembles the layers in the order docs/architecture.md gives: request id and
 //! client → access log → route → bans → cookie names restored → size limits →
-//! rate limits → CSRF → login protection → proxy, and on the way back login
-//! failures counted → safe errors → cookie hardening → fingerprint removal →
-//! security headers.
+//! rate limits → CSRF → login protection → WAF → proxy, and on the way back
+//! login failures counted → safe errors → cookie hardening → fingerprint
+//! removal → security headers.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use portcullis_core::limits::RequestLimitsLayer;
 use portcullis_core::login::LoginProtectionLayer;
 use portcullis_core::rate_limit::RateLimitLayer;
 use portcullis_core::store::SharedState;
+use portcullis_core::waf::WafLayer;
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Service, ServiceBuilder};
 
@@ -50,6 +51,7 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
             .map(|rules| LoginProtectionLayer::new(rules.bind(shared.state.clone(), policies.pages.clone())));
         let inner = ServiceBuilder::new()
             .option_layer(login)
+            .layer(WafLayer::from(policies.waf.clone()))
             .service(proxy.with_pages(policies.pages.clone()));
         policy_stack(policies, shared, inner)
     };

@@ -29,6 +29,7 @@ use portcullis_core::login::{LoginConfig, LoginRules};
 use portcullis_core::pages::NeutralPages;
 use portcullis_core::rate_limit::{RateLimitConfig, RateLimitRules};
 use portcullis_core::store::{OnError, RedisStore};
+use portcullis_core::waf::{Waf, WafConfig};
 use portcullis_core::InvalidConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -108,6 +109,7 @@ pub struct Policies {
     /// Bound to each event loop's store. Its counters are `default`, or the
     /// route's own (`route-N`) when the route sets a `[route.rate_limit]`.
     pub rate_limit: RateLimitRules,
+    pub waf: Arc<Waf>,
 }
 
 impl fmt::Debug for Policies {
@@ -278,6 +280,7 @@ struct FileConfig {
     cookies: toml::Table,
     csrf: toml::Table,
     rate_limit: toml::Table,
+    waf: toml::Table,
     bans: toml::Table,
     login: Vec<toml::Table>,
     tls: TlsSection,
@@ -304,6 +307,8 @@ struct RouteSection {
     csrf: toml::Table,
     #[serde(default)]
     rate_limit: toml::Table,
+    #[serde(default)]
+    waf: toml::Table,
 }
 
 impl Config {
@@ -370,6 +375,7 @@ impl Config {
             cookies: &file.cookies,
             csrf: &file.csrf,
             rate_limit: &file.rate_limit,
+            waf: &file.waf,
         };
         let policies = loader.policies(&global, None, "")?;
         let routes = file
@@ -419,6 +425,7 @@ struct RawPolicies<'a> {
     cookies: &'a toml::Table,
     csrf: &'a toml::Table,
     rate_limit: &'a toml::Table,
+    waf: &'a toml::Table,
 }
 
 struct Loader<'a> {
@@ -602,6 +609,11 @@ impl Loader<'_> {
         let rate_limit = RateLimitRules::new(rate_limit, &rate_scope, pages.clone(), events())
             .map_err(|e| self.invalid(&section, e))?;
 
+        let (section, waf) = self.checked(merged("waf", global.waf, over(|r| &r.waf)), WafConfig::validate)?;
+        let waf = Waf::compile(waf)
+            .map_err(|e| self.invalid(&section, e))?
+            .with_reporting(pages.clone(), events());
+
         Ok(Policies {
             headers: Arc::new(headers),
             fingerprint: Arc::new(fingerprint),
@@ -611,6 +623,7 @@ impl Loader<'_> {
             cookies: Arc::new(cookies),
             csrf: Arc::new(csrf),
             rate_limit,
+            waf: Arc::new(waf),
         })
     }
 
