@@ -129,12 +129,21 @@ fn command_score(word: &str, rest: &[Piece]) -> Option<u8> {
     if ENGLISH_PROGRAMS.contains(&name) && takes_arguments(rest) {
         return Some(5);
     }
+    // `;id;`, the payload lists' favourite: `id` needs no arguments.
+    if name == "id"
+        && matches!(
+            rest.first(),
+            None | Some(Piece::Separator | Piece::Close | Piece::Redirect)
+        )
+    {
+        return Some(5);
+    }
     None
 }
 
-/// What follows a program name reads as its arguments, not as prose: the
-/// line ends there, or goes on with an option, a path, an address, a
-/// redirect, or a number that ends the line (`sleep 5`).
+/// What follows a program named like a word reads as its arguments, not as
+/// prose: an option, a path, an address, a redirect, or a number that ends
+/// the line (`sleep 5`). A line that just ends (`rock & roll | AT&T`) does not.
 fn takes_arguments(rest: &[Piece]) -> bool {
     // `echo "..." > shell.php`: output sent to a file.
     if rest
@@ -145,7 +154,8 @@ fn takes_arguments(rest: &[Piece]) -> bool {
         return true;
     }
     match rest.first() {
-        None | Some(Piece::Separator | Piece::Redirect | Piece::Close | Piece::ProseBacktick) => true,
+        None | Some(Piece::Separator | Piece::Close | Piece::ProseBacktick) => false,
+        Some(Piece::Redirect) => true,
         Some(Piece::Word(next)) => {
             let number = next.bytes().all(|b| b.is_ascii_digit() || b == b'.');
             next.starts_with('-')

@@ -14,6 +14,25 @@ use url::{Host, Url};
 use super::Hit;
 
 pub fn inspect(value: &str) -> Option<Hit> {
+    let hit = url_at(value);
+    if hit.as_ref().is_some_and(|h| h.score == 5) {
+        return hit;
+    }
+    // URLs inside the value: `https://shop/?next=http://169.254.169.254/`.
+    let nested = value
+        .match_indices("://")
+        .skip(1)
+        .filter_map(|(at, _)| {
+            let start = value[..at]
+                .rfind(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(0, |s| s + 1);
+            url_at(&value[start..]).map(|hit| Hit { at: start, ..hit })
+        })
+        .max_by_key(|h| h.score);
+    nested.or(hit)
+}
+
+fn url_at(value: &str) -> Option<Hit> {
     let trimmed = value.trim();
     let url = if trimmed.contains("://") {
         Url::parse(trimmed).ok()?

@@ -78,10 +78,13 @@ pub fn head(path: &str, query: Option<&str>, headers: &HeaderMap, visit: &mut dy
         cookie_pairs(cookies, visit);
     }
     for (name, value) in headers {
-        let role = if name == header::USER_AGENT {
-            Role::UserAgent
-        } else if name == header::REFERER || name.as_str().starts_with("x-") {
-            Role::Value
+        let (role, origin) = if name == header::USER_AGENT {
+            (Role::UserAgent, Origin::Plain)
+        } else if name == header::REFERER {
+            // A URL: its query is form-encoded.
+            (Role::Value, Origin::Form)
+        } else if name.as_str().starts_with("x-") {
+            (Role::Value, Origin::Plain)
         } else {
             continue;
         };
@@ -90,7 +93,7 @@ pub fn head(path: &str, query: Option<&str>, headers: &HeaderMap, visit: &mut dy
             name: name.as_str(),
             raw: value.as_bytes(),
             role,
-            origin: Origin::Plain,
+            origin,
         });
     }
 }

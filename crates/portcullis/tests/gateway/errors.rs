@@ -42,7 +42,8 @@ async fn stack_trace_is_replaced_and_kept_in_the_security_log() {
 
 #[tokio::test]
 async fn express_default_404_is_neutral_and_reflects_nothing() {
-    let (_app, gateway) = protected("");
+    // The WAF would refuse this path first; the page must be safe without it.
+    let (_app, gateway) = protected("[waf]\nmode = \"off\"\n");
     let response = client()
         .get(gateway.url("/no-such-page-%3Cscript%3Ealert(1)%3C%2Fscript%3E"))
         .send()

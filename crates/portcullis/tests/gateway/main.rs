@@ -18,6 +18,7 @@ mod scanners;
 mod sessions;
 mod shared_store;
 mod tls;
+mod waf;
 
 use harness::{ExpressApp, Gateway};
 

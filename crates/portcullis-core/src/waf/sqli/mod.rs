@@ -148,7 +148,11 @@ fn statement<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option
     let runs_code = ["exec", "execute", "declare", "waitfor", "shutdown"]
         .iter()
         .any(|v| verb.eq_ignore_ascii_case(v));
-    let select = verb.eq_ignore_ascii_case("select");
+    // `SELECT * is slow` is a sentence; `SELECT 1 FROM t` a statement.
+    let from = buffer
+        .iter()
+        .any(|(t, _)| matches!(t, Token::Word(w) if keyword(w) == Keyword::From));
+    let select = verb.eq_ignore_ascii_case("select") && from;
     let score = if f.union_select
         || f.subquery
         || f.attack_function
@@ -159,6 +163,8 @@ fn statement<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option
         || verb == ";"
     {
         5
+    } else if verb.eq_ignore_ascii_case("select") {
+        3
     } else {
         4
     };
