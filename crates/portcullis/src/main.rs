@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod explain;
 mod forwarded;
 mod heads;
 mod log;
@@ -64,12 +65,23 @@ enum Command {
     /// Certificates for development.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// The WAF's view of requests.
+    #[command(subcommand)]
+    Waf(WafCommand),
     /// Start the bundled example Express app with portcullis in front of it.
     Demo {
         /// The example app's directory (default: examples/express-app of this checkout).
         #[arg(long, value_name = "DIR")]
         app_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum WafCommand {
+    /// Print every finding in a request, with its decoding and context, and
+    /// the decision: exit 0 if it would be forwarded, 1 if blocked, 2 on a
+    /// usage error.
+    Explain(explain::ExplainArgs),
 }
 
 #[derive(Subcommand)]
@@ -99,6 +111,7 @@ fn main() -> ExitCode {
         Some(Command::Check { config }) => check(&config),
         Some(Command::Cert(CertCommand::SelfSigned { hosts, out })) => self_signed(&hosts, &out),
         Some(Command::Demo { app_dir }) => runtime.block_on(demo::run(app_dir)),
+        Some(Command::Waf(WafCommand::Explain(args))) => explain::run(args),
         None => runtime.block_on(run(cli.run)),
     }
 }

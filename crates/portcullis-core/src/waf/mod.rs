@@ -186,7 +186,7 @@ impl WafConfig {
     }
 
     /// The anomaly score at which a request is blocked.
-    fn threshold(&self) -> u32 {
+    pub fn threshold(&self) -> u32 {
         match self.level {
             1 => 5,
             2 => 4,

@@ -235,3 +235,34 @@ async fn routes_choose_their_own_mode() {
     assert_eq!(status(gateway.url(&format!("/api/products{attack}"))).await, 200);
     assert_eq!(status(gateway.url(&format!("/echo{attack}"))).await, 403);
 }
+
+#[test]
+fn waf_explain_shows_findings_decodings_and_the_exclusion() {
+    let explain = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["waf", "explain"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, text) = explain(&["--path", "/search", "--query", "q=%2527%20OR%201%3D1--"]);
+    assert_eq!(code, Some(1), "{text}");
+    for expected in [
+        "sqli at query.q (score 5)",
+        "percent-decoded 2 times",
+        "single-quoted SQL string",
+        "blocked (403)",
+        "[[waf.exclude]]\npath = \"/search\"\nlocation = \"query.q\"\ndetectors = [\"sqli\"]",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
+    let (code, text) = explain(&["--json", r#"{"name":"O'Brien","note":"rock & roll"}"#]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("no findings: forwarded"), "{text}");
+    let (code, _) = explain(&["--path", "no-slash"]);
+    assert_eq!(code, Some(2));
+}
