@@ -312,9 +312,11 @@ fn skip_empty_expansion(bytes: &[u8], word: &mut String, pieces: &mut Vec<Piece>
     }
 }
 
-/// `{a,b,c}` at the start of a word: its items and the bytes used.
+/// `{a,b,c}` at the start of a word: its items and the bytes used. Looked
+/// for within a short window, so a value of many `{` stays linear.
 fn brace_list(text: &str) -> Option<(Vec<String>, usize)> {
-    let end = text.find('}')?;
+    let window = &text.as_bytes()[..text.len().min(256)];
+    let end = memchr::memchr(b'}', window)?;
     let inner = &text[1..end];
     if !inner.contains(',') || inner.contains([' ', '{']) {
         return None;

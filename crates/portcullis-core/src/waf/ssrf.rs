@@ -19,9 +19,11 @@ pub fn inspect(value: &str) -> Option<Hit> {
         return hit;
     }
     // URLs inside the value: `https://shop/?next=http://169.254.169.254/`.
+    // A few are enough: each is parsed, and a value of many `://` must stay cheap.
     let nested = value
         .match_indices("://")
         .skip(1)
+        .take(8)
         .filter_map(|(at, _)| {
             let start = value[..at]
                 .rfind(|c: char| !c.is_ascii_alphanumeric())

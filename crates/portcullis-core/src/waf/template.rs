@@ -27,7 +27,11 @@ pub fn inspect(value: &str) -> Option<Hit> {
         while let Some(start) = rest.find(open) {
             let body_start = start + open.len();
             let body = &rest[body_start..];
-            let end = body.find(close).unwrap_or(body.len());
+            // No close after this open means none after any later one either;
+            // the search goes on after the close, so the scan stays linear.
+            let Some(end) = body.find(close) else {
+                break;
+            };
             let score = code_score(&body[..end], open);
             if score > best.as_ref().map_or(0, |b| b.score) {
                 best = Some(Hit {
@@ -36,8 +40,9 @@ pub fn inspect(value: &str) -> Option<Hit> {
                     at: offset + start,
                 });
             }
-            offset += body_start;
-            rest = &rest[body_start..];
+            let next = body_start + end + close.len();
+            offset += next;
+            rest = &rest[next..];
         }
     }
     best

@@ -214,3 +214,45 @@ fn config_errors_name_the_key() {
         "exclude[0].path"
     );
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::super::*;
+
+    /// Text made of the characters the detectors and decoders give a meaning to.
+    fn syntax() -> impl Strategy<Value = String> {
+        proptest::string::string_regex(r#"[ -~\t\n%&#;\\'"`<>(){}\[\]$|*/=.:,!a-zA-Z0-9_\-\x00é東]{0,200}"#).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn every_detector_reads_any_text(text in syntax()) {
+            let _ = sqli::inspect(&text);
+            let _ = xss::inspect(&text);
+            let _ = command::inspect(&text);
+            let _ = traversal::inspect(&text);
+            let _ = template::inspect(&text);
+            let _ = ssrf::inspect(&text);
+            let _ = scanner::inspect(&text);
+            let _ = keys::prototype_pollution(keys::segments(&text));
+            let _ = keys::nosql_operator(keys::segments(&text));
+        }
+
+        #[test]
+        fn any_request_gets_a_decision(
+            path in "/[ -~]{0,40}",
+            query in proptest::collection::vec(any::<u8>(), 0..200),
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let waf = Waf::compile(WafConfig { max_parameters: 50, ..WafConfig::default() }).unwrap();
+            let query = String::from_utf8_lossy(&query).into_owned();
+            for kind in [BodyKind::Form, BodyKind::Json, BodyKind::Multipart { boundary: "b".into() }] {
+                let inspection = waf.inspect(&path, Some(&query), &HeaderMap::new(), Some((&kind, &body, false)));
+                let _ = inspection.score();
+            }
+        }
+    }
+}

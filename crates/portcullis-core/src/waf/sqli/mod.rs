@@ -271,6 +271,9 @@ struct Grammar<'t, 'a> {
     previous: Option<Operator>,
     /// What the last operand parsed was.
     last: Operand,
+    /// The value puts text before the quote it closes (`aa' like '0`, not
+    /// `"LIKE" STAMP`).
+    opens_with_text: bool,
     depth: usize,
     /// The quote the app opened, which closes a string the value leaves open.
     app_quote: Option<u8>,
@@ -285,6 +288,8 @@ impl<'t, 'a> Grammar<'t, 'a> {
             pos: 0,
             previous: None,
             last: Operand::Literal,
+            opens_with_text: !matches!(tokens.first(), Some((Token::Str { .. }, 0)))
+                || tokens.get(1).is_some_and(|(_, at)| text[..*at].trim_end().len() > 1),
             depth: 0,
             app_quote,
             found: Found::default(),
@@ -441,16 +446,11 @@ impl<'t, 'a> Grammar<'t, 'a> {
             Operator::Compare | Operator::WordCompare => {
                 self.found.compare = true;
                 let right_literal = right == Operand::Literal;
-                let opens_with_text = !matches!(self.tokens.first(), Some((Token::Str { .. }, 0)))
-                    || self
-                        .tokens
-                        .get(1)
-                        .is_some_and(|(_, at)| self.text[..*at].trim_end().len() > 1);
-                self.found.compare_literal |= left_literal || right_literal;
+self.found.compare_literal |= left_literal || right_literal;
                 self.found.tautology |= left_literal && right_literal && kind == Operator::Compare;
                 self.found.compare_strong |= boolean_term
                     && (left_literal || right_literal)
-                    && (kind == Operator::Compare || (opens_with_text && right != Operand::Name));
+                    && (kind == Operator::Compare || (self.opens_with_text && right != Operand::Name));
             }
             Operator::Arith => self.found.arith = true,
         }
