@@ -14,7 +14,8 @@ use super::Hit;
 
 pub fn inspect(value: &str) -> Option<Hit> {
     if !value.bytes().any(|b| b";|&\n`$(){}<>'\"".contains(&b)) {
-        return None;
+        // No shell syntax: only a whole command line can run anything.
+        return whole_command(&pieces(value));
     }
     if shellshock(value) {
         return Some(Hit {
@@ -31,6 +32,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
             }
         }
     };
+    consider(code_execution(value));
     consider(scan(value, 0, "shell argument"));
     for (quote, context) in [
         ('\'', "single-quoted shell argument"),
@@ -42,6 +44,90 @@ pub fn inspect(value: &str) -> Option<Hit> {
     }
     best
 }
+
+/// A value that is a whole command line, for apps that run what they are
+/// sent: a program with real arguments (`ls -l /etc/`, not `python jobs`),
+/// surest when the arguments reach for a shell or the system's files.
+fn whole_command(pieces: &[Piece]) -> Option<Hit> {
+    let [Piece::Word(program), rest @ ..] = pieces else {
+        return None;
+    };
+    let name = program
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(program)
+        .to_ascii_lowercase();
+    let strong = PROGRAMS.contains(&name.as_str());
+    let english = ENGLISH_PROGRAMS.contains(&name.as_str());
+    let arguments = matches!(rest.first(), Some(Piece::Word(_))) && takes_arguments(rest);
+    let system = rest.iter().any(|piece| match piece {
+        Piece::Word(word) => {
+            let lower = word.to_ascii_lowercase();
+            [
+                "/bin/",
+                "/etc/",
+                "/dev/tcp/",
+                "/usr/bin/",
+                "/sbin/",
+                "c:\\windows",
+                "c:windows",
+            ]
+            .iter()
+            .any(|dir| lower.starts_with(dir))
+        }
+        _ => false,
+    });
+    let score = match (strong, english, arguments, system) {
+        (true, _, true, true) => 5,
+        (true, _, true, false) | (false, true, true, true) => 4,
+        (true, _, false, _) if rest.is_empty() => 3,
+        (false, true, true, false) => 3,
+        _ => return None,
+    };
+    Some(Hit {
+        score,
+        context: "command line",
+        at: 0,
+    })
+}
+
+/// Code that runs a command, in the languages payload lists target:
+/// Node's `child_process`, PHP's `system()` family, `eval('ls')`, and
+/// server-side includes (`<!--#exec cmd=...-->`).
+fn code_execution(value: &str) -> Option<Hit> {
+    let lower = value.to_ascii_lowercase();
+    let call = |name: &str| {
+        lower.match_indices(name).any(|(at, _)| {
+            let before = lower[..at].chars().next_back();
+            let after = lower[at + name.len()..].trim_start();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && after.starts_with('(')
+                && after[1..].trim_start().starts_with(['\'', '"', '`'])
+        })
+    };
+    let runs =
+        lower.contains("child_process") || lower.contains("<!--#exec") || CODE_CALLS.iter().any(|name| call(name));
+    runs.then_some(Hit {
+        score: 5,
+        context: "code that runs a command",
+        at: 0,
+    })
+}
+
+/// Functions that run a command line or code given as a string.
+const CODE_CALLS: &[&str] = &[
+    "system",
+    "exec",
+    "execsync",
+    "spawn",
+    "spawnsync",
+    "execfile",
+    "passthru",
+    "shell_exec",
+    "popen",
+    "proc_open",
+    "eval",
+];
 
 /// `() { :; };` at the start of a header value defined a function in bash
 /// before 4.3, and ran what followed.
@@ -70,13 +156,8 @@ enum Piece {
 fn scan(value: &str, start: usize, context: &'static str) -> Option<Hit> {
     let pieces = pieces(&value[start..]);
     let mut best: Option<u8> = None;
-    // A value that is a whole command line, for apps that run what they are
-    // sent: a program with real arguments (`cat /etc/passwd`, not `python jobs`).
     if start == 0 {
-        if let [Piece::Word(program), rest @ ..] = pieces.as_slice() {
-            let argument = matches!(rest.first(), Some(Piece::Word(_))) && takes_arguments(rest);
-            best = command_score(program, rest).filter(|_| argument).map(|s| s.min(4));
-        }
+        best = whole_command(&pieces).map(|hit| hit.score);
     }
     let mut command_position = false;
     let mut prose = false;
@@ -127,6 +208,11 @@ fn command_score(word: &str, rest: &[Piece]) -> Option<u8> {
         return Some(5);
     }
     if ENGLISH_PROGRAMS.contains(&name) && takes_arguments(rest) {
+        return Some(5);
+    }
+    // `net user`, `net localgroup`: the Windows account and share commands.
+    let net_command = |sub: &str| NET_COMMANDS.contains(&sub.to_ascii_lowercase().as_str());
+    if name == "net" && matches!(rest.first(), Some(Piece::Word(sub)) if net_command(sub)) {
         return Some(5);
     }
     // `;id;`, the payload lists' favourite: `id` needs no arguments.
@@ -423,15 +509,34 @@ const PROGRAMS: &[&str] = &[
     "cscript",
     "wscript",
     "vssadmin",
+    "dir",
+    "netsh",
+    "nbtstat",
+    "icacls",
+    "quser",
+];
+
+const NET_COMMANDS: &[&str] = &[
+    "user",
+    "localgroup",
+    "group",
+    "view",
+    "share",
+    "use",
+    "accounts",
+    "session",
+    "start",
+    "stop",
+    "config",
 ];
 
 /// Programs named like words (`cat`, `sleep`, `ping`): in command position
 /// they count only with arguments.
 const ENGLISH_PROGRAMS: &[&str] = &[
     "id", "cat", "echo", "sleep", "ping", "kill", "find", "sort", "head", "tail", "more", "less", "touch", "cut",
-    "type", "dir", "del", "copy", "start", "time", "date", "who", "set", "net", "env", "tee", "od", "wc", "file",
-    "which", "last", "w", "nl", "tac", "rev", "paste", "strings", "exec", "eval", "source", "export", "read", "wait",
-    "reg", "at", "move", "ren", "print", "mail", "finger", "host", "whois", "unzip", "tar", "zip",
+    "type", "del", "copy", "start", "time", "date", "who", "set", "net", "env", "tee", "od", "wc", "file", "which",
+    "last", "w", "nl", "tac", "rev", "paste", "strings", "exec", "eval", "source", "export", "read", "wait", "reg",
+    "at", "move", "ren", "print", "mail", "finger", "host", "whois", "unzip", "tar", "zip",
 ];
 
 #[cfg(test)]

@@ -281,6 +281,19 @@ fn overlong(bytes: &[u8]) -> Option<(char, usize)> {
             (u32::from(lead & 0x07) << 18) | (continuation(1)? << 12) | (continuation(2)? << 6) | continuation(3)?,
             4,
         ),
+        // The 5- and 6-byte forms of the original UTF-8, which old decoders accepted.
+        0xF8 => (
+            (continuation(1)? << 18) | (continuation(2)? << 12) | (continuation(3)? << 6) | continuation(4)?,
+            5,
+        ),
+        0xFC => (
+            (continuation(1)? << 24)
+                | (continuation(2)? << 18)
+                | (continuation(3)? << 12)
+                | (continuation(4)? << 6)
+                | continuation(5)?,
+            6,
+        ),
         _ => return None,
     };
     Some((char::from_u32(value)?, len))
@@ -478,6 +491,7 @@ mod tests {
     fn overlong_utf8_and_nul_bytes() {
         assert_eq!(all("%c0%ae%c0%ae%c0%af", Origin::Plain), ["../"]);
         assert_eq!(all("%e0%80%ae", Origin::Plain), ["."]);
+        assert_eq!(all("%fc%80%80%80%80%ae", Origin::Plain), ["."]);
         assert_eq!(all("%ff", Origin::Plain), ["\u{FFFD}"]);
         assert_eq!(all("<scr%00ipt>", Origin::Plain), ["<script>"]);
         assert_eq!(all("caf%C3%A9", Origin::Plain), ["café"]);

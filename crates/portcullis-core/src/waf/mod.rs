@@ -5,9 +5,8 @@
 //! multipart bodies), [`decode`] gives each value its distinct spellings,
 //! and each detector decides, on syntax rather than keyword lists, whether a
 //! spelling is an attack in some place the app might put it: [`sqli`],
-//! [`xss`], [`command`], [`traversal`], [`keys`] (prototype pollution and
-//! MongoDB operators), [`template`], [`ssrf`], and [`scanner`] as a weak
-//! signal. Findings add up to a request's anomaly score; at the level's
+//! [`xss`], [`command`], [`traversal`], [`prototype`] pollution, [`nosql`]
+//! operators, [`template`], [`ssrf`], and [`scanner`] as a weak signal. Findings add up to a request's anomaly score; at the level's
 //! threshold the request is blocked (or, in detect mode, logged).
 //!
 //! ```
@@ -21,8 +20,9 @@
 pub mod command;
 pub mod decode;
 pub mod json;
-pub mod keys;
 pub mod multipart;
+pub mod nosql;
+pub mod prototype;
 pub mod scanner;
 pub mod sqli;
 pub mod ssrf;
@@ -46,7 +46,7 @@ use crate::pages::NeutralPages;
 use crate::path::{normalize, PathPattern};
 use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::InvalidConfig;
-use decode::Steps;
+use decode::{Step, Steps};
 use walk::{BodyKind, Item, Role, Source};
 
 /// What a detector found in one spelling of a value.
@@ -283,21 +283,15 @@ impl<'w> Inspection<'w> {
         for (text, steps) in spellings.iter() {
             match item.role {
                 Role::Key => {
-                    let segments = || keys::segments(text);
+                    let segments = || walk::segments(text);
                     self.record(
                         &item,
                         Detector::PrototypePollution,
-                        keys::prototype_pollution(segments()),
+                        prototype::inspect(segments()),
                         text,
                         steps,
                     );
-                    self.record(
-                        &item,
-                        Detector::NosqlInjection,
-                        keys::nosql_operator(segments()),
-                        text,
-                        steps,
-                    );
+                    self.record(&item, Detector::NosqlInjection, nosql::key(segments()), text, steps);
                     // JSON keys are paths the walker built; only a query's or
                     // a form's own names can carry other payloads.
                     if item.source != Source::Json {
@@ -335,13 +329,19 @@ impl<'w> Inspection<'w> {
         self.record(item, Detector::Xss, xss::inspect(text), text, steps);
         self.record(item, Detector::CommandInjection, command::inspect(text), text, steps);
         self.record(item, Detector::TemplateInjection, template::inspect(text), text, steps);
+        self.record(item, Detector::NosqlInjection, nosql::value(text), text, steps);
         self.record(item, Detector::Ssrf, ssrf::inspect(text), text, steps);
     }
 
     fn record(&mut self, item: &Item<'_>, detector: Detector, hit: Option<Hit>, text: &str, steps: &Steps) {
-        let Some(hit) = hit else {
+        let Some(mut hit) = hit else {
             return;
         };
+        // Nobody double-encodes `../` or spells it in overlong UTF-8 by
+        // accident: the disguise is the intent.
+        if detector == Detector::PathTraversal && steps.iter().any(|s| matches!(s, Step::Percent(2..) | Step::Utf8)) {
+            hit.score = 5;
+        }
         let location = match item.name {
             "" => item.source.name().to_owned(),
             name => format!("{}.{name}", item.source.name()),

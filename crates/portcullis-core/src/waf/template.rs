@@ -59,7 +59,7 @@ fn code_score(body: &str, open: &str) -> u8 {
         return 5;
     }
     // `<#assign`, `{% import %}`: directives that define or load code.
-    if (open == "<#" && lower.starts_with("assign"))
+    if (matches!(open, "<#" | "[#") && lower.starts_with("assign"))
         || (open == "{%" && (lower.contains("import") || lower.contains("include")))
     {
         return 4;
@@ -68,11 +68,38 @@ fn code_score(body: &str, open: &str) -> u8 {
     if open == "<%" && !body.trim().is_empty() && body.contains(['(', '.', '=']) {
         return 5;
     }
+    // A method called on an object chain, or a filter given arguments:
+    // `a.b.c(...)`, `x|filter('system')`, `''.class.mro()`.
+    let method = lower.match_indices('(').any(|(at, _)| {
+        let name = lower[..at]
+            .trim_end()
+            .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        name.ends_with('.') || name.ends_with('|')
+    });
+    if method {
+        return 5;
+    }
+    // `{{self}}`, `{{config}}`, `{{request}}`: the objects SSTI probes start from.
+    if PROBES.contains(&lower.trim()) {
+        return 4;
+    }
     if body.contains('(') && body.contains(')') {
         return 3;
     }
     0
 }
+
+const PROBES: &[&str] = &[
+    "self",
+    "config",
+    "request",
+    "app",
+    "settings",
+    "this",
+    "_self",
+    "$smarty.version",
+    "dump(app)",
+];
 
 /// `7*7`, `7 * '7'`: the probe every scanner sends.
 fn arithmetic(body: &str) -> bool {

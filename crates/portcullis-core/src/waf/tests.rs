@@ -237,8 +237,9 @@ mod fuzz {
             let _ = template::inspect(&text);
             let _ = ssrf::inspect(&text);
             let _ = scanner::inspect(&text);
-            let _ = keys::prototype_pollution(keys::segments(&text));
-            let _ = keys::nosql_operator(keys::segments(&text));
+            let _ = prototype::inspect(walk::segments(&text));
+            let _ = nosql::key(walk::segments(&text));
+            let _ = nosql::value(&text);
         }
 
         #[test]

@@ -26,12 +26,23 @@ pub fn inspect(value: &str) -> Option<Hit> {
     if !lower.contains("..") && !lower.contains('/') && !lower.contains('\\') {
         return None;
     }
-    let path = lower.replace('\\', "/");
+    // IIS read look-alike slashes as slashes (best-fit mapping).
+    let path: String = lower
+        .chars()
+        .map(|c| match c {
+            '\\' | '\u{2215}' | '\u{2216}' | '\u{FF0F}' | '\u{FF3C}' => '/',
+            c => c,
+        })
+        .collect();
     let climbs = climbs(&path);
+    // `..;/`, `....//`, `\../`: spellings made to slip past a filter.
+    let evasive = lower.contains("..;") || lower.contains("....") || (lower.contains('\\') && lower.contains('/'));
     let sensitive = SENSITIVE.iter().any(|target| ends_in_component(&path, target));
     let absolute = path.starts_with('/') || path.as_bytes().get(1) == Some(&b':');
     let score = match (climbs, sensitive) {
         (2.., _) | (1, true) => 5,
+        (1, false) | (0, true) if evasive => 5,
+        (0, false) if system_path(&path) => 5,
         (0, true) if absolute => 5,
         (1, false) | (0, true) => 3,
         _ => return None,
@@ -42,6 +53,31 @@ pub fn inspect(value: &str) -> Option<Hit> {
         context: "file path",
         at,
     })
+}
+
+/// The whole value is an absolute path into the system's own directories.
+fn system_path(path: &str) -> bool {
+    !path.contains(' ')
+        && [
+            "/etc/",
+            "/proc/",
+            "/sys/",
+            "/root/",
+            "/var/log/",
+            "/var/adm/",
+            "/var/spool/",
+            "/usr/local/etc/",
+            "/var/lib/",
+            "/var/run/",
+            "c:/windows/",
+            "c:/winnt/",
+            "c:/inetpub/",
+            "c:/xampp/",
+            "c:/boot.ini",
+            "/boot.ini",
+        ]
+        .iter()
+        .any(|dir| path.starts_with(dir))
 }
 
 /// How many levels above its start the path reaches.
@@ -137,6 +173,15 @@ const SENSITIVE: &[&str] = &[
     "winnt/",
     "inetpub/",
     "package.json",
+    "httpd.conf",
+    "apache2.conf",
+    "nginx.conf",
+    "php.ini",
+    "my.cnf",
+    "configuration.php",
+    "sysprep.inf",
+    "unattend.xml",
+    "ntuser.dat",
 ];
 
 #[cfg(test)]

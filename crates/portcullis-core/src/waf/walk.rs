@@ -150,6 +150,11 @@ fn cookie_pairs(header: &HeaderValue, visit: &mut dyn FnMut(Item<'_>)) {
     }
 }
 
+/// The segments of a qs-style key: `user[$ne]`, `a[b][0]`, `a.b.c`.
+pub fn segments(key: &str) -> impl Iterator<Item = &str> {
+    key.split(['[', ']', '.']).filter(|s| !s.is_empty())
+}
+
 /// The bodies the walker reads, by `Content-Type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyKind {

@@ -446,7 +446,7 @@ impl<'t, 'a> Grammar<'t, 'a> {
             Operator::Compare | Operator::WordCompare => {
                 self.found.compare = true;
                 let right_literal = right == Operand::Literal;
-self.found.compare_literal |= left_literal || right_literal;
+                self.found.compare_literal |= left_literal || right_literal;
                 self.found.tautology |= left_literal && right_literal && kind == Operator::Compare;
                 self.found.compare_strong |= boolean_term
                     && (left_literal || right_literal)
@@ -849,7 +849,14 @@ self.found.compare_literal |= left_literal || right_literal;
                 self.bump();
                 let start = self.pos;
                 let ok = self.skip_statement();
-                self.found.stacked |= ok && plainly_sql(&self.tokens[start..self.pos]);
+                let list = &self.tokens[start..self.pos];
+                // `SELECT 1 FROM t`, `SELECT @@version`; not `42 Select Road, Unit 7`.
+                let statement = list.iter().any(|(t, _)| match t {
+                    Token::Variable => true,
+                    Token::Word(w) => keyword(w) == Keyword::From,
+                    _ => false,
+                });
+                self.found.stacked |= ok && statement && plainly_sql(list);
                 return ok;
             }
             "drop" | "create" | "alter" | "truncate" | "rename" => next(
