@@ -10,11 +10,36 @@
 //! inside words are undone first, as the shell undoes them. `rock & roll`,
 //! `AT&T` and `ping pong table` put no command anywhere.
 
-use super::Hit;
+use super::{ByteSet, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
-    if !value.bytes().any(|b| b";|&\n`$(){}<>'\"".contains(&b)) {
-        // No shell syntax: only a whole command line can run anything.
+    if !SHELL_SYNTAX.any_in(value) {
+        // No shell syntax: only a whole command line can run anything, and
+        // only with arguments (an option, a path, an address, a number)
+        // after a program.
+        const ARGUMENTS: ByteSet = ByteSet::of(b"-/\\:0123456789");
+        // (Or a path to a program on its own: `/usr/bin/id`.)
+        let program_path = value.starts_with(['/', '\\']);
+        if !program_path && (!value.contains(' ') || !ARGUMENTS.any_in(value)) {
+            return None;
+        }
+        let first = value.split_ascii_whitespace().next().unwrap_or("");
+        let name = first.rsplit(['/', '\\']).next().unwrap_or(first);
+        // Program names are short ASCII words.
+        if name.len() > 16
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return None;
+        }
+        let mut lower = [0u8; 16];
+        lower[..name.len()].copy_from_slice(name.as_bytes());
+        lower[..name.len()].make_ascii_lowercase();
+        let name = std::str::from_utf8(&lower[..name.len()]).unwrap_or_default();
+        if !is_program(name) && !is_english_program(name) {
+            return None;
+        }
         return whole_command(&pieces(value));
     }
     if shellshock(value) {
@@ -57,8 +82,8 @@ fn whole_command(pieces: &[Piece]) -> Option<Hit> {
         .next()
         .unwrap_or(program)
         .to_ascii_lowercase();
-    let strong = PROGRAMS.contains(&name.as_str());
-    let english = ENGLISH_PROGRAMS.contains(&name.as_str());
+    let strong = is_program(&name);
+    let english = is_english_program(&name);
     let arguments = matches!(rest.first(), Some(Piece::Word(_))) && takes_arguments(rest);
     let system = rest.iter().any(|piece| match piece {
         Piece::Word(word) => {
@@ -95,23 +120,32 @@ fn whole_command(pieces: &[Piece]) -> Option<Hit> {
 /// Node's `child_process`, PHP's `system()` family, `eval('ls')`, and
 /// server-side includes (`<!--#exec cmd=...-->`).
 fn code_execution(value: &str) -> Option<Hit> {
-    let lower = value.to_ascii_lowercase();
-    let call = |name: &str| {
-        lower.match_indices(name).any(|(at, _)| {
-            let before = lower[..at].chars().next_back();
-            let after = lower[at + name.len()..].trim_start();
-            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                && after.starts_with('(')
-                && after[1..].trim_start().starts_with(['\'', '"', '`'])
-        })
-    };
-    let runs =
-        lower.contains("child_process") || lower.contains("<!--#exec") || CODE_CALLS.iter().any(|name| call(name));
+    let bytes = value.as_bytes();
+    // `name('...')`: each `(` with a code-running name before it and a
+    // string after it.
+    let call = memchr::memchr_iter(b'(', bytes).any(|at| {
+        let name = preceding_word(bytes, at);
+        let argument = value[at + 1..].trim_start();
+        argument.starts_with(['\'', '"', '`']) && CODE_CALLS.iter().any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
+    });
+    let runs = call
+        || memchr::memmem::find(bytes, b"child_process").is_some()
+        || memchr::memmem::find(bytes, b"<!--#exec").is_some();
     runs.then_some(Hit {
         score: 5,
         context: "code that runs a command",
         at: 0,
     })
+}
+
+/// The identifier just before `at` (spaces between allowed), or empty.
+pub(super) fn preceding_word(bytes: &[u8], at: usize) -> &[u8] {
+    let end = bytes[..at].iter().rposition(|b| *b != b' ').map_or(0, |e| e + 1);
+    let start = bytes[..end]
+        .iter()
+        .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .map_or(0, |s| s + 1);
+    &bytes[start..end]
 }
 
 /// Functions that run a command line or code given as a string.
@@ -128,6 +162,8 @@ const CODE_CALLS: &[&str] = &[
     "proc_open",
     "eval",
 ];
+
+const SHELL_SYNTAX: ByteSet = ByteSet::of(b";|&\n`$(){}<>'\"");
 
 /// `() { :; };` at the start of a header value defined a function in bash
 /// before 4.3, and ran what followed.
@@ -198,16 +234,16 @@ fn command_score(word: &str, rest: &[Piece]) -> Option<u8> {
         || windows_path(word)
         || word.starts_with("usr/bin/")
         || word.starts_with("bin/");
-    if is_path && (PROGRAMS.contains(&name) || ENGLISH_PROGRAMS.contains(&name) || word.starts_with("/dev/tcp/")) {
+    if is_path && (is_program(name) || is_english_program(name) || word.starts_with("/dev/tcp/")) {
         return Some(5);
     }
     if is_path && (word.starts_with("/bin/") || word.starts_with("/usr/") || word.starts_with("/sbin/")) {
         return Some(5);
     }
-    if PROGRAMS.contains(&name) {
+    if is_program(name) {
         return Some(5);
     }
-    if ENGLISH_PROGRAMS.contains(&name) && takes_arguments(rest) {
+    if is_english_program(name) && takes_arguments(rest) {
         return Some(5);
     }
     // `net user`, `net localgroup`: the Windows account and share commands.
@@ -410,110 +446,118 @@ fn brace_list(text: &str) -> Option<(Vec<String>, usize)> {
     Some((inner.split(',').map(str::to_owned).collect(), end + 1))
 }
 
+fn is_program(name: &str) -> bool {
+    PROGRAMS.binary_search(&name).is_ok()
+}
+
+fn is_english_program(name: &str) -> bool {
+    ENGLISH_PROGRAMS.binary_search(&name).is_ok()
+}
+
 /// Programs whose names are not words of English (or of prose generally),
-/// so naming one in command position is enough.
+/// so naming one in command position is enough. Sorted, for binary search.
 const PROGRAMS: &[&str] = &[
-    "whoami",
-    "uname",
-    "ifconfig",
-    "ipconfig",
-    "netstat",
-    "nslookup",
-    "wget",
+    "arp",
+    "awk",
+    "base64",
+    "bash",
+    "bitsadmin",
+    "busybox",
+    "certutil",
+    "chmod",
+    "chown",
+    "cmd",
+    "crontab",
+    "cscript",
+    "csh",
     "curl",
+    "dash",
+    "dig",
+    "dir",
+    "dmesg",
+    "egrep",
+    "gawk",
+    "getent",
+    "grep",
+    "hexdump",
+    "hostname",
+    "icacls",
+    "ifconfig",
+    "ifup",
+    "ipconfig",
+    "iptables",
+    "killall",
+    "ksh",
+    "ls",
+    "lsof",
+    "lua",
+    "mkdir",
+    "mkfifo",
+    "msfvenom",
+    "mshta",
+    "nbtstat",
     "nc",
     "ncat",
+    "net1",
     "netcat",
-    "socat",
-    "telnet",
-    "bash",
-    "sh",
-    "zsh",
-    "ksh",
-    "csh",
-    "tcsh",
-    "dash",
-    "busybox",
+    "netsh",
+    "netstat",
+    "nmap",
+    "node",
+    "nohup",
+    "nslookup",
+    "openssl",
+    "passwd",
+    "perl",
+    "php",
+    "pkill",
+    "powershell",
+    "printenv",
+    "ps",
+    "pwd",
+    "pwsh",
     "python",
     "python2",
     "python3",
-    "perl",
-    "ruby",
-    "php",
-    "node",
-    "lua",
-    "gawk",
-    "xterm",
-    "chmod",
-    "chown",
-    "passwd",
-    "sudo",
-    "crontab",
-    "nohup",
-    "base64",
-    "xxd",
-    "hexdump",
-    "uptime",
-    "hostname",
-    "printenv",
-    "systeminfo",
-    "tasklist",
-    "taskkill",
-    "powershell",
-    "pwsh",
-    "cmd",
-    "certutil",
-    "bitsadmin",
-    "mshta",
-    "rundll32",
+    "quser",
     "regsvr32",
-    "wmic",
-    "schtasks",
-    "ls",
-    "pwd",
-    "ps",
     "rm",
-    "mkdir",
     "rmdir",
-    "tftp",
-    "ssh",
-    "scp",
+    "route",
     "rsync",
-    "grep",
-    "egrep",
-    "xargs",
-    "dig",
+    "ruby",
+    "rundll32",
+    "schtasks",
+    "scp",
+    "sed",
+    "sh",
+    "socat",
+    "ssh",
+    "ssh-keygen",
+    "sudo",
+    "sysctl",
+    "systeminfo",
+    "taskkill",
+    "tasklist",
+    "tcsh",
+    "telnet",
+    "tftp",
     "traceroute",
     "tracert",
+    "uname",
+    "uptime",
     "useradd",
     "usermod",
-    "mkfifo",
-    "msfvenom",
-    "getent",
-    "lsof",
-    "ifup",
-    "iptables",
-    "killall",
-    "pkill",
-    "sysctl",
-    "dmesg",
-    "nmap",
-    "ssh-keygen",
-    "openssl",
-    "awk",
-    "sed",
     "ver",
-    "net1",
-    "arp",
-    "route",
-    "cscript",
-    "wscript",
     "vssadmin",
-    "dir",
-    "netsh",
-    "nbtstat",
-    "icacls",
-    "quser",
+    "wget",
+    "whoami",
+    "wmic",
+    "wscript",
+    "xargs",
+    "xterm",
+    "xxd",
+    "zsh",
 ];
 
 const NET_COMMANDS: &[&str] = &[
@@ -531,12 +575,12 @@ const NET_COMMANDS: &[&str] = &[
 ];
 
 /// Programs named like words (`cat`, `sleep`, `ping`): in command position
-/// they count only with arguments.
+/// they count only with arguments. Sorted, for binary search.
 const ENGLISH_PROGRAMS: &[&str] = &[
-    "id", "cat", "echo", "sleep", "ping", "kill", "find", "sort", "head", "tail", "more", "less", "touch", "cut",
-    "type", "del", "copy", "start", "time", "date", "who", "set", "net", "env", "tee", "od", "wc", "file", "which",
-    "last", "w", "nl", "tac", "rev", "paste", "strings", "exec", "eval", "source", "export", "read", "wait", "reg",
-    "at", "move", "ren", "print", "mail", "finger", "host", "whois", "unzip", "tar", "zip",
+    "at", "cat", "copy", "cut", "date", "del", "echo", "env", "eval", "exec", "export", "file", "find", "finger",
+    "head", "host", "id", "kill", "last", "less", "mail", "more", "move", "net", "nl", "od", "paste", "ping", "print",
+    "read", "reg", "ren", "rev", "set", "sleep", "sort", "source", "start", "strings", "tac", "tail", "tar", "tee",
+    "time", "touch", "type", "unzip", "w", "wait", "wc", "which", "who", "whois", "zip",
 ];
 
 #[cfg(test)]
@@ -581,6 +625,12 @@ mod tests {
         .map(|attack| format!("{attack}: {:?}", inspect(attack)))
         .collect();
         assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+    }
+
+    #[test]
+    fn program_lists_are_sorted_for_binary_search() {
+        assert!(PROGRAMS.windows(2).all(|w| w[0] < w[1]));
+        assert!(ENGLISH_PROGRAMS.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

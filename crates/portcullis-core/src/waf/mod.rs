@@ -145,7 +145,7 @@ impl Default for WafConfig {
             past_limit: PastLimit::InspectPrefix,
             inspect_files: false,
             max_json_depth: 32,
-            max_parameters: 2048,
+            max_parameters: 10_000,
             exclude: Vec::new(),
         }
     }
@@ -279,6 +279,19 @@ impl<'w> Inspection<'w> {
         if item.raw.is_empty() {
             return;
         }
+        // Most keys are plain names (`user.address`, `items[0]`): nothing to
+        // decode, only the prototype check can apply.
+        if item.role == Role::Key
+            && item
+                .raw
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.[]".contains(b))
+        {
+            let key = std::str::from_utf8(item.raw).unwrap_or_default();
+            let hit = prototype::inspect(walk::segments(key));
+            self.record(&item, Detector::PrototypePollution, hit, key, &Steps::default());
+            return;
+        }
         let spellings = decode::spellings(item.raw, item.origin);
         for (text, steps) in spellings.iter() {
             match item.role {
@@ -325,12 +338,23 @@ impl<'w> Inspection<'w> {
         if plain(text) {
             return;
         }
+        // Each detector needs some syntax to work with; most values have
+        // little, and skip most detectors at the cost of one pass.
+        let marks = Marks::of(text);
         self.record(item, Detector::Sqli, sqli::inspect(text), text, steps);
-        self.record(item, Detector::Xss, xss::inspect(text), text, steps);
+        if marks.any(Marks::MARKUP | Marks::QUOTES | Marks::EQUALS | Marks::COLON | Marks::PAREN) {
+            self.record(item, Detector::Xss, xss::inspect(text), text, steps);
+        }
         self.record(item, Detector::CommandInjection, command::inspect(text), text, steps);
-        self.record(item, Detector::TemplateInjection, template::inspect(text), text, steps);
-        self.record(item, Detector::NosqlInjection, nosql::value(text), text, steps);
-        self.record(item, Detector::Ssrf, ssrf::inspect(text), text, steps);
+        if marks.any(Marks::BRACES | Marks::MARKUP | Marks::PERCENT_HASH | Marks::PAREN) {
+            self.record(item, Detector::TemplateInjection, template::inspect(text), text, steps);
+        }
+        if marks.any(Marks::DOLLAR | Marks::QUOTES | Marks::SEMICOLON | Marks::PIPE) {
+            self.record(item, Detector::NosqlInjection, nosql::value(text), text, steps);
+        }
+        if marks.any(Marks::COLON | Marks::SLASH) || text.starts_with(|c: char| c.is_ascii_digit()) {
+            self.record(item, Detector::Ssrf, ssrf::inspect(text), text, steps);
+        }
     }
 
     fn record(&mut self, item: &Item<'_>, detector: Detector, hit: Option<Hit>, text: &str, steps: &Steps) {
@@ -421,6 +445,69 @@ impl<'w> Inspection<'w> {
 fn plain(text: &str) -> bool {
     text.bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@'))
+}
+
+/// A set of bytes, looked up in one step: detectors' first question is
+/// whether a value holds any of the characters they work with.
+pub(crate) struct ByteSet([bool; 256]);
+
+impl ByteSet {
+    pub(crate) const fn of(bytes: &[u8]) -> Self {
+        let mut set = [false; 256];
+        let mut i = 0;
+        while i < bytes.len() {
+            set[bytes[i] as usize] = true;
+            i += 1;
+        }
+        Self(set)
+    }
+
+    pub(crate) fn any_in(&self, text: &str) -> bool {
+        text.bytes().any(|b| self.0[b as usize])
+    }
+}
+
+/// Which kinds of punctuation a value holds, found in one pass.
+#[derive(Clone, Copy)]
+struct Marks(u16);
+
+impl Marks {
+    const MARKUP: u16 = 1; // < >
+    const QUOTES: u16 = 1 << 1; // ' " `
+    const EQUALS: u16 = 1 << 2;
+    const COLON: u16 = 1 << 3;
+    const PAREN: u16 = 1 << 4;
+    const BRACES: u16 = 1 << 5; // { } [ ]
+    const PERCENT_HASH: u16 = 1 << 6; // % # @
+    const DOLLAR: u16 = 1 << 7;
+    const SEMICOLON: u16 = 1 << 8;
+    const PIPE: u16 = 1 << 9; // | &
+    const SLASH: u16 = 1 << 10; // / \
+
+    fn of(text: &str) -> Self {
+        let mut marks = 0;
+        for byte in text.bytes() {
+            marks |= match byte {
+                b'<' | b'>' => Self::MARKUP,
+                b'\'' | b'"' | b'`' => Self::QUOTES,
+                b'=' => Self::EQUALS,
+                b':' => Self::COLON,
+                b'(' | b')' => Self::PAREN,
+                b'{' | b'}' | b'[' | b']' => Self::BRACES,
+                b'%' | b'#' | b'@' => Self::PERCENT_HASH,
+                b'$' => Self::DOLLAR,
+                b';' => Self::SEMICOLON,
+                b'|' | b'&' => Self::PIPE,
+                b'/' | b'\\' => Self::SLASH,
+                _ => 0,
+            };
+        }
+        Self(marks)
+    }
+
+    fn any(self, marks: u16) -> bool {
+        self.0 & marks != 0
+    }
 }
 
 /// At most 80 characters of `text` from `at`.

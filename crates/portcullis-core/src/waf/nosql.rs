@@ -14,7 +14,7 @@ pub fn key<'a>(segments: impl IntoIterator<Item = &'a str>) -> Option<Hit> {
     segments
         .into_iter()
         .enumerate()
-        .find(|(_, segment)| OPERATORS.contains(segment))
+        .find(|(_, segment)| segment.starts_with('$') && OPERATORS.contains(segment))
         .map(|(index, _)| Hit {
             score: 5,
             context: "query operator key",

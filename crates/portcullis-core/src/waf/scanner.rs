@@ -6,46 +6,59 @@
 use super::Hit;
 
 pub fn inspect(user_agent: &str) -> Option<Hit> {
-    let lower = user_agent.to_ascii_lowercase();
-    SCANNERS.iter().find_map(|name| {
-        lower.find(name).map(|at| Hit {
-            score: 2,
-            context: "scanner User-Agent",
-            at,
-        })
-    })
+    // Tools name themselves as a product token (`sqlmap/1.7`): compare
+    // words, not substrings.
+    let mut at = 0;
+    for word in user_agent.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if word.len() >= 3 && word.len() <= 16 {
+            let mut lower = [0u8; 16];
+            lower[..word.len()].copy_from_slice(word.as_bytes());
+            lower[..word.len()].make_ascii_lowercase();
+            let name = std::str::from_utf8(&lower[..word.len()]).unwrap_or_default();
+            if SCANNERS.binary_search(&name).is_ok() {
+                return Some(Hit {
+                    score: 2,
+                    context: "scanner User-Agent",
+                    at,
+                });
+            }
+        }
+        at += word.len() + 1;
+    }
+    None
 }
 
+/// Sorted, for binary search.
 const SCANNERS: &[&str] = &[
-    "sqlmap",
-    "nikto",
-    "nuclei",
-    "nmap",
-    "masscan",
-    "zgrab",
+    "acunetix",
+    "appscan",
+    "arachni",
+    "burpcollaborator",
+    "commix",
     "dirbuster",
-    "gobuster",
     "feroxbuster",
     "ffuf",
-    "wfuzz",
-    "wpscan",
-    "acunetix",
-    "netsparker",
-    "nessus",
-    "openvas",
-    "w3af",
+    "gobuster",
     "havij",
-    "commix",
-    "xsstrike",
-    "arachni",
-    "skipfish",
-    "jaeles",
-    "whatweb",
-    "burpcollaborator",
-    "zap/",
-    "appscan",
-    "qualys",
     "hydra",
+    "jaeles",
+    "masscan",
+    "nessus",
+    "netsparker",
+    "nikto",
+    "nmap",
+    "nuclei",
+    "openvas",
+    "qualys",
+    "skipfish",
+    "sqlmap",
+    "w3af",
+    "wfuzz",
+    "whatweb",
+    "wpscan",
+    "xsstrike",
+    "zap",
+    "zgrab",
 ];
 
 #[cfg(test)]
@@ -57,5 +70,7 @@ mod tests {
             Some(2)
         );
         assert!(super::inspect("Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0").is_none());
+        assert!(super::inspect("Mozilla/5.0 (compatible; Nmap Scripting Engine)").is_some());
+        assert!(super::SCANNERS.windows(2).all(|w| w[0] < w[1]));
     }
 }

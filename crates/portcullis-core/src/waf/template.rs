@@ -12,6 +12,9 @@
 use super::Hit;
 
 pub fn inspect(value: &str) -> Option<Hit> {
+    if !value.contains(['{', '%', '[', '(', '#', '<']) {
+        return None;
+    }
     let mut best: Option<Hit> = None;
     for (open, close) in [
         ("<%", "%>"),

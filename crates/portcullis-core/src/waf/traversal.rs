@@ -8,9 +8,14 @@
 //! climbs two levels to a system file; `../images/logo.png` one level to an
 //! asset (suspicious, not an attack on its own).
 
-use super::Hit;
+use super::{ByteSet, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
+    // `/`, `\`, `:` and the lead bytes of the look-alike slashes.
+    const PATHS: ByteSet = ByteSet::of(b"/\\:\xE2\xEF");
+    if !PATHS.any_in(value) && !value.contains("..") {
+        return None;
+    }
     let lower = value.trim().to_ascii_lowercase();
     if let Some(scheme) = INCLUSION_SCHEMES.iter().find(|s| lower.starts_with(*s)) {
         return Some(Hit {
@@ -37,7 +42,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
     let climbs = climbs(&path);
     // `..;/`, `....//`, `\../`: spellings made to slip past a filter.
     let evasive = lower.contains("..;") || lower.contains("....") || (lower.contains('\\') && lower.contains('/'));
-    let sensitive = SENSITIVE.iter().any(|target| ends_in_component(&path, target));
+    let sensitive = names_sensitive_file(&path);
     let absolute = path.starts_with('/') || path.as_bytes().get(1) == Some(&b':');
     let score = match (climbs, sensitive) {
         (2.., _) | (1, true) => 5,
@@ -99,15 +104,21 @@ fn climbs(path: &str) -> usize {
     lowest.unsigned_abs()
 }
 
-/// `target` appears in the path as whole components: at a `/` (or the
-/// start), and followed by the end, a `/`, or a `.` (`passwd.bak`, or
-/// `passwd%00.png` once the NUL that truncated it in C is gone).
-fn ends_in_component(path: &str, target: &str) -> bool {
-    let name = target.trim_end_matches('/');
-    path.match_indices(name).any(|(at, _)| {
-        let before = at == 0 || path.as_bytes()[at - 1] == b'/';
-        let after = path.as_bytes().get(at + name.len());
-        before && (target.ends_with('/') || matches!(after, None | Some(b'/' | b'.')))
+/// A [`SENSITIVE`] target appears in the path as whole components: at a
+/// `/` (or the start), and followed by the end, a `/`, or a `.`
+/// (`passwd.bak`, or `passwd%00.png` once the NUL that truncated it in C is
+/// gone). Tried only where a component starts, so the scan stays one pass.
+fn names_sensitive_file(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'/', bytes).map(|at| at + 1));
+    starts.filter(|&at| at < bytes.len()).any(|at| {
+        let rest = &bytes[at..];
+        SENSITIVE.iter().any(|target| {
+            let name = target.trim_end_matches('/').as_bytes();
+            name[0] == rest[0]
+                && rest.starts_with(name)
+                && (target.ends_with('/') || matches!(rest.get(name.len()), None | Some(b'/' | b'.')))
+        })
     })
 }
 

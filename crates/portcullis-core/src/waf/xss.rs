@@ -30,7 +30,11 @@ pub fn inspect(value: &str) -> Option<Hit> {
     }
     for quote in ['"', '\''] {
         if let Some(at) = value.find(quote) {
-            consider(attribute(value, Some(quote), at));
+            // Out of the attribute, only `=` (a new attribute) or `>` (a new
+            // tag) can do anything: `O'Brien` cannot.
+            if value[at..].contains(['=', '>']) {
+                consider(attribute(value, Some(quote), at));
+            }
             consider(script_string(value, quote, at));
         }
     }
@@ -265,32 +269,28 @@ fn script_string(value: &str, quote: char, at: usize) -> Option<Hit> {
     if !";+-*/%&|^,)}]?:<>=!".contains(operator) {
         return None;
     }
+    let sink = calls(
+        rest,
+        &[
+            "alert",
+            "prompt",
+            "confirm",
+            "eval",
+            "function",
+            "settimeout",
+            "setinterval",
+            "fetch",
+            "import",
+            "atob",
+            "fromcharcode",
+            "write",
+            "open",
+            "print",
+            "constructor",
+        ],
+    )
+    .is_some();
     let lower = rest.to_ascii_lowercase();
-    let sink = [
-        "alert",
-        "prompt",
-        "confirm",
-        "eval",
-        "function",
-        "settimeout",
-        "setinterval",
-        "fetch",
-        "import",
-        "atob",
-        "fromcharcode",
-        "write",
-        "open",
-        "print",
-        "constructor",
-    ]
-    .iter()
-    .any(|name| {
-        lower.match_indices(name).any(|(i, _)| {
-            let before = lower[..i].chars().next_back();
-            let after = lower[i + name.len()..].trim_start().chars().next();
-            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && matches!(after, Some('(' | '`'))
-        })
-    });
     let secrets = ["document.cookie", "document.domain", "window.location", "localstorage"]
         .iter()
         .any(|name| lower.contains(name));
@@ -312,19 +312,24 @@ fn script_string(value: &str, quote: char, at: usize) -> Option<Hit> {
 /// Script code on its own (a JSONP callback, an `eval`ed parameter): a call
 /// to the functions payloads use to prove they ran, or to `eval`.
 fn script_code(value: &str) -> Option<Hit> {
-    let lower = value.to_ascii_lowercase();
-    let at = ["alert", "prompt", "confirm", "eval"].iter().find_map(|name| {
-        lower.match_indices(name).find_map(|(i, _)| {
-            let before = lower[..i].chars().next_back();
-            let after = lower[i + name.len()..].trim_start().chars().next();
-            (!before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && matches!(after, Some('(' | '`')))
-                .then_some(i)
-        })
-    })?;
+    let at = calls(value, &["alert", "prompt", "confirm", "eval"])?;
     Some(Hit {
         score: 3,
         context: "script",
         at,
+    })
+}
+
+/// Where the first call (`name(` or a tagged template `` name` ``) to one of
+/// `names` starts, ignoring case.
+fn calls(value: &str, names: &[&str]) -> Option<usize> {
+    let bytes = value.as_bytes();
+    memchr::memchr2_iter(b'(', b'`', bytes).find_map(|at| {
+        let name = super::command::preceding_word(bytes, at);
+        names
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            .then(|| at - name.len())
     })
 }
 

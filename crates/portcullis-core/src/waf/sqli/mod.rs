@@ -29,6 +29,13 @@ pub fn inspect(value: &str) -> Option<Hit> {
     if value.len() < 2 || !value.bytes().any(|b| !b.is_ascii_alphanumeric() && b != b'_') {
         return None;
     }
+    // Without punctuation, SQL needs at least four words (`1 ORDER BY 3`).
+    let punctuation = value
+        .bytes()
+        .any(|b| !b.is_ascii_alphanumeric() && b != b'_' && b != b' ');
+    if !punctuation && value.bytes().filter(|b| *b == b' ').count() < 3 {
+        return None;
+    }
     let mut buffer = Vec::new();
     let mut best: Option<Hit> = None;
     let mut consider = |hit: Option<Hit>| {
@@ -38,9 +45,11 @@ pub fn inspect(value: &str) -> Option<Hit> {
             }
         }
     };
-    consider(bare(value, &mut buffer));
-    consider(after_expression(value, &mut buffer));
-    consider(statement(value, &mut buffer));
+    // The three unquoted places read the same tokens.
+    tokens(value, None, Backslash::Literal, &mut buffer);
+    consider(bare(value, &buffer));
+    consider(after_expression(value, &buffer));
+    consider(statement(value, &buffer));
     for (quote, context) in [
         (b'\'', "single-quoted SQL string"),
         (b'"', "double-quoted SQL string"),
@@ -63,9 +72,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
 }
 
 /// The value as a bare token: it must read as an expression from its start.
-fn bare<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option<Hit> {
-    buffer.clear();
-    tokens(value, None, Backslash::Literal, buffer);
+fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
     let mut grammar = Grammar::new(value, buffer, None);
     let first = grammar.peek();
     let numeric_start = matches!(
@@ -95,9 +102,7 @@ fn bare<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option<Hit>
 
 /// The value after an expression the app wrote (`ORDER BY x VALUE`,
 /// `LIMIT 1 VALUE`): it must start with a clause.
-fn after_expression<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option<Hit> {
-    buffer.clear();
-    tokens(value, None, Backslash::Literal, buffer);
+fn after_expression<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
     let mut grammar = Grammar::new(value, buffer, None);
     let clause = matches!(
         grammar.keyword_at(0),
@@ -128,9 +133,7 @@ fn after_expression<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) ->
 /// The value as a statement of its own, as an app that runs what it is
 /// sent would: plain statements are suspicious, ones that also reach for
 /// other tables, delays or files are attacks.
-fn statement<'a>(value: &'a str, buffer: &mut Vec<(Token<'a>, usize)>) -> Option<Hit> {
-    buffer.clear();
-    tokens(value, None, Backslash::Literal, buffer);
+fn statement<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
     let mut grammar = Grammar::new(value, buffer, None);
     let verb = match grammar.peek() {
         Some(Token::Semicolon) => {
