@@ -68,10 +68,11 @@ fn markup(value: &str, context: &'static str, offset: usize) -> Option<Hit> {
                     true,
                 )
             }
-            Token::EndTag(tag) if tag.name.eq_ignore_ascii_case(b"script") => Some(4),
+            // Closing a script the page opened: the way out of a script context.
+            Token::EndTag(tag) if tag.name.eq_ignore_ascii_case(b"script") => Some(5),
             Token::String(text) if in_style && dangerous_css(&text.value) => Some(5),
             // Old IE ran `<!--[if IE]><script>` and friends.
-            Token::Comment(text) if memchr::memmem::find(&lowercase(&text.value), b"<script").is_some() => Some(4),
+            Token::Comment(text) if memchr::memmem::find(&lowercase(&text.value), b"<script").is_some() => Some(5),
             _ => None,
         };
         best = best.max(score);
@@ -118,7 +119,8 @@ fn attribute(value: &str, quote: Option<char>, at: usize) -> Option<Hit> {
                 tag.attributes.iter().map(|(k, v)| (&k[..], &v.value[..])),
                 true,
             ),
-            Token::EndTag(tag) if tag.name.eq_ignore_ascii_case(b"script") => Some(4),
+            // Closing a script the page opened: the way out of a script context.
+            Token::EndTag(tag) if tag.name.eq_ignore_ascii_case(b"script") => Some(5),
             _ => None,
         };
         best = best.max(score);
@@ -139,7 +141,7 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
         b"script" | b"iframe" | b"frame" | b"frameset" | b"object" | b"embed" | b"applet" | b"base" | b"portal" => {
             Some(5)
         }
-        b"meta" | b"link" | b"style" | b"form" | b"isindex" => Some(3),
+        b"meta" | b"link" | b"style" | b"form" | b"isindex" | b"layer" | b"ilayer" | b"bgsound" => Some(3),
         _ => None,
     };
     let meta = name.eq_ignore_ascii_case(b"meta");
@@ -165,13 +167,37 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
         } else if attribute == b"style" && dangerous_css(value) {
             Some(5)
         } else if meta && attribute == b"http-equiv" {
-            Some(4)
+            // refresh, Set-Cookie, Link: a page's behaviour set from input.
+            Some(5)
+        } else if name.eq_ignore_ascii_case(b"style")
+            && attribute == b"type"
+            && lowercase(value).ends_with(b"javascript")
+        {
+            Some(5)
+        } else if backtick_handler(value) {
+            Some(5)
         } else {
             None
         };
         score = score.max(found);
     }
     score
+}
+
+/// Old IE took backticks for quotes: ``src=`x`onerror=alert(1)`` sets a
+/// handler inside what a standard tokenizer reads as one value.
+fn backtick_handler(value: &[u8]) -> bool {
+    let Some(tick) = memchr::memchr(b'`', value) else {
+        return false;
+    };
+    let lower = lowercase(&value[tick..]);
+    memchr::memmem::find_iter(&lower, b"on").any(|at| {
+        let name_end = lower[at + 2..]
+            .iter()
+            .position(|b| !b.is_ascii_alphabetic())
+            .map_or(lower.len(), |e| at + 2 + e);
+        name_end - at > 4 && lower.get(name_end) == Some(&b'=')
+    })
 }
 
 /// `onerror`, `onload`, `onpointerenter`...: every event handler attribute
@@ -185,7 +211,8 @@ fn is_event_handler(attribute: &[u8]) -> bool {
 fn dangerous_url(value: &[u8]) -> bool {
     let mut scheme = [0u8; 16];
     let mut len = 0;
-    let mut rest = value.iter().skip_while(|b| **b <= b' ');
+    // Leading spaces and controls, and the backtick old IE took for a quote.
+    let mut rest = value.iter().skip_while(|b| **b <= b' ' || **b == b'`');
     for &byte in rest.by_ref() {
         match byte {
             // Browsers drop tabs and newlines; older ones dropped every control.
@@ -313,8 +340,14 @@ fn script_string(value: &str, quote: char, at: usize) -> Option<Hit> {
 /// to the functions payloads use to prove they ran, or to `eval`.
 fn script_code(value: &str) -> Option<Hit> {
     let at = calls(value, &["alert", "prompt", "confirm", "eval"])?;
+    // The whole value a call (`alert(1)`, `eval(a+b);`): code, not a sentence
+    // that mentions one.
+    let whole = value[..at]
+        .trim_matches(|c: char| c.is_whitespace() || c == ';')
+        .is_empty()
+        && value.trim_end().trim_end_matches(';').ends_with(')');
     Some(Hit {
-        score: 3,
+        score: if whole { 5 } else { 3 },
         context: "script",
         at,
     })
