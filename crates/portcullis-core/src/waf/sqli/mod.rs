@@ -47,6 +47,13 @@ pub fn inspect(value: &str) -> Option<Hit> {
     };
     // The three unquoted places read the same tokens.
     tokens(value, None, Backslash::Literal, &mut buffer);
+    if let Some(at) = unmistakable(&buffer) {
+        return Some(Hit {
+            score: 5,
+            context: "SQL anywhere in the value",
+            at,
+        });
+    }
     consider(bare(value, &buffer));
     consider(after_expression(value, &buffer));
     consider(statement(value, &buffer));
@@ -71,6 +78,32 @@ pub fn inspect(value: &str) -> Option<Hit> {
     best
 }
 
+/// Fragments that are SQL wherever they stand, even when what surrounds them
+/// does not parse: a subquery reading a table (`(SELECT pw FROM users`),
+/// SQL Server's `DECLARE @s`, `EXEC(@s)`, `xp_cmdshell`, `WAITFOR DELAY '`.
+fn unmistakable(tokens: &[(Token<'_>, usize)]) -> Option<usize> {
+    let word = |i: usize, w: &str| matches!(tokens.get(i), Some((Token::Word(x), _)) if x.eq_ignore_ascii_case(w));
+    (0..tokens.len()).find_map(|i| {
+        let at = tokens[i].1;
+        let subquery = tokens[i].0 == Token::LParen
+            && word(i + 1, "select")
+            && tokens[i + 2..]
+                .iter()
+                .take(32)
+                .take_while(|(t, _)| *t != Token::RParen)
+                .any(|(t, _)| matches!(t, Token::Word(w) if keyword(w) == Keyword::From));
+        let declare = word(i, "declare") && matches!(tokens.get(i + 1), Some((Token::Variable, _)));
+        let exec = (word(i, "exec") || word(i, "execute"))
+            && tokens.get(i + 1).is_some_and(|(t, _)| *t == Token::LParen)
+            && matches!(tokens.get(i + 2), Some((Token::Variable, _)));
+        let waitfor = word(i, "waitfor")
+            && (word(i + 1, "delay") || word(i + 1, "time"))
+            && matches!(tokens.get(i + 2), Some((Token::Str { .. }, _)));
+        let procedure = matches!(tokens[i].0, Token::Word(w) if w.eq_ignore_ascii_case("xp_cmdshell"));
+        (subquery || declare || exec || waitfor || procedure).then_some(at)
+    })
+}
+
 /// The value as a bare token: it must read as an expression from its start.
 fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
     let mut grammar = Grammar::new(value, buffer, None);
@@ -79,6 +112,7 @@ fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
         first,
         Some(Token::Number | Token::Str { .. } | Token::Variable | Token::LParen | Token::Arith(b'-'))
     );
+    let starts_parenthesized = first == Some(Token::LParen);
     if !grammar.operand() || !grammar.tail() {
         return None;
     }
@@ -86,7 +120,12 @@ fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
     let tautology_test = f.logic && (f.tautology || (numeric_start && (f.compare_literal || f.function || f.comment)));
     // `1 ORDER BY 3`, `1 GROUP BY 1 HAVING 1=1`, `(CASE WHEN 1=2 THEN 1 END)`.
     let probe = (f.clause_sql && numeric_start) || (f.tautology && f.function);
-    let score = if f.strong() || tautology_test || probe {
+    // `PI() AND COS(PI())=-1`, `456 + ASCII(substring(pw,1,1))-10`,
+    // `( COS ( 1 OR 'b') ) --`: computations on the database's functions.
+    let computed = (f.logic_strong && f.compare && f.function)
+        || (numeric_start && f.arith && f.function)
+        || (starts_parenthesized && f.comment && (f.function || f.arith || f.logic || f.compare));
+    let score = if f.strong() || tautology_test || probe || computed {
         5
     } else if f.union || (f.logic && f.compare_literal) || (f.clause && numeric_start) {
         3
@@ -113,6 +152,7 @@ fn after_expression<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option
             | Keyword::Limit
             | Keyword::Procedure
             | Keyword::Into
+            | Keyword::As
     ) || matches!(grammar.peek(), Some(Token::Logic))
         || grammar.keyword_at(0) == Keyword::Logic;
     grammar.last = Operand::Name;
@@ -120,7 +160,9 @@ fn after_expression<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option
         return None;
     }
     let f = &grammar.found;
-    if !(f.strong() || f.tautology || f.compare_strong || (f.logic_strong && f.function)) {
+    // `ORDER BY 21--`: the column-count probe, cut off by a comment.
+    let probe = f.clause_sql && f.comment;
+    if !(f.strong() || f.tautology || f.compare_strong || (f.logic_strong && f.function) || probe) {
         return None;
     }
     Some(Hit {
@@ -387,6 +429,8 @@ impl<'t, 'a> Grammar<'t, 'a> {
                 }
                 self.bump();
                 self.found.compare = true;
+                // `|| user_id IS NOT NULL`: a test that is true of every row.
+                self.found.compare_literal = true;
                 return true;
             }
             (_, Keyword::Not) if matches!(self.keyword_at(1), Keyword::Compare | Keyword::In | Keyword::Between) => {
@@ -471,6 +515,13 @@ impl<'t, 'a> Grammar<'t, 'a> {
             first += 1;
             end -= 1;
         }
+        // `-8`: a signed number is still a literal.
+        if end == first + 2
+            && matches!(self.tokens[first].0, Token::Arith(b'-' | b'+'))
+            && self.tokens[first + 1].0 == Token::Number
+        {
+            return Operand::Literal;
+        }
         if end != first + 1 {
             return Operand::Expression;
         }
@@ -516,9 +567,11 @@ impl<'t, 'a> Grammar<'t, 'a> {
                 true
             }
             // The value leaves a string open for the app's own quote to close.
+            // The value leaves a string open for a quote after it to close:
+            // the app's own (inside a literal), or one later in the statement.
             Token::Str { quote, closed: false } => {
                 self.bump();
-                Some(quote) == self.app_quote && self.at_end()
+                (self.app_quote.is_none() || Some(quote) == self.app_quote) && self.at_end()
             }
             Token::Arith(b'-' | b'+' | b'~' | b'!') => {
                 self.bump();
