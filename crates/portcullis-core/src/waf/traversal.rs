@@ -32,10 +32,16 @@ pub fn inspect(value: &str) -> Option<Hit> {
         return None;
     }
     // IIS read look-alike slashes as slashes (best-fit mapping).
+    // Look-alike dots too (fullwidth, one-dot leader), and the `0x2e` spelling
+    // scanners try.
     let path: String = lower
+        .replace("0x2e", ".")
+        .replace("0x2f", "/")
+        .replace("0x5c", "/")
         .chars()
         .map(|c| match c {
             '\\' | '\u{2215}' | '\u{2216}' | '\u{FF0F}' | '\u{FF3C}' => '/',
+            '\u{FF0E}' | '\u{2024}' => '.',
             c => c,
         })
         .collect();
@@ -46,6 +52,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
     let absolute = path.starts_with('/') || path.as_bytes().get(1) == Some(&b':');
     let score = match (climbs, sensitive) {
         (2.., _) | (1, true) => 5,
+        (1, false) if server_file(&path) => 5,
         (1, false) | (0, true) if evasive => 5,
         (0, false) if system_path(&path) => 5,
         (0, true) if absolute => 5,
@@ -58,6 +65,18 @@ pub fn inspect(value: &str) -> Option<Hit> {
         context: "file path",
         at,
     })
+}
+
+/// The path ends in a file of the server's own kind: code, configuration,
+/// logs, databases, keys (`../config.php`, not `../logo.png`).
+fn server_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let extension = name.rsplit_once('.').map_or("", |(_, ext)| ext);
+    [
+        "php", "asp", "aspx", "jsp", "log", "db", "sqlite", "sql", "ini", "conf", "cnf", "cfg", "config", "env", "bak",
+        "key", "pem", "yml", "yaml", "htaccess", "htpasswd", "sh", "py",
+    ]
+    .contains(&extension)
 }
 
 /// The whole value is an absolute path into the system's own directories.
@@ -93,8 +112,10 @@ fn climbs(path: &str) -> usize {
     let path = path.split_once("://").map_or(path, |(_, rest)| rest);
     for segment in path.split('/') {
         let segment = segment.trim_end_matches(';');
-        if segment.len() >= 2 && segment.bytes().all(|b| b == b'.') {
-            // `..`, and `....` which a filter that strips `../` once turns into it.
+        let dots = segment.bytes().filter(|b| *b == b'.').count();
+        if segment.len() >= 2 && dots >= 1 && segment.bytes().all(|b| b == b'.' || b == b'?') {
+            // `..`; `....`, which a filter that strips `../` once turns into
+            // it; `.?`, which Windows' wildcard matches.
             depth -= 1;
             lowest = lowest.min(depth);
         } else if !segment.is_empty() && segment != "." {
@@ -193,6 +214,17 @@ const SENSITIVE: &[&str] = &[
     "sysprep.inf",
     "unattend.xml",
     "ntuser.dat",
+    "access.log",
+    "error.log",
+    "access_log",
+    "error_log",
+    ".netrc",
+    ".pgpass",
+    "xampp/",
+    "apache/logs/",
+    "apache2/logs/",
+    "program files/",
+    "logs/",
 ];
 
 #[cfg(test)]
