@@ -156,7 +156,12 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
                 && (is_event_handler(&lowercase(value)) || value.eq_ignore_ascii_case(b"href")))
             || (styled && dangerous_css(value))
             || dangerous_url(value)
-            || (meta && refresh_to_script(value));
+            || (meta && refresh_to_script(value))
+            || (attribute == b"style" && dangerous_css(value))
+            // refresh, Set-Cookie, Link: a page's behaviour set from input.
+            || (meta && attribute == b"http-equiv")
+            || (name.eq_ignore_ascii_case(b"style") && attribute == b"type" && lowercase(value).ends_with(b"javascript"))
+            || backtick_handler(value);
         let found = if runs_script {
             Some(5)
         } else if attribute == b"srcdoc" {
@@ -164,18 +169,6 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
                 .ok()
                 .and_then(|html| markup(html, "HTML text", 0))
                 .map(|hit| hit.score)
-        } else if attribute == b"style" && dangerous_css(value) {
-            Some(5)
-        } else if meta && attribute == b"http-equiv" {
-            // refresh, Set-Cookie, Link: a page's behaviour set from input.
-            Some(5)
-        } else if name.eq_ignore_ascii_case(b"style")
-            && attribute == b"type"
-            && lowercase(value).ends_with(b"javascript")
-        {
-            Some(5)
-        } else if backtick_handler(value) {
-            Some(5)
         } else {
             None
         };
