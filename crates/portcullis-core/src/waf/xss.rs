@@ -23,6 +23,15 @@ pub fn inspect(value: &str) -> Option<Hit> {
             }
         }
     };
+    // `<script` however the tokenizer's state would read it (inside a
+    // `<title>`, after a broken tag): nobody types it as text.
+    if let Some(at) = script_tag(bytes) {
+        return Some(Hit {
+            score: 5,
+            context: "HTML text",
+            at,
+        });
+    }
     if bytes.contains(&b'<') {
         // The page goes on after the value: a tag it leaves open is closed
         // by what follows, so it is read as if closed.
@@ -46,7 +55,31 @@ pub fn inspect(value: &str) -> Option<Hit> {
     }
     consider(url(value));
     consider(script_code(value));
+    consider(handler_assignment(value));
     best
+}
+
+/// `onerror=alert(1)`: an event handler given code, wherever the value
+/// lands in a tag (after a space, a quote or a `/`, which all end the
+/// previous attribute).
+fn handler_assignment(value: &str) -> Option<Hit> {
+    let bytes = value.as_bytes();
+    memchr::memchr_iter(b'=', bytes).find_map(|eq| {
+        let name = super::command::preceding_word(bytes, eq);
+        let start = eq - name.len();
+        let boundary = start == 0 || matches!(bytes[start - 1], b' ' | b'\t' | b'\n' | b'/' | b'"' | b'\'' | b'+');
+        let code = value[eq + 1..].trim_start_matches(['"', '\'', ' ']);
+        let calls = code
+            .split(|c: char| c.is_whitespace() || c == '>')
+            .next()
+            .unwrap_or("")
+            .contains(['(', '`']);
+        (boundary && is_event_handler(&lowercase(name)) && calls).then_some(Hit {
+            score: 5,
+            context: "event handler attribute",
+            at: start,
+        })
+    })
 }
 
 /// The value as page text: the tags it opens.
@@ -126,6 +159,17 @@ fn attribute(value: &str, quote: Option<char>, at: usize) -> Option<Hit> {
         best = best.max(score);
     }
     best.map(|score| Hit { score, context, at })
+}
+
+fn script_tag(bytes: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'<', bytes).find(|&at| {
+        let rest = &bytes[at + 1..];
+        rest.len() >= 6
+            && rest[..6].eq_ignore_ascii_case(b"script")
+            && rest
+                .get(6)
+                .is_none_or(|b| matches!(b, b'>' | b' ' | b'/' | b'\t' | b'\n'))
+    })
 }
 
 fn foreign_content(value: &str) -> bool {
@@ -339,8 +383,11 @@ fn script_code(value: &str) -> Option<Hit> {
         .trim_matches(|c: char| c.is_whitespace() || c == ';')
         .is_empty()
         && value.trim_end().trim_end_matches(';').ends_with(')');
+    // Or a call beside markup or statement punctuation (`}alert(1);{//`,
+    // `<eval>...alert(1)`): code, not a sentence that mentions one.
+    let beside_code = value.contains(['<', '>', ';', '{', '}']);
     Some(Hit {
-        score: if whole { 5 } else { 3 },
+        score: if whole || beside_code { 5 } else { 3 },
         context: "script",
         at,
     })
