@@ -14,13 +14,11 @@ use super::{ByteSet, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
     if !SHELL_SYNTAX.any_in(value) {
-        // No shell syntax: only a whole command line can run anything, and
-        // only with arguments (an option, a path, an address, a number)
-        // after a program.
-        const ARGUMENTS: ByteSet = ByteSet::of(b"-/\\:0123456789");
-        // (Or a path to a program on its own: `/usr/bin/id`.)
+        // No shell syntax: only a whole command line can run anything: a
+        // program with arguments, a path to one (`/usr/bin/id`), or a
+        // reconnaissance command on its own.
         let program_path = value.starts_with(['/', '\\']);
-        if !program_path && (!value.contains(' ') || !ARGUMENTS.any_in(value)) {
+        if !program_path && !value.contains(' ') && !RECON.contains(&value.to_ascii_lowercase().as_str()) {
             return None;
         }
         let first = value.split_ascii_whitespace().next().unwrap_or("");
@@ -92,19 +90,21 @@ fn whole_command(pieces: &[Piece]) -> Option<Hit> {
     let system = rest.iter().any(|piece| match piece {
         Piece::Word(word) => {
             let lower = word.to_ascii_lowercase();
-            [
-                "/bin/",
-                "/etc/",
-                "/dev/tcp/",
-                "/usr/bin/",
-                "/sbin/",
-                "c:\\windows",
-                "c:windows",
-                "%systemroot%",
-                "%windir%",
-            ]
-            .iter()
-            .any(|dir| lower.starts_with(dir))
+            // `/`, `/*`, `~`: the whole file system or home.
+            matches!(lower.as_str(), "/" | "/*" | "~" | "~/")
+                || [
+                    "/bin/",
+                    "/etc/",
+                    "/dev/tcp/",
+                    "/usr/bin/",
+                    "/sbin/",
+                    "c:\\windows",
+                    "c:windows",
+                    "%systemroot%",
+                    "%windir%",
+                ]
+                .iter()
+                .any(|dir| lower.starts_with(dir))
         }
         _ => false,
     });
