@@ -18,7 +18,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
         // program with arguments, a path to one (`/usr/bin/id`), or a
         // reconnaissance command on its own.
         let program_path = value.starts_with(['/', '\\']);
-        if !program_path && !value.contains(' ') && !RECON.contains(&value.to_ascii_lowercase().as_str()) {
+        if !program_path && !value.contains(' ') && !RECON.iter().any(|r| value.eq_ignore_ascii_case(r)) {
             return None;
         }
         let first = value.split_ascii_whitespace().next().unwrap_or("");
