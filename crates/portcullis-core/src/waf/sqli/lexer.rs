@@ -41,9 +41,15 @@ pub enum Backslash {
     Literal,
 }
 
-/// Tokens of `text`; with `inside`, the text starts inside a string opened
-/// by that quote (the app's own quote before the value).
-pub fn tokens<'a>(text: &'a str, inside: Option<u8>, backslash: Backslash, out: &mut Vec<(Token<'a>, usize)>) {
+/// Tokens of `text`, at most `limit`; with `inside`, the text starts inside
+/// a string opened by that quote (the app's own quote before the value).
+pub fn tokens<'a>(
+    text: &'a str,
+    inside: Option<u8>,
+    backslash: Backslash,
+    limit: usize,
+    out: &mut Vec<(Token<'a>, usize)>,
+) {
     let mut lexer = Lexer {
         text,
         bytes: text.as_bytes(),
@@ -54,7 +60,10 @@ pub fn tokens<'a>(text: &'a str, inside: Option<u8>, backslash: Backslash, out: 
         let token = lexer.string_body(quote);
         out.push((token, 0));
     }
-    while let Some(token) = lexer.next() {
+    while out.len() < limit {
+        let Some(token) = lexer.next() else {
+            return;
+        };
         out.push(token);
     }
 }
@@ -357,7 +366,7 @@ mod tests {
 
     fn lex(text: &str, inside: Option<u8>) -> Vec<Token<'_>> {
         let mut out = Vec::new();
-        tokens(text, inside, Backslash::Literal, &mut out);
+        tokens(text, inside, Backslash::Literal, usize::MAX, &mut out);
         out.into_iter().map(|(t, _)| t).collect()
     }
 
@@ -422,10 +431,10 @@ mod tests {
     #[test]
     fn backslashes_escape_only_where_they_do() {
         let mut out = Vec::new();
-        tokens("\\' or 1", Some(b'\''), Backslash::Escapes, &mut out);
+        tokens("\\' or 1", Some(b'\''), Backslash::Escapes, usize::MAX, &mut out);
         assert_eq!(out.len(), 1);
         out.clear();
-        tokens("\\' or 1", Some(b'\''), Backslash::Literal, &mut out);
+        tokens("\\' or 1", Some(b'\''), Backslash::Literal, usize::MAX, &mut out);
         assert_eq!(out.len(), 3);
     }
 }

@@ -18,7 +18,11 @@ mod lexer;
 
 use lexer::{tokens, Backslash, Token};
 
-use super::Hit;
+use super::{ByteSet, Hit};
+
+/// Tokens read of an unquoted value with no parenthesis, variable, quote or
+/// underscore: enough for any expression such a value can form.
+const UNQUOTED_TOKENS: usize = 64;
 
 /// Nesting the grammar follows before it gives up on a value (payloads nest
 /// a few levels; deeper is not an expression anyone writes by hand).
@@ -46,7 +50,16 @@ pub fn inspect(value: &str) -> Option<Hit> {
         }
     };
     // The three unquoted places read the same tokens.
-    tokens(value, None, Backslash::Literal, &mut buffer);
+    // Unquoted, English fails the grammar within a few tokens; only the
+    // fragments that count anywhere need the whole value read, and they
+    // need one of these characters.
+    const ANYWHERE: ByteSet = ByteSet::of(b"(@'\"_");
+    let limit = if ANYWHERE.any_in(value) {
+        usize::MAX
+    } else {
+        UNQUOTED_TOKENS
+    };
+    tokens(value, None, Backslash::Literal, limit, &mut buffer);
     if let Some(at) = unmistakable(&buffer) {
         return Some(Hit {
             score: 5,
@@ -230,7 +243,7 @@ fn quoted<'a>(
     buffer: &mut Vec<(Token<'a>, usize)>,
 ) -> Option<Hit> {
     buffer.clear();
-    tokens(value, Some(quote), backslash, buffer);
+    tokens(value, Some(quote), backslash, usize::MAX, buffer);
     let Some(&(Token::Str { closed: true, .. }, _)) = buffer.first() else {
         return None;
     };
