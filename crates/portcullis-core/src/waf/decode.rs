@@ -189,33 +189,41 @@ fn percent_decode(raw: &[u8], origin: Origin) -> (Cow<'_, [u8]>, u8) {
 /// escapes stay as they are, like Node's `querystring.unescape`.
 fn percent_round(input: &[u8], plus: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let byte = input[i];
-        if byte == b'+' && plus {
+    let mut rest = input;
+    loop {
+        // Copy up to the next escape in one go.
+        let next = if plus {
+            memchr::memchr2(b'%', b'+', rest)
+        } else {
+            memchr::memchr(b'%', rest)
+        };
+        let Some(at) = next else {
+            out.extend_from_slice(rest);
+            return out;
+        };
+        out.extend_from_slice(&rest[..at]);
+        rest = &rest[at..];
+        if rest[0] == b'+' {
             out.push(b' ');
-            i += 1;
+            rest = &rest[1..];
             continue;
         }
-        if byte == b'%' {
-            if let Some(value) = hex_pair(input.get(i + 1..i + 3)) {
-                out.push(value);
-                i += 3;
+        if let Some(value) = hex_pair(rest.get(1..3)) {
+            out.push(value);
+            rest = &rest[3..];
+            continue;
+        }
+        if matches!(rest.get(1), Some(b'u' | b'U')) {
+            if let Some(c) = hex_char(rest.get(2..6)) {
+                let mut buffer = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+                rest = &rest[6..];
                 continue;
             }
-            if matches!(input.get(i + 1), Some(b'u' | b'U')) {
-                if let Some(c) = hex_char(input.get(i + 2..i + 6)) {
-                    let mut buffer = [0; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
-                    i += 6;
-                    continue;
-                }
-            }
         }
-        out.push(byte);
-        i += 1;
+        out.push(b'%');
+        rest = &rest[1..];
     }
-    out
 }
 
 fn hex_pair(digits: Option<&[u8]>) -> Option<u8> {

@@ -485,30 +485,42 @@ impl Marks {
     const SLASH: u16 = 1 << 10; // / \
 
     fn of(text: &str) -> Self {
-        let mut marks = 0;
-        for byte in text.bytes() {
-            marks |= match byte {
-                b'<' | b'>' => Self::MARKUP,
-                b'\'' | b'"' | b'`' => Self::QUOTES,
-                b'=' => Self::EQUALS,
-                b':' => Self::COLON,
-                b'(' | b')' => Self::PAREN,
-                b'{' | b'}' | b'[' | b']' => Self::BRACES,
-                b'%' | b'#' | b'@' => Self::PERCENT_HASH,
-                b'$' => Self::DOLLAR,
-                b';' => Self::SEMICOLON,
-                b'|' | b'&' => Self::PIPE,
-                b'/' | b'\\' => Self::SLASH,
-                _ => 0,
-            };
-        }
-        Self(marks)
+        Self(text.bytes().fold(0, |marks, byte| marks | MARKS[byte as usize]))
     }
 
     fn any(self, marks: u16) -> bool {
         self.0 & marks != 0
     }
 }
+
+/// Each byte's [`Marks`], looked up rather than matched.
+const MARKS: [u16; 256] = {
+    let mut table = [0; 256];
+    let groups: [(&[u8], u16); 11] = [
+        (b"<>", Marks::MARKUP),
+        (b"'\"`", Marks::QUOTES),
+        (b"=", Marks::EQUALS),
+        (b":", Marks::COLON),
+        (b"()", Marks::PAREN),
+        (b"{}[]", Marks::BRACES),
+        (b"%#@", Marks::PERCENT_HASH),
+        (b"$", Marks::DOLLAR),
+        (b";", Marks::SEMICOLON),
+        (b"|&", Marks::PIPE),
+        (b"/\\", Marks::SLASH),
+    ];
+    let mut g = 0;
+    while g < groups.len() {
+        let (bytes, mark) = groups[g];
+        let mut i = 0;
+        while i < bytes.len() {
+            table[bytes[i] as usize] = mark;
+            i += 1;
+        }
+        g += 1;
+    }
+    table
+};
 
 /// At most 80 characters of `text` from `at`.
 fn fragment(text: &str, at: usize) -> String {

@@ -13,7 +13,7 @@ use super::{ByteSet, Hit};
 pub fn inspect(value: &str) -> Option<Hit> {
     // `/`, `\`, `:` and the lead bytes of the look-alike slashes.
     const PATHS: ByteSet = ByteSet::of(b"/\\:\xE2\xEF");
-    if !PATHS.any_in(value) && !value.contains("..") {
+    if !PATHS.any_in(value) && memchr::memmem::find(value.as_bytes(), b"..").is_none() {
         return None;
     }
     let lower = value.trim().to_ascii_lowercase();
