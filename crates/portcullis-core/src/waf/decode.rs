@@ -280,7 +280,8 @@ fn overlong(bytes: &[u8]) -> Option<(char, usize)> {
     let continuation = |i: usize| bytes.get(i).filter(|b| *b & 0xC0 == 0x80).map(|b| u32::from(b & 0x3F));
     let lead = *bytes.first()?;
     let (value, len) = match lead {
-        0xC0 | 0xC1 => ((u32::from(lead & 0x1F) << 6) | continuation(1)?, 2),
+        // IIS read `%c0%2e` and `%c1%1c` too: any second byte, its low six bits.
+        0xC0 | 0xC1 => ((u32::from(lead & 0x1F) << 6) | u32::from(bytes.get(1)? & 0x3F), 2),
         0xE0 if bytes.get(1).is_some_and(|b| *b < 0xA0) => (
             (u32::from(lead & 0x0F) << 12) | (continuation(1)? << 6) | continuation(2)?,
             3,

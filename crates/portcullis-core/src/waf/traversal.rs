@@ -55,7 +55,8 @@ pub fn inspect(value: &str) -> Option<Hit> {
         (1, false) if server_file(&path) => 5,
         (1, false) | (0, true) if evasive => 5,
         (0, false) if system_path(&path) => 5,
-        (0, true) if absolute => 5,
+        (0, true) if absolute || tier_one(&path) => 5,
+        (0, false) if absolute && server_file(&path) => 5,
         (1, false) | (0, true) => 3,
         _ => return None,
     };
@@ -77,6 +78,14 @@ fn server_file(path: &str) -> bool {
         "key", "pem", "yml", "yaml", "htaccess", "htpasswd", "sh", "py",
     ]
     .contains(&extension)
+}
+
+/// The files every traversal payload reaches for: named at all, even
+/// relative to the app's directory, they are the attack.
+fn tier_one(path: &str) -> bool {
+    ["etc/passwd", "etc/shadow", "win.ini", "boot.ini", "proc/self/"]
+        .iter()
+        .any(|target| memchr::memmem::find(path.as_bytes(), target.as_bytes()).is_some())
 }
 
 /// The whole value is an absolute path into the system's own directories.
@@ -138,7 +147,8 @@ fn names_sensitive_file(path: &str) -> bool {
             let name = target.trim_end_matches('/').as_bytes();
             name[0] == rest[0]
                 && rest.starts_with(name)
-                && (target.ends_with('/') || matches!(rest.get(name.len()), None | Some(b'/' | b'.')))
+                && (target.ends_with('/')
+                    || matches!(rest.get(name.len()), None | Some(b'/' | b'.' | b';' | b'?' | b'#')))
         })
     })
 }
