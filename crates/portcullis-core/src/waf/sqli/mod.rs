@@ -166,15 +166,16 @@ fn after_expression<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option
             | Keyword::Procedure
             | Keyword::Into
             | Keyword::As
-    ) || matches!(grammar.peek(), Some(Token::Logic))
+            | Keyword::Where
+    ) || matches!(grammar.peek(), Some(Token::Logic | Token::RParen | Token::Comma))
         || grammar.keyword_at(0) == Keyword::Logic;
     grammar.last = Operand::Name;
     if !clause || !grammar.tail() {
         return None;
     }
     let f = &grammar.found;
-    // `ORDER BY 21--`: the column-count probe, cut off by a comment.
-    let probe = f.clause_sql && f.comment;
+    // `ORDER BY 21`: the column-count probe.
+    let probe = f.clause_sql;
     if !(f.strong() || f.tautology || f.compare_strong || (f.logic_strong && f.function) || probe) {
         return None;
     }
@@ -199,7 +200,9 @@ fn statement<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
         Some(Token::Word(verb)) if matches!(keyword(verb), Keyword::Statement | Keyword::Select) => verb,
         _ => return None,
     };
-    if !grammar.statement() || !grammar.found.stacked {
+    let parsed = grammar.statement();
+    let found = &grammar.found;
+    if !parsed || !(found.stacked || found.attack_function || found.subquery || found.union_select) {
         return None;
     }
     let f = &grammar.found;
@@ -254,7 +257,8 @@ fn quoted<'a>(
         return None;
     }
     let f = &grammar.found;
-    let score = if f.strong() || f.clause || f.tautology || f.logic_strong || f.compare_strong {
+    // A quote closed, then UNION SELECT: never prose, even cut short.
+    let score = if f.strong() || f.clause || f.tautology || f.logic_strong || f.compare_strong || f.union {
         5
     } else if f.comment && !f.logic && !f.compare {
         // `admin'--` cuts the password check off. A random password with
