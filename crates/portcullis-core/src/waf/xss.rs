@@ -33,9 +33,9 @@ pub fn inspect(value: &str) -> Option<Hit> {
         });
     }
     if bytes.contains(&b'<') {
-        // The page goes on after the value: a tag it leaves open is closed
-        // by what follows, so it is read as if closed.
-        consider(markup(&format!("{value}>"), "HTML text", 0));
+        // The page goes on after the value: a tag (or a quoted attribute) it
+        // leaves open is closed by what follows, so it is read as if closed.
+        consider(markup(&format!("{value}\"'>"), "HTML text", 0));
     }
     for quote in ['"', '\''] {
         if let Some(at) = value.find(quote) {
@@ -205,7 +205,10 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
             // refresh, Set-Cookie, Link: a page's behaviour set from input.
             || (meta && attribute == b"http-equiv")
             || (name.eq_ignore_ascii_case(b"style") && attribute == b"type" && lowercase(value).ends_with(b"javascript"))
-            || backtick_handler(value);
+            || backtick_handler(value)
+            // Old IE's data binding and behaviours: markup or script from elsewhere.
+            || (attribute == b"dataformatas" && value.eq_ignore_ascii_case(b"html"))
+            || (attribute == b"implementation" && lowercase(value).starts_with(b"#default#"));
         let found = if runs_script {
             Some(5)
         } else if attribute == b"srcdoc" {
@@ -288,9 +291,10 @@ fn refresh_to_script(content: &[u8]) -> bool {
 
 /// Style that runs script in old browsers or binds behaviour.
 fn dangerous_css(style: &[u8]) -> bool {
+    // CSS escapes (`\ja\vasc\ript`) and whitespace do not change what runs.
     let mut lower: Vec<u8> = lowercase(style)
         .into_iter()
-        .filter(|b| !b.is_ascii_whitespace())
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'\\')
         .collect();
     // `expr/**/ession(`: comments split words in old IE.
     while let Some(start) = memchr::memmem::find(&lower, b"/*") {
@@ -301,7 +305,7 @@ fn dangerous_css(style: &[u8]) -> bool {
         "expression(",
         "javascript:",
         "vbscript:",
-        "-moz-binding",
+        "binding:",
         "behavior:",
         "behaviour:",
     ]
