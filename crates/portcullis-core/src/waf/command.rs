@@ -13,7 +13,12 @@
 use super::{ByteSet, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
-    if !SHELL_SYNTAX.any_in(value) {
+    inspect_in(value, &ByteSet::in_text(value))
+}
+
+/// [`inspect`], given the bytes `value` holds.
+pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
+    if !present.meets(&SHELL_SYNTAX) {
         // No shell syntax: only a whole command line can run anything: a
         // program with arguments, a path to one (`/usr/bin/id`), or a
         // reconnaissance command on its own.

@@ -340,19 +340,29 @@ impl<'w> Inspection<'w> {
         }
         // Each detector needs some syntax to work with; most values have
         // little, and skip most detectors at the cost of one pass.
-        let marks = Marks::of(text);
-        self.record(item, Detector::Sqli, sqli::inspect(text), text, steps);
-        if marks.any(Marks::MARKUP | Marks::QUOTES | Marks::EQUALS | Marks::COLON | Marks::PAREN) {
+        let present = ByteSet::in_text(text);
+        const XSS: ByteSet = ByteSet::of(b"<>'\"`=:()");
+        const TEMPLATE: ByteSet = ByteSet::of(b"{}[]<>%#@()");
+        const NOSQL: ByteSet = ByteSet::of(b"$'\"`;|&");
+        const URL: ByteSet = ByteSet::of(b":/\\");
+        self.record(item, Detector::Sqli, sqli::inspect_in(text, &present), text, steps);
+        if present.meets(&XSS) {
             self.record(item, Detector::Xss, xss::inspect(text), text, steps);
         }
-        self.record(item, Detector::CommandInjection, command::inspect(text), text, steps);
-        if marks.any(Marks::BRACES | Marks::MARKUP | Marks::PERCENT_HASH | Marks::PAREN) {
+        self.record(
+            item,
+            Detector::CommandInjection,
+            command::inspect_in(text, &present),
+            text,
+            steps,
+        );
+        if present.meets(&TEMPLATE) {
             self.record(item, Detector::TemplateInjection, template::inspect(text), text, steps);
         }
-        if marks.any(Marks::DOLLAR | Marks::QUOTES | Marks::SEMICOLON | Marks::PIPE) {
+        if present.meets(&NOSQL) {
             self.record(item, Detector::NosqlInjection, nosql::value(text), text, steps);
         }
-        if marks.any(Marks::COLON | Marks::SLASH) || text.starts_with(|c: char| c.is_ascii_digit()) {
+        if present.meets(&URL) || text.starts_with(|c: char| c.is_ascii_digit()) {
             self.record(item, Detector::Ssrf, ssrf::inspect(text), text, steps);
         }
     }
@@ -447,80 +457,46 @@ fn plain(text: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@'))
 }
 
-/// A set of bytes, looked up in one step: detectors' first question is
-/// whether a value holds any of the characters they work with.
-pub(crate) struct ByteSet([bool; 256]);
+/// A set of bytes as a bitmap: the characters a detector works with, or
+/// the characters a value holds (found once, in one pass), so that each
+/// detector's first question ("any of mine here?") is a few word ANDs.
+#[derive(Clone, Copy)]
+pub(crate) struct ByteSet([u64; 4]);
 
 impl ByteSet {
     pub(crate) const fn of(bytes: &[u8]) -> Self {
-        let mut set = [false; 256];
+        let mut set = [0u64; 4];
         let mut i = 0;
         while i < bytes.len() {
-            set[bytes[i] as usize] = true;
+            set[(bytes[i] >> 6) as usize] |= 1 << (bytes[i] & 63);
             i += 1;
         }
         Self(set)
     }
 
-    pub(crate) fn any_in(&self, text: &str) -> bool {
-        text.bytes().any(|b| self.0[b as usize])
-    }
-}
-
-/// Which kinds of punctuation a value holds, found in one pass.
-#[derive(Clone, Copy)]
-struct Marks(u16);
-
-impl Marks {
-    const MARKUP: u16 = 1; // < >
-    const QUOTES: u16 = 1 << 1; // ' " `
-    const EQUALS: u16 = 1 << 2;
-    const COLON: u16 = 1 << 3;
-    const PAREN: u16 = 1 << 4;
-    const BRACES: u16 = 1 << 5; // { } [ ]
-    const PERCENT_HASH: u16 = 1 << 6; // % # @
-    const DOLLAR: u16 = 1 << 7;
-    const SEMICOLON: u16 = 1 << 8;
-    const PIPE: u16 = 1 << 9; // | &
-    const SLASH: u16 = 1 << 10; // / \
-
-    fn of(text: &str) -> Self {
-        Self(text.bytes().fold(0, |marks, byte| marks | MARKS[byte as usize]))
+    /// Every byte but these.
+    pub(crate) const fn except(bytes: &[u8]) -> Self {
+        let set = Self::of(bytes).0;
+        Self([!set[0], !set[1], !set[2], !set[3]])
     }
 
-    fn any(self, marks: u16) -> bool {
-        self.0 & marks != 0
-    }
-}
-
-/// Each byte's [`Marks`], looked up rather than matched.
-const MARKS: [u16; 256] = {
-    let mut table = [0; 256];
-    let groups: [(&[u8], u16); 11] = [
-        (b"<>", Marks::MARKUP),
-        (b"'\"`", Marks::QUOTES),
-        (b"=", Marks::EQUALS),
-        (b":", Marks::COLON),
-        (b"()", Marks::PAREN),
-        (b"{}[]", Marks::BRACES),
-        (b"%#@", Marks::PERCENT_HASH),
-        (b"$", Marks::DOLLAR),
-        (b";", Marks::SEMICOLON),
-        (b"|&", Marks::PIPE),
-        (b"/\\", Marks::SLASH),
-    ];
-    let mut g = 0;
-    while g < groups.len() {
-        let (bytes, mark) = groups[g];
-        let mut i = 0;
-        while i < bytes.len() {
-            table[bytes[i] as usize] = mark;
-            i += 1;
+    /// The bytes `text` holds.
+    pub(crate) fn in_text(text: &str) -> Self {
+        let mut set = [0u64; 4];
+        for byte in text.bytes() {
+            set[(byte >> 6) as usize] |= 1 << (byte & 63);
         }
-        g += 1;
+        Self(set)
     }
-    table
-};
+
+    pub(crate) fn meets(&self, other: &Self) -> bool {
+        (0..4).any(|i| self.0[i] & other.0[i] != 0)
+    }
+
+    pub(crate) fn any_in(&self, text: &str) -> bool {
+        Self::in_text(text).meets(self)
+    }
+}
 
 /// At most 80 characters of `text` from `at`.
 fn fragment(text: &str, at: usize) -> String {

@@ -30,14 +30,18 @@ const MAX_DEPTH: usize = 24;
 
 /// The strongest reading of `value` as an injection, if any.
 pub fn inspect(value: &str) -> Option<Hit> {
-    if value.len() < 2 || !value.bytes().any(|b| !b.is_ascii_alphanumeric() && b != b'_') {
+    inspect_in(value, &ByteSet::in_text(value))
+}
+
+/// [`inspect`], given the bytes `value` holds.
+pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
+    const NOT_WORD: ByteSet = ByteSet::except(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    const PUNCTUATION: ByteSet = ByteSet::except(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ ");
+    if value.len() < 2 || !present.meets(&NOT_WORD) {
         return None;
     }
     // Without punctuation, SQL needs at least four words (`1 ORDER BY 3`).
-    let punctuation = value
-        .bytes()
-        .any(|b| !b.is_ascii_alphanumeric() && b != b'_' && b != b' ');
-    if !punctuation && value.bytes().filter(|b| *b == b' ').count() < 3 {
+    if !present.meets(&PUNCTUATION) && value.bytes().filter(|b| *b == b' ').count() < 3 {
         return None;
     }
     let mut buffer = Vec::new();
@@ -54,7 +58,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
     // fragments that count anywhere need the whole value read, and they
     // need one of these characters.
     const ANYWHERE: ByteSet = ByteSet::of(b"(@'\"_");
-    let limit = if ANYWHERE.any_in(value) {
+    let limit = if present.meets(&ANYWHERE) {
         usize::MAX
     } else {
         UNQUOTED_TOKENS
