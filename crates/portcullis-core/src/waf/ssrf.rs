@@ -25,9 +25,9 @@ pub fn inspect(value: &str) -> Option<Hit> {
         .skip(1)
         .take(8)
         .filter_map(|(at, _)| {
-            let start = value[..at]
-                .rfind(|c: char| !c.is_ascii_alphanumeric())
-                .map_or(0, |s| s + 1);
+            // The scheme before `://`: ASCII, so where it starts is a char boundary.
+            let scheme_len = value[..at].bytes().rev().take_while(u8::is_ascii_alphanumeric).count();
+            let start = at - scheme_len;
             url_at(&value[start..]).map(|hit| Hit { at: start, ..hit })
         })
         .max_by_key(|h| h.score);

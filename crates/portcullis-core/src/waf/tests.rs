@@ -215,6 +215,23 @@ fn config_errors_name_the_key() {
     );
 }
 
+/// Multi-byte characters right before the bytes detectors look back from
+/// (`=`, `://`): a slice there once split a character.
+#[test]
+fn multibyte_text_before_punctuation() {
+    let waf = Waf::compile(WafConfig::default()).unwrap();
+    for value in [
+        "1′) and '1′",
+        "é=\"x\";",
+        "location′=\"a\";",
+        "東://169.254.169.254/",
+        "x′://a//b://c",
+        "http://a/?u=é://x",
+    ] {
+        let _ = waf.inspect_values(&[("q", value)]);
+    }
+}
+
 mod fuzz {
     use proptest::prelude::*;
 
@@ -222,11 +239,14 @@ mod fuzz {
 
     /// Text made of the characters the detectors and decoders give a meaning to.
     fn syntax() -> impl Strategy<Value = String> {
-        proptest::string::string_regex(r#"[ -~\t\n%&#;\\'"`<>(){}\[\]$|*/=.:,!a-zA-Z0-9_\-\x00é東]{0,200}"#).unwrap()
+        proptest::string::string_regex(
+            r#"([ -~\t\n%&#;\\'"`<>(){}\[\]$|*/=.:,!a-zA-Z0-9_\-\x00é東′]|é=|′:|東/|é\(|′'){0,200}"#,
+        )
+        .unwrap()
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(ProptestConfig::with_cases(1024))]
 
         #[test]
         fn every_detector_reads_any_text(text in syntax()) {

@@ -197,7 +197,9 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
         let runs_script = (is_event_handler(&attribute) && (in_tag || !value.is_empty()))
             || (animates
                 && attribute == b"attributename"
-                && (is_event_handler(&lowercase(value)) || value.eq_ignore_ascii_case(b"href")))
+                && (is_event_handler(&lowercase(value))
+                    || value.eq_ignore_ascii_case(b"href")
+                    || value.eq_ignore_ascii_case(b"xlink:href")))
             || (styled && dangerous_css(value))
             || dangerous_url(value)
             || (meta && refresh_to_script(value))
@@ -380,6 +382,13 @@ fn script_string(value: &str, quote: char, at: usize) -> Option<Hit> {
 /// Script code on its own (a JSONP callback, an `eval`ed parameter): a call
 /// to the functions payloads use to prove they ran, or to `eval`.
 fn script_code(value: &str) -> Option<Hit> {
+    if let Some(at) = navigation(value) {
+        return Some(Hit {
+            score: 5,
+            context: "script",
+            at,
+        });
+    }
     let at = calls(value, &["alert", "prompt", "confirm", "eval"])?;
     // The whole value a call (`alert(1)`, `eval(a+b);`): code, not a sentence
     // that mentions one.
@@ -394,6 +403,29 @@ fn script_code(value: &str) -> Option<Hit> {
         score: if whole || beside_code { 5 } else { 3 },
         context: "script",
         at,
+    })
+}
+
+/// `location="http://..."`, `document.location.href='...'`: a statement
+/// that sends the page elsewhere (or reads its cookies away).
+fn navigation(value: &str) -> Option<usize> {
+    let bytes = value.as_bytes();
+    memchr::memchr_iter(b'=', bytes).find_map(|eq| {
+        if bytes.get(eq + 1) == Some(&b'=') || (eq > 0 && matches!(bytes[eq - 1], b'=' | b'!' | b'<' | b'>')) {
+            return None;
+        }
+        let target = value[..eq].trim_end();
+        // The name before the `=`: ASCII, so where it starts is a char boundary.
+        let name_len = target
+            .bytes()
+            .rev()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'_')
+            .count();
+        let start = target.len() - name_len;
+        let lower = target[start..].to_ascii_lowercase();
+        let assigned = value[eq + 1..].trim_start();
+        let location = lower == "location" || lower.ends_with(".location") || lower.ends_with("location.href");
+        (location && assigned.starts_with(['"', '\'', '`']) && value.contains(';')).then_some(start)
     })
 }
 
