@@ -44,10 +44,11 @@ pub fn walk(body: &[u8], boundary: &str, files: bool, visit: &mut dyn FnMut(Item
 
 fn part(headers: &[u8], content: &[u8], files: bool, visit: &mut dyn FnMut(Item<'_>)) {
     let text = String::from_utf8_lossy(headers);
-    let Some(disposition) = text
-        .split("\r\n")
-        .find(|line| line.len() > 20 && line[..20].eq_ignore_ascii_case("content-disposition:"))
-    else {
+    let Some(disposition) = text.split("\r\n").find(|line| {
+        line.as_bytes()
+            .get(..20)
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"content-disposition:"))
+    }) else {
         return;
     };
     let name = parameter(disposition, "name").unwrap_or_default();
@@ -128,6 +129,12 @@ mod tests {
     #[test]
     fn a_part_cut_off_is_walked_as_far_as_it_goes() {
         assert_eq!(items(&BODY[..60], false), ["comment=comment:Key", "comment=hel:Value"]);
+    }
+
+    #[test]
+    fn a_header_line_with_multibyte_text_is_no_disposition() {
+        let body = "--XyZ\r\nContent-Dispositioé: x\r\n\r\nv\r\n--XyZ--\r\n";
+        assert!(items(body, false).is_empty());
     }
 
     proptest! {
