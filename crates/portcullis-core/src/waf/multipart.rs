@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn a_header_line_with_multibyte_text_is_no_disposition() {
-        let body = "--XyZ\r\nContent-Dispositioé: x\r\n\r\nv\r\n--XyZ--\r\n";
+        let body = "--XyZ\r\nContent-Dispositioné: x\r\n\r\nv\r\n--XyZ--\r\n";
         assert!(items(body, false).is_empty());
     }
 
