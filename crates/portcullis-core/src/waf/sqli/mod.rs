@@ -117,9 +117,32 @@ fn unmistakable(tokens: &[(Token<'_>, usize)]) -> Option<usize> {
             && (word(i + 1, "delay") || word(i + 1, "time"))
             && matches!(tokens.get(i + 2), Some((Token::Str { .. }, _)));
         let procedure = matches!(tokens[i].0, Token::Word(w) if w.eq_ignore_ascii_case("xp_cmdshell"));
-        (subquery || declare || exec || waitfor || procedure).then_some(at)
+        // Functions whose names no prose uses, called.
+        let attack_call = matches!(tokens[i].0, Token::Word(w) if UNMISTAKABLE_CALLS.iter().any(|c| w.eq_ignore_ascii_case(c)))
+            && tokens.get(i + 1).is_some_and(|(t, _)| *t == Token::LParen);
+        (subquery || declare || exec || waitfor || procedure || attack_call).then_some(at)
     })
 }
+
+const UNMISTAKABLE_CALLS: &[&str] = &[
+    "load_file",
+    "benchmark",
+    "pg_sleep",
+    "extractvalue",
+    "updatexml",
+    "utl_inaddr",
+    "utl_http",
+    "dbms_pipe",
+    "receive_message",
+    "xp_dirtree",
+    "sp_executesql",
+    "sp_oacreate",
+    "openrowset",
+    "opendatasource",
+    "lo_import",
+    "pg_read_file",
+    "pg_ls_dir",
+];
 
 /// The value as a bare token: it must read as an expression from its start.
 fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
@@ -255,6 +278,11 @@ fn quoted<'a>(
         return None;
     };
     let at = buffer.get(1).map_or(value.len(), |(_, at)| *at);
+    // Out of the literal, a batch that does not parse as one expression
+    // (`'goto label; label: declare @s ...`) still holds what is SQL anywhere.
+    if let Some(at) = unmistakable(&buffer[1..]) {
+        return Some(Hit { score: 5, context, at });
+    }
     let mut grammar = Grammar::new(value, buffer, Some(quote));
     grammar.pos = 1;
     if !grammar.tail() {
