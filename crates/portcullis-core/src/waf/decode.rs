@@ -19,8 +19,11 @@ const MAX_PERCENT_ROUNDS: usize = 4;
 pub enum Step {
     /// `%XX`, `%uXXXX` and, in forms and query strings, `+`: this many rounds.
     Percent(u8),
-    /// Overlong or invalid UTF-8 read as the character it spells, or U+FFFD.
+    /// Invalid UTF-8 replaced by U+FFFD.
     Utf8,
+    /// Overlong UTF-8 (`%c0%ae`) read as the character it spells: no
+    /// browser or library writes it, only a filter evasion does.
+    Overlong,
     /// NUL bytes removed.
     Nul,
     /// `&lt;`, `&#39;`, `&#x27;`, ...
@@ -34,7 +37,8 @@ impl std::fmt::Display for Step {
         match self {
             Self::Percent(1) => f.write_str("percent-decoded"),
             Self::Percent(n) => write!(f, "percent-decoded {n} times"),
-            Self::Utf8 => f.write_str("overlong or invalid UTF-8 read"),
+            Self::Utf8 => f.write_str("invalid UTF-8 replaced"),
+            Self::Overlong => f.write_str("overlong UTF-8 read"),
             Self::Nul => f.write_str("NUL bytes removed"),
             Self::HtmlEntities => f.write_str("HTML entities decoded"),
             Self::JsEscapes => f.write_str("JavaScript escapes decoded"),
@@ -122,19 +126,20 @@ pub fn spellings(raw: &[u8], origin: Origin) -> Spellings<'_> {
         }
         None => bytes,
     };
-    let (text, repaired) = match bytes {
-        Cow::Borrowed(bytes) => {
-            let text = utf8(bytes);
-            let repaired = matches!(text, Cow::Owned(_));
-            (text, repaired)
-        }
+    let (text, reading) = match bytes {
+        Cow::Borrowed(bytes) => utf8(bytes),
         Cow::Owned(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => (Cow::Owned(text), false),
-            Err(error) => (Cow::Owned(utf8(error.as_bytes()).into_owned()), true),
+            Ok(text) => (Cow::Owned(text), Reading::Valid),
+            Err(error) => {
+                let (text, reading) = utf8(error.as_bytes());
+                (Cow::Owned(text.into_owned()), reading)
+            }
         },
     };
-    if repaired {
-        steps.push(Step::Utf8);
+    match reading {
+        Reading::Valid => {}
+        Reading::Replaced => steps.push(Step::Utf8),
+        Reading::Overlong => steps.push(Step::Overlong),
     }
     let mut all = Spellings {
         items: [None, None, None],
@@ -250,11 +255,12 @@ fn hex(digit: u8) -> Option<u8> {
 /// Reads bytes as UTF-8; overlong forms of a character (`C0 AE` for `.`)
 /// become that character, as the lenient decoders of old servers read them,
 /// and anything else invalid becomes U+FFFD.
-fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+fn utf8(bytes: &[u8]) -> (Cow<'_, str>, Reading) {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        return Cow::Borrowed(text);
+        return (Cow::Borrowed(text), Reading::Valid);
     }
     let mut out = String::with_capacity(bytes.len());
+    let mut reading = Reading::Replaced;
     let mut rest = bytes;
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {
@@ -266,13 +272,29 @@ fn utf8(bytes: &[u8]) -> Cow<'_, str> {
                 let (valid, after) = rest.split_at(error.valid_up_to());
                 // The prefix was just checked to be valid.
                 out.push_str(std::str::from_utf8(valid).unwrap_or_default());
-                let (c, used) = overlong(after).unwrap_or(('\u{FFFD}', error.error_len().unwrap_or(after.len())));
+                let (c, used) = match overlong(after) {
+                    Some(found) => {
+                        reading = Reading::Overlong;
+                        found
+                    }
+                    None => ('\u{FFFD}', error.error_len().unwrap_or(after.len())),
+                };
                 out.push(c);
                 rest = &after[used.max(1)..];
             }
         }
     }
-    Cow::Owned(out)
+    (Cow::Owned(out), reading)
+}
+
+/// How bytes read as UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Valid,
+    /// Some sequences were invalid and became U+FFFD.
+    Replaced,
+    /// Some sequences were overlong forms of a character.
+    Overlong,
 }
 
 /// The character an overlong 2-, 3- or 4-byte sequence spells, and its length.

@@ -76,6 +76,8 @@ pub enum Detector {
     /// Input past the walker's limits (nesting, parameter count, a body too
     /// long to inspect when `past_limit = "block"`).
     InputLimits,
+    /// Encodings only an evasion produces: overlong UTF-8, NUL bytes.
+    EncodingEvasion,
 }
 
 impl Detector {
@@ -91,6 +93,7 @@ impl Detector {
             Self::Ssrf => "ssrf",
             Self::Scanner => "scanner",
             Self::InputLimits => "input_limits",
+            Self::EncodingEvasion => "encoding_evasion",
         }
     }
 }
@@ -293,6 +296,22 @@ impl<'w> Inspection<'w> {
             return;
         }
         let spellings = decode::spellings(item.raw, item.origin);
+        if let Some((text, steps)) = spellings.iter().next() {
+            // Browsers and HTTP libraries never send these; filter evasions do.
+            let evasion = steps.iter().find_map(|step| match step {
+                Step::Overlong => Some("overlong UTF-8"),
+                Step::Nul => Some("NUL byte"),
+                _ => None,
+            });
+            if let Some(context) = evasion {
+                let hit = Some(Hit {
+                    score: 5,
+                    context,
+                    at: 0,
+                });
+                self.record(&item, Detector::EncodingEvasion, hit, text, steps);
+            }
+        }
         for (text, steps) in spellings.iter() {
             match item.role {
                 Role::Key => {
@@ -373,7 +392,8 @@ impl<'w> Inspection<'w> {
         };
         // Nobody double-encodes `../` or spells it in overlong UTF-8 by
         // accident: the disguise is the intent.
-        if detector == Detector::PathTraversal && steps.iter().any(|s| matches!(s, Step::Percent(2..) | Step::Utf8)) {
+        if detector == Detector::PathTraversal && steps.iter().any(|s| matches!(s, Step::Percent(2..) | Step::Overlong))
+        {
             hit.score = 5;
         }
         let location = match item.name {

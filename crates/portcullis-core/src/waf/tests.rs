@@ -215,6 +215,18 @@ fn config_errors_name_the_key() {
     );
 }
 
+#[test]
+fn encodings_only_evasions_produce_are_findings() {
+    let waf = Waf::compile(WafConfig::default()).unwrap();
+    let detectors = |value: &str| -> Vec<&str> {
+        waf.inspect_values(&[("q", value)]).iter().map(|f| f.detector.name()).collect()
+    };
+    assert_eq!(detectors("%c0%ae%c0%aeetc"), ["encoding_evasion"]);
+    assert_eq!(detectors("file%00.png"), ["encoding_evasion"]);
+    // Invalid UTF-8 alone (a Latin-1 form) is not an evasion.
+    assert!(detectors("caf%E9").is_empty());
+}
+
 /// Multi-byte characters right before the bytes detectors look back from
 /// (`=`, `://`): a slice there once split a character.
 #[test]
