@@ -219,7 +219,10 @@ fn config_errors_name_the_key() {
 fn encodings_only_evasions_produce_are_findings() {
     let waf = Waf::compile(WafConfig::default()).unwrap();
     let detectors = |value: &str| -> Vec<&str> {
-        waf.inspect_values(&[("q", value)]).iter().map(|f| f.detector.name()).collect()
+        waf.inspect_values(&[("q", value)])
+            .iter()
+            .map(|f| f.detector.name())
+            .collect()
     };
     assert_eq!(detectors("%c0%ae%c0%aeetc"), ["encoding_evasion"]);
     assert_eq!(detectors("file%00.png"), ["encoding_evasion"]);
