@@ -53,6 +53,12 @@ pub fn inspect(value: &str) -> Option<Hit> {
 
 /// 5 for code that reaches the runtime or computes, 3 for a call, else 0.
 fn code_score(body: &str, open: &str) -> u8 {
+    // EJS's `<%=`, `<%-` and `<%_` mark how the code's output is printed.
+    let body = if open == "<%" {
+        body.trim_start_matches(['=', '-', '_'])
+    } else {
+        body
+    };
     let lower = body.to_ascii_lowercase();
     let runtime = RUNTIME.iter().any(|name| lower.contains(name));
     if runtime {
@@ -67,8 +73,10 @@ fn code_score(body: &str, open: &str) -> u8 {
     {
         return 4;
     }
-    // `<% code %>` is always code in EJS; elsewhere a call is.
-    if open == "<%" && !body.trim().is_empty() && body.contains(['(', '.', '=']) {
+    // `<% code %>` is code in EJS (beyond `<%= name %>`, which only prints a
+    // variable); elsewhere a call is.
+    let ejs = body.trim();
+    if open == "<%" && !ejs.is_empty() && ejs.contains(['(', '.', '=', ';']) {
         return 5;
     }
     // A method called on an object chain, or a filter given arguments:
@@ -183,6 +191,7 @@ mod tests {
             "50% {off}",
             "1-2 {days}",
             "2024-01-05",
+            "EJS prints <%= title %>, raw <%- body %>",
         ] {
             assert!(score(benign) < 5, "{benign}");
         }

@@ -74,8 +74,12 @@ fn handler_assignment(value: &str) -> Option<Hit> {
             .next()
             .unwrap_or("")
             .contains(['(', '`']);
+        // After a space it needs an unquoted attribute to land in, or a tag
+        // around it (`x onerror=alert(1)>`); after a quote or `/` it ends one.
+        let ends_attribute = start == 0 || matches!(bytes[start - 1], b'/' | b'"' | b'\'' | b'+');
+        let in_tag = value.contains(['<', '>']);
         (boundary && is_event_handler(&lowercase(name)) && calls).then_some(Hit {
-            score: 5,
+            score: if ends_attribute || in_tag { 5 } else { 3 },
             context: "event handler attribute",
             at: start,
         })
@@ -398,7 +402,10 @@ fn script_code(value: &str) -> Option<Hit> {
         && value.trim_end().trim_end_matches(';').ends_with(')');
     // Or a call beside markup or statement punctuation (`}alert(1);{//`,
     // `<eval>...alert(1)`): code, not a sentence that mentions one.
-    let beside_code = value.contains(['<', '>', ';', '{', '}']);
+    let with_arguments = !value[at..]
+        .split_once('(')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with(')'));
+    let beside_code = with_arguments && value.contains(['<', '>', ';', '{', '}']);
     Some(Hit {
         score: if whole || beside_code { 5 } else { 3 },
         context: "script",
@@ -505,6 +512,7 @@ mod tests {
             "<p><textarea><b onclick=x></textarea></p>",
             "<h2 class=\"title\" id=\"intro\">Intro</h2>",
             "5 > 3 and 2 < 4",
+            "alert() is blocking; use a modal instead",
         ]
         .into_iter()
         .filter(|benign| score(benign) >= 5)

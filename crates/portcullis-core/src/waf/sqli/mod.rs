@@ -439,9 +439,23 @@ impl<'t, 'a> Grammar<'t, 'a> {
                     if self.operator() {
                         continue;
                     }
-                    // SQL Server needs no `;` between statements.
+                    // SQL Server needs no `;` between statements. Without
+                    // one, a plain query quoted in prose (`db.query('SELECT *
+                    // FROM t')`) does not count; a batch that runs code,
+                    // reads a variable or calls an attack function does.
                     if matches!(self.keyword_at(0), Keyword::Statement | Keyword::Select) {
-                        return self.statement();
+                        let runs_code = ["exec", "execute", "declare", "waitfor", "shutdown", "begin", "if"]
+                            .iter()
+                            .any(|verb| self.keyword_is(verb));
+                        let stacked_before = self.found.stacked;
+                        let ok = self.statement();
+                        let batch = self.tokens[..self.pos]
+                            .iter()
+                            .any(|(t, _)| matches!(t, Token::Variable | Token::Comment | Token::Semicolon));
+                        if !(runs_code || batch || self.found.attack_function || self.found.subquery) {
+                            self.found.stacked = stacked_before;
+                        }
+                        return ok;
                     }
                     if !self.clause() {
                         return false;
@@ -1273,6 +1287,7 @@ mod tests {
             "AS FOR ME AND MY HOUSE",
             "BY ORDER OF THE MANAGEMENT",
             "hello (world)",
+            "Use db.query('SELECT * FROM users WHERE id = ?', [id]) instead of string concatenation.",
             "price: $20 - $30",
             "C'est la vie",
             "user@example.com",
