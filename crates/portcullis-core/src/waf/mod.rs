@@ -349,29 +349,34 @@ impl<'w> Inspection<'w> {
         if plain(text) {
             return;
         }
-        self.record(item, Detector::PathTraversal, traversal::inspect(text), text, steps);
-        self.values_except_traversal(item, text, steps);
-    }
-
-    fn values_except_traversal(&mut self, item: &Item<'_>, text: &str, steps: &Steps) {
-        if plain(text) {
-            return;
-        }
         // Each detector needs some syntax to work with; most values have
         // little, and skip most detectors at the cost of one pass.
         let present = ByteSet::in_text(text);
+        let hit = traversal::inspect_in(text, &present);
+        self.record(item, Detector::PathTraversal, hit, text, steps);
+        self.detect(item, text, &present, steps);
+    }
+
+    fn values_except_traversal(&mut self, item: &Item<'_>, text: &str, steps: &Steps) {
+        if !plain(text) {
+            self.detect(item, text, &ByteSet::in_text(text), steps);
+        }
+    }
+
+    /// Every value detector but traversal, given the bytes `text` holds.
+    fn detect(&mut self, item: &Item<'_>, text: &str, present: &ByteSet, steps: &Steps) {
         const XSS: ByteSet = ByteSet::of(b"<>'\"`=:()");
         const TEMPLATE: ByteSet = ByteSet::of(b"{}[]<>%#@()");
         const NOSQL: ByteSet = ByteSet::of(b"$'\"`;|&");
         const URL: ByteSet = ByteSet::of(b":/\\");
-        self.record(item, Detector::Sqli, sqli::inspect_in(text, &present), text, steps);
+        self.record(item, Detector::Sqli, sqli::inspect_in(text, present), text, steps);
         if present.meets(&XSS) {
             self.record(item, Detector::Xss, xss::inspect(text), text, steps);
         }
         self.record(
             item,
             Detector::CommandInjection,
-            command::inspect_in(text, &present),
+            command::inspect_in(text, present),
             text,
             steps,
         );
@@ -512,10 +517,6 @@ impl ByteSet {
 
     pub(crate) fn meets(&self, other: &Self) -> bool {
         (0..4).any(|i| self.0[i] & other.0[i] != 0)
-    }
-
-    pub(crate) fn any_in(&self, text: &str) -> bool {
-        Self::in_text(text).meets(self)
     }
 }
 

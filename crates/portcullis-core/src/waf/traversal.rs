@@ -11,9 +11,14 @@
 use super::{ByteSet, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
+    inspect_in(value, &ByteSet::in_text(value))
+}
+
+/// [`inspect`], given the bytes `value` holds.
+pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
     // `/`, `\`, `:` and the lead bytes of the look-alike slashes.
     const PATHS: ByteSet = ByteSet::of(b"/\\:\xE2\xEF");
-    if !PATHS.any_in(value) && memchr::memmem::find(value.as_bytes(), b"..").is_none() {
+    if !present.meets(&PATHS) && memchr::memmem::find(value.as_bytes(), b"..").is_none() {
         return None;
     }
     let lower = value.trim().to_ascii_lowercase();
