@@ -53,7 +53,9 @@ async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
 
     println!(
         "\nportcullis demo\n\n  example app, unprotected:  http://127.0.0.1:{app_port}/\n  the same app, protected:   http://{gateway}/\n\n\
-         Compare, for instance:\n  curl -i http://127.0.0.1:{app_port}/boom     # stack trace, X-Powered-By\n  curl -i http://{gateway}/boom     # neutral 500, security headers\n  curl -i http://{gateway}/no-such-page\n\n\
+         Compare, for instance:\n  curl -i http://127.0.0.1:{app_port}/boom     # stack trace, X-Powered-By\n  curl -i http://{gateway}/boom     # neutral 500, security headers\n  curl -i http://{gateway}/no-such-page\n  \
+         curl -i \"http://127.0.0.1:{app_port}/echo?q=%27%20OR%201%3D1--\"     # the app takes it in\n  \
+         curl -i \"http://{gateway}/echo?q=%27%20OR%201%3D1--\"     # the WAF refuses it: 403\n\n\
          Press Ctrl-C to stop both. Gateway log lines (JSON) follow.\n"
     );
     let code = crate::serve(config, listener, crate::shutdown_signal()).await;
