@@ -238,16 +238,16 @@ pub struct Finding {
 }
 
 /// The findings of one request, collected as the walker goes.
-pub struct Inspection<'w> {
-    rules: &'w Rules,
+pub struct Inspection {
+    rules: Arc<Rules>,
     /// The normalised path, which exclusions match.
     path: String,
     findings: Vec<Finding>,
     parameters: usize,
 }
 
-impl<'w> Inspection<'w> {
-    fn new(rules: &'w Rules, path: &str) -> Self {
+impl Inspection {
+    fn new(rules: Arc<Rules>, path: &str) -> Self {
         Self {
             rules,
             path: normalize(path).into_owned(),
@@ -454,7 +454,8 @@ impl<'w> Inspection<'w> {
     }
 
     fn body(&mut self, kind: &BodyKind, bytes: &[u8], complete: bool) {
-        let config = &self.rules.config;
+        let rules = self.rules.clone();
+        let config = &rules.config;
         if !complete && config.past_limit == PastLimit::Block {
             self.limit("body", "body longer than inspect_body_bytes");
         }
@@ -579,8 +580,8 @@ impl Waf {
         query: Option<&str>,
         headers: &HeaderMap,
         body: Option<(&BodyKind, &[u8], bool)>,
-    ) -> Inspection<'_> {
-        let mut inspection = Inspection::new(&self.rules, path);
+    ) -> Inspection {
+        let mut inspection = Inspection::new(self.rules.clone(), path);
         walk::head(path, query, headers, &mut |item| inspection.visit(item));
         if let Some((kind, bytes, complete)) = body {
             inspection.body(kind, bytes, complete);
@@ -590,7 +591,7 @@ impl Waf {
 
     /// The findings in named values, as if sent in a query string.
     pub fn inspect_values(&self, values: &[(&str, &str)]) -> Vec<Finding> {
-        let mut inspection = Inspection::new(&self.rules, "/");
+        let mut inspection = Inspection::new(self.rules.clone(), "/");
         for (name, value) in values {
             for (raw, role) in [(name.as_bytes(), Role::Key), (value.as_bytes(), Role::Value)] {
                 inspection.visit(Item {
@@ -701,11 +702,9 @@ impl Policy for Waf {
         let body_kind = (!http_body::Body::is_end_stream(request.body()))
             .then(|| BodyKind::of(request.headers()))
             .flatten();
-        let findings = self
-            .inspect(&path, request.uri().query(), request.headers(), None)
-            .into_findings();
+        let mut inspection = self.inspect(&path, request.uri().query(), request.headers(), None);
         let Some(kind) = body_kind else {
-            return match self.decide(&findings, &path, context.as_ref()) {
+            return match self.decide(&inspection.findings, &path, context.as_ref()) {
                 None => Verdict::Forward(()),
                 Some(answer) => Verdict::Answer(answer),
             };
@@ -730,8 +729,7 @@ impl Policy for Waf {
             let ended = held < limit || http_body::Body::size_hint(&prefix.body).exact() == Some(held as u64);
             let complete = held <= limit && ended;
             let inspected = prefix.bytes.slice(..held.min(limit));
-            let mut inspection = Inspection::new(&waf.rules, &path);
-            inspection.findings = findings;
+            // The head's findings and parameter count go on into the body.
             match readable(&inspected, encoding.as_ref(), limit) {
                 Some(bytes) => inspection.body(&kind, &bytes, complete),
                 None => inspection.limit("body", "body in a Content-Encoding the WAF cannot read"),

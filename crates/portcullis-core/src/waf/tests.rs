@@ -172,6 +172,10 @@ async fn limits_give_a_defined_answer() {
     );
     let many: String = (0..500).map(|i| format!("p{i}=1&")).collect();
     assert_eq!(send(&lenient, get(&format!("/?{many}"))).await.0, StatusCode::FORBIDDEN);
+    // The limit counts the query and the body together (30 pairs each: 120 names and values).
+    let half: String = (0..30).map(|i| format!("p{i}=1&")).collect();
+    let split = post(&format!("/?{half}"), "application/x-www-form-urlencoded", half.clone());
+    assert_eq!(send(&lenient, split).await.0, StatusCode::FORBIDDEN);
     // Past the prefix: inspected as far as it goes, forwarded whole.
     let long = format!("a={}&b=%27%20OR%201%3D1--", "x".repeat(4096));
     let (status, reached, body) = send(&lenient, post("/f", "application/x-www-form-urlencoded", long.clone())).await;
