@@ -173,6 +173,12 @@ fn any_location() -> String {
 
 impl WafConfig {
     pub fn validate(&self) -> Result<(), InvalidConfig> {
+        self.validate_settings()?;
+        self.exclusions().map(drop)
+    }
+
+    /// Everything but the exclusions, which compiling them checks.
+    fn validate_settings(&self) -> Result<(), InvalidConfig> {
         if !(1..=3).contains(&self.level) {
             return Err(InvalidConfig::new("level", "must be 1, 2 or 3"));
         }
@@ -180,12 +186,19 @@ impl WafConfig {
             ("inspect_body_bytes", self.inspect_body_bytes as u64),
             ("max_json_depth", self.max_json_depth as u64),
             ("max_parameters", self.max_parameters as u64),
-        ])?;
-        for (index, exclusion) in self.exclude.iter().enumerate() {
-            Exclusion::compile(exclusion)
-                .map_err(|(key, message)| InvalidConfig::new(format!("exclude[{index}].{key}"), message))?;
-        }
-        Ok(())
+        ])
+    }
+
+    /// The `[[waf.exclude]]` entries, compiled; errors name the entry's key.
+    fn exclusions(&self) -> Result<Vec<Exclusion>, InvalidConfig> {
+        self.exclude
+            .iter()
+            .enumerate()
+            .map(|(index, exclusion)| {
+                Exclusion::compile(exclusion)
+                    .map_err(|(key, message)| InvalidConfig::new(format!("exclude[{index}].{key}"), message))
+            })
+            .collect()
     }
 
     /// The anomaly score at which a request is blocked.
@@ -550,12 +563,8 @@ impl Waf {
     /// Validates and compiles `config`; without pages and events (for
     /// `waf explain` and tests, see [`Waf::with_reporting`]).
     pub fn compile(config: WafConfig) -> Result<Self, InvalidConfig> {
-        config.validate()?;
-        let exclusions = config
-            .exclude
-            .iter()
-            .filter_map(|e| Exclusion::compile(e).ok())
-            .collect();
+        config.validate_settings()?;
+        let exclusions = config.exclusions()?;
         Ok(Self {
             rules: Arc::new(Rules { config, exclusions }),
             pages: NeutralPages::default(),
