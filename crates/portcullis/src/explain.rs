@@ -17,6 +17,7 @@ use portcullis_core::waf::walk::BodyKind;
 use portcullis_core::waf::{exclusions_for, Mode, Waf, WafConfig};
 
 use crate::config::{Config, Overrides};
+use crate::routes::route_matches;
 
 #[derive(Args)]
 pub struct ExplainArgs {
@@ -147,13 +148,10 @@ fn waf_for(args: &ExplainArgs, request: &Request) -> Result<Waf, String> {
     };
     let config = Config::load(path, &overrides).map_err(|e| e.to_string())?;
     let normalized = normalize(&request.path);
-    let route = config.routes.iter().find(|route| {
-        route.path.matches(&normalized)
-            && route
-                .methods
-                .as_ref()
-                .is_none_or(|methods| methods.contains(&request.method))
-    });
+    let route = config
+        .routes
+        .iter()
+        .find(|route| route_matches(&route.path, route.methods.as_deref(), &request.method, &normalized));
     let policies = route.map_or(&config.policies, |r| &r.policies);
     Ok((*policies.waf).clone())
 }

@@ -45,9 +45,15 @@ impl Router {
         let path = normalize(path);
         self.routes
             .iter()
-            .find(|route| route.methods.as_ref().is_none_or(|m| m.contains(method)) && route.path.matches(&path))
+            .find(|route| route_matches(&route.path, route.methods.as_deref(), method, &path))
             .map_or(&self.fallback, |route| &route.stack)
     }
+}
+
+/// Whether a route with this `path` and `methods` (`None`: every method)
+/// serves `method` on `normalized` (see [`normalize`]).
+pub fn route_matches(path: &PathPattern, methods: Option<&[Method]>, method: &Method, normalized: &str) -> bool {
+    methods.is_none_or(|m| m.contains(method)) && path.matches(normalized)
 }
 
 impl Service<Request<Body>> for Router {
