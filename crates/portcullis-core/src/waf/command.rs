@@ -10,7 +10,7 @@
 //! inside words are undone first, as the shell undoes them. `rock & roll`,
 //! `AT&T` and `ping pong table` put no command anywhere.
 
-use super::{ByteSet, Hit};
+use super::{lowercase_into, preceding_word, ByteSet, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
     inspect_in(value, &ByteSet::in_text(value))
@@ -36,10 +36,8 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
         {
             return None;
         }
-        let mut lower = [0u8; 16];
-        lower[..name.len()].copy_from_slice(name.as_bytes());
-        lower[..name.len()].make_ascii_lowercase();
-        let name = std::str::from_utf8(&lower[..name.len()]).unwrap_or_default();
+        let mut buffer = [0; 16];
+        let name = lowercase_into(name, &mut buffer).unwrap_or_default();
         if !is_program(name) && !is_english_program(name) {
             return None;
         }
@@ -163,16 +161,6 @@ fn code_execution(value: &str) -> Option<Hit> {
         context: "code that runs a command",
         at: 0,
     })
-}
-
-/// The identifier just before `at` (spaces between allowed), or empty.
-pub(super) fn preceding_word(bytes: &[u8], at: usize) -> &[u8] {
-    let end = bytes[..at].iter().rposition(|b| *b != b' ').map_or(0, |e| e + 1);
-    let start = bytes[..end]
-        .iter()
-        .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-        .map_or(0, |s| s + 1);
-    &bytes[start..end]
 }
 
 /// Functions that run a command line or code given as a string.

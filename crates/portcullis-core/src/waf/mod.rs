@@ -534,6 +534,26 @@ impl ByteSet {
     }
 }
 
+/// The identifier just before `at` (spaces between allowed), or empty.
+pub(crate) fn preceding_word(bytes: &[u8], at: usize) -> &[u8] {
+    let end = bytes[..at].iter().rposition(|b| *b != b' ').map_or(0, |e| e + 1);
+    let start = bytes[..end]
+        .iter()
+        .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .map_or(0, |s| s + 1);
+    &bytes[start..end]
+}
+
+/// A short word lowercased into `buffer`, without allocating; `None` if it
+/// does not fit.
+pub(crate) fn lowercase_into<'b>(word: &str, buffer: &'b mut [u8]) -> Option<&'b str> {
+    let lower = buffer.get_mut(..word.len())?;
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    // ASCII lowercasing keeps UTF-8 valid.
+    std::str::from_utf8(lower).ok()
+}
+
 /// At most 80 characters of `text` from `at`.
 fn fragment(text: &str, at: usize) -> String {
     let start = (0..=at.min(text.len()))

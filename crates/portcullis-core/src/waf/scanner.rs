@@ -3,7 +3,7 @@
 //! A weak signal only (score 2): a header anyone can change, never enough to
 //! block alone, but it tips a request that also carries a finding.
 
-use super::Hit;
+use super::{lowercase_into, Hit};
 
 pub fn inspect(user_agent: &str) -> Option<Hit> {
     // Tools name themselves as a product token (`sqlmap/1.7`): compare
@@ -11,10 +11,8 @@ pub fn inspect(user_agent: &str) -> Option<Hit> {
     let mut at = 0;
     for word in user_agent.split(|c: char| !c.is_ascii_alphanumeric()) {
         if word.len() >= 3 && word.len() <= 16 {
-            let mut lower = [0u8; 16];
-            lower[..word.len()].copy_from_slice(word.as_bytes());
-            lower[..word.len()].make_ascii_lowercase();
-            let name = std::str::from_utf8(&lower[..word.len()]).unwrap_or_default();
+            let mut buffer = [0; 16];
+            let name = lowercase_into(word, &mut buffer).unwrap_or_default();
             if SCANNERS.binary_search(&name).is_ok() {
                 return Some(Hit {
                     score: 2,

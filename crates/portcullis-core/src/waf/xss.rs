@@ -65,7 +65,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
 fn handler_assignment(value: &str) -> Option<Hit> {
     let bytes = value.as_bytes();
     memchr::memchr_iter(b'=', bytes).find_map(|eq| {
-        let name = super::command::preceding_word(bytes, eq);
+        let name = super::preceding_word(bytes, eq);
         let start = eq - name.len();
         let boundary = start == 0 || matches!(bytes[start - 1], b' ' | b'\t' | b'\n' | b'/' | b'"' | b'\'' | b'+');
         let code = value[eq + 1..].trim_start_matches(['"', '\'', ' ']);
@@ -441,7 +441,7 @@ fn navigation(value: &str) -> Option<usize> {
 fn calls(value: &str, names: &[&str]) -> Option<usize> {
     let bytes = value.as_bytes();
     memchr::memchr2_iter(b'(', b'`', bytes).find_map(|at| {
-        let name = super::command::preceding_word(bytes, at);
+        let name = super::preceding_word(bytes, at);
         names
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))

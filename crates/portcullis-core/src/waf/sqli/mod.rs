@@ -18,7 +18,7 @@ mod lexer;
 
 use lexer::{tokens, Backslash, Token};
 
-use super::{ByteSet, Hit};
+use super::{lowercase_into, ByteSet, Hit};
 
 /// Tokens read of an unquoted value with no parenthesis, variable, quote or
 /// underscore: enough for any expression such a value can form.
@@ -1141,14 +1141,11 @@ enum Keyword {
 }
 
 fn keyword(word: &str) -> Keyword {
-    if word.len() > 24 {
+    let mut buffer = [0; 24];
+    let Some(lower) = lowercase_into(word, &mut buffer) else {
         return Keyword::None;
-    }
-    let mut buffer = [0u8; 24];
-    let lower = &mut buffer[..word.len()];
-    lower.copy_from_slice(word.as_bytes());
-    lower.make_ascii_lowercase();
-    match &*lower {
+    };
+    match lower.as_bytes() {
         b"and" | b"or" | b"xor" => Keyword::Logic,
         b"like" | b"rlike" | b"ilike" | b"regexp" | b"glob" | b"match" | b"sounds" | b"similar" => Keyword::Compare,
         b"div" | b"mod" => Keyword::Arith,
