@@ -378,7 +378,7 @@ impl Inspection {
 
     /// Every value detector but traversal, given the bytes `text` holds.
     fn detect(&mut self, item: &Item<'_>, text: &str, present: &ByteSet, steps: &Steps) {
-        const XSS: ByteSet = ByteSet::of(b"<>'\"`=:()");
+        const XSS: ByteSet = ByteSet::of(b"<>`=:()");
         const TEMPLATE: ByteSet = ByteSet::of(b"{}[]<>%#@()");
         const NOSQL: ByteSet = ByteSet::of(b"$'\"`;|&");
         const URL: ByteSet = ByteSet::of(b":/\\");
@@ -546,12 +546,17 @@ pub(crate) fn preceding_word(bytes: &[u8], at: usize) -> &[u8] {
 
 /// A short word lowercased into `buffer`, without allocating; `None` if it
 /// does not fit.
-pub(crate) fn lowercase_into<'b>(word: &str, buffer: &'b mut [u8]) -> Option<&'b str> {
+pub(crate) fn lowercase_into<'b>(word: &[u8], buffer: &'b mut [u8]) -> Option<&'b [u8]> {
     let lower = buffer.get_mut(..word.len())?;
-    lower.copy_from_slice(word.as_bytes());
+    lower.copy_from_slice(word);
     lower.make_ascii_lowercase();
-    // ASCII lowercasing keeps UTF-8 valid.
-    std::str::from_utf8(lower).ok()
+    Some(lower)
+}
+
+/// Whether `word`, lowercased, is one of a list of lowercase words.
+pub(crate) fn lowercase_is(list: fn(&[u8]) -> bool, word: &[u8]) -> bool {
+    let mut buffer = [0; 24];
+    lowercase_into(word, &mut buffer).is_some_and(list)
 }
 
 /// At most 80 characters of `text` from `at`.

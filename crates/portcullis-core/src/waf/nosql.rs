@@ -14,7 +14,7 @@ pub fn key<'a>(segments: impl IntoIterator<Item = &'a str>) -> Option<Hit> {
     segments
         .into_iter()
         .enumerate()
-        .find(|(_, segment)| segment.starts_with('$') && OPERATORS.contains(segment))
+        .find(|(_, segment)| segment.starts_with('$') && is_operator(segment.as_bytes()))
         .map(|(index, _)| Hit {
             score: 5,
             context: "query operator key",
@@ -43,7 +43,7 @@ fn operator_syntax(text: &str) -> Option<usize> {
     text.match_indices('$').find_map(|(at, _)| {
         let name_len = text[at + 1..].bytes().take_while(|b| b.is_ascii_alphabetic()).count();
         let name = &text[at..at + 1 + name_len];
-        if !OPERATORS.contains(&name) {
+        if !is_operator(name.as_bytes()) {
             return None;
         }
         let after = text[at + 1 + name_len..].trim_start_matches(['"', '\'', ' ']);
@@ -73,45 +73,48 @@ fn where_javascript(text: &str) -> Option<usize> {
 
 /// MongoDB's query, projection, update and aggregation operators that
 /// change what a filter matches or run code.
-const OPERATORS: &[&str] = &[
-    "$ne",
-    "$eq",
-    "$gt",
-    "$gte",
-    "$lt",
-    "$lte",
-    "$in",
-    "$nin",
-    "$regex",
-    "$options",
-    "$where",
-    "$exists",
-    "$expr",
-    "$or",
-    "$and",
-    "$not",
-    "$nor",
-    "$elemMatch",
-    "$all",
-    "$size",
-    "$type",
-    "$mod",
-    "$text",
-    "$search",
-    "$function",
-    "$accumulator",
-    "$jsonSchema",
-    "$lookup",
-    "$unionWith",
-    "$set",
-    "$unset",
-    "$inc",
-    "$push",
-    "$rename",
-    "$merge",
-    "$out",
-    "$comment",
-];
+fn is_operator(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"$ne"
+            | b"$eq"
+            | b"$gt"
+            | b"$gte"
+            | b"$lt"
+            | b"$lte"
+            | b"$in"
+            | b"$nin"
+            | b"$regex"
+            | b"$options"
+            | b"$where"
+            | b"$exists"
+            | b"$expr"
+            | b"$or"
+            | b"$and"
+            | b"$not"
+            | b"$nor"
+            | b"$elemMatch"
+            | b"$all"
+            | b"$size"
+            | b"$type"
+            | b"$mod"
+            | b"$text"
+            | b"$search"
+            | b"$function"
+            | b"$accumulator"
+            | b"$jsonSchema"
+            | b"$lookup"
+            | b"$unionWith"
+            | b"$set"
+            | b"$unset"
+            | b"$inc"
+            | b"$push"
+            | b"$rename"
+            | b"$merge"
+            | b"$out"
+            | b"$comment"
+    )
+}
 
 #[cfg(test)]
 mod tests {

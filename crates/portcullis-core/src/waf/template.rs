@@ -91,7 +91,7 @@ fn code_score(body: &str, open: &str) -> u8 {
         return 5;
     }
     // `{{self}}`, `{{config}}`, `{{request}}`: the objects SSTI probes start from.
-    if PROBES.contains(&lower.trim()) {
+    if is_probe(lower.trim().as_bytes()) {
         return 4;
     }
     if body.contains('(') && body.contains(')') {
@@ -100,17 +100,20 @@ fn code_score(body: &str, open: &str) -> u8 {
     0
 }
 
-const PROBES: &[&str] = &[
-    "self",
-    "config",
-    "request",
-    "app",
-    "settings",
-    "this",
-    "_self",
-    "$smarty.version",
-    "dump(app)",
-];
+fn is_probe(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"self"
+            | b"config"
+            | b"request"
+            | b"app"
+            | b"settings"
+            | b"this"
+            | b"_self"
+            | b"$smarty.version"
+            | b"dump(app)"
+    )
+}
 
 /// `7*7`, `7 * '7'`: the probe every scanner sends.
 fn arithmetic(body: &str) -> bool {

@@ -44,7 +44,8 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
     if !present.meets(&PUNCTUATION) && value.bytes().filter(|b| *b == b' ').count() < 3 {
         return None;
     }
-    let mut buffer = Vec::new();
+    // One allocation for the tokens of most values.
+    let mut buffer = Vec::with_capacity(32);
     let mut best: Option<Hit> = None;
     let mut consider = |hit: Option<Hit>| {
         if let Some(hit) = hit {
@@ -100,49 +101,60 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
 /// SQL Server's `DECLARE @s`, `EXEC(@s)`, `xp_cmdshell`, `WAITFOR DELAY '`.
 fn unmistakable(tokens: &[(Token<'_>, usize)]) -> Option<usize> {
     let word = |i: usize, w: &str| matches!(tokens.get(i), Some((Token::Word(x), _)) if x.eq_ignore_ascii_case(w));
+    let is = |i: usize, token: Token<'_>| tokens.get(i).is_some_and(|(t, _)| *t == token);
+    let variable = |i: usize| matches!(tokens.get(i), Some((Token::Variable, _)));
     (0..tokens.len()).find_map(|i| {
-        let at = tokens[i].1;
-        let subquery = tokens[i].0 == Token::LParen
-            && word(i + 1, "select")
-            && tokens[i + 2..]
-                .iter()
-                .take(32)
-                .take_while(|(t, _)| *t != Token::RParen)
-                .any(|(t, _)| matches!(t, Token::Word(w) if keyword(w) == Keyword::From));
-        let declare = word(i, "declare") && matches!(tokens.get(i + 1), Some((Token::Variable, _)));
-        let exec = (word(i, "exec") || word(i, "execute"))
-            && tokens.get(i + 1).is_some_and(|(t, _)| *t == Token::LParen)
-            && matches!(tokens.get(i + 2), Some((Token::Variable, _)));
-        let waitfor = word(i, "waitfor")
-            && (word(i + 1, "delay") || word(i + 1, "time"))
-            && matches!(tokens.get(i + 2), Some((Token::Str { .. }, _)));
-        let procedure = matches!(tokens[i].0, Token::Word(w) if w.eq_ignore_ascii_case("xp_cmdshell"));
-        // Functions whose names no prose uses, called.
-        let attack_call = matches!(tokens[i].0, Token::Word(w) if UNMISTAKABLE_CALLS.iter().any(|c| w.eq_ignore_ascii_case(c)))
-            && tokens.get(i + 1).is_some_and(|(t, _)| *t == Token::LParen);
-        (subquery || declare || exec || waitfor || procedure || attack_call).then_some(at)
+        let found = match tokens[i].0 {
+            Token::LParen => {
+                word(i + 1, "select")
+                    && tokens[i + 2..]
+                        .iter()
+                        .take(32)
+                        .take_while(|(t, _)| *t != Token::RParen)
+                        .any(|(t, _)| matches!(t, Token::Word(w) if keyword(w) == Keyword::From))
+            }
+            Token::Word(w) => {
+                let mut buffer = [0; 24];
+                match lowercase_into(w.as_bytes(), &mut buffer).unwrap_or_default() {
+                    b"declare" => variable(i + 1),
+                    b"exec" | b"execute" => is(i + 1, Token::LParen) && variable(i + 2),
+                    b"waitfor" => {
+                        (word(i + 1, "delay") || word(i + 1, "time"))
+                            && matches!(tokens.get(i + 2), Some((Token::Str { .. }, _)))
+                    }
+                    b"xp_cmdshell" => true,
+                    // Functions whose names no prose uses, called.
+                    name => is(i + 1, Token::LParen) && is_attack_call(name),
+                }
+            }
+            _ => false,
+        };
+        found.then_some(tokens[i].1)
     })
 }
 
-const UNMISTAKABLE_CALLS: &[&str] = &[
-    "load_file",
-    "benchmark",
-    "pg_sleep",
-    "extractvalue",
-    "updatexml",
-    "utl_inaddr",
-    "utl_http",
-    "dbms_pipe",
-    "receive_message",
-    "xp_dirtree",
-    "sp_executesql",
-    "sp_oacreate",
-    "openrowset",
-    "opendatasource",
-    "lo_import",
-    "pg_read_file",
-    "pg_ls_dir",
-];
+fn is_attack_call(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"load_file"
+            | b"benchmark"
+            | b"pg_sleep"
+            | b"extractvalue"
+            | b"updatexml"
+            | b"utl_inaddr"
+            | b"utl_http"
+            | b"dbms_pipe"
+            | b"receive_message"
+            | b"xp_dirtree"
+            | b"sp_executesql"
+            | b"sp_oacreate"
+            | b"openrowset"
+            | b"opendatasource"
+            | b"lo_import"
+            | b"pg_read_file"
+            | b"pg_ls_dir"
+    )
+}
 
 /// The value as a bare token: it must read as an expression from its start.
 fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
@@ -1142,10 +1154,10 @@ enum Keyword {
 
 fn keyword(word: &str) -> Keyword {
     let mut buffer = [0; 24];
-    let Some(lower) = lowercase_into(word, &mut buffer) else {
+    let Some(lower) = lowercase_into(word.as_bytes(), &mut buffer) else {
         return Keyword::None;
     };
-    match lower.as_bytes() {
+    match lower {
         b"and" | b"or" | b"xor" => Keyword::Logic,
         b"like" | b"rlike" | b"ilike" | b"regexp" | b"glob" | b"match" | b"sounds" | b"similar" => Keyword::Compare,
         b"div" | b"mod" => Keyword::Arith,
