@@ -10,14 +10,12 @@ pub fn inspect(user_agent: &str) -> Option<Hit> {
     // words, not substrings.
     let mut at = 0;
     for word in user_agent.split(|c: char| !c.is_ascii_alphanumeric()) {
-        if word.len() >= 3 && word.len() <= 16 {
-            if lowercase_is(is_scanner, word.as_bytes()) {
-                return Some(Hit {
-                    score: 2,
-                    context: "scanner User-Agent",
-                    at,
-                });
-            }
+        if lowercase_is(is_scanner, word.as_bytes()) {
+            return Some(Hit {
+                score: 2,
+                context: "scanner User-Agent",
+                at,
+            });
         }
         at += word.len() + 1;
     }
