@@ -9,6 +9,8 @@
 
 use std::borrow::Cow;
 
+use super::ByteSet;
+
 /// How many rounds of percent-decoding are undone: enough for the double and
 /// triple encodings seen in payload lists, bounded so a value cannot make the
 /// decoder loop.
@@ -85,20 +87,29 @@ impl std::fmt::Display for Steps {
 
 /// The distinct spellings of one value, the fully URL-decoded one first.
 pub struct Spellings<'a> {
-    items: [Option<(Cow<'a, str>, Steps)>; 3],
+    items: [Option<Spelling<'a>>; 3],
+}
+
+/// One way to read a value: the text, how it was decoded, and the bytes it
+/// holds (which the detectors ask first).
+pub struct Spelling<'a> {
+    pub(crate) text: Cow<'a, str>,
+    pub(crate) steps: Steps,
+    pub(crate) present: ByteSet,
 }
 
 impl<'a> Spellings<'a> {
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Steps)> {
-        self.items.iter().flatten().map(|(text, steps)| (text.as_ref(), steps))
+    pub fn iter(&self) -> impl Iterator<Item = &Spelling<'a>> {
+        self.items.iter().flatten()
     }
 
     fn add(&mut self, text: Cow<'a, str>, steps: Steps) {
-        if self.iter().any(|(known, _)| known == text) {
+        if self.iter().any(|known| known.text == text) {
             return;
         }
         if let Some(slot) = self.items.iter_mut().find(|s| s.is_none()) {
-            *slot = Some((text, steps));
+            let present = ByteSet::in_text(&text);
+            *slot = Some(Spelling { text, steps, present });
         }
     }
 }
@@ -115,16 +126,19 @@ pub enum Origin {
 /// Every distinct spelling of `raw`.
 pub fn spellings(raw: &[u8], origin: Origin) -> Spellings<'_> {
     let mut steps = Steps::default();
-    let (bytes, rounds) = percent_decode(raw, origin);
+    // What each decoding needs is asked of one pass over the bytes.
+    let mut present = ByteSet::in_bytes(raw);
+    let (bytes, rounds) = percent_decode(raw, origin, &present);
     if rounds > 0 {
         steps.push(Step::Percent(rounds));
+        present = ByteSet::in_bytes(&bytes);
     }
-    let bytes = match memchr::memchr(0, &bytes) {
-        Some(_) => {
+    let bytes = match present.has(0) {
+        true => {
             steps.push(Step::Nul);
             Cow::Owned(bytes.iter().copied().filter(|&b| b != 0).collect())
         }
-        None => bytes,
+        false => bytes,
     };
     let (text, reading) = match bytes {
         Cow::Borrowed(bytes) => utf8(bytes),
@@ -141,37 +155,44 @@ pub fn spellings(raw: &[u8], origin: Origin) -> Spellings<'_> {
         Reading::Replaced => steps.push(Step::Utf8),
         Reading::Overlong => steps.push(Step::Overlong),
     }
-    let mut all = Spellings {
-        items: [None, None, None],
-    };
+    // Decoding changed the bytes (overlong forms spell ASCII: `%c0%bc` is
+    // `<`).
+    if matches!(text, Cow::Owned(_)) {
+        present = ByteSet::in_text(&text);
+    }
     // Markup keeps its entities: in `<p>&lt;script&gt;</p>` they are text,
     // and a browser leaves them so. Outside markup they may be a disguise.
-    if !text.contains('<') {
-        if let Cow::Owned(decoded) = html_entities(&text) {
-            let mut steps = steps.clone();
-            steps.push(Step::HtmlEntities);
-            all.add(Cow::Owned(decoded), steps);
-        }
-    }
-    if let Cow::Owned(decoded) = js_escapes(&text) {
-        let mut steps = steps.clone();
-        steps.push(Step::JsEscapes);
-        all.add(Cow::Owned(decoded), steps);
-    }
-    let mut spellings = Spellings {
-        items: [Some((text, steps)), None, None],
+    let entities = match present.has(b'&') && !present.has(b'<') {
+        true => html_entities(&text),
+        false => Cow::Borrowed(""),
     };
-    for (text, steps) in all.items.into_iter().flatten() {
-        spellings.add(text, steps);
+    let escapes = match present.has(b'\\') {
+        true => js_escapes(&text),
+        false => Cow::Borrowed(""),
+    };
+    // Only what a decoding changed (an owned string) is another spelling.
+    let decoded = [(entities, Step::HtmlEntities), (escapes, Step::JsEscapes)].map(|(text, step)| match text {
+        Cow::Owned(text) => {
+            let mut steps = steps.clone();
+            steps.push(step);
+            Some((text, steps))
+        }
+        Cow::Borrowed(_) => None,
+    });
+    let mut spellings = Spellings {
+        items: [Some(Spelling { text, steps, present }), None, None],
+    };
+    for (text, steps) in decoded.into_iter().flatten() {
+        spellings.add(Cow::Owned(text), steps);
     }
     spellings
 }
 
 /// Percent-decodes until nothing changes (at most [`MAX_PERCENT_ROUNDS`]),
 /// `+` as a space in the first round of form values.
-fn percent_decode(raw: &[u8], origin: Origin) -> (Cow<'_, [u8]>, u8) {
-    let plus = origin == Origin::Form && raw.contains(&b'+');
-    if !plus && !raw.contains(&b'%') {
+fn percent_decode<'a>(raw: &'a [u8], origin: Origin, present: &ByteSet) -> (Cow<'a, [u8]>, u8) {
+    let plus = origin == Origin::Form && present.has(b'+');
+    if !plus && !present.has(b'%') {
         return (Cow::Borrowed(raw), 0);
     }
     let mut current = percent_round(raw, plus);
@@ -484,16 +505,16 @@ mod tests {
     fn all(raw: &str, origin: Origin) -> Vec<String> {
         spellings(raw.as_bytes(), origin)
             .iter()
-            .map(|(t, _)| t.to_owned())
+            .map(|s| s.text.to_string())
             .collect()
     }
 
     #[test]
     fn plain_values_are_borrowed_and_single() {
         let spellings = spellings(b"hello world", Origin::Form);
-        let (text, steps) = spellings.iter().next().unwrap();
-        assert_eq!(text, "hello world");
-        assert!(steps.is_empty());
+        let first = spellings.iter().next().unwrap();
+        assert!(matches!(first.text, Cow::Borrowed("hello world")));
+        assert!(first.steps.is_empty());
         assert_eq!(spellings.iter().count(), 1);
     }
 
@@ -509,7 +530,7 @@ mod tests {
         assert_eq!(all("%zz%4", Origin::Plain), ["%zz%4"]);
         let spellings = spellings(b"%2527", Origin::Plain);
         assert_eq!(
-            spellings.iter().next().unwrap().1.to_string(),
+            spellings.iter().next().unwrap().steps.to_string(),
             "percent-decoded 2 times"
         );
     }

@@ -46,7 +46,7 @@ use crate::pages::NeutralPages;
 use crate::path::{normalize, PathPattern};
 use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::InvalidConfig;
-use decode::{Step, Steps};
+use decode::{Spelling, Step, Steps};
 use walk::{BodyKind, Item, Role, Source};
 
 /// What a detector found in one spelling of a value.
@@ -297,19 +297,18 @@ impl Inspection {
         }
         // Most keys are plain names (`user.address`, `items[0]`): nothing to
         // decode, only the prototype check can apply.
-        if item.role == Role::Key
-            && item
-                .raw
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-.[]".contains(b))
-        {
+        const KEY: ByteSet = ByteSet::of(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.[]");
+        if item.role == Role::Key && ByteSet::in_bytes(item.raw).within(&KEY) {
+            if !prototype::may_pollute(item.raw) {
+                return;
+            }
             let key = std::str::from_utf8(item.raw).unwrap_or_default();
             let hit = prototype::inspect(walk::segments(key));
             self.record(&item, Detector::PrototypePollution, hit, key, &Steps::default());
             return;
         }
         let spellings = decode::spellings(item.raw, item.origin);
-        if let Some((text, steps)) = spellings.iter().next() {
+        if let Some(Spelling { text, steps, .. }) = spellings.iter().next() {
             // Browsers and HTTP libraries never send these; filter evasions do.
             let evasion = steps.iter().find_map(|step| match step {
                 Step::Overlong => Some("overlong UTF-8"),
@@ -325,7 +324,8 @@ impl Inspection {
                 self.record(&item, Detector::EncodingEvasion, hit, text, steps);
             }
         }
-        for (text, steps) in spellings.iter() {
+        for spelling in spellings.iter() {
+            let (text, steps) = (spelling.text.as_ref(), &spelling.steps);
             match item.role {
                 Role::Key => {
                     let segments = || walk::segments(text);
@@ -340,7 +340,7 @@ impl Inspection {
                     // JSON keys are paths the walker built; only a query's or
                     // a form's own names can carry other payloads.
                     if item.source != Source::Json {
-                        self.values(&item, text, steps);
+                        self.values(&item, spelling);
                     }
                 }
                 Role::Path => {
@@ -351,28 +351,29 @@ impl Inspection {
                 }
                 Role::UserAgent => {
                     self.record(&item, Detector::Scanner, scanner::inspect(text), text, steps);
-                    self.values(&item, text, steps);
+                    self.values(&item, spelling);
                 }
-                Role::Value => self.values(&item, text, steps),
+                Role::Value => self.values(&item, spelling),
             }
         }
     }
 
-    fn values(&mut self, item: &Item<'_>, text: &str, steps: &Steps) {
-        if plain(text) {
+    fn values(&mut self, item: &Item<'_>, spelling: &Spelling<'_>) {
+        let Spelling { text, steps, present } = spelling;
+        // Each detector needs some syntax to work with; most values have
+        // little, and skip most detectors.
+        if present.within(&PLAIN) {
             return;
         }
-        // Each detector needs some syntax to work with; most values have
-        // little, and skip most detectors at the cost of one pass.
-        let present = ByteSet::in_text(text);
-        let hit = traversal::inspect_in(text, &present);
+        let hit = traversal::inspect_in(text, present);
         self.record(item, Detector::PathTraversal, hit, text, steps);
-        self.detect(item, text, &present, steps);
+        self.detect(item, text, present, steps);
     }
 
     fn values_except_traversal(&mut self, item: &Item<'_>, text: &str, steps: &Steps) {
-        if !plain(text) {
-            self.detect(item, text, &ByteSet::in_text(text), steps);
+        let present = ByteSet::in_text(text);
+        if !present.within(&PLAIN) {
+            self.detect(item, text, &present, steps);
         }
     }
 
@@ -491,10 +492,7 @@ impl Inspection {
 
 /// One word of letters, digits, `_`, `-` and `@`: no detector can find
 /// anything in it (a space could make it SQL: `1 UNION SELECT pw FROM t`).
-fn plain(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@'))
-}
+const PLAIN: ByteSet = ByteSet::of(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-@");
 
 /// A set of bytes as a bitmap: the characters a detector works with, or
 /// the characters a value holds (found once, in one pass), so that each
@@ -521,8 +519,12 @@ impl ByteSet {
 
     /// The bytes `text` holds.
     pub(crate) fn in_text(text: &str) -> Self {
+        Self::in_bytes(text.as_bytes())
+    }
+
+    pub(crate) fn in_bytes(bytes: &[u8]) -> Self {
         let mut set = [0u64; 4];
-        for byte in text.bytes() {
+        for &byte in bytes {
             // `& 3`: provably in bounds, so no check per byte.
             set[usize::from(byte >> 6) & 3] |= 1 << (byte & 63);
         }
@@ -531,6 +533,15 @@ impl ByteSet {
 
     pub(crate) fn meets(&self, other: &Self) -> bool {
         (0..4).any(|i| self.0[i] & other.0[i] != 0)
+    }
+
+    pub(crate) fn has(&self, byte: u8) -> bool {
+        self.0[usize::from(byte >> 6) & 3] & (1 << (byte & 63)) != 0
+    }
+
+    /// Whether every byte of this set is in `other`.
+    pub(crate) fn within(&self, other: &Self) -> bool {
+        (0..4).all(|i| self.0[i] & !other.0[i] == 0)
     }
 }
 

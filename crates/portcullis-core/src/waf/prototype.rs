@@ -7,6 +7,12 @@
 
 use super::Hit;
 
+/// Whether `key` names `__proto__` or `prototype` anywhere: both hold
+/// `proto`, which few keys do, so most need no closer look.
+pub fn may_pollute(key: &[u8]) -> bool {
+    key.windows(5).any(|w| w == b"proto")
+}
+
 /// Prototype pollution in a key path's segments.
 pub fn inspect<'a>(segments: impl IntoIterator<Item = &'a str>) -> Option<Hit> {
     let mut previous = "";

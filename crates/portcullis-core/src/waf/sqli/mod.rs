@@ -65,7 +65,10 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
         UNQUOTED_TOKENS
     };
     tokens(value, None, Backslash::Literal, limit, &mut buffer);
-    if let Some(at) = unmistakable(&buffer) {
+    // Each unmistakable fragment needs a parenthesis, a variable, a string
+    // or an underscored name.
+    const UNMISTAKABLE: ByteSet = ByteSet::of(b"(@$:'\"_");
+    if let Some(at) = present.meets(&UNMISTAKABLE).then(|| unmistakable(&buffer)).flatten() {
         return Some(Hit {
             score: 5,
             context: "SQL anywhere in the value",
