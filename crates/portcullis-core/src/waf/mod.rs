@@ -523,12 +523,37 @@ impl ByteSet {
     }
 
     pub(crate) fn in_bytes(bytes: &[u8]) -> Self {
-        let mut set = [0u64; 4];
+        if bytes.len() <= 256 {
+            if let Some(set) = Self::in_short_ascii(bytes) {
+                return set;
+            }
+        }
+        // One store per byte into a table, folded once: no byte waits on
+        // the last, as each would or'ing into a word picked by index.
+        let mut seen = [false; 256];
         for &byte in bytes {
-            // `& 3`: provably in bounds, so no check per byte.
-            set[usize::from(byte >> 6) & 3] |= 1 << (byte & 63);
+            seen[usize::from(byte)] = true;
+        }
+        let mut set = [0u64; 4];
+        for (byte, _) in seen.iter().enumerate().filter(|(_, seen)| **seen) {
+            set[byte >> 6] |= 1 << (byte & 63);
         }
         Self(set)
+    }
+
+    /// Most values: short and ASCII, or'ed into two words held in
+    /// registers without a branch (a loop the compiler vectorises); `None`
+    /// if a byte is not ASCII.
+    fn in_short_ascii(bytes: &[u8]) -> Option<Self> {
+        let mask = |yes: bool| 0u64.wrapping_sub(u64::from(yes));
+        let (mut low, mut high, mut other) = (0u64, 0u64, false);
+        for &byte in bytes {
+            let bit = 1u64 << (byte & 63);
+            low |= bit & mask(byte < 64);
+            high |= bit & mask((64..128).contains(&byte));
+            other |= byte >= 128;
+        }
+        (!other).then_some(Self([low, high, 0, 0]))
     }
 
     pub(crate) fn meets(&self, other: &Self) -> bool {

@@ -282,6 +282,19 @@ mod fuzz {
         }
 
         #[test]
+        fn byte_sets_hold_exactly_the_bytes_given(
+            bytes in prop_oneof![
+                proptest::collection::vec(0u8..128, 0..300),
+                proptest::collection::vec(any::<u8>(), 0..600),
+            ],
+        ) {
+            let set = ByteSet::in_bytes(&bytes);
+            for byte in 0..=255u8 {
+                prop_assert_eq!(set.has(byte), bytes.contains(&byte), "byte {}", byte);
+            }
+        }
+
+        #[test]
         fn any_request_gets_a_decision(
             path in "/[ -~]{0,40}",
             query in proptest::collection::vec(any::<u8>(), 0..200),

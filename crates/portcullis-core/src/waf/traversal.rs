@@ -8,6 +8,8 @@
 //! climbs two levels to a system file; `../images/logo.png` one level to an
 //! asset (suspicious, not an attack on its own).
 
+use std::borrow::Cow;
+
 use super::{ByteSet, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
@@ -18,7 +20,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
 pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
     // `/`, `\`, `:` and the lead bytes of the look-alike slashes.
     const PATHS: ByteSet = ByteSet::of(b"/\\:\xE2\xEF");
-    if !present.meets(&PATHS) && memchr::memmem::find(value.as_bytes(), b"..").is_none() {
+    if !present.meets(&PATHS) && find(value, "..").is_none() {
         return None;
     }
     let lower = value.trim().to_ascii_lowercase();
@@ -33,44 +35,65 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
             at: 0,
         });
     }
-    if !lower.contains("..") && !lower.contains('/') && !lower.contains('\\') {
+    if !present.has(b'/') && !present.has(b'\\') && find(&lower, "..").is_none() {
         return None;
     }
-    // IIS read look-alike slashes as slashes (best-fit mapping).
-    // Look-alike dots too (fullwidth, one-dot leader), and the `0x2e` spelling
-    // scanners try.
-    let path: String = lower
-        .replace("0x2e", ".")
-        .replace("0x2f", "/")
-        .replace("0x5c", "/")
-        .chars()
-        .map(|c| match c {
-            '\\' | '\u{2215}' | '\u{2216}' | '\u{FF0F}' | '\u{FF3C}' => '/',
-            '\u{FF0E}' | '\u{2024}' => '.',
-            c => c,
-        })
-        .collect();
+    let path = separators_mapped(&lower, present);
     let climbs = climbs(&path);
     // `..;/`, `....//`, `\../`: spellings made to slip past a filter.
-    let evasive = lower.contains("..;") || lower.contains("....") || (lower.contains('\\') && lower.contains('/'));
+    let evasive =
+        || find(&lower, "..;").is_some() || find(&lower, "....").is_some() || (present.has(b'\\') && present.has(b'/'));
     let sensitive = names_sensitive_file(&path);
     let absolute = path.starts_with('/') || path.as_bytes().get(1) == Some(&b':');
     let score = match (climbs, sensitive) {
         (2.., _) | (1, true) => 5,
         (1, false) if server_file(&path) => 5,
-        (1, false) | (0, true) if evasive => 5,
+        (1, false) | (0, true) if evasive() => 5,
         (0, false) if system_path(&path) => 5,
         (0, true) if absolute || tier_one(&path) => 5,
         (0, false) if absolute && server_file(&path) => 5,
         (1, false) | (0, true) => 3,
         _ => return None,
     };
-    let at = lower.find("..").unwrap_or(0);
+    let at = find(&lower, "..").unwrap_or(0);
     Some(Hit {
         score,
         context: "file path",
         at,
     })
+}
+
+/// Backslashes as slashes, as Windows reads them, and the look-alikes IIS
+/// read as slashes and dots (its best-fit mapping: fullwidth forms, the
+/// division slash, the one-dot leader), and the `0x2e` spelling scanners
+/// try. Most values hold none of them and are borrowed as they are.
+fn separators_mapped<'a>(lower: &'a str, present: &ByteSet) -> Cow<'a, str> {
+    // `\`, and the lead bytes of the look-alikes' UTF-8.
+    const MAPPED: ByteSet = ByteSet::of(b"\\\xE2\xEF");
+    if !present.meets(&MAPPED) && find(lower, "0x").is_none() {
+        return Cow::Borrowed(lower);
+    }
+    Cow::Owned(
+        lower
+            .replace("0x2e", ".")
+            .replace("0x2f", "/")
+            .replace("0x5c", "/")
+            .chars()
+            .map(|c| match c {
+                '\\' | '\u{2215}' | '\u{2216}' | '\u{FF0F}' | '\u{FF3C}' => '/',
+                '\u{FF0E}' | '\u{2024}' => '.',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
+/// Where `needle` first occurs in `text`. Values are short and needles a
+/// few bytes: comparing in place costs less than building a searcher.
+fn find(text: &str, needle: &str) -> Option<usize> {
+    text.as_bytes()
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
 }
 
 /// The path ends in a file of the server's own kind: code, configuration,
@@ -90,7 +113,7 @@ fn server_file(path: &str) -> bool {
 fn tier_one(path: &str) -> bool {
     ["etc/passwd", "etc/shadow", "win.ini", "boot.ini", "proc/self/"]
         .iter()
-        .any(|target| memchr::memmem::find(path.as_bytes(), target.as_bytes()).is_some())
+        .any(|target| find(path, target).is_some())
 }
 
 /// The whole value is an absolute path into the system's own directories.
@@ -149,9 +172,11 @@ fn names_sensitive_file(path: &str) -> bool {
     starts.filter(|&at| at < bytes.len()).any(|at| {
         let rest = &bytes[at..];
         SENSITIVE.iter().any(|target| {
+            if target.as_bytes()[0] != rest[0] {
+                return false;
+            }
             let name = target.trim_end_matches('/').as_bytes();
-            name[0] == rest[0]
-                && rest.starts_with(name)
+            rest.starts_with(name)
                 && (target.ends_with('/')
                     || matches!(rest.get(name.len()), None | Some(b'/' | b'.' | b';' | b'?' | b'#')))
         })
