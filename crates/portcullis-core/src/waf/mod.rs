@@ -501,6 +501,18 @@ const PLAIN: ByteSet = ByteSet::of(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ
 pub(crate) struct ByteSet([u64; 4]);
 
 impl ByteSet {
+    /// The first byte of each word.
+    pub(crate) const fn first_bytes(words: &[&str]) -> Self {
+        let mut set = [0u64; 4];
+        let mut i = 0;
+        while i < words.len() {
+            let byte = words[i].as_bytes()[0];
+            set[(byte >> 6) as usize] |= 1 << (byte & 63);
+            i += 1;
+        }
+        Self(set)
+    }
+
     pub(crate) const fn of(bytes: &[u8]) -> Self {
         let mut set = [0u64; 4];
         let mut i = 0;
@@ -587,6 +599,15 @@ pub(crate) fn lowercase_into<'b>(word: &[u8], buffer: &'b mut [u8]) -> Option<&'
     lower.copy_from_slice(word);
     lower.make_ascii_lowercase();
     Some(lower)
+}
+
+/// Where `needle` (a few bytes) first occurs in `text`: its first byte
+/// found by memchr, the rest compared in place, which costs less on short
+/// values than building a substring searcher.
+pub(crate) fn find(text: &str, needle: &str) -> Option<usize> {
+    let haystack = text.as_bytes();
+    let (&first, rest) = needle.as_bytes().split_first()?;
+    memchr::memchr_iter(first, haystack).find(|&at| haystack[at + 1..].starts_with(rest))
 }
 
 /// Whether `word`, lowercased, is one of a list of lowercase words.

@@ -9,7 +9,7 @@
 //! or a reach for the runtime (`constructor`, `process`, `require`, `global`,
 //! `__class__`).
 
-use super::Hit;
+use super::{find, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
     if !value.contains(['{', '%', '[', '(', '#', '<']) {
@@ -27,12 +27,12 @@ pub fn inspect(value: &str) -> Option<Hit> {
     ] {
         let mut rest = value;
         let mut offset = 0;
-        while let Some(start) = rest.find(open) {
+        while let Some(start) = find(rest, open) {
             let body_start = start + open.len();
             let body = &rest[body_start..];
             // No close after this open means none after any later one either;
             // the search goes on after the close, so the scan stays linear.
-            let Some(end) = body.find(close) else {
+            let Some(end) = find(body, close) else {
                 break;
             };
             let score = code_score(&body[..end], open);

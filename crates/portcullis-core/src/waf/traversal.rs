@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{ByteSet, Hit};
+use super::{find, ByteSet, Hit};
 
 pub fn inspect(value: &str) -> Option<Hit> {
     inspect_in(value, &ByteSet::in_text(value))
@@ -88,14 +88,6 @@ fn separators_mapped<'a>(lower: &'a str, present: &ByteSet) -> Cow<'a, str> {
     )
 }
 
-/// Where `needle` first occurs in `text`. Values are short and needles a
-/// few bytes: comparing in place costs less than building a searcher.
-fn find(text: &str, needle: &str) -> Option<usize> {
-    text.as_bytes()
-        .windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-}
-
 /// The path ends in a file of the server's own kind: code, configuration,
 /// logs, databases, keys (`../config.php`, not `../logo.png`).
 fn server_file(path: &str) -> bool {
@@ -169,18 +161,21 @@ fn climbs(path: &str) -> usize {
 fn names_sensitive_file(path: &str) -> bool {
     let bytes = path.as_bytes();
     let starts = std::iter::once(0).chain(memchr::memchr_iter(b'/', bytes).map(|at| at + 1));
-    starts.filter(|&at| at < bytes.len()).any(|at| {
-        let rest = &bytes[at..];
-        SENSITIVE.iter().any(|target| {
-            if target.as_bytes()[0] != rest[0] {
-                return false;
-            }
-            let name = target.trim_end_matches('/').as_bytes();
-            rest.starts_with(name)
-                && (target.ends_with('/')
-                    || matches!(rest.get(name.len()), None | Some(b'/' | b'.' | b';' | b'?' | b'#')))
+    const FIRST_BYTES: ByteSet = ByteSet::first_bytes(SENSITIVE);
+    starts
+        .filter(|&at| at < bytes.len() && FIRST_BYTES.has(bytes[at]))
+        .any(|at| {
+            let rest = &bytes[at..];
+            SENSITIVE.iter().any(|target| {
+                if target.as_bytes()[0] != rest[0] {
+                    return false;
+                }
+                let name = target.trim_end_matches('/').as_bytes();
+                rest.starts_with(name)
+                    && (target.ends_with('/')
+                        || matches!(rest.get(name.len()), None | Some(b'/' | b'.' | b';' | b'?' | b'#')))
+            })
         })
-    })
 }
 
 const INCLUSION_SCHEMES: &[&str] = &[
