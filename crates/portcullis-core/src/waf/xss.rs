@@ -32,6 +32,13 @@ pub fn inspect(value: &str) -> Option<Hit> {
             at,
         });
     }
+    if let Some(at) = xml_declaration(bytes) {
+        return Some(Hit {
+            score: 5,
+            context: "XML declaration",
+            at,
+        });
+    }
     if bytes.contains(&b'<') {
         // The page goes on after the value: a tag (or a quoted attribute) it
         // leaves open is closed by what follows, so it is read as if closed.
@@ -185,14 +192,28 @@ fn foreign_content(value: &str) -> bool {
 /// `in_tag`: the tag is the value's own, not the one it was written into, so
 /// even an empty handler (`<svg onload svg onload=...>`) is an attempt.
 fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u8])>, in_tag: bool) -> Option<u8> {
-    let mut score = match lowercase(name).as_slice() {
+    let lower = lowercase(name);
+    // `<svg:svg>`, `<xsl:template>`: the same elements under a prefix.
+    let local = match lower.iter().position(|b| *b == b':') {
+        Some(colon) if matches!(&lower[..colon], b"svg" | b"xsl" | b"math" | b"xml" | b"html") => &lower[colon + 1..],
+        _ => &lower[..],
+    };
+    let mut score = match local {
         b"script" | b"iframe" | b"frame" | b"frameset" | b"object" | b"embed" | b"applet" | b"base" | b"portal" => {
             Some(5)
         }
-        b"meta" | b"link" | b"style" | b"form" | b"isindex" | b"layer" | b"ilayer" | b"bgsound" => Some(3),
+        // What no editor writes and a page never takes from input: foreign
+        // content (SVG and MathML parse by other rules, the root of mutation
+        // XSS), style sheets, `<meta>` (refresh, charset), `<link>` (style
+        // sheets, imports), XSLT.
+        b"svg" | b"math" | b"style" | b"meta" | b"link" => Some(5),
+        // XSLT under its prefix: a style sheet that runs script.
+        b"stylesheet" | b"template" if local.len() < lower.len() => Some(5),
+        b"form" | b"isindex" | b"layer" | b"ilayer" | b"bgsound" | b"xml" => Some(3),
         _ => None,
     };
     let meta = name.eq_ignore_ascii_case(b"meta");
+    let xml = name.eq_ignore_ascii_case(b"xml");
     let styled = name.eq_ignore_ascii_case(b"link") || name.eq_ignore_ascii_case(b"style");
     // SVG's `<animate attributeName=onload to=...>` sets a handler or a link.
     let animates = name.eq_ignore_ascii_case(b"animate") || name.eq_ignore_ascii_case(b"set");
@@ -207,9 +228,15 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
             || (styled && dangerous_css(value))
             || dangerous_url(value)
             || (meta && refresh_to_script(value))
-            || (attribute == b"style" && dangerous_css(value))
+            || (attribute == b"style" && (dangerous_css(value) || style_breakout(value)))
             // refresh, Set-Cookie, Link: a page's behaviour set from input.
             || (meta && attribute == b"http-equiv")
+            // Namespace declarations (`xmlns:xlink`, XML Events' `xmlns`):
+            // markup from other vocabularies, with their own links and handlers.
+            || attribute == b"xmlns"
+            || attribute.starts_with(b"xmlns:")
+            // Old IE's data islands load markup from elsewhere.
+            || (xml && attribute == b"src")
             || (name.eq_ignore_ascii_case(b"style") && attribute == b"type" && lowercase(value).ends_with(b"javascript"))
             || backtick_handler(value)
             // Old IE's data binding and behaviours: markup or script from elsewhere.
@@ -272,7 +299,7 @@ fn dangerous_url(value: &[u8]) -> bool {
         }
     }
     match &scheme[..len] {
-        b"javascript" | b"vbscript" | b"livescript" => true,
+        b"javascript" | b"vbscript" | b"livescript" | b"mocha" => true,
         b"data" => {
             let media: Vec<u8> = rest.take(24).map(u8::to_ascii_lowercase).collect();
             [
@@ -317,6 +344,33 @@ fn dangerous_css(style: &[u8]) -> bool {
     ]
     .iter()
     .any(|needle| memchr::memmem::find(&lower, needle.as_bytes()).is_some())
+}
+
+/// An inline style that is not a list of declarations: braces leave the
+/// declaration block, `@import` loads a sheet, and CSS escapes (`\\65`)
+/// spell a property or a URL so that no filter reads it. Editors write
+/// `color: red; text-align: center`.
+fn style_breakout(style: &[u8]) -> bool {
+    let escape = memchr::memchr_iter(b'\\', style).any(|at| style.get(at + 1).is_some_and(u8::is_ascii_hexdigit));
+    escape
+        || memchr::memchr2(b'{', b'}', style).is_some()
+        || memchr::memmem::find(&lowercase(style), b"@import").is_some()
+}
+
+/// XML markup declarations: an internal DTD subset (`<!DOCTYPE x [`),
+/// `<!ENTITY`, `<!ATTLIST`, `<!ELEMENT` (external entities and entity
+/// expansion: XXE), and `<?xml-stylesheet` (an XSLT that runs script).
+/// Nothing a person types or an editor writes.
+fn xml_declaration(bytes: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'<', bytes).find(|&at| {
+        let rest = lowercase(&bytes[at + 1..bytes.len().min(at + 16)]);
+        let declaration = [&b"!entity"[..], b"!attlist", b"!element", b"?xml-stylesheet"]
+            .iter()
+            .any(|d| rest.starts_with(d) && rest.get(d.len()).is_none_or(u8::is_ascii_whitespace));
+        let subset =
+            rest.starts_with(b"!doctype") && bytes[at..].iter().take_while(|b| **b != b'>').any(|b| *b == b'[');
+        declaration || subset
+    })
 }
 
 /// The value used as a link or a redirect target.
@@ -386,20 +440,23 @@ fn script_string(value: &str, quote: char, at: usize) -> Option<Hit> {
 /// Script code on its own (a JSONP callback, an `eval`ed parameter): a call
 /// to the functions payloads use to prove they ran, or to `eval`.
 fn script_code(value: &str) -> Option<Hit> {
-    if let Some(at) = navigation(value) {
+    if let Some(at) = navigation(value)
+        .or_else(|| computed_global_call(value))
+        .or_else(|| sink_as_value(value))
+    {
         return Some(Hit {
             score: 5,
             context: "script",
             at,
         });
     }
-    let at = calls(value, &["alert", "prompt", "confirm", "eval"])?;
-    // The whole value a call (`alert(1)`, `eval(a+b);`): code, not a sentence
-    // that mentions one.
+    let at = calls(value, &SINKS)?;
+    // The whole value a call (`alert(1)`, `eval(a+b);`, the tagged template
+    // ``alert`1` ``): code, not a sentence that mentions one.
     let whole = value[..at]
         .trim_matches(|c: char| c.is_whitespace() || c == ';')
         .is_empty()
-        && value.trim_end().trim_end_matches(';').ends_with(')');
+        && value.trim_end().trim_end_matches(';').ends_with([')', '`']);
     // Or a call beside markup or statement punctuation (`}alert(1);{//`,
     // `<eval>...alert(1)`): code, not a sentence that mentions one.
     let with_arguments = !value[at..]
@@ -410,6 +467,55 @@ fn script_code(value: &str) -> Option<Hit> {
         score: if whole || beside_code { 5 } else { 3 },
         context: "script",
         at,
+    })
+}
+
+/// The functions payloads call to prove they ran, and `eval`.
+const SINKS: [&str; 4] = ["alert", "prompt", "confirm", "eval"];
+
+/// `top['al'+'ert'](1)`, `window[atob('...')]()`: a global object's member
+/// picked by a computed name, then called. Code built so that no name
+/// appears in it; nothing else writes it.
+fn computed_global_call(value: &str) -> Option<usize> {
+    const GLOBALS: [&str; 8] = [
+        "top",
+        "self",
+        "window",
+        "parent",
+        "frames",
+        "globalthis",
+        "this",
+        "opener",
+    ];
+    let bytes = value.as_bytes();
+    memchr::memchr_iter(b'[', bytes).find_map(|open| {
+        let name = super::preceding_word(bytes, open);
+        if !GLOBALS.iter().any(|g| name.eq_ignore_ascii_case(g.as_bytes())) {
+            return None;
+        }
+        let close = open + memchr::memchr(b']', &bytes[open..])?;
+        // Called right after the bracket: prose puts a space before `(`.
+        matches!(bytes.get(close + 1), Some(b'(' | b'`')).then(|| open - name.len())
+    })
+}
+
+/// `(alert)(1)`, `[1].find(alert)`, `a=alert,a(1)`: a sink named as a value
+/// (wrapped, passed or assigned) in a value without spaces, which is code,
+/// not prose mentioning it.
+fn sink_as_value(value: &str) -> Option<usize> {
+    if value.contains(char::is_whitespace) || !value.contains(['(', '`']) {
+        return None;
+    }
+    let bytes = value.as_bytes();
+    let lower = value.to_ascii_lowercase();
+    SINKS.iter().find_map(|sink| {
+        lower.match_indices(sink).map(|(at, _)| at).find(|&at| {
+            let end = at + sink.len();
+            let before = at.checked_sub(1).map(|i| bytes[i]);
+            let after = bytes.get(end).copied();
+            matches!(before, Some(b'(' | b',' | b'=' | b'[' | b':'))
+                && matches!(after, Some(b')' | b',' | b']' | b';') | None)
+        })
     })
 }
 
@@ -493,6 +599,48 @@ mod tests {
     }
 
     #[test]
+    fn markup_no_editor_writes_is_found() {
+        testing::assert_all(
+            inspect,
+            &[
+                "<svg>",
+                "<math><a xlink:href=\"//example.com/\">click",
+                "<style>@import 'https://evil.example/x.css';</style>",
+                "<meta charset=\"x-imap4-modified-utf7\">",
+                "<link rel=\"stylesheet\" href=\"https://evil.example/x.css\">",
+                "<xsl:stylesheet version=\"1.0\">",
+                "<div style=\"background-image:\\0075\\0072\\006C\\0028'x'\\0029\">",
+                "<div style=\"font-family:foo}color=red;\">x</div>",
+                "<!DOCTYPE x [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><y>&x;</y>",
+                "<!ENTITY xxe SYSTEM \"http://evil.example/\">",
+                "<?xml-stylesheet type=\"text/xsl\" href=\"#\"?>",
+                "<svg:svg>",
+                "<a xmlns:xlink=\"http://www.w3.org/1999/xlink\" xlink:href=\"?\">",
+                "<XML SRC=\"xsstest.xml\" ID=I></XML>",
+                "<IMG SRC=\"mocha:[code]\">",
+            ],
+            true,
+        );
+    }
+
+    #[test]
+    fn script_built_to_hide_its_names_is_found() {
+        testing::assert_all(
+            inspect,
+            &[
+                "alert`1`",
+                "(alert)(1)",
+                "a=alert,a(1)",
+                "[1].find(alert)",
+                "top[\"al\"+\"ert\"](1)",
+                "window['al\\x65rt'](1)",
+                "self[atob('YWxlcnQ=')]()",
+            ],
+            true,
+        );
+    }
+
+    #[test]
     fn editor_markup_and_prose_pass() {
         testing::assert_all(
             inspect,
@@ -511,6 +659,13 @@ mod tests {
                 "<h2 class=\"title\" id=\"intro\">Intro</h2>",
                 "5 > 3 and 2 < 4",
                 "alert() is blocking; use a modal instead",
+                "<p style=\"color: red; text-align: center\">Red</p>",
+                "<span style=\"font-family: 'Open Sans', sans-serif\">x</span>",
+                "<!DOCTYPE html>",
+                "Use (alert) for warnings, (info) otherwise",
+                "the window[0] element",
+                "top[1] (see the list)",
+                "set alert=on,prompt=off",
             ],
             false,
         );
