@@ -40,8 +40,8 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
     if value.len() < 2 || !present.meets(&NOT_WORD) {
         return None;
     }
-    // Without punctuation, SQL needs at least four words (`1 ORDER BY 3`).
-    if !present.meets(&PUNCTUATION) && value.bytes().filter(|b| *b == b' ').count() < 3 {
+    // Without punctuation, SQL needs at least three words (`1 OR 1`).
+    if !present.meets(&PUNCTUATION) && value.bytes().filter(|b| *b == b' ').count() < 2 {
         return None;
     }
     // One allocation for the tokens of most values.
@@ -68,7 +68,11 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
     // Each unmistakable fragment needs a parenthesis, a variable, a string
     // or an underscored name.
     const UNMISTAKABLE: ByteSet = ByteSet::of(b"(@$:'\"_");
-    if let Some(at) = present.meets(&UNMISTAKABLE).then(|| unmistakable(&buffer)).flatten() {
+    if let Some(at) = present
+        .meets(&UNMISTAKABLE)
+        .then(|| unmistakable(value, &buffer))
+        .flatten()
+    {
         return Some(Hit {
             score: 5,
             context: "SQL anywhere in the value",
@@ -102,7 +106,7 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
 /// Fragments that are SQL wherever they stand, even when what surrounds them
 /// does not parse: a subquery reading a table (`(SELECT pw FROM users`),
 /// SQL Server's `DECLARE @s`, `EXEC(@s)`, `xp_cmdshell`, `WAITFOR DELAY '`.
-fn unmistakable(tokens: &[(Token<'_>, usize)]) -> Option<usize> {
+fn unmistakable(value: &str, tokens: &[(Token<'_>, usize)]) -> Option<usize> {
     let word = |i: usize, w: &str| matches!(tokens.get(i), Some((Token::Word(x), _)) if x.eq_ignore_ascii_case(w));
     let is = |i: usize, token: Token<'_>| tokens.get(i).is_some_and(|(t, _)| *t == token);
     let variable = |i: usize| matches!(tokens.get(i), Some((Token::Variable, _)));
@@ -116,6 +120,14 @@ fn unmistakable(tokens: &[(Token<'_>, usize)]) -> Option<usize> {
                         .take_while(|(t, _)| *t != Token::RParen)
                         .any(|(t, _)| matches!(t, Token::Word(w) if keyword(w) == Keyword::From))
             }
+            // `@@version`, `@@hostname`: the server's own variables.
+            Token::Variable => value[tokens[i].1..].strip_prefix("@@").is_some_and(|name| {
+                let end = name
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(name.len());
+                let mut buffer = [0; 24];
+                lowercase_into(&name.as_bytes()[..end], &mut buffer).is_some_and(is_server_variable)
+            }),
             Token::Word(w) => {
                 let mut buffer = [0; 24];
                 match lowercase_into(w.as_bytes(), &mut buffer).unwrap_or_default() {
@@ -126,6 +138,17 @@ fn unmistakable(tokens: &[(Token<'_>, usize)]) -> Option<usize> {
                             && matches!(tokens.get(i + 2), Some((Token::Str { .. }, _)))
                     }
                     b"xp_cmdshell" => true,
+                    // The system catalogs, read as tables (`information_schema.tables`,
+                    // `FROM sysobjects`): where an attacker learns the schema.
+                    name if is_catalog(name) => is(i + 1, Token::Dot) || (i > 0 && word(i - 1, "from")),
+                    // What the database is and who it runs as: `version()`,
+                    // `user()`, asked with empty parentheses where SQL puts a
+                    // value (not after a word: `the version() call`).
+                    name if is_identity_call(name) => {
+                        let after_word =
+                            i > 0 && matches!(tokens[i - 1].0, Token::Word(w) if keyword(w) == Keyword::None);
+                        !after_word && is(i + 1, Token::LParen) && is(i + 2, Token::RParen)
+                    }
                     // Functions whose names no prose uses, called.
                     name => is(i + 1, Token::LParen) && is_attack_call(name),
                 }
@@ -134,6 +157,65 @@ fn unmistakable(tokens: &[(Token<'_>, usize)]) -> Option<usize> {
         };
         found.then_some(tokens[i].1)
     })
+}
+
+fn is_catalog(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"information_schema"
+            | b"sysobjects"
+            | b"syscolumns"
+            | b"sysdatabases"
+            | b"sqlite_master"
+            | b"sqlite_schema"
+            | b"pg_catalog"
+            | b"pg_shadow"
+            | b"pg_user"
+            | b"all_tables"
+            | b"all_tab_columns"
+            | b"user_tables"
+            | b"dba_users"
+            | b"msysobjects"
+    )
+}
+
+/// The system variables payloads read (MySQL, SQL Server): a password
+/// with `@@` in it names none of them.
+fn is_server_variable(name: &[u8]) -> bool {
+    name.starts_with(b"version")
+        || matches!(
+            name,
+            b"hostname"
+                | b"datadir"
+                | b"basedir"
+                | b"tmpdir"
+                | b"plugin_dir"
+                | b"servername"
+                | b"servicename"
+                | b"identity"
+                | b"spid"
+                | b"language"
+                | b"secure_file_priv"
+                | b"global"
+                | b"session"
+        )
+}
+
+fn is_identity_call(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"version"
+            | b"database"
+            | b"schema"
+            | b"user"
+            | b"current_user"
+            | b"system_user"
+            | b"session_user"
+            | b"current_database"
+            | b"current_schema"
+            | b"connection_id"
+            | b"last_insert_id"
+    )
 }
 
 fn is_attack_call(word: &[u8]) -> bool {
@@ -156,6 +238,7 @@ fn is_attack_call(word: &[u8]) -> bool {
             | b"lo_import"
             | b"pg_read_file"
             | b"pg_ls_dir"
+            | b"current_setting"
     )
 }
 
@@ -174,7 +257,8 @@ fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
     let f = &grammar.found;
     let tautology_test = f.logic && (f.tautology || (numeric_start && (f.compare_literal || f.function || f.comment)));
     // `1 ORDER BY 3`, `1 GROUP BY 1 HAVING 1=1`, `(CASE WHEN 1=2 THEN 1 END)`.
-    let probe = (f.clause_sql && numeric_start) || (f.tautology && f.function);
+    // A number, then `UNION SELECT`: the column-count probe's first step.
+    let probe = (f.clause_sql && numeric_start) || (f.tautology && f.function) || (f.union && numeric_start);
     // `PI() AND COS(PI())=-1`, `456 + ASCII(substring(pw,1,1))-10`,
     // `( COS ( 1 OR 'b') ) --`: computations on the database's functions.
     let computed = (f.logic_strong && f.compare && f.function)
@@ -295,7 +379,7 @@ fn quoted<'a>(
     let at = buffer.get(1).map_or(value.len(), |(_, at)| *at);
     // Out of the literal, a batch that does not parse as one expression
     // (`'goto label; label: declare @s ...`) still holds what is SQL anywhere.
-    if let Some(at) = unmistakable(&buffer[1..]) {
+    if let Some(at) = unmistakable(value, &buffer[1..]) {
         return Some(Hit { score: 5, context, at });
     }
     let mut grammar = Grammar::new(value, buffer, Some(quote));
@@ -305,7 +389,14 @@ fn quoted<'a>(
     }
     let f = &grammar.found;
     // A quote closed, then UNION SELECT: never prose, even cut short.
-    let score = if f.strong() || f.clause || f.tautology || f.logic_strong || f.compare_strong || f.union {
+    let score = if f.strong()
+        || f.clause
+        || f.tautology
+        || f.logic_strong
+        || f.compare_strong
+        || f.union
+        || literal_made_expression(value, &buffer[1..])
+    {
         5
     } else if f.comment && !f.logic && !f.compare {
         // `admin'--` cuts the password check off. A random password with
@@ -554,9 +645,15 @@ impl<'t, 'a> Grammar<'t, 'a> {
             return false;
         }
         let mut right = self.operand_kind(right_start);
+        let right_token = (self.pos == right_start + 1).then(|| self.tokens[right_start].0);
         let boolean_term = matches!(self.previous, None | Some(Operator::Logic));
         match kind {
             Operator::Logic => {
+                // `OR true`: true of every row, whatever came before. (`1950
+                // or 1960` is too, to SQL; to a person it is two years.)
+                let or = self.tokens[start].0 == Token::Logic || self.word_at(start).eq_ignore_ascii_case("or");
+                let always = matches!(right_token, Some(Token::Word(w)) if w.eq_ignore_ascii_case("true"));
+                self.found.tautology |= or && always;
                 self.found.logic = true;
                 self.previous = Some(kind);
                 // OR binds loosest: its right side runs to the next logic operator.
@@ -572,7 +669,11 @@ impl<'t, 'a> Grammar<'t, 'a> {
                 self.found.compare = true;
                 let right_literal = right == Operand::Literal;
                 self.found.compare_literal |= left_literal || right_literal;
-                self.found.tautology |= left_literal && right_literal && kind == Operator::Compare;
+                // `x=x`: a column compared with itself is true of every row.
+                let same_name = start > 0
+                    && matches!((self.tokens[start - 1].0, right_token), (Token::Word(l), Some(Token::Word(r)))
+                        if l.eq_ignore_ascii_case(r) && keyword(l) == Keyword::None);
+                self.found.tautology |= (left_literal && right_literal || same_name) && kind == Operator::Compare;
                 self.found.compare_strong |= boolean_term
                     && (left_literal || right_literal)
                     && (kind == Operator::Compare || (self.opens_with_text && right != Operand::Name));
@@ -614,6 +715,14 @@ impl<'t, 'a> Grammar<'t, 'a> {
             }
             (Token::Word(word), _) if keyword(word) == Keyword::Literal => Operand::Literal,
             _ => Operand::Name,
+        }
+    }
+
+    /// The word at `index`, or empty if that token is not a word.
+    fn word_at(&self, index: usize) -> &'a str {
+        match self.tokens.get(index) {
+            Some((Token::Word(w), _)) => w,
+            _ => "",
         }
     }
 
@@ -1107,6 +1216,32 @@ enum Operand {
     Expression,
 }
 
+/// `a'||'b`, `' DIV '`, `A' ^ 'B`, `aa'|3!='4`: the app's literal closed, an
+/// operator straight after the quote, and a string reopened for the app's
+/// own quote to close, in a few tokens: one literal turned into an
+/// expression of two, the probe that finds injectable strings. Prose puts
+/// a letter after an apostrophe (`it's`, `rock 'n' roll`), and words where
+/// probes put atoms (`SMALL "&" SIGN`, `"LIKE" STAMP`).
+fn literal_made_expression(value: &str, after_close: &[(Token<'_>, usize)]) -> bool {
+    let operator = match after_close.first() {
+        Some((Token::Logic | Token::Compare | Token::Arith(_), _)) => true,
+        Some((Token::Word(word), _)) => matches!(
+            keyword(word),
+            Keyword::Logic | Keyword::Compare | Keyword::Arith | Keyword::Is | Keyword::Not
+        ),
+        _ => false,
+    };
+    // Probes name columns and operators (`column`, `LIKE`); searches and
+    // names spell out words that are neither.
+    let word = value
+        .split(|c: char| !c.is_alphabetic())
+        .any(|run| run.chars().count() > 3 && keyword(run) == Keyword::None);
+    operator
+        && !word
+        && after_close.len() <= 8
+        && matches!(after_close.last(), Some((Token::Str { closed: false, .. }, _)))
+}
+
 fn is_literal(token: Token<'_>) -> bool {
     matches!(token, Token::Number | Token::Str { .. })
 }
@@ -1270,6 +1405,33 @@ mod tests {
     }
 
     #[test]
+    fn probes_and_reconnaissance_are_found() {
+        testing::assert_all(
+            inspect,
+            &[
+                // A literal turned into an expression of two.
+                "a'||'b",
+                "' DIV '",
+                "A' ^ 'B",
+                "'NOT LIKE'",
+                "aa'|3!='4",
+                "'/1/1='",
+                // Always true, whatever came before.
+                "' OR x=x--",
+                "1 or true",
+                // What the database is, and its catalogs.
+                "ascii(substring(version() from 1 for 1))",
+                "DATABASE() LIKE SCHEMA()",
+                "1 AND 1=0 UNION SELECT table_name FROM information_schema.tables",
+                "MID(@@hostname, 1, 1)",
+                "select current_setting('hba_file');",
+                "1 /**/union/**/select",
+            ],
+            true,
+        );
+    }
+
+    #[test]
     fn words_and_punctuation_that_are_not_sql_pass() {
         testing::assert_all(
             inspect,
@@ -1301,6 +1463,13 @@ mod tests {
                 "price: $20 - $30",
                 "C'est la vie",
                 "user@example.com",
+                "SMALL \"&\" SIGN",
+                "\"LIKE\" STAMP",
+                "I@@kqE@2u&\\!'we",
+                "the version() call returns a string",
+                "A '-' sign",
+                "x = x",
+                "1950 or 1960",
             ],
             false,
         );
