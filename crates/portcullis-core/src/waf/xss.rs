@@ -39,6 +39,20 @@ pub fn inspect(value: &str) -> Option<Hit> {
             at,
         });
     }
+    if let Some(at) = breakout(bytes) {
+        return Some(Hit {
+            score: 5,
+            context: "every context closed",
+            at,
+        });
+    }
+    if let Some(at) = open_comment(bytes) {
+        return Some(Hit {
+            score: 5,
+            context: "HTML comment left open",
+            at,
+        });
+    }
     if bytes.contains(&b'<') {
         // The page goes on after the value: a tag (or a quoted attribute) it
         // leaves open is closed by what follows, so it is read as if closed.
@@ -72,21 +86,32 @@ pub fn inspect(value: &str) -> Option<Hit> {
 fn handler_assignment(value: &str) -> Option<Hit> {
     let bytes = value.as_bytes();
     memchr::memchr_iter(b'=', bytes).find_map(|eq| {
-        let name = super::preceding_word(bytes, eq);
-        let start = eq - name.len();
+        let word = super::preceding_word(bytes, eq);
+        // `xmlns:svg`: a prefixed name is one attribute.
+        let prefix = if bytes[..eq - word.len()].ends_with(b"xmlns:") {
+            6
+        } else {
+            0
+        };
+        let start = eq - word.len() - prefix;
+        let name = &bytes[start..start + word.len() + prefix];
         let boundary = start == 0 || matches!(bytes[start - 1], b' ' | b'\t' | b'\n' | b'/' | b'"' | b'\'' | b'+');
         let code = value[eq + 1..].trim_start_matches(['"', '\'', ' ']);
-        let calls = code
-            .split(|c: char| c.is_whitespace() || c == '>')
-            .next()
-            .unwrap_or("")
-            .contains(['(', '`']);
+        let first = code.split(|c: char| c.is_whitespace() || c == '>').next().unwrap_or("");
+        // A call, or a reach for the page's cookies or address.
+        let calls =
+            first.contains(['(', '`']) || ["document.", "location", "window."].iter().any(|r| first.contains(r));
         // After a space it needs an unquoted attribute to land in, or a tag
         // around it (`x onerror=alert(1)>`); after a quote or `/` it ends one.
         let ends_attribute = start == 0 || matches!(bytes[start - 1], b'/' | b'"' | b'\'' | b'+');
         let in_tag = value.contains(['<', '>']);
-        (boundary && is_event_handler(&lowercase(name)) && calls).then_some(Hit {
-            score: if ends_attribute || in_tag { 5 } else { 3 },
+        let name = lowercase(name);
+        // `style=x:expression(alert(1))`, `xmlns:svg="..."`: an inline style
+        // or a namespace declaration added the same way.
+        let style = name == b"style" && (dangerous_css(code.as_bytes()) || style_breakout(code.as_bytes()))
+            || (name == b"xmlns" || name.starts_with(b"xmlns:")) && code.contains("://");
+        (boundary && (is_event_handler(&name) && calls || style)).then_some(Hit {
+            score: if ends_attribute || in_tag || style { 5 } else { 3 },
             context: "event handler attribute",
             at: start,
         })
@@ -114,9 +139,16 @@ fn markup(value: &str, context: &'static str, offset: usize) -> Option<Hit> {
             }
             // Closing a script the page opened: the way out of a script context.
             Token::EndTag(tag) if tag.name.eq_ignore_ascii_case(b"script") => Some(5),
+            // Closing SVG or XSLT elements under their prefix (`</svg:svg>`).
+            Token::EndTag(tag) if vocabulary_prefixed(&lowercase(&tag.name)) => Some(5),
             Token::String(text) if in_style && dangerous_css(&text.value) => Some(5),
-            // Old IE ran `<!--[if IE]><script>` and friends.
-            Token::Comment(text) if memchr::memmem::find(&lowercase(&text.value), b"<script").is_some() => Some(5),
+            // Old IE ran what its conditional comments held (`<!--[if IE]>`).
+            Token::Comment(text)
+                if memchr::memmem::find(&lowercase(&text.value), b"<script").is_some()
+                    || lowercase(&text.value).starts_with(b"[if ") =>
+            {
+                Some(5)
+            }
             _ => None,
         };
         best = best.max(score);
@@ -193,12 +225,10 @@ fn foreign_content(value: &str) -> bool {
 /// even an empty handler (`<svg onload svg onload=...>`) is an attempt.
 fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u8])>, in_tag: bool) -> Option<u8> {
     let lower = lowercase(name);
-    // `<svg:svg>`, `<xsl:template>`: the same elements under a prefix.
-    let local = match lower.iter().position(|b| *b == b':') {
-        Some(colon) if matches!(&lower[..colon], b"svg" | b"xsl" | b"math" | b"xml" | b"html") => &lower[colon + 1..],
-        _ => &lower[..],
-    };
-    let mut score = match local {
+    // `<svg:svg>`, `<xsl:template>`: elements of those vocabularies under
+    // their prefix.
+    let mut score = match &lower[..] {
+        _ if vocabulary_prefixed(&lower) => Some(5),
         b"script" | b"iframe" | b"frame" | b"frameset" | b"object" | b"embed" | b"applet" | b"base" | b"portal" => {
             Some(5)
         }
@@ -207,13 +237,22 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
         // XSS), style sheets, `<meta>` (refresh, charset), `<link>` (style
         // sheets, imports), XSLT.
         b"svg" | b"math" | b"style" | b"meta" | b"link" => Some(5),
-        // XSLT under its prefix: a style sheet that runs script.
-        b"stylesheet" | b"template" if local.len() < lower.len() => Some(5),
-        b"form" | b"isindex" | b"layer" | b"ilayer" | b"bgsound" | b"xml" => Some(3),
+        // SVG's own elements, which mean nothing in HTML but foreign content
+        // (`<image>` HTML reads as `<img>`).
+        b"rect" | b"circle" | b"ellipse" | b"polygon" | b"polyline" | b"path" | b"image" | b"feimage"
+        | b"foreignobject" | b"clippath" | b"lineargradient" | b"radialgradient" | b"symbol" | b"use" => Some(5),
+        // A form in a page's content asks the reader for something on the
+        // attacker's behalf: credentials, mostly.
+        b"form" => Some(5),
+        b"isindex" | b"layer" | b"ilayer" | b"bgsound" | b"xml" => Some(3),
         _ => None,
     };
     let meta = name.eq_ignore_ascii_case(b"meta");
-    let xml = name.eq_ignore_ascii_case(b"xml");
+    let input = name.eq_ignore_ascii_case(b"input");
+    // Old IE's data islands and Netscape's layers load markup from elsewhere.
+    let loads_markup = [&b"xml"[..], b"layer", b"ilayer"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n));
     let styled = name.eq_ignore_ascii_case(b"link") || name.eq_ignore_ascii_case(b"style");
     // SVG's `<animate attributeName=onload to=...>` sets a handler or a link.
     let animates = name.eq_ignore_ascii_case(b"animate") || name.eq_ignore_ascii_case(b"set");
@@ -235,8 +274,9 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
             // markup from other vocabularies, with their own links and handlers.
             || attribute == b"xmlns"
             || attribute.starts_with(b"xmlns:")
-            // Old IE's data islands load markup from elsewhere.
-            || (xml && attribute == b"src")
+            || (loads_markup && attribute == b"src")
+            // A password field: the credential-phishing form's one need.
+            || (input && attribute == b"type" && value.eq_ignore_ascii_case(b"password"))
             || (name.eq_ignore_ascii_case(b"style") && attribute == b"type" && lowercase(value).ends_with(b"javascript"))
             || backtick_handler(value)
             // Old IE's data binding and behaviours: markup or script from elsewhere.
@@ -255,6 +295,15 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
         score = score.max(found);
     }
     score
+}
+
+/// `svg:mask`, `xsl:template`: an element of SVG, MathML, XSLT or XML's
+/// own vocabulary under its prefix.
+fn vocabulary_prefixed(lower_name: &[u8]) -> bool {
+    lower_name
+        .iter()
+        .position(|b| *b == b':')
+        .is_some_and(|colon| matches!(&lower_name[..colon], b"svg" | b"xsl" | b"math" | b"xml"))
 }
 
 /// Old IE took backticks for quotes: ``src=`x`onerror=alert(1)`` sets a
@@ -346,47 +395,98 @@ fn dangerous_css(style: &[u8]) -> bool {
     .any(|needle| memchr::memmem::find(&lower, needle.as_bytes()).is_some())
 }
 
-/// An inline style that is not a list of declarations: braces leave the
-/// declaration block, `@import` loads a sheet, and CSS escapes (`\\65`)
-/// spell a property or a URL so that no filter reads it. Editors write
-/// `color: red; text-align: center`.
+/// An inline style that is not a list of plain declarations: braces leave
+/// the declaration block, `@import` and `url()` load from elsewhere (the
+/// way CSS reads a page out, and old browsers ran script), and CSS escapes
+/// (`\65`) spell a property or a URL so that no filter reads it. Editors
+/// write `color: red; text-align: center`.
 fn style_breakout(style: &[u8]) -> bool {
     let escape = memchr::memchr_iter(b'\\', style).any(|at| style.get(at + 1).is_some_and(u8::is_ascii_hexdigit));
+    let lower = lowercase(style);
+    // A CSS string that holds a declaration's end (`font-family:'x;color:red'`)
+    // is read as two declarations by a parser that disagrees on the quote.
+    let hidden_declaration = style
+        .split(|b| matches!(b, b'\'' | b'"'))
+        .skip(1)
+        .step_by(2)
+        .any(|inside| inside.contains(&b';'));
     escape
-        || memchr::memchr2(b'{', b'}', style).is_some()
-        || memchr::memmem::find(&lowercase(style), b"@import").is_some()
+        || hidden_declaration
+        || style.iter().any(|b| matches!(b, b'{' | b'}' | b'[' | b']'))
+        || [&b"@import"[..], b"url("]
+            .iter()
+            .any(|needle| memchr::memmem::find(&lower, needle).is_some())
 }
 
 /// XML markup declarations: an internal DTD subset (`<!DOCTYPE x [`),
 /// `<!ENTITY`, `<!ATTLIST`, `<!ELEMENT` (external entities and entity
-/// expansion: XXE), and `<?xml-stylesheet` (an XSLT that runs script).
-/// Nothing a person types or an editor writes.
+/// expansion: XXE), `<?xml-stylesheet` (an XSLT that runs script), and old
+/// IE's `<?xml:namespace` and `<?import` (behaviours). Nothing a person
+/// types or an editor writes.
 fn xml_declaration(bytes: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b'<', bytes).find(|&at| {
         let rest = lowercase(&bytes[at + 1..bytes.len().min(at + 16)]);
-        let declaration = [&b"!entity"[..], b"!attlist", b"!element", b"?xml-stylesheet"]
-            .iter()
-            .any(|d| rest.starts_with(d) && rest.get(d.len()).is_none_or(u8::is_ascii_whitespace));
+        let declaration = [
+            &b"!entity"[..],
+            b"!attlist",
+            b"!element",
+            b"?xml-stylesheet",
+            b"?xml:namespace",
+            b"?import",
+        ]
+        .iter()
+        .any(|d| rest.starts_with(d) && rest.get(d.len()).is_none_or(u8::is_ascii_whitespace));
         let subset =
             rest.starts_with(b"!doctype") && bytes[at..].iter().take_while(|b| **b != b'>').any(|b| *b == b'[');
         declaration || subset
     })
 }
 
-/// The value used as a link or a redirect target.
+/// `"'`-->]]>`: quotes of several kinds closed at once, then a comment or
+/// a CDATA section: a string built to leave whatever context the page wrote
+/// it in (attribute, script string, comment, CDATA) before its payload.
+fn breakout(bytes: &[u8]) -> Option<usize> {
+    let close = memchr::memmem::find(bytes, b"-->").or_else(|| memchr::memmem::find(bytes, b"]]>"))?;
+    let just_before = &bytes[close.saturating_sub(4)..close];
+    let quotes = [b'"', b'\'', b'`'].iter().filter(|q| just_before.contains(q)).count();
+    (quotes >= 2).then_some(close)
+}
+
+/// `<!--` never closed: where the page writes the value, the rest of the page
+/// becomes a comment, and what the value puts after it is all that shows.
+fn open_comment(bytes: &[u8]) -> Option<usize> {
+    let open = memchr::memmem::rfind(bytes, b"<!--")?;
+    memchr::memmem::find(&bytes[open + 4..], b"-->")
+        .is_none()
+        .then_some(open)
+}
+
+/// The value used as a link or a redirect target, or holding one as a
+/// string in code (`getURL("javascript:...")`).
 fn url(value: &str) -> Option<Hit> {
-    let trimmed = value.trim_start_matches(|c: char| c <= ' ');
-    if !dangerous_url(trimmed.as_bytes()) {
-        return None;
+    let bytes = value.as_bytes();
+    let quoted = memchr::memchr2_iter(b'"', b'\'', bytes).find(|&at| script_url(&value[at + 1..]));
+    if let Some(at) = quoted {
+        return Some(Hit {
+            score: 5,
+            context: "URL in a string",
+            at,
+        });
     }
-    let data = trimmed.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("data:"));
-    // `javascript: the good parts` is a book title; code calls something.
-    let code = trimmed.contains(['(', '`', '=', '\\', '[']);
-    (data || code).then_some(Hit {
+    script_url(value).then_some(Hit {
         score: 5,
         context: "URL",
         at: 0,
     })
+}
+
+/// A `javascript:` URL that holds code, or a `data:` URL of markup.
+fn script_url(value: &str) -> bool {
+    let trimmed = value.trim_start_matches(|c: char| c <= ' ');
+    let data = trimmed.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("data:"));
+    // `javascript: the good parts` is a book title; code calls something.
+    let code = trimmed.contains(['(', '`', '=', '\\', '[']);
+    dangerous_url(trimmed.as_bytes()) && (data || code)
 }
 
 /// The value inside a string in a script (`var q = 'VALUE';`): a quote,
@@ -618,6 +718,23 @@ mod tests {
                 "<a xmlns:xlink=\"http://www.w3.org/1999/xlink\" xlink:href=\"?\">",
                 "<XML SRC=\"xsstest.xml\" ID=I></XML>",
                 "<IMG SRC=\"mocha:[code]\">",
+                "<rect fill=\"white\" width=\"1000\" height=\"1000\"/>",
+                "<svg:mask id=\"m\">",
+                "<form action=\"https://evil.example/\" method=\"post\">",
+                "<input name=\"secret\" type=\"password\">",
+                "<?xml:namespace prefix=\"t\" ns=\"urn:schemas-microsoft-com:time\">",
+                "x//[\"'`-->]]>]</div>",
+                "<div style=\"background:url(test5.svg)\">PRESS ENTER</div>",
+                "style=xss:expression(alert(1))",
+                "\" onmouseover=\"document.cookie=true;\">",
+                "<!--[if gte IE 4]>",
+                "</svg:svg>",
+                "<LAYER SRC=\"http://evil.example/scriptlet.html\"></LAYER>",
+                "getURL(\"javascript:alert('XSS')\")",
+                "<div style=\"font-family:'foo;color:red;';\">x</div>",
+                "<div style=\"[a]color[b]:[c]red\">x</div>",
+                "xmlns:svg=\"http://www.w3.org/2000/svg\">",
+                "<h1>Site closed</h1><!--",
             ],
             true,
         );
@@ -666,6 +783,12 @@ mod tests {
                 "the window[0] element",
                 "top[1] (see the list)",
                 "set alert=on,prompt=off",
+                "step 1 --> step 2",
+                "He said \"it's fine\" --> then left",
+                "<p>Use <code>path</code> and <code>rect</code> in SVG</p>",
+                "Read \"javascript: the good parts\" first",
+                "<span style=\"font-family: 'Open Sans', Arial\">x</span>",
+                "<p>Hi</p><!-- signature -->",
             ],
             false,
         );
