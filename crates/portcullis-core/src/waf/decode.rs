@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 
+use super::walk::Raw;
 use super::ByteSet;
 
 /// How many rounds of percent-decoding are undone: enough for the double and
@@ -124,11 +125,11 @@ pub enum Origin {
 }
 
 /// Every distinct spelling of `raw`.
-pub fn spellings(raw: &[u8], origin: Origin) -> Spellings<'_> {
+pub fn spellings(raw: Raw<'_>, origin: Origin) -> Spellings<'_> {
     let mut steps = Steps::default();
     // What each decoding needs is asked of one pass over the bytes.
-    let mut present = ByteSet::in_bytes(raw);
-    let (bytes, rounds) = percent_decode(raw, origin, &present);
+    let mut present = ByteSet::in_bytes(raw.bytes());
+    let (bytes, rounds) = percent_decode(raw.bytes(), origin, &present);
     if rounds > 0 {
         steps.push(Step::Percent(rounds));
         present = ByteSet::in_bytes(&bytes);
@@ -140,9 +141,11 @@ pub fn spellings(raw: &[u8], origin: Origin) -> Spellings<'_> {
         }
         false => bytes,
     };
-    let (text, reading) = match bytes {
-        Cow::Borrowed(bytes) => utf8(bytes),
-        Cow::Owned(bytes) => match String::from_utf8(bytes) {
+    let (text, reading) = match (bytes, raw) {
+        // Unchanged text is valid UTF-8 already.
+        (Cow::Borrowed(_), Raw::Text(text)) => (Cow::Borrowed(text), Reading::Valid),
+        (Cow::Borrowed(bytes), Raw::Bytes(_)) => utf8(bytes),
+        (Cow::Owned(bytes), _) => match String::from_utf8(bytes) {
             Ok(text) => (Cow::Owned(text), Reading::Valid),
             Err(error) => {
                 let (text, reading) = utf8(error.as_bytes());
@@ -503,7 +506,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn all(raw: &str, origin: Origin) -> Vec<String> {
-        spellings(raw.as_bytes(), origin)
+        spellings(Raw::Bytes(raw.as_bytes()), origin)
             .iter()
             .map(|s| s.text.to_string())
             .collect()
@@ -511,11 +514,20 @@ mod tests {
 
     #[test]
     fn plain_values_are_borrowed_and_single() {
-        let spellings = spellings(b"hello world", Origin::Form);
+        let spellings = spellings(Raw::Bytes(b"hello world"), Origin::Form);
         let first = spellings.iter().next().unwrap();
         assert!(matches!(first.text, Cow::Borrowed("hello world")));
         assert!(first.steps.is_empty());
         assert_eq!(spellings.iter().count(), 1);
+    }
+
+    #[test]
+    fn text_is_read_as_the_bytes_it_holds() {
+        let plain = spellings(Raw::Text("héllo wörld"), Origin::Plain);
+        let first = plain.iter().next().unwrap();
+        assert!(matches!(first.text, Cow::Borrowed("héllo wörld")));
+        let decoded = spellings(Raw::Text("caf%C3%A9 %27"), Origin::Plain);
+        assert_eq!(decoded.iter().next().unwrap().text, "café '");
     }
 
     #[test]
@@ -528,7 +540,7 @@ mod tests {
         assert_eq!(all("a+b", Origin::Plain), ["a+b"]);
         assert_eq!(all("100%", Origin::Plain), ["100%"]);
         assert_eq!(all("%zz%4", Origin::Plain), ["%zz%4"]);
-        let spellings = spellings(b"%2527", Origin::Plain);
+        let spellings = spellings(Raw::Bytes(b"%2527"), Origin::Plain);
         assert_eq!(
             spellings.iter().next().unwrap().steps.to_string(),
             "percent-decoded 2 times"
@@ -561,14 +573,14 @@ mod tests {
         #[test]
         fn any_bytes_decode_without_panic(raw in proptest::collection::vec(any::<u8>(), 0..256)) {
             for origin in [Origin::Form, Origin::Plain] {
-                let spellings = spellings(&raw, origin);
+                let spellings = spellings(Raw::Bytes(&raw), origin);
                 prop_assert!(spellings.iter().count() >= 1);
             }
         }
 
         #[test]
         fn escape_heavy_text_decodes_without_panic(raw in "[%&#;\\\\ux0-9a-fA-F{}<>'c]{0,64}") {
-            let _ = spellings(raw.as_bytes(), Origin::Form).iter().count();
+            let _ = spellings(Raw::Bytes(raw.as_bytes()), Origin::Form).iter().count();
         }
     }
 }

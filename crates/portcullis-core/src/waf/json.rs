@@ -11,7 +11,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::decode::Origin;
-use super::walk::{Item, Role, Source};
+use super::walk::{Item, Raw, Role, Source};
 
 /// Why the walk stopped before the end of the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Walker<'_> {
         (self.visit)(Item {
             source: Source::Json,
             name: &self.path,
-            raw: value.as_bytes(),
+            raw: Raw::Text(value),
             role: Role::Value,
             origin: Origin::Plain,
         });
@@ -171,7 +171,7 @@ impl<'de> Visitor<'de> for Key<'_, '_> {
         (walker.visit)(Item {
             source: Source::Json,
             name: &walker.path,
-            raw: walker.path.as_bytes(),
+            raw: Raw::Text(&walker.path),
             role: Role::Key,
             origin: Origin::Plain,
         });
@@ -190,7 +190,7 @@ mod tests {
             seen.push(format!(
                 "{}={}:{:?}",
                 item.name,
-                String::from_utf8_lossy(item.raw),
+                String::from_utf8_lossy(item.raw.bytes()),
                 item.role
             ))
         });

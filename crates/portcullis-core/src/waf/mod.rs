@@ -47,7 +47,7 @@ use crate::path::{normalize, PathPattern};
 use crate::policy::{Policy, PolicyLayer, Verdict};
 use crate::InvalidConfig;
 use decode::{Spelling, Step, Steps};
-use walk::{BodyKind, Item, Role, Source};
+use walk::{BodyKind, Item, Raw, Role, Source};
 
 /// What a detector found in one spelling of a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,17 +292,22 @@ impl Inspection {
                 return;
             }
         }
-        if item.raw.is_empty() {
+        let raw = item.raw.bytes();
+        if raw.is_empty() {
             return;
         }
         // Most keys are plain names (`user.address`, `items[0]`): nothing to
         // decode, only the prototype check can apply.
         const KEY: ByteSet = ByteSet::of(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.[]");
-        if item.role == Role::Key && ByteSet::in_bytes(item.raw).within(&KEY) {
-            if !prototype::may_pollute(item.raw) {
+        if item.role == Role::Key && ByteSet::in_bytes(raw).within(&KEY) {
+            if !prototype::may_pollute(raw) {
                 return;
             }
-            let key = std::str::from_utf8(item.raw).unwrap_or_default();
+            let key = match item.raw {
+                Raw::Text(text) => text,
+                // All ASCII, just checked.
+                Raw::Bytes(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
+            };
             let hit = prototype::inspect(walk::segments(key));
             self.record(&item, Detector::PrototypePollution, hit, key, &Steps::default());
             return;
@@ -684,11 +689,11 @@ impl Waf {
     pub fn inspect_values(&self, values: &[(&str, &str)]) -> Vec<Finding> {
         let mut inspection = Inspection::new(self.rules.clone(), "/");
         for (name, value) in values {
-            for (raw, role) in [(name.as_bytes(), Role::Key), (value.as_bytes(), Role::Value)] {
+            for (raw, role) in [(*name, Role::Key), (*value, Role::Value)] {
                 inspection.visit(Item {
                     source: Source::Query,
                     name,
-                    raw,
+                    raw: Raw::Text(raw),
                     role,
                     origin: decode::Origin::Plain,
                 });

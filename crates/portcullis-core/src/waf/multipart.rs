@@ -8,7 +8,7 @@
 //! the content up to the next delimiter.
 
 use super::decode::Origin;
-use super::walk::{Item, Role, Source};
+use super::walk::{Item, Raw, Role, Source};
 
 /// Walks the parts of `body`. A part the prefix cut off is walked as far as
 /// it goes.
@@ -57,7 +57,7 @@ fn part(headers: &[u8], content: &[u8], files: bool, visit: &mut dyn FnMut(Item<
         Item {
             source: Source::Multipart,
             name: field,
-            raw,
+            raw: Raw::Bytes(raw),
             role,
             origin: Origin::Plain,
         }
@@ -103,7 +103,7 @@ mod tests {
             seen.push(format!(
                 "{}={}:{:?}",
                 item.name,
-                String::from_utf8_lossy(item.raw),
+                String::from_utf8_lossy(item.raw.bytes()),
                 item.role
             ))
         });

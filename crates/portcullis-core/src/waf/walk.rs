@@ -57,9 +57,27 @@ pub struct Item<'a> {
     /// The parameter's name as the app sees it (`id`, `a[b][0]`,
     /// `user.address.street`, `user-agent`); empty for the path.
     pub name: &'a str,
-    pub raw: &'a [u8],
+    pub raw: Raw<'a>,
     pub role: Role,
     pub origin: Origin,
+}
+
+/// A value as the request carried it: bytes, or text its reader already
+/// checked to be UTF-8 (JSON strings, the decoded path), which need not be
+/// checked again.
+#[derive(Debug, Clone, Copy)]
+pub enum Raw<'a> {
+    Bytes(&'a [u8]),
+    Text(&'a str),
+}
+
+impl<'a> Raw<'a> {
+    pub fn bytes(self) -> &'a [u8] {
+        match self {
+            Raw::Bytes(bytes) => bytes,
+            Raw::Text(text) => text.as_bytes(),
+        }
+    }
 }
 
 /// The path, the query, cookies and headers.
@@ -67,7 +85,7 @@ pub fn head(path: &str, query: Option<&str>, headers: &HeaderMap, visit: &mut dy
     visit(Item {
         source: Source::Path,
         name: "",
-        raw: path.as_bytes(),
+        raw: Raw::Text(path),
         role: Role::Path,
         origin: Origin::Plain,
     });
@@ -91,7 +109,7 @@ pub fn head(path: &str, query: Option<&str>, headers: &HeaderMap, visit: &mut dy
         visit(Item {
             source: Source::Header,
             name: name.as_str(),
-            raw: value.as_bytes(),
+            raw: Raw::Bytes(value.as_bytes()),
             role,
             origin,
         });
@@ -114,14 +132,14 @@ pub fn pairs(source: Source, text: &[u8], visit: &mut dyn FnMut(Item<'_>)) {
         visit(Item {
             source,
             name: &decoded,
-            raw: name,
+            raw: Raw::Bytes(name),
             role: Role::Key,
             origin: Origin::Form,
         });
         visit(Item {
             source,
             name: &decoded,
-            raw: value,
+            raw: Raw::Bytes(value),
             role: Role::Value,
             origin: Origin::Form,
         });
@@ -143,7 +161,7 @@ fn cookie_pairs(header: &HeaderValue, visit: &mut dyn FnMut(Item<'_>)) {
         visit(Item {
             source: Source::Cookie,
             name: &name,
-            raw: value,
+            raw: Raw::Bytes(value),
             role: Role::Value,
             origin: Origin::Plain,
         });
@@ -197,7 +215,7 @@ mod tests {
             items.push((
                 item.source,
                 item.name.to_owned(),
-                String::from_utf8_lossy(item.raw).into_owned(),
+                String::from_utf8_lossy(item.raw.bytes()).into_owned(),
                 item.role,
             ))
         });
