@@ -23,17 +23,22 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
         // only a whole command line can run anything: a program with
         // arguments, a path to one (`/usr/bin/id`), or a reconnaissance
         // command on its own.
+        let bytes = value.as_bytes();
         let program_path = value.starts_with(['/', '\\']);
-        if !program_path && !value.contains(' ') && !lowercase_is(is_recon, value.as_bytes()) {
+        if !program_path && !present.has(b' ') && !lowercase_is(is_recon, bytes) {
             return None;
         }
-        let first = value.split_ascii_whitespace().next().unwrap_or("");
-        let name = first.rsplit(['/', '\\']).next().unwrap_or(first);
+        let first = bytes.trim_ascii_start();
+        let first = &first[..first.iter().position(u8::is_ascii_whitespace).unwrap_or(first.len())];
+        let name = &first[first
+            .iter()
+            .rposition(|b| matches!(b, b'/' | b'\\'))
+            .map_or(0, |at| at + 1)..];
         // Program names are short ASCII words, which quotes may split
         // (`c'a't`) without changing what the shell runs.
         let mut buffer = [0; 16];
         let mut length = 0;
-        for byte in name.bytes().filter(|b| !matches!(b, b'\'' | b'"')) {
+        for &byte in name.iter().filter(|b| !matches!(b, b'\'' | b'"')) {
             if length == buffer.len() || !(byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.') {
                 return None;
             }

@@ -16,6 +16,8 @@
 
 mod lexer;
 
+use std::cell::Cell;
+
 use lexer::{tokens, Backslash, Token};
 
 use super::{lowercase_into, ByteSet, Hit};
@@ -23,6 +25,9 @@ use super::{lowercase_into, ByteSet, Hit};
 /// Tokens read of an unquoted value with no parenthesis, variable, quote or
 /// underscore: enough for any expression such a value can form.
 const UNQUOTED_TOKENS: usize = 64;
+
+/// Tokens read first of such a value: prose fails within them.
+const FIRST_TOKENS: usize = 8;
 
 /// Nesting the grammar follows before it gives up on a value (payloads nest
 /// a few levels; deeper is not an expression anyone writes by hand).
@@ -35,6 +40,11 @@ pub fn inspect(value: &str) -> Option<Hit> {
 
 /// [`inspect`], given the bytes `value` holds.
 pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
+    inspect_reading_first(value, present, FIRST_TOKENS)
+}
+
+/// [`inspect_in`], reading `first_tokens` of an unquoted value before the rest.
+fn inspect_reading_first(value: &str, present: &ByteSet, first_tokens: usize) -> Option<Hit> {
     const NOT_WORD: ByteSet = ByteSet::except(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
     const PUNCTUATION: ByteSet = ByteSet::except(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ ");
     if value.len() < 2 || !present.meets(&NOT_WORD) {
@@ -56,32 +66,35 @@ pub(super) fn inspect_in(value: &str, present: &ByteSet) -> Option<Hit> {
     };
     // The three unquoted places read the same tokens.
     // Unquoted, English fails the grammar within a few tokens; only the
-    // fragments that count anywhere need the whole value read, and they
-    // need one of these characters.
-    const ANYWHERE: ByteSet = ByteSet::of(b"(@'\"_");
-    let limit = if present.meets(&ANYWHERE) {
-        usize::MAX
-    } else {
-        UNQUOTED_TOKENS
+    // fragments that count anywhere need the whole value read, and each
+    // needs a parenthesis, a variable, a string or an underscored name.
+    const ANYWHERE: ByteSet = ByteSet::of(b"(@$:'\"_");
+    let anywhere = present.meets(&ANYWHERE);
+    // Most such values fail all three places within their first tokens:
+    // those are read first, and the rest only if a place read to their end.
+    let mut limit = if anywhere { usize::MAX } else { first_tokens };
+    let unquoted = loop {
+        buffer.clear();
+        tokens(value, None, Backslash::Literal, limit, &mut buffer);
+        let reach = Cell::new(0);
+        let places = [
+            bare(value, &buffer, &reach),
+            after_expression(value, &buffer, &reach),
+            statement(value, &buffer, &reach),
+        ];
+        if buffer.len() < limit || reach.get() <= buffer.len() || limit == UNQUOTED_TOKENS {
+            break places;
+        }
+        limit = UNQUOTED_TOKENS;
     };
-    tokens(value, None, Backslash::Literal, limit, &mut buffer);
-    // Each unmistakable fragment needs a parenthesis, a variable, a string
-    // or an underscored name.
-    const UNMISTAKABLE: ByteSet = ByteSet::of(b"(@$:'\"_");
-    if let Some(at) = present
-        .meets(&UNMISTAKABLE)
-        .then(|| unmistakable(value, &buffer))
-        .flatten()
-    {
+    if let Some(at) = anywhere.then(|| unmistakable(value, &buffer)).flatten() {
         return Some(Hit {
             score: 5,
             context: "SQL anywhere in the value",
             at,
         });
     }
-    consider(bare(value, &buffer));
-    consider(after_expression(value, &buffer));
-    consider(statement(value, &buffer));
+    unquoted.into_iter().for_each(&mut consider);
     for (quote, context) in [
         (b'\'', "single-quoted SQL string"),
         (b'"', "double-quoted SQL string"),
@@ -243,8 +256,8 @@ fn is_attack_call(word: &[u8]) -> bool {
 }
 
 /// The value as a bare token: it must read as an expression from its start.
-fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
-    let mut grammar = Grammar::new(value, buffer, None);
+fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)], reach: &Cell<usize>) -> Option<Hit> {
+    let mut grammar = Grammar::new(value, buffer, None, reach);
     let first = grammar.peek();
     let numeric_start = matches!(
         first,
@@ -280,8 +293,8 @@ fn bare<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
 
 /// The value after an expression the app wrote (`ORDER BY x VALUE`,
 /// `LIMIT 1 VALUE`): it must start with a clause.
-fn after_expression<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
-    let mut grammar = Grammar::new(value, buffer, None);
+fn after_expression<'a>(value: &'a str, buffer: &[(Token<'a>, usize)], reach: &Cell<usize>) -> Option<Hit> {
+    let mut grammar = Grammar::new(value, buffer, None, reach);
     let clause = matches!(
         grammar.keyword_at(0),
         Keyword::Union
@@ -315,8 +328,8 @@ fn after_expression<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option
 /// The value as a statement of its own, as an app that runs what it is
 /// sent would: plain statements are suspicious, ones that also reach for
 /// other tables, delays or files are attacks.
-fn statement<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
-    let mut grammar = Grammar::new(value, buffer, None);
+fn statement<'a>(value: &'a str, buffer: &[(Token<'a>, usize)], reach: &Cell<usize>) -> Option<Hit> {
+    let mut grammar = Grammar::new(value, buffer, None, reach);
     let verb = match grammar.peek() {
         Some(Token::Semicolon) => {
             // `; DROP TABLE users --`: a statement after the app's own.
@@ -336,6 +349,8 @@ fn statement<'a>(value: &'a str, buffer: &[(Token<'a>, usize)]) -> Option<Hit> {
         .iter()
         .any(|v| verb.eq_ignore_ascii_case(v));
     // `SELECT * is slow` is a sentence; `SELECT 1 FROM t` a statement.
+    // Read to the end: a FROM may follow.
+    reach.set(buffer.len() + 1);
     let from = buffer
         .iter()
         .any(|(t, _)| matches!(t, Token::Word(w) if keyword(w) == Keyword::From));
@@ -382,7 +397,9 @@ fn quoted<'a>(
     if let Some(at) = unmistakable(value, &buffer[1..]) {
         return Some(Hit { score: 5, context, at });
     }
-    let mut grammar = Grammar::new(value, buffer, Some(quote));
+    // Quoted, the value is read whole: how far the grammar looks is moot.
+    let reach = Cell::new(0);
+    let mut grammar = Grammar::new(value, buffer, Some(quote), &reach);
     grammar.pos = 1;
     if !grammar.tail() {
         return None;
@@ -478,10 +495,14 @@ struct Grammar<'t, 'a> {
     /// The quote the app opened, which closes a string the value leaves open.
     app_quote: Option<u8>,
     found: Found,
+    /// How far into the tokens the grammar has looked (one past the furthest
+    /// index asked for): when it reaches the end of a prefix, the decision
+    /// may depend on what follows.
+    reach: &'t Cell<usize>,
 }
 
 impl<'t, 'a> Grammar<'t, 'a> {
-    fn new(text: &'a str, tokens: &'t [(Token<'a>, usize)], app_quote: Option<u8>) -> Self {
+    fn new(text: &'a str, tokens: &'t [(Token<'a>, usize)], app_quote: Option<u8>, reach: &'t Cell<usize>) -> Self {
         Self {
             text,
             tokens,
@@ -493,15 +514,18 @@ impl<'t, 'a> Grammar<'t, 'a> {
             depth: 0,
             app_quote,
             found: Found::default(),
+            reach,
         }
     }
 
     fn peek(&self) -> Option<Token<'a>> {
-        self.tokens.get(self.pos).map(|(t, _)| *t)
+        self.peek_at(0)
     }
 
     fn peek_at(&self, offset: usize) -> Option<Token<'a>> {
-        self.tokens.get(self.pos + offset).map(|(t, _)| *t)
+        let index = self.pos + offset;
+        self.reach.set(self.reach.get().max(index + 1));
+        self.tokens.get(index).map(|(t, _)| *t)
     }
 
     fn keyword_at(&self, offset: usize) -> Keyword {
@@ -516,7 +540,7 @@ impl<'t, 'a> Grammar<'t, 'a> {
     }
 
     fn at_end(&self) -> bool {
-        self.pos >= self.tokens.len()
+        self.peek().is_none()
     }
 
     /// After an operand at the outermost level: operators, clauses and
@@ -1402,6 +1426,53 @@ mod tests {
             ],
             true,
         );
+    }
+
+    #[test]
+    fn expressions_longer_than_the_first_tokens_are_read_whole() {
+        for value in [
+            "1 or 1 = 1 or 1 = 1",
+            "1 or x = x and 1 = 1 -- x",
+            "1 and 1 and 1 and 1 and 1 union select 1",
+        ] {
+            let present = ByteSet::in_text(value);
+            assert!(
+                inspect_reading_first(value, &present, FIRST_TOKENS).is_some(),
+                "{value}"
+            );
+        }
+        // A statement whose end decides: what follows its `;`.
+        let value = "drop table 1 1 1 1 1 ; 1";
+        let present = ByteSet::in_text(value);
+        assert_eq!(
+            inspect_reading_first(value, &present, FIRST_TOKENS),
+            inspect_reading_first(value, &present, UNQUOTED_TOKENS)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reading_the_first_tokens_first_decides_as_reading_all(
+            words in proptest::prop_oneof![
+                // Long expressions, which the first tokens cut mid-way.
+                proptest::collection::vec(proptest::sample::select(vec!["1", "x", "or", "and", "=", "--"]), 6..20),
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        "1", "0", "x", "or", "and", "union", "select", "from", "order", "by", "group", "having",
+                        "not", "like", "is", "null", "true", "=", "<", "-", "+", "*", ",", ".", ";", "--", "#",
+                        "/*", "*/", "limit", "where", "drop", "table", "users", "the", "chair", "5-year",
+                    ]),
+                    0..24,
+                ),
+            ],
+        ) {
+            let value = words.join(" ");
+            let present = ByteSet::in_text(&value);
+            proptest::prop_assert_eq!(
+                inspect_reading_first(&value, &present, FIRST_TOKENS),
+                inspect_reading_first(&value, &present, UNQUOTED_TOKENS)
+            );
+        }
     }
 
     #[test]
