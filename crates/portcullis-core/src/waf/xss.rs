@@ -85,6 +85,7 @@ pub fn inspect(value: &str) -> Option<Hit> {
 /// previous attribute).
 fn handler_assignment(value: &str) -> Option<Hit> {
     let bytes = value.as_bytes();
+    let in_tag = value.contains(['<', '>']);
     memchr::memchr_iter(b'=', bytes).find_map(|eq| {
         let word = super::preceding_word(bytes, eq);
         // `xmlns:svg`: a prefixed name is one attribute.
@@ -94,28 +95,42 @@ fn handler_assignment(value: &str) -> Option<Hit> {
             0
         };
         let start = eq - word.len() - prefix;
-        let name = &bytes[start..start + word.len() + prefix];
         let boundary = start == 0 || matches!(bytes[start - 1], b' ' | b'\t' | b'\n' | b'/' | b'"' | b'\'' | b'+');
-        let code = value[eq + 1..].trim_start_matches(['"', '\'', ' ']);
-        let first = code.split(|c: char| c.is_whitespace() || c == '>').next().unwrap_or("");
+        let name = lowercase(&bytes[start..eq]);
+        let handler = is_event_handler(&name);
+        let declares = name == b"style" || name == b"xmlns" || name.starts_with(b"xmlns:");
+        if !boundary || !(handler || declares) {
+            return None;
+        }
+        let code = attribute_value(&value[eq + 1..]);
         // A call, or a reach for the page's cookies or address.
-        let calls =
-            first.contains(['(', '`']) || ["document.", "location", "window."].iter().any(|r| first.contains(r));
-        // After a space it needs an unquoted attribute to land in, or a tag
-        // around it (`x onerror=alert(1)>`); after a quote or `/` it ends one.
-        let ends_attribute = start == 0 || matches!(bytes[start - 1], b'/' | b'"' | b'\'' | b'+');
-        let in_tag = value.contains(['<', '>']);
-        let name = lowercase(name);
+        let calls = code.contains(['(', '`']) || ["document.", "location", "window."].iter().any(|r| code.contains(r));
         // `style=x:expression(alert(1))`, `xmlns:svg="..."`: an inline style
         // or a namespace declaration added the same way.
         let style = name == b"style" && (dangerous_css(code.as_bytes()) || style_breakout(code.as_bytes()))
-            || (name == b"xmlns" || name.starts_with(b"xmlns:")) && code.contains("://");
-        (boundary && (is_event_handler(&name) && calls || style)).then_some(Hit {
+            || name != b"style" && declares && code.contains("://");
+        // After a space it needs an unquoted attribute to land in, or a tag
+        // around it (`x onerror=alert(1)>`); after a quote or `/` it ends one.
+        let ends_attribute = start == 0 || matches!(bytes[start - 1], b'/' | b'"' | b'\'' | b'+');
+        (handler && calls || style).then_some(Hit {
             score: if ends_attribute || in_tag || style { 5 } else { 3 },
             context: "event handler attribute",
             at: start,
         })
     })
+}
+
+/// An attribute's value as a tokenizer would end it: at its closing quote,
+/// or unquoted at a space or `>`.
+fn attribute_value(after_equals: &str) -> &str {
+    let rest = after_equals.trim_start_matches(' ');
+    match rest.as_bytes().first() {
+        Some(&quote @ (b'"' | b'\'')) => {
+            let inner = &rest[1..];
+            &inner[..memchr::memchr(quote, inner.as_bytes()).unwrap_or(inner.len())]
+        }
+        _ => &rest[..rest.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(rest.len())],
+    }
 }
 
 /// The value as page text: the tags it opens.
@@ -465,7 +480,11 @@ fn open_comment(bytes: &[u8]) -> Option<usize> {
 /// string in code (`getURL("javascript:...")`).
 fn url(value: &str) -> Option<Hit> {
     let bytes = value.as_bytes();
-    let quoted = memchr::memchr2_iter(b'"', b'\'', bytes).find(|&at| script_url(&value[at + 1..]));
+    // Each quoted string read to its closing quote, so the scan stays linear.
+    let quoted = memchr::memchr2_iter(b'"', b'\'', bytes).find(|&at| {
+        let rest = &value[at + 1..];
+        script_url(&rest[..memchr::memchr(bytes[at], rest.as_bytes()).unwrap_or(rest.len())])
+    });
     if let Some(at) = quoted {
         return Some(Hit {
             score: 5,
@@ -483,10 +502,12 @@ fn url(value: &str) -> Option<Hit> {
 /// A `javascript:` URL that holds code, or a `data:` URL of markup.
 fn script_url(value: &str) -> bool {
     let trimmed = value.trim_start_matches(|c: char| c <= ' ');
+    if !dangerous_url(trimmed.as_bytes()) {
+        return false;
+    }
     let data = trimmed.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("data:"));
     // `javascript: the good parts` is a book title; code calls something.
-    let code = trimmed.contains(['(', '`', '=', '\\', '[']);
-    dangerous_url(trimmed.as_bytes()) && (data || code)
+    data || trimmed.contains(['(', '`', '=', '\\', '['])
 }
 
 /// The value inside a string in a script (`var q = 'VALUE';`): a quote,
