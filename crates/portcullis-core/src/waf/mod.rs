@@ -403,7 +403,13 @@ impl Inspection {
             self.record(item, Detector::TemplateInjection, template::inspect(text), text, steps);
         }
         if present.meets(&NOSQL) {
-            self.record(item, Detector::NosqlInjection, nosql::value(text), text, steps);
+            self.record(
+                item,
+                Detector::NosqlInjection,
+                nosql::value_in(text, present),
+                text,
+                steps,
+            );
         }
         if present.meets(&URL) || text.starts_with(|c: char| c.is_ascii_digit()) {
             self.record(item, Detector::Ssrf, ssrf::inspect(text), text, steps);

@@ -7,7 +7,7 @@
 //! `JSON.parse` a field) and for a string breakout into JavaScript
 //! (`' && this.password.match(/.*/)//`, `';sleep(5000);'`).
 
-use super::Hit;
+use super::{ByteSet, Hit};
 
 /// A MongoDB query operator among a key path's segments.
 pub fn key<'a>(segments: impl IntoIterator<Item = &'a str>) -> Option<Hit> {
@@ -24,18 +24,29 @@ pub fn key<'a>(segments: impl IntoIterator<Item = &'a str>) -> Option<Hit> {
 
 /// Operators as object syntax inside a value, or JavaScript for `$where`.
 pub fn value(text: &str) -> Option<Hit> {
-    if let Some(at) = operator_syntax(text) {
+    value_in(text, &ByteSet::in_text(text))
+}
+
+/// [`value`], given the bytes `text` holds.
+pub(super) fn value_in(text: &str, present: &ByteSet) -> Option<Hit> {
+    if let Some(at) = present.has(b'$').then(|| operator_syntax(text)).flatten() {
         return Some(Hit {
             score: 5,
             context: "query operator in a value",
             at,
         });
     }
-    where_javascript(text).map(|at| Hit {
-        score: 5,
-        context: "JavaScript for $where",
-        at,
-    })
+    // A `$where` breakout needs a statement or logic operator.
+    const OPERATORS: ByteSet = ByteSet::of(b";&|");
+    present
+        .meets(&OPERATORS)
+        .then(|| where_javascript(text))
+        .flatten()
+        .map(|at| Hit {
+            score: 5,
+            context: "JavaScript for $where",
+            at,
+        })
 }
 
 /// `$ne:`, `"$gt":`, `[$ne]`: an operator name used as a key.
