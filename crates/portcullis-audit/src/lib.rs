@@ -5,3 +5,4 @@
 //! written as text, JSON or SARIF.
 
 pub mod report;
+pub mod url;

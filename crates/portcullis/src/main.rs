@@ -1,5 +1,6 @@
 //! portcullis: a secure-by-default gateway in front of Node.js/Express apps.
 
+mod audit;
 mod config;
 mod demo;
 mod explain;
@@ -68,6 +69,9 @@ enum Command {
     /// The WAF's view of requests.
     #[command(subcommand)]
     Waf(WafCommand),
+    /// Check a live site against the production checklist: exit 0, 1 when a
+    /// finding reaches --fail-on, 2 when the audit could not run.
+    Audit(audit::AuditArgs),
     /// Start the bundled example Express app with portcullis in front of it.
     Demo {
         /// The example app's directory (default: examples/express-app of this checkout).
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Some(Command::Cert(CertCommand::SelfSigned { hosts, out })) => self_signed(&hosts, &out),
         Some(Command::Demo { app_dir }) => runtime.block_on(demo::run(app_dir)),
         Some(Command::Waf(WafCommand::Explain(args))) => explain::run(args),
+        Some(Command::Audit(args)) => runtime.block_on(audit::run(args)),
         None => runtime.block_on(run(cli.run)),
     }
 }

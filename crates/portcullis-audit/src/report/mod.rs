@@ -238,8 +238,8 @@ impl Report {
 
     /// The process's exit code: 1 when a finding reaches `fail_on`, else 0.
     /// (2, for usage and network errors, is the caller's.)
-    pub fn exit_code(&self, fail_on: Severity) -> i32 {
-        i32::from(self.findings.iter().any(|f| f.severity >= fail_on))
+    pub fn exit_code(&self, fail_on: Severity) -> u8 {
+        u8::from(self.findings.iter().any(|f| f.severity >= fail_on))
     }
 }
 

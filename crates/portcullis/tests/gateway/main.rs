@@ -4,6 +4,7 @@
 mod harness;
 
 mod acme;
+mod audit;
 
 mod browser;
 mod early_answers;

@@ -1,0 +1,152 @@
+//! Bounded requests to one origin, each answer kept for the checks that read
+//! every answer (cookies).
+
+use std::sync::Mutex;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use super::{AuditError, Options};
+
+/// One answer: what the checks read, and where it came from.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub url: String,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// At most [`Options::max_body_bytes`], lossily decoded.
+    pub body: String,
+}
+
+impl Answer {
+    /// `Name: value`, as the evidence quotes a header.
+    pub fn header_line(&self, name: &str) -> Option<String> {
+        let value = self.headers.get(name)?;
+        Some(format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+}
+
+pub struct Client {
+    base: Url,
+    http: reqwest::Client,
+    max_body_bytes: usize,
+    max_requests: usize,
+    answers: Mutex<Vec<Answer>>,
+}
+
+/// A request that got no answer.
+#[derive(Debug)]
+pub struct RequestError(String);
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Client {
+    pub fn new(base: Url, options: &Options) -> Result<Self, AuditError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout)
+            // Redirects are findings (C1), not something to follow blindly.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("portcullis-audit/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &options.cacert {
+            let certificates =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| AuditError::Setup(format!("--cacert: {e}")))?;
+            if certificates.is_empty() {
+                return Err(AuditError::Setup("--cacert: no PEM certificate in the file".into()));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(|e| AuditError::Setup(e.to_string()))?;
+        Ok(Self {
+            base,
+            http,
+            max_body_bytes: options.max_body_bytes,
+            max_requests: options.max_requests,
+            answers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// Every answer so far, in order.
+    pub fn answers(&self) -> Vec<Answer> {
+        self.answers.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Answer, RequestError> {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// A request to `path` (joined to the base, same origin only).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, &'static str)>,
+    ) -> Result<Answer, RequestError> {
+        let url = self.base.join(path).map_err(|e| RequestError(format!("{path}: {e}")))?;
+        if url.origin() != self.base.origin() {
+            return Err(RequestError(format!("{url}: another origin")));
+        }
+        if self.answers.lock().map(|a| a.len()).unwrap_or(0) >= self.max_requests {
+            return Err(RequestError(format!("{url}: the request budget is spent")));
+        }
+        let mut request = self.http.request(method, url.clone());
+        if let Some((content_type, body)) = body {
+            request = request.header("content-type", content_type).body(body);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| RequestError(format!("{url}: {}", error_chain(&e))))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        while body.len() < self.max_body_bytes {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return Err(RequestError(format!("{url}: {}", error_chain(&e)))),
+            }
+        }
+        body.truncate(self.max_body_bytes);
+        let answer = Answer {
+            url: url.to_string(),
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.push(answer.clone());
+        }
+        Ok(answer)
+    }
+}
+
+/// reqwest's error and its causes, which say what actually failed
+/// (`connection refused`, `invalid peer certificate: UnknownIssuer`).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,89 @@
+//! `portcullis audit URL`: the checklist verified against a live site.
+//!
+//! Each checklist item is one module that reads the answers of a few
+//! bounded requests and reports [`Finding`]s with their evidence and fix.
+//! Only GET requests are sent, except the marked probes (a malformed JSON
+//! body, for C4), and never more than [`Options::max_requests`].
+
+mod client;
+mod cookies;
+mod exposed;
+mod fingerprint;
+mod leaks;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use client::{Answer, Client};
+
+use crate::report::{Finding, Report};
+
+/// How the audit reaches the site.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Per request, connection included.
+    pub timeout: Duration,
+    /// At most this much of each body is read.
+    pub max_body_bytes: usize,
+    pub max_requests: usize,
+    /// A PEM file of extra trusted CAs (a private or development CA).
+    pub cacert: Option<Vec<u8>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            max_body_bytes: 1024 * 1024,
+            max_requests: 200,
+            cacert: None,
+        }
+    }
+}
+
+/// Why the audit could not run: the exit code 2 cases.
+#[derive(Debug)]
+pub enum AuditError {
+    /// Not an http(s) URL.
+    Target(String),
+    /// The CA file is not PEM, or the client could not be built.
+    Setup(String),
+    /// The site did not answer its first request.
+    Unreachable(String),
+}
+
+impl fmt::Display for AuditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditError::Target(why) => write!(f, "not an http or https URL: {why}"),
+            AuditError::Setup(why) => write!(f, "cannot set up the client: {why}"),
+            AuditError::Unreachable(why) => write!(f, "the site did not answer: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for AuditError {}
+
+/// Audits the site at `target` and reports what fails.
+pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError> {
+    let base = url::Url::parse(target).map_err(|e| AuditError::Target(format!("{target}: {e}")))?;
+    if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+        return Err(AuditError::Target(target.to_owned()));
+    }
+    let client = Client::new(base, options)?;
+    let home = client
+        .get("/")
+        .await
+        .map_err(|e| AuditError::Unreachable(e.to_string()))?;
+    let mut findings: Vec<Finding> = Vec::new();
+    findings.extend(fingerprint::check(&client, &home).await);
+    findings.extend(leaks::check(&client).await);
+    findings.extend(exposed::check(&client).await);
+    findings.extend(cookies::check(&client, client.answers().as_slice()));
+    let mut report = Report::new(client.base().as_str());
+    for finding in findings {
+        report.add(finding);
+    }
+    report.sort();
+    Ok(report)
+}

@@ -1,0 +1,85 @@
+//! `portcullis audit URL`: the checklist verified against a live site,
+//! printed as text, JSON or SARIF. Exit code 0, or 1 when a finding reaches
+//! `--fail-on`, or 2 when the audit could not run.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use portcullis_audit::report::{json, sarif, text, Severity};
+use portcullis_audit::url::{audit, Options};
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// The site: `https://example.com/` or `http://127.0.0.1:3000/`.
+    target: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Exit 1 when a finding is this severe or worse: info, low, medium,
+    /// high, critical.
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    fail_on: Severity,
+    /// A PEM file of CAs to trust besides the system's (for a private or
+    /// development CA, such as `portcullis cert self-signed` writes).
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Seconds each request may take.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    timeout: u64,
+    /// The most requests the audit sends.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    max_requests: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+pub async fn run(args: AuditArgs) -> ExitCode {
+    let cacert = match &args.cacert {
+        Some(path) => match std::fs::read(path) {
+            Ok(pem) => Some(pem),
+            Err(error) => {
+                eprintln!("portcullis audit: --cacert {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let options = Options {
+        timeout: Duration::from_secs(args.timeout),
+        max_requests: args.max_requests,
+        cacert,
+        ..Options::default()
+    };
+    let report = match audit(&args.target, &options).await {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("portcullis audit: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut out = stdout.lock();
+    let written = match args.format {
+        Format::Text => text::write(&report, colour, &mut out),
+        Format::Json => json::write(&report, &mut out),
+        Format::Sarif => sarif::write(&report, &mut out),
+    };
+    match written.and_then(|()| out.flush()) {
+        // The reader (`| head`) has what it wanted.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(error) => {
+            eprintln!("portcullis audit: cannot write the report: {error}");
+            return ExitCode::from(2);
+        }
+        Ok(()) => {}
+    }
+    ExitCode::from(report.exit_code(args.fail_on))
+}

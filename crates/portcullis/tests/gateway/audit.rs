@@ -1,0 +1,91 @@
+//! `portcullis audit URL` against the real example app: directly, through
+//! portcullis, and through portcullis with one protection switched off.
+
+use std::collections::BTreeSet;
+
+use crate::harness::ExpressApp;
+use crate::protected;
+
+/// Runs the audit with `--format json`: its exit code and the rules found.
+fn audit(target: &str) -> (Option<i32>, BTreeSet<String>, serde_json::Value) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["audit", target, "--format", "json", "--timeout", "5"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let rules = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_owned())
+        .collect();
+    (output.status.code(), rules, report)
+}
+
+#[test]
+fn the_bare_app_fails_fingerprinting_and_leaks_its_stack() {
+    let app = ExpressApp::start();
+    let (code, rules, report) = audit(&app.url());
+    for expected in [
+        "fingerprint.x-powered-by",
+        "fingerprint.default-404",
+        "leaks.stack-trace",
+    ] {
+        assert!(rules.contains(expected), "{expected} missing from {report:#}");
+    }
+    // The stack trace is high: the default --fail-on.
+    assert_eq!(code, Some(1), "{report:#}");
+    let leak = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "leaks.stack-trace")
+        .unwrap();
+    assert!(leak["evidence"]["excerpt"]
+        .as_str()
+        .unwrap()
+        .contains("node_modules/body-parser"));
+    assert_eq!(leak["item"], "C4");
+}
+
+#[test]
+fn through_portcullis_those_findings_are_gone_and_return_with_their_protection_off() {
+    let (_app, gateway) = protected("");
+    let (code, rules, report) = audit(&gateway.url("/"));
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(rules.is_empty(), "{report:#}");
+
+    let (_app, gateway) = protected("[fingerprint]\nremove_headers = []\n");
+    let (_, rules, report) = audit(&gateway.url("/"));
+    assert_eq!(
+        rules,
+        BTreeSet::from(["fingerprint.x-powered-by".to_owned()]),
+        "{report:#}"
+    );
+
+    let (_app, gateway) = protected("[errors]\nreplace_leaking_errors = false\nreplace_default_404 = false\n");
+    let (code, rules, report) = audit(&gateway.url("/"));
+    assert_eq!(
+        rules,
+        BTreeSet::from(["fingerprint.default-404".to_owned(), "leaks.stack-trace".to_owned()]),
+        "{report:#}"
+    );
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn an_unreachable_site_or_a_bad_target_exits_2_and_says_why() {
+    for (target, says) in [
+        ("http://127.0.0.1:1/", "did not answer"),
+        ("ftp://127.0.0.1/", "not an http or https URL"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["audit", target, "--timeout", "2"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{target}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{target}: {stderr}");
+    }
+}
