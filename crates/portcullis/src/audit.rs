@@ -31,6 +31,12 @@ pub struct AuditArgs {
     /// The most requests the audit sends.
     #[arg(long, value_name = "N", default_value_t = 200)]
     max_requests: usize,
+    /// The most pages the crawl visits.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    max_pages: usize,
+    /// Requests per second, at most.
+    #[arg(long, value_name = "N", default_value_t = 10.0)]
+    rate: f64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -54,6 +60,8 @@ pub async fn run(args: AuditArgs) -> ExitCode {
     let options = Options {
         timeout: Duration::from_secs(args.timeout),
         max_requests: args.max_requests,
+        max_pages: args.max_pages,
+        rate: args.rate,
         cacert,
         ..Options::default()
     };

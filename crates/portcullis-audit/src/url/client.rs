@@ -38,6 +38,9 @@ pub struct Client {
     http: reqwest::Client,
     max_body_bytes: usize,
     max_requests: usize,
+    /// Between two requests' starts.
+    interval: std::time::Duration,
+    next_start: tokio::sync::Mutex<tokio::time::Instant>,
     answers: Mutex<Vec<Answer>>,
 }
 
@@ -75,6 +78,8 @@ impl Client {
             http,
             max_body_bytes: options.max_body_bytes,
             max_requests: options.max_requests,
+            interval: std::time::Duration::from_secs_f64(1.0 / options.rate.max(0.001)),
+            next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
             answers: Mutex::new(Vec::new()),
         })
     }
@@ -105,6 +110,11 @@ impl Client {
         }
         if self.answers.lock().map(|a| a.len()).unwrap_or(0) >= self.max_requests {
             return Err(RequestError(format!("{url}: the request budget is spent")));
+        }
+        {
+            let mut next_start = self.next_start.lock().await;
+            tokio::time::sleep_until(*next_start).await;
+            *next_start = tokio::time::Instant::now() + self.interval;
         }
         let mut request = self.http.request(method, url.clone());
         if let Some((content_type, body)) = body {

@@ -1,12 +1,16 @@
 //! `portcullis audit URL`: the checklist verified against a live site.
 //!
-//! Each checklist item is one module that reads the answers of a few
-//! bounded requests and reports [`Finding`]s with their evidence and fix.
-//! Only GET requests are sent, except the marked probes (a malformed JSON
-//! body, for C4), and never more than [`Options::max_requests`].
+//! The home page first, then a bounded same-origin crawl; each checklist
+//! item is one module that reads those answers (or sends a few requests of
+//! its own) and reports [`Finding`]s with their evidence and fix. Only GET
+//! requests are sent, except the marked probes (a malformed JSON body, for
+//! C4), never more than [`Options::max_requests`], never faster than
+//! [`Options::rate`].
 
 mod client;
 mod cookies;
+mod crawl;
+mod data_leaks;
 mod exposed;
 mod fingerprint;
 mod leaks;
@@ -26,6 +30,10 @@ pub struct Options {
     /// At most this much of each body is read.
     pub max_body_bytes: usize,
     pub max_requests: usize,
+    /// Pages the crawl visits, the home page included.
+    pub max_pages: usize,
+    /// Requests per second, at most.
+    pub rate: f64,
     /// A PEM file of extra trusted CAs (a private or development CA).
     pub cacert: Option<Vec<u8>>,
 }
@@ -36,6 +44,8 @@ impl Default for Options {
             timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
             max_requests: 200,
+            max_pages: 50,
+            rate: 10.0,
             cacert: None,
         }
     }
@@ -75,11 +85,15 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
         .get("/")
         .await
         .map_err(|e| AuditError::Unreachable(e.to_string()))?;
+    crawl::crawl(&client, &home, options.max_pages).await;
     let mut findings: Vec<Finding> = Vec::new();
     findings.extend(fingerprint::check(&client, &home).await);
-    findings.extend(leaks::check(&client).await);
     findings.extend(exposed::check(&client).await);
-    findings.extend(cookies::check(&client, client.answers().as_slice()));
+    // These read every answer, the probes' included.
+    findings.extend(leaks::check(&client).await);
+    let answers = client.answers();
+    findings.extend(cookies::check(&client, &answers));
+    findings.extend(data_leaks::check(&answers));
     let mut report = Report::new(client.base().as_str());
     for finding in findings {
         report.add(finding);

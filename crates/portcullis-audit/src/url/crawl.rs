@@ -1,0 +1,118 @@
+//! The crawl: same-origin links from the home page on, breadth first, GET
+//! only, bounded in pages (and, through the client, in requests and rate).
+//! Every answer it gets is kept for the checks that read all of them.
+
+use std::collections::{HashSet, VecDeque};
+
+use html5gum::{Token, Tokenizer};
+use url::Url;
+
+use super::{Answer, Client};
+
+/// Visits up to `max_pages` pages reachable from `home`.
+pub async fn crawl(client: &Client, home: &Answer, max_pages: usize) {
+    let mut seen: HashSet<String> = HashSet::from([client.base().join("/").map(String::from).unwrap_or_default()]);
+    let mut queue: VecDeque<Url> = links(client.base(), &home.body).into();
+    let mut pages = 1;
+    while let Some(url) = queue.pop_front() {
+        if pages >= max_pages {
+            break;
+        }
+        if !seen.insert(url.to_string()) || !safe_to_follow(&url) {
+            continue;
+        }
+        let Ok(answer) = client.get(&url_path(&url)).await else {
+            break;
+        };
+        pages += 1;
+        if is_html(&answer) {
+            let base = Url::parse(&answer.url).unwrap_or_else(|_| client.base().clone());
+            queue.extend(
+                links(&base, &answer.body)
+                    .into_iter()
+                    .filter(|l| l.origin() == client.base().origin()),
+            );
+        }
+    }
+}
+
+/// `href`s of links and `action`s of GET forms, resolved against `base`,
+/// without their fragments.
+pub fn links(base: &Url, html: &str) -> Vec<Url> {
+    let mut found = Vec::new();
+    for token in Tokenizer::new(html).flatten() {
+        let Token::StartTag(tag) = token else {
+            continue;
+        };
+        let attribute = match &tag.name[..] {
+            b"a" | b"area" => "href",
+            b"form"
+                if tag
+                    .attributes
+                    .get(&b"method"[..])
+                    .is_none_or(|m| m.eq_ignore_ascii_case(b"get")) =>
+            {
+                "action"
+            }
+            _ => continue,
+        };
+        let Some(value) = tag.attributes.get(attribute.as_bytes()) else {
+            continue;
+        };
+        if let Ok(mut url) = base.join(&String::from_utf8_lossy(value)) {
+            url.set_fragment(None);
+            if matches!(url.scheme(), "http" | "https") {
+                found.push(url);
+            }
+        }
+    }
+    found
+}
+
+/// GET should change nothing, but some apps log out on one.
+fn safe_to_follow(url: &Url) -> bool {
+    let path = url.path().to_ascii_lowercase();
+    !["logout", "log-out", "signout", "sign-out", "delete", "remove"]
+        .iter()
+        .any(|word| path.contains(word))
+}
+
+fn url_path(url: &Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+pub fn is_html(answer: &Answer) -> bool {
+    answer
+        .header("content-type")
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_and_get_forms_are_followed() {
+        let base = Url::parse("http://127.0.0.1:3000/shop/").unwrap();
+        let html = r#"<a href="/a#top">a</a> <a href="b?x=1">b</a> <a href="mailto:x@y">m</a>
+            <form action="/search"><input name=q></form> <form method="post" action="/login"></form>"#;
+        let found: Vec<String> = links(&base, html).iter().map(Url::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "http://127.0.0.1:3000/a",
+                "http://127.0.0.1:3000/shop/b?x=1",
+                "http://127.0.0.1:3000/search",
+            ]
+        );
+    }
+
+    #[test]
+    fn logging_out_is_not_followed() {
+        assert!(!safe_to_follow(&Url::parse("http://x/account/logout").unwrap()));
+        assert!(safe_to_follow(&Url::parse("http://x/account/settings").unwrap()));
+    }
+}
