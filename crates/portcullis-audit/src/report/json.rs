@@ -16,6 +16,8 @@ struct Document<'a> {
     tool: Tool,
     target: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     grade: Option<&'a Grade>,
     summary: Summary,
     findings: &'a [Finding],
@@ -46,6 +48,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             version: env!("CARGO_PKG_VERSION"),
         },
         target: &report.target,
+        scope: report.scope.as_deref(),
         grade: report.grade.as_ref(),
         summary: Summary {
             critical: count(Critical),

@@ -180,6 +180,10 @@ pub struct Finding {
 pub struct Report {
     /// The URL or the project directory.
     pub target: String,
+    /// What the audit covered (`24 requests, 7 pages crawled`), so a reader
+    /// knows what "no findings" means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// The grade and score, for audits that give one (the live-site
     /// audit, graded like the MDN HTTP Observatory).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,9 @@ pub fn write(report: &Report, colour: bool, out: &mut dyn Write) -> io::Result<(
         write!(out, "   grade {} (score {})", paint("1", &grade.grade), grade.score)?;
     }
     writeln!(out)?;
+    if let Some(scope) = &report.scope {
+        writeln!(out, "{scope}")?;
+    }
     let mut current = None;
     for finding in &report.findings {
         if current != Some(finding.item) {

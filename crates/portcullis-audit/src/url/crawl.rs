@@ -9,8 +9,8 @@ use url::Url;
 
 use super::{Answer, Client};
 
-/// Visits up to `max_pages` pages reachable from `home`.
-pub async fn crawl(client: &Client, home: &Answer, max_pages: usize) {
+/// Visits up to `max_pages` pages reachable from `home`; how many it did.
+pub async fn crawl(client: &Client, home: &Answer, max_pages: usize) -> usize {
     let mut seen: HashSet<String> = HashSet::from([client.base().join("/").map(String::from).unwrap_or_default()]);
     let mut queue: VecDeque<Url> = links(client.base(), &home.body).into();
     let mut pages = 1;
@@ -34,6 +34,7 @@ pub async fn crawl(client: &Client, home: &Answer, max_pages: usize) {
             );
         }
     }
+    pages
 }
 
 /// `href`s of links and `action`s of GET forms, resolved against `base`,

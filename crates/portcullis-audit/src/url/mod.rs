@@ -85,7 +85,7 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
         .get("/")
         .await
         .map_err(|e| AuditError::Unreachable(e.to_string()))?;
-    crawl::crawl(&client, &home, options.max_pages).await;
+    let pages = crawl::crawl(&client, &home, options.max_pages).await;
     let mut findings: Vec<Finding> = Vec::new();
     findings.extend(fingerprint::check(&client, &home).await);
     findings.extend(exposed::check(&client).await);
@@ -95,6 +95,7 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
     findings.extend(cookies::check(&client, &answers));
     findings.extend(data_leaks::check(&answers));
     let mut report = Report::new(client.base().as_str());
+    report.scope = Some(format!("{} requests, {pages} pages crawled", answers.len()));
     for finding in findings {
         report.add(finding);
     }

@@ -34,6 +34,9 @@ fn the_bare_app_fails_fingerprinting_and_leaks_its_stack() {
     ] {
         assert!(rules.contains(expected), "{expected} missing from {report:#}");
     }
+    // The home page and the five pages it links to.
+    let scope = report["scope"].as_str().unwrap();
+    assert!(scope.ends_with(", 6 pages crawled"), "{scope}");
     // The stack trace is high: the default --fail-on.
     assert_eq!(code, Some(1), "{report:#}");
     let leak = report["findings"]
