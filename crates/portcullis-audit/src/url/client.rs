@@ -94,15 +94,17 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str) -> Result<Answer, RequestError> {
-        self.send(Method::GET, path, None).await
+        self.send(Method::GET, path, &[], None).await
     }
 
-    /// A request to `path` (joined to the base, same origin only).
+    /// A request to `path` (joined to the base, same origin only), with
+    /// extra `headers` and a body (its content type, then the bytes).
     pub async fn send(
         &self,
         method: Method,
         path: &str,
-        body: Option<(&'static str, &'static str)>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, String)>,
     ) -> Result<Answer, RequestError> {
         let url = self.base.join(path).map_err(|e| RequestError(format!("{path}: {e}")))?;
         if url.origin() != self.base.origin() {
@@ -117,6 +119,9 @@ impl Client {
             *next_start = tokio::time::Instant::now() + self.interval;
         }
         let mut request = self.http.request(method, url.clone());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some((content_type, body)) = body {
             request = request.header("content-type", content_type).body(body);
         }

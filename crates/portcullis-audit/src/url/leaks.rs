@@ -9,7 +9,12 @@ use crate::report::{Evidence, Finding, Item, Severity};
 
 pub async fn check(client: &Client) -> Vec<Finding> {
     let _ = client
-        .send(Method::POST, "/", Some(("application/json", "{\"portcullis-audit\":")))
+        .send(
+            Method::POST,
+            "/",
+            &[],
+            Some(("application/json", "{\"portcullis-audit\":".into())),
+        )
         .await;
     let mut findings: Vec<Finding> = Vec::new();
     for answer in client.answers() {

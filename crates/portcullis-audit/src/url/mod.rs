@@ -4,12 +4,13 @@
 //! item is one module that reads those answers (or sends a few requests of
 //! its own) and reports [`Finding`]s with their evidence and fix. Only GET
 //! requests are sent, except the marked probes (a malformed JSON body, for
-//! C4), never more than [`Options::max_requests`], never faster than
+//! C4; cross-site posts of the forms found, for C10), never more than [`Options::max_requests`], never faster than
 //! [`Options::rate`].
 
 mod client;
 mod cookies;
 mod crawl;
+mod csrf;
 mod data_leaks;
 mod exposed;
 mod fingerprint;
@@ -89,6 +90,7 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
     let mut findings: Vec<Finding> = Vec::new();
     findings.extend(fingerprint::check(&client, &home).await);
     findings.extend(exposed::check(&client).await);
+    findings.extend(csrf::check(&client, &client.answers()).await);
     // These read every answer, the probes' included.
     findings.extend(leaks::check(&client).await);
     let answers = client.answers();

@@ -24,13 +24,14 @@ fn audit(target: &str) -> (Option<i32>, BTreeSet<String>, serde_json::Value) {
 }
 
 #[test]
-fn the_bare_app_fails_fingerprinting_and_leaks_its_stack() {
+fn the_bare_app_fails_fingerprinting_leaks_its_stack_and_takes_cross_site_posts() {
     let app = ExpressApp::start();
     let (code, rules, report) = audit(&app.url());
     for expected in [
         "fingerprint.x-powered-by",
         "fingerprint.default-404",
         "leaks.stack-trace",
+        "csrf.cross-site-post-accepted",
     ] {
         assert!(rules.contains(expected), "{expected} missing from {report:#}");
     }
@@ -56,27 +57,24 @@ fn the_bare_app_fails_fingerprinting_and_leaks_its_stack() {
 
 #[test]
 fn through_portcullis_those_findings_are_gone_and_return_with_their_protection_off() {
-    let (_app, gateway) = protected("");
-    let (code, rules, report) = audit(&gateway.url("/"));
-    assert_eq!(code, Some(0), "{report:#}");
-    assert!(rules.is_empty(), "{report:#}");
-
-    let (_app, gateway) = protected("[fingerprint]\nremove_headers = []\n");
-    let (_, rules, report) = audit(&gateway.url("/"));
-    assert_eq!(
-        rules,
-        BTreeSet::from(["fingerprint.x-powered-by".to_owned()]),
-        "{report:#}"
-    );
-
-    let (_app, gateway) = protected("[errors]\nreplace_leaking_errors = false\nreplace_default_404 = false\n");
-    let (code, rules, report) = audit(&gateway.url("/"));
-    assert_eq!(
-        rules,
-        BTreeSet::from(["fingerprint.default-404".to_owned(), "leaks.stack-trace".to_owned()]),
-        "{report:#}"
-    );
-    assert_eq!(code, Some(1));
+    // (config, the findings the audit must report, its exit code)
+    let cases: [(&str, &[&str], i32); 4] = [
+        ("", &[], 0),
+        ("[fingerprint]\nremove_headers = []\n", &["fingerprint.x-powered-by"], 0),
+        ("[csrf]\nenabled = false\n", &["csrf.cross-site-post-accepted"], 1),
+        (
+            "[errors]\nreplace_leaking_errors = false\nreplace_default_404 = false\n",
+            &["fingerprint.default-404", "leaks.stack-trace"],
+            1,
+        ),
+    ];
+    for (config, expected, exit) in cases {
+        let (_app, gateway) = protected(config);
+        let (code, rules, report) = audit(&gateway.url("/"));
+        let expected: BTreeSet<String> = expected.iter().map(|r| r.to_string()).collect();
+        assert_eq!(rules, expected, "with {config:?}: {report:#}");
+        assert_eq!(code, Some(exit), "with {config:?}: {report:#}");
+    }
 }
 
 #[test]
