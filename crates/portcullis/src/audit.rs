@@ -37,6 +37,17 @@ pub struct AuditArgs {
     /// Requests per second, at most.
     #[arg(long, value_name = "N", default_value_t = 10.0)]
     rate: f64,
+    /// Also the probes that load the site or hold a connection (C9): a
+    /// burst, a request head sent slowly, a declared oversized body.
+    #[arg(long)]
+    active: bool,
+    /// Requests of the --active burst.
+    #[arg(long, value_name = "N", default_value_t = 150)]
+    burst: usize,
+    /// Seconds the --active slow request head trickles before it counts as
+    /// not cut.
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    slow_secs: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -63,6 +74,9 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         max_pages: args.max_pages,
         rate: args.rate,
         cacert,
+        active: args.active,
+        burst: args.burst,
+        slow_secs: args.slow_secs,
         ..Options::default()
     };
     let report = match audit(&args.target, &options).await {

@@ -5,7 +5,7 @@ use crate::report::{Evidence, Finding, Item, Severity};
 
 pub async fn check(client: &Client, home: &Answer) -> Vec<Finding> {
     let mut findings = Vec::new();
-    if let Some(line) = home.header_line("x-powered-by") {
+    if let Some(line) = home.header_line("X-Powered-By") {
         findings.push(Finding {
             rule: "fingerprint.x-powered-by",
             item: Item::C3,

@@ -15,6 +15,7 @@ mod data_leaks;
 mod exposed;
 mod fingerprint;
 mod leaks;
+mod limits;
 
 use std::fmt;
 use std::time::Duration;
@@ -37,6 +38,12 @@ pub struct Options {
     pub rate: f64,
     /// A PEM file of extra trusted CAs (a private or development CA).
     pub cacert: Option<Vec<u8>>,
+    /// The probes that load the site or hold a connection (C9).
+    pub active: bool,
+    /// Requests of the active burst.
+    pub burst: usize,
+    /// How long the active slow-head probe trickles before calling it uncut.
+    pub slow_secs: u64,
 }
 
 impl Default for Options {
@@ -48,6 +55,9 @@ impl Default for Options {
             max_pages: 50,
             rate: 10.0,
             cacert: None,
+            active: false,
+            burst: 150,
+            slow_secs: 20,
         }
     }
 }
@@ -96,8 +106,12 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
     let answers = client.answers();
     findings.extend(cookies::check(&client, &answers));
     findings.extend(data_leaks::check(&answers));
+    // Last: a burst may get this client limited, or banned.
+    if options.active {
+        findings.extend(limits::check(&client, options).await);
+    }
     let mut report = Report::new(client.base().as_str());
-    report.scope = Some(format!("{} requests, {pages} pages crawled", answers.len()));
+    report.scope = Some(format!("{} requests, {pages} pages crawled", client.answers().len()));
     for finding in findings {
         report.add(finding);
     }

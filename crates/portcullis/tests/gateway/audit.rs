@@ -8,8 +8,13 @@ use crate::protected;
 
 /// Runs the audit with `--format json`: its exit code and the rules found.
 fn audit(target: &str) -> (Option<i32>, BTreeSet<String>, serde_json::Value) {
+    audit_with(target, &[])
+}
+
+fn audit_with(target: &str, extra: &[&str]) -> (Option<i32>, BTreeSet<String>, serde_json::Value) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["audit", target, "--format", "json", "--timeout", "5", "--rate", "100"])
+        .args(extra)
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)
@@ -75,6 +80,24 @@ fn through_portcullis_those_findings_are_gone_and_return_with_their_protection_o
         assert_eq!(rules, expected, "with {config:?}: {report:#}");
         assert_eq!(code, Some(exit), "with {config:?}: {report:#}");
     }
+}
+
+#[test]
+fn active_probes_find_no_limits_on_the_bare_app_and_portcullis_limits() {
+    let active = ["--active", "--burst", "150", "--slow-secs", "12"];
+    let app = ExpressApp::start();
+    let (_, rules, report) = audit_with(&app.url(), &active);
+    for expected in [
+        "limits.no-rate-limit",
+        "limits.slow-head-not-cut",
+        "limits.large-body-not-refused",
+    ] {
+        assert!(rules.contains(expected), "{expected} missing from {report:#}");
+    }
+    let (_app, gateway) = protected("");
+    let (code, rules, report) = audit_with(&gateway.url("/"), &active);
+    assert!(rules.is_empty(), "{report:#}");
+    assert_eq!(code, Some(0));
 }
 
 #[test]
