@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use portcullis_audit::report::{json, sarif, text, Severity};
+use portcullis_audit::report::{html, json, sarif, text, Severity};
 use portcullis_audit::url::{audit, Options};
 
 #[derive(Args)]
@@ -55,6 +55,8 @@ enum Format {
     Text,
     Json,
     Sarif,
+    /// One self-contained page, to attach to a ticket.
+    Html,
 }
 
 pub async fn run(args: AuditArgs) -> ExitCode {
@@ -93,6 +95,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         Format::Text => text::write(&report, colour, &mut out),
         Format::Json => json::write(&report, &mut out),
         Format::Sarif => sarif::write(&report, &mut out),
+        Format::Html => html::write(&report, &mut out),
     };
     match written.and_then(|()| out.flush()) {
         // The reader (`| head`) has what it wanted.

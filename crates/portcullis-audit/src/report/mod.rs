@@ -2,13 +2,15 @@
 //!
 //! A finding names the checklist item it fails, how bad it is, what was
 //! seen (the evidence: where, and the exact line or excerpt) and how to fix
-//! it. The writers ([`text`], [`json`], [`sarif`]) only lay findings out.
+//! it. The writers ([`text`], [`json`], [`sarif`], [`html`]) only lay
+//! findings out.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
 
+pub mod html;
 pub mod json;
 pub mod sarif;
 pub mod text;

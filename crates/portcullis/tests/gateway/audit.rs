@@ -115,3 +115,45 @@ fn an_unreachable_site_or_a_bad_target_exits_2_and_says_why() {
         assert!(stderr.contains(says), "{target}: {stderr}");
     }
 }
+
+#[test]
+fn the_html_report_shows_every_finding_in_chromium_and_runs_nothing() {
+    let app = ExpressApp::start();
+    let (_, _, report) = audit(&app.url());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "audit",
+            &app.url(),
+            "--format",
+            "html",
+            "--timeout",
+            "5",
+            "--rate",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit-report");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let page = out_dir.join("report.html");
+    std::fs::write(&page, &output.stdout).unwrap();
+    let browser = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    crate::harness::npm_ci_once(&browser);
+    let shown = std::process::Command::new("node")
+        .arg("report.mjs")
+        .arg(&page)
+        .arg(out_dir.join("report.png"))
+        .current_dir(&browser)
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let text = shown["text"].as_str().unwrap();
+    for finding in report["findings"].as_array().unwrap() {
+        let title = finding["title"].as_str().unwrap();
+        assert!(text.contains(title), "{title:?} not shown in:\n{text}");
+    }
+    assert!(text.contains("findings:"), "{text}");
+    assert_eq!(shown["dialogs"], 0);
+    assert!(out_dir.join("report.png").exists());
+}

@@ -1,0 +1,22 @@
+// Opens an audit's HTML report in headless Chromium, as someone who gets it
+// attached to a ticket would, and prints what the page shows (its text, and
+// whether any script ran) as JSON; saves a screenshot beside the report.
+import { chromium } from 'playwright-core';
+
+const [report, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+const page = await browser.newPage();
+let dialogs = 0;
+page.on('dialog', async (dialog) => {
+  dialogs += 1;
+  await dialog.dismiss();
+});
+await page.goto(`file://${report}`);
+const text = await page.evaluate(() => document.body.innerText);
+await page.screenshot({ path: screenshot, fullPage: true });
+await browser.close();
+console.log(JSON.stringify({ text, dialogs }));
