@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use portcullis_audit::report::{html, json, sarif, text, Severity};
-use portcullis_audit::url::{audit, Options};
+use portcullis_audit::url::{audit, Login, Options};
 
 #[derive(Args)]
 pub struct AuditArgs {
@@ -48,6 +48,16 @@ pub struct AuditArgs {
     /// not cut.
     #[arg(long, value_name = "SECS", default_value_t = 20)]
     slow_secs: u64,
+    /// With --active: a login form's path, failed --login-attempts times for
+    /// one random username to see whether a block comes (C8).
+    #[arg(long, value_name = "PATH", requires = "active")]
+    login: Option<String>,
+    #[arg(long, value_name = "FIELD", default_value = "username")]
+    username_field: String,
+    #[arg(long, value_name = "FIELD", default_value = "password")]
+    password_field: String,
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    login_attempts: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,6 +89,12 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         active: args.active,
         burst: args.burst,
         slow_secs: args.slow_secs,
+        login: args.login.map(|path| Login {
+            path,
+            username_field: args.username_field,
+            password_field: args.password_field,
+            attempts: args.login_attempts,
+        }),
         ..Options::default()
     };
     let report = match audit(&args.target, &options).await {

@@ -7,6 +7,7 @@
 //! C4; cross-site posts of the forms found, for C10), never more than [`Options::max_requests`], never faster than
 //! [`Options::rate`].
 
+mod brute_force;
 mod client;
 mod cookies;
 mod crawl;
@@ -20,6 +21,7 @@ mod limits;
 use std::fmt;
 use std::time::Duration;
 
+pub use brute_force::Login;
 pub use client::{Answer, Client};
 
 use crate::report::{Finding, Report};
@@ -44,6 +46,8 @@ pub struct Options {
     pub burst: usize,
     /// How long the active slow-head probe trickles before calling it uncut.
     pub slow_secs: u64,
+    /// The login form the active brute-force probe fails at (C8).
+    pub login: Option<Login>,
 }
 
 impl Default for Options {
@@ -58,6 +62,7 @@ impl Default for Options {
             active: false,
             burst: 150,
             slow_secs: 20,
+            login: None,
         }
     }
 }
@@ -108,6 +113,9 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
     findings.extend(data_leaks::check(&answers));
     // Last: a burst may get this client limited, or banned.
     if options.active {
+        if let Some(login) = &options.login {
+            findings.extend(brute_force::check(&client, login).await);
+        }
         findings.extend(limits::check(&client, options).await);
     }
     let mut report = Report::new(client.base().as_str());

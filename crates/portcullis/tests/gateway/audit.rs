@@ -101,6 +101,18 @@ fn active_probes_find_no_limits_on_the_bare_app_and_portcullis_limits() {
 }
 
 #[test]
+fn failed_logins_are_never_blocked_by_the_bare_app_and_are_by_portcullis() {
+    // The other active probes kept short: only the login's finding counts here.
+    let active = ["--active", "--burst", "1", "--slow-secs", "1", "--login", "/login"];
+    let app = ExpressApp::start();
+    let (_, rules, report) = audit_with(&app.url(), &active);
+    assert!(rules.contains("brute-force.no-block"), "{report:#}");
+    let (_app, gateway) = protected("[[login]]\npath = \"/login\"\n");
+    let (_, rules, report) = audit_with(&gateway.url("/"), &active);
+    assert!(!rules.contains("brute-force.no-block"), "{report:#}");
+}
+
+#[test]
 fn an_unreachable_site_or_a_bad_target_exits_2_and_says_why() {
     for (target, says) in [
         ("http://127.0.0.1:1/", "did not answer"),
