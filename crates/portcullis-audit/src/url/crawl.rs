@@ -70,6 +70,20 @@ pub fn links(base: &Url, html: &str) -> Vec<Url> {
     found
 }
 
+/// The `src` of every `<script>`, resolved against `base`.
+pub fn scripts(base: &Url, html: &str) -> Vec<Url> {
+    Tokenizer::new(html)
+        .flatten()
+        .filter_map(|token| match token {
+            Token::StartTag(tag) if &tag.name[..] == b"script" => tag
+                .attributes
+                .get(&b"src"[..])
+                .and_then(|src| base.join(&String::from_utf8_lossy(src)).ok()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// GET should change nothing, but some apps log out on one.
 fn safe_to_follow(url: &Url) -> bool {
     let path = url.path().to_ascii_lowercase();
@@ -108,6 +122,17 @@ mod tests {
                 "http://127.0.0.1:3000/shop/b?x=1",
                 "http://127.0.0.1:3000/search",
             ]
+        );
+    }
+
+    #[test]
+    fn scripts_are_found_with_their_sources() {
+        let base = Url::parse("http://127.0.0.1:3000/shop/").unwrap();
+        let html = r#"<script src="/app.js"></script><script>inline()</script><script src="vendor/x.js"></script>"#;
+        let found: Vec<String> = scripts(&base, html).iter().map(Url::to_string).collect();
+        assert_eq!(
+            found,
+            ["http://127.0.0.1:3000/app.js", "http://127.0.0.1:3000/shop/vendor/x.js"]
         );
     }
 

@@ -3,7 +3,9 @@
 //! only if it answers 200 with that file's own content (a single-page app
 //! answers every path with its index).
 
-use super::{Answer, Client};
+use url::Url;
+
+use super::{crawl, Answer, Client};
 use crate::report::{Evidence, Finding, Item, Severity};
 
 struct Exposure {
@@ -14,7 +16,7 @@ struct Exposure {
     looks_like: fn(&str) -> bool,
 }
 
-const EXPOSURES: [Exposure; 7] = [
+const EXPOSURES: [Exposure; 8] = [
     Exposure {
         path: "/.env",
         severity: Severity::Critical,
@@ -52,6 +54,13 @@ const EXPOSURES: [Exposure; 7] = [
         looks_like: |body| body.contains("Index of") || body.contains("express/"),
     },
     Exposure {
+        path: "/admin",
+        severity: Severity::Medium,
+        title: "`/admin` answers without asking for credentials",
+        // A login page is what it should answer.
+        looks_like: |body| !body.to_ascii_lowercase().contains("type=\"password\"") && !body.trim().is_empty(),
+    },
+    Exposure {
         path: "/server-status",
         severity: Severity::Medium,
         title: "`/server-status` is public",
@@ -60,7 +69,7 @@ const EXPOSURES: [Exposure; 7] = [
 ];
 
 pub async fn check(client: &Client) -> Vec<Finding> {
-    let mut findings = Vec::new();
+    let mut findings = source_maps(client).await;
     for exposure in &EXPOSURES {
         let Ok(answer) = client.get(exposure.path).await else {
             continue;
@@ -81,6 +90,42 @@ pub async fn check(client: &Client) -> Vec<Finding> {
     }
     findings
 }
+
+/// The source maps of the scripts the crawl saw: the original source, with
+/// its comments and file names.
+async fn source_maps(client: &Client) -> Vec<Finding> {
+    let mut scripts: Vec<Url> = Vec::new();
+    for answer in client.answers().iter().filter(|a| crawl::is_html(a)) {
+        let Ok(page) = Url::parse(&answer.url) else {
+            continue;
+        };
+        for script in crawl::scripts(&page, &answer.body) {
+            if script.origin() == client.base().origin() && !scripts.contains(&script) {
+                scripts.push(script);
+            }
+        }
+    }
+    let mut findings = Vec::new();
+    for script in scripts.into_iter().take(MAX_SOURCE_MAPS) {
+        let Ok(answer) = client.get(&format!("{}.map", script.path())).await else {
+            continue;
+        };
+        if answer.status == reqwest::StatusCode::OK && answer.body.contains("\"mappings\"") {
+            findings.push(Finding {
+                rule: "exposed.source-map",
+                item: Item::C13,
+                severity: Severity::Low,
+                title: format!("`{}.map` gives away the script's original source", script.path()),
+                evidence: Evidence::at(&answer.url, answer.body.chars().take(120).collect::<String>()),
+                fix: "build without public source maps (devtool: 'hidden-source-map' in webpack, build.sourcemap = 'hidden' in Vite), or deny `*.map` in portcullis with [[access]]".into(),
+            });
+        }
+    }
+    findings
+}
+
+/// Scripts whose maps are asked for, at most.
+const MAX_SOURCE_MAPS: usize = 10;
 
 /// `NAME=value` lines, the format dotenv reads.
 fn env_file(body: &str) -> bool {
