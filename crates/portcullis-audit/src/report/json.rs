@@ -1,5 +1,6 @@
 //! The report as JSON, for scripts and CI: a documented, versioned schema
-//! (`docs/audit-report.schema.json`). A field is only ever added within a
+//! (`docs/audit-report.schema.json`, which a test validates the output
+//! against). A field is only ever added within a
 //! version; renaming or removing one bumps [`SCHEMA_VERSION`].
 
 use std::io::{self, Write};
@@ -67,6 +68,33 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::report::tests::sample;
+
+    #[test]
+    fn the_output_validates_against_the_documented_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../docs/audit-report.schema.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let mut report = sample();
+        report.scope = Some("3 requests, 1 pages crawled".into());
+        report.grade = Some(crate::report::Grade {
+            grade: "B+".into(),
+            score: 80,
+        });
+        report.findings[1].evidence = crate::report::Evidence::in_file("app.js", 12, "eval(req.query.x)");
+        for report in [sample(), report] {
+            let mut out = Vec::new();
+            write(&report, &mut out).unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        // And the schema can fail: a severity the model does not have.
+        let mut out = Vec::new();
+        write(&sample(), &mut out).unwrap();
+        let mut value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        value["findings"][0]["severity"] = "severe".into();
+        assert!(!validator.is_valid(&value));
+    }
 
     #[test]
     fn fields_as_documented() {
