@@ -1,4 +1,5 @@
-//! C3: what tells an attacker which framework and versions to aim at.
+//! C3: what tells an attacker which framework and versions to aim at: its
+//! headers, and its default 404 and error pages.
 
 use super::{Answer, Client};
 use crate::report::{Evidence, Finding, Item, Severity};
@@ -38,6 +39,23 @@ pub async fn check(client: &Client, home: &Answer) -> Vec<Finding> {
                 fix: "end the app with app.use((req, res) => res.status(404).send(...)), or put portcullis in front: [errors] replaces framework pages by default".into(),
             });
         }
+    }
+    // Express's default error handler (finalhandler) answers every error
+    // with the same page: `<title>Error</title>`, then the message in `<pre>`.
+    let error_page = client
+        .answers()
+        .into_iter()
+        .find(|a| a.status.is_server_error() && a.body.contains("<title>Error</title>") && a.body.contains("<pre>"));
+    if let Some(answer) = error_page {
+        let line = answer.body.lines().find(|l| l.contains("<pre>")).unwrap_or_default();
+        findings.push(Finding {
+            rule: "fingerprint.default-error-page",
+            item: Item::C3,
+            severity: Severity::Low,
+            title: "Express's default error page answers server errors".into(),
+            evidence: Evidence::at(&answer.url, line.chars().take(120).collect::<String>()),
+            fix: "end the app with an error handler of your own (app.use((err, req, res, next) => res.status(500).send(...))), or put portcullis in front: [errors] replaces framework pages by default".into(),
+        });
     }
     findings
 }

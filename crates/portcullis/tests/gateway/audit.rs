@@ -35,6 +35,7 @@ fn the_bare_app_fails_fingerprinting_leaks_its_stack_and_takes_cross_site_posts(
     for expected in [
         "fingerprint.x-powered-by",
         "fingerprint.default-404",
+        "fingerprint.default-error-page",
         "leaks.stack-trace",
         "csrf.cross-site-post-accepted",
     ] {
@@ -69,7 +70,11 @@ fn through_portcullis_those_findings_are_gone_and_return_with_their_protection_o
         ("[csrf]\nenabled = false\n", &["csrf.cross-site-post-accepted"], 1),
         (
             "[errors]\nreplace_leaking_errors = false\nreplace_default_404 = false\n",
-            &["fingerprint.default-404", "leaks.stack-trace"],
+            &[
+                "fingerprint.default-404",
+                "fingerprint.default-error-page",
+                "leaks.stack-trace",
+            ],
             1,
         ),
     ];
