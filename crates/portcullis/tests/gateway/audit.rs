@@ -174,3 +174,49 @@ fn the_html_report_shows_every_finding_in_chromium_and_runs_nothing() {
     assert_eq!(shown["dialogs"], 0);
     assert!(out_dir.join("report.png").exists());
 }
+
+#[test]
+fn the_sarif_report_validates_against_the_sarif_2_1_0_schema() {
+    let schema_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sarif");
+    crate::harness::npm_ci_once(&schema_dir);
+    let schema =
+        std::fs::read(schema_dir.join("node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json"))
+            .unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(&schema).unwrap();
+    // The published schema has a pattern (`language`'s, with a stray `]`)
+    // that only an ECMAScript regex engine takes; `language` is a property
+    // the report never writes, so the pattern is set aside.
+    let mut schema = schema;
+    for definition in schema["definitions"].as_object_mut().unwrap().values_mut() {
+        if let Some(language) = definition.pointer_mut("/properties/language") {
+            language.as_object_mut().unwrap().remove("pattern");
+        }
+    }
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let app = ExpressApp::start();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "audit",
+            &app.url(),
+            "--format",
+            "sarif",
+            "--timeout",
+            "5",
+            "--rate",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    let sarif: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "leaks.stack-trace"), "{sarif:#}");
+    // And the schema can fail: a level SARIF does not have.
+    let mut broken = sarif.clone();
+    broken["runs"][0]["results"][0]["level"] = "severe".into();
+    assert!(!validator.is_valid(&broken));
+}
