@@ -6,17 +6,22 @@ use std::collections::BTreeSet;
 use crate::harness::ExpressApp;
 use crate::protected;
 
+/// `portcullis audit TARGET --format FORMAT`, quick on loopback.
+fn run_audit(target: &str, format: &str, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["audit", target, "--format", format, "--timeout", "5", "--rate", "100"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// Runs the audit with `--format json`: its exit code and the rules found.
 fn audit(target: &str) -> (Option<i32>, BTreeSet<String>, serde_json::Value) {
     audit_with(target, &[])
 }
 
 fn audit_with(target: &str, extra: &[&str]) -> (Option<i32>, BTreeSet<String>, serde_json::Value) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["audit", target, "--format", "json", "--timeout", "5", "--rate", "100"])
-        .args(extra)
-        .output()
-        .unwrap();
+    let output = run_audit(target, "json", extra);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
     let rules = report["findings"]
@@ -137,19 +142,7 @@ fn an_unreachable_site_or_a_bad_target_exits_2_and_says_why() {
 fn the_html_report_shows_every_finding_in_chromium_and_runs_nothing() {
     let app = ExpressApp::start();
     let (_, _, report) = audit(&app.url());
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "audit",
-            &app.url(),
-            "--format",
-            "html",
-            "--timeout",
-            "5",
-            "--rate",
-            "100",
-        ])
-        .output()
-        .unwrap();
+    let output = run_audit(&app.url(), "html", &[]);
     let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit-report");
     std::fs::create_dir_all(&out_dir).unwrap();
     let page = out_dir.join("report.html");
@@ -194,19 +187,7 @@ fn the_sarif_report_validates_against_the_sarif_2_1_0_schema() {
     }
     let validator = jsonschema::validator_for(&schema).unwrap();
     let app = ExpressApp::start();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "audit",
-            &app.url(),
-            "--format",
-            "sarif",
-            "--timeout",
-            "5",
-            "--rate",
-            "100",
-        ])
-        .output()
-        .unwrap();
+    let output = run_audit(&app.url(), "sarif", &[]);
     let sarif: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(&sarif)
