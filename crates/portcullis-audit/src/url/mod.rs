@@ -15,6 +15,7 @@ mod csrf;
 mod data_leaks;
 mod exposed;
 mod fingerprint;
+mod headers;
 mod leaks;
 mod limits;
 
@@ -104,6 +105,7 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
     let pages = crawl::crawl(&client, &home, options.max_pages).await;
     let mut findings: Vec<Finding> = Vec::new();
     findings.extend(fingerprint::check(&client, &home).await);
+    findings.extend(headers::check(&home));
     findings.extend(exposed::check(&client).await);
     findings.extend(csrf::check(&client, &client.answers()).await);
     // These read every answer, the probes' included.
