@@ -87,33 +87,19 @@ fn bench(c: &mut Criterion) {
     c.bench_function("typical GET: 200-byte query, browser headers", |b| {
         b.iter(|| waf.inspect("/search", Some(QUERY), &headers, None).score())
     });
-    let form = form_body();
     let mut group = c.benchmark_group("bodies");
-    group.throughput(Throughput::Bytes(form.len() as u64));
-    group.bench_function("2 KiB form", |b| {
-        b.iter(|| {
-            waf.inspect(
-                "/contact",
-                None,
-                &headers,
-                Some((&BodyKind::Form, form.as_bytes(), true)),
-            )
-            .score()
-        })
-    });
-    let json = json_body();
-    group.throughput(Throughput::Bytes(json.len() as u64));
-    group.bench_function("64 KiB JSON", |b| {
-        b.iter(|| {
-            waf.inspect(
-                "/api/items",
-                None,
-                &headers,
-                Some((&BodyKind::Json, json.as_bytes(), true)),
-            )
-            .score()
-        })
-    });
+    for (name, path, kind, body) in [
+        ("2 KiB form", "/contact", BodyKind::Form, form_body()),
+        ("64 KiB JSON", "/api/items", BodyKind::Json, json_body()),
+    ] {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                waf.inspect(path, None, &headers, Some((&kind, body.as_bytes(), true)))
+                    .score()
+            })
+        });
+    }
     group.finish();
     let mut group = c.benchmark_group("adversarial 64 KiB value");
     group.sample_size(10);

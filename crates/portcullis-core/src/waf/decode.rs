@@ -165,22 +165,16 @@ pub fn spellings(raw: Raw<'_>, origin: Origin) -> Spellings<'_> {
     }
     // Markup keeps its entities: in `<p>&lt;script&gt;</p>` they are text,
     // and a browser leaves them so. Outside markup they may be a disguise.
-    let entities = match present.has(b'&') && !present.has(b'<') {
-        true => html_entities(&text),
-        false => Cow::Borrowed(""),
-    };
-    let escapes = match present.has(b'\\') {
-        true => js_escapes(&text),
-        false => Cow::Borrowed(""),
-    };
+    let entities = (present.has(b'&') && !present.has(b'<')).then(|| html_entities(&text));
+    let escapes = present.has(b'\\').then(|| js_escapes(&text));
     // Only what a decoding changed (an owned string) is another spelling.
     let decoded = [(entities, Step::HtmlEntities), (escapes, Step::JsEscapes)].map(|(text, step)| match text {
-        Cow::Owned(text) => {
+        Some(Cow::Owned(text)) => {
             let mut steps = steps.clone();
             steps.push(step);
             Some((text, steps))
         }
-        Cow::Borrowed(_) => None,
+        _ => None,
     });
     let mut spellings = Spellings {
         items: [Some(Spelling { text, steps, present }), None, None],

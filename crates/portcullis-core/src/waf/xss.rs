@@ -23,35 +23,20 @@ pub fn inspect(value: &str) -> Option<Hit> {
             }
         }
     };
-    // `<script` however the tokenizer's state would read it (inside a
-    // `<title>`, after a broken tag): nobody types it as text.
-    if let Some(at) = script_tag(bytes) {
-        return Some(Hit {
-            score: 5,
-            context: "HTML text",
-            at,
-        });
-    }
-    if let Some(at) = xml_declaration(bytes) {
-        return Some(Hit {
-            score: 5,
-            context: "XML declaration",
-            at,
-        });
-    }
-    if let Some(at) = breakout(bytes) {
-        return Some(Hit {
-            score: 5,
-            context: "every context closed",
-            at,
-        });
-    }
-    if let Some(at) = open_comment(bytes) {
-        return Some(Hit {
-            score: 5,
-            context: "HTML comment left open",
-            at,
-        });
+    // Found wherever they stand, whatever a tokenizer would make of the
+    // rest: `<script` in any state (inside a `<title>`, after a broken tag),
+    // XML declarations, context breakouts, a comment left open.
+    let anywhere: [(Finder, &'static str); 4] = [
+        (script_tag, "HTML text"),
+        (xml_declaration, "XML declaration"),
+        (breakout, "every context closed"),
+        (open_comment, "HTML comment left open"),
+    ];
+    if let Some(hit) = anywhere
+        .iter()
+        .find_map(|(find, context)| find(bytes).map(|at| Hit { score: 5, context, at }))
+    {
+        return Some(hit);
     }
     if bytes.contains(&b'<') {
         // The page goes on after the value: a tag (or a quoted attribute) it
@@ -157,13 +142,7 @@ fn markup(value: &str, context: &'static str, offset: usize) -> Option<Hit> {
             // Closing SVG or XSLT elements under their prefix (`</svg:svg>`).
             Token::EndTag(tag) if vocabulary_prefixed(&lowercase(&tag.name)) => Some(5),
             Token::String(text) if in_style && dangerous_css(&text.value) => Some(5),
-            // Old IE ran what its conditional comments held (`<!--[if IE]>`).
-            Token::Comment(text)
-                if memchr::memmem::find(&lowercase(&text.value), b"<script").is_some()
-                    || lowercase(&text.value).starts_with(b"[if ") =>
-            {
-                Some(5)
-            }
+            Token::Comment(text) if runs_in_old_ie(&text.value) => Some(5),
             _ => None,
         };
         best = best.max(score);
@@ -310,6 +289,16 @@ fn tag_score<'a>(name: &[u8], attributes: impl Iterator<Item = (&'a [u8], &'a [u
         score = score.max(found);
     }
     score
+}
+
+/// Where in a value something starts, if it is there.
+type Finder = fn(&[u8]) -> Option<usize>;
+
+/// Old IE ran what a comment held: `<!--[if IE]>` conditional comments,
+/// and `<script>` inside one.
+fn runs_in_old_ie(comment: &[u8]) -> bool {
+    let lower = lowercase(comment);
+    lower.starts_with(b"[if ") || memchr::memmem::find(&lower, b"<script").is_some()
 }
 
 /// `svg:mask`, `xsl:template`: an element of SVG, MathML, XSLT or XML's
