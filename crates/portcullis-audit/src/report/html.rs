@@ -46,10 +46,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 escape(finding.item.title())
             )?;
         }
-        let location = match finding.evidence.line {
-            Some(line) => format!("{}:{line}", finding.evidence.location),
-            None => finding.evidence.location.clone(),
-        };
+        let location = finding.evidence.place();
         writeln!(
             out,
             "<article class=\"finding {severity}\"><h3><span class=\"severity\">{severity}</span> {title} <code>{rule}</code></h3>\n\

@@ -153,6 +153,14 @@ impl Evidence {
         }
     }
 
+    /// `location`, or `path:line` for a finding in a file.
+    pub fn place(&self) -> String {
+        match self.line {
+            Some(line) => format!("{}:{line}", self.location),
+            None => self.location.clone(),
+        }
+    }
+
     pub fn in_file(path: impl Into<String>, line: u32, excerpt: impl Into<String>) -> Self {
         Self {
             location: path.into(),

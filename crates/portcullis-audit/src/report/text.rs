@@ -38,10 +38,7 @@ pub fn write(report: &Report, colour: bool, out: &mut dyn Write) -> io::Result<(
             finding.title,
             finding.rule
         )?;
-        let location = match finding.evidence.line {
-            Some(line) => format!("{}:{line}", finding.evidence.location),
-            None => finding.evidence.location.clone(),
-        };
+        let location = finding.evidence.place();
         writeln!(out, "           at {location}")?;
         for line in finding.evidence.excerpt.lines() {
             writeln!(out, "           | {line}")?;

@@ -2,7 +2,7 @@
 //! client blocked? One random username, failed again and again, as a
 //! password-guessing attack does it.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
 use super::Client;
 use crate::report::{Evidence, Finding, Item, Severity};
@@ -21,22 +21,12 @@ pub async fn check(client: &Client, login: &Login) -> Option<Finding> {
     let username = format!("portcullis-audit-{}", uuid::Uuid::new_v4().simple());
     let mut statuses = Vec::new();
     for attempt in 0..login.attempts {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair(&login.username_field, &username)
-            .append_pair(
-                &login.password_field,
-                &format!("wrong-{attempt}-{}", uuid::Uuid::new_v4().simple()),
-            )
-            .finish();
-        let answer = client
-            .send(
-                Method::POST,
-                &login.path,
-                &[],
-                Some(("application/x-www-form-urlencoded", body)),
-            )
-            .await
-            .ok()?;
+        let password = format!("wrong-{attempt}-{}", uuid::Uuid::new_v4().simple());
+        let fields = [
+            (login.username_field.as_str(), username.as_str()),
+            (login.password_field.as_str(), password.as_str()),
+        ];
+        let answer = client.post_form(&login.path, &[], &fields).await.ok()?;
         let blocked = matches!(answer.status, StatusCode::TOO_MANY_REQUESTS | StatusCode::LOCKED)
             || answer.headers.contains_key("retry-after");
         if blocked {

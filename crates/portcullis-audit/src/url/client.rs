@@ -99,8 +99,7 @@ impl Client {
         let Ok(url) = self.base.join(path) else {
             return Vec::new();
         };
-        let spent = self.answers.lock().map(|a| a.len()).unwrap_or(0);
-        let requests = requests.min(self.max_requests.saturating_sub(spent));
+        let requests = requests.min(self.max_requests.saturating_sub(self.spent()));
         let sends = (0..requests).map(|_| self.http.get(url.clone()).send());
         let mut answers = Vec::new();
         for response in futures_util::future::join_all(sends).await.into_iter().flatten() {
@@ -111,17 +110,48 @@ impl Client {
                 body: String::new(),
             });
         }
-        if let Ok(mut kept) = self.answers.lock() {
-            kept.extend(answers.iter().cloned());
-        }
+        self.keep(answers.iter().cloned());
         answers
+    }
+
+    /// Requests sent so far.
+    fn spent(&self) -> usize {
+        self.answers.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    fn keep(&self, answers: impl IntoIterator<Item = Answer>) {
+        if let Ok(mut kept) = self.answers.lock() {
+            kept.extend(answers);
+        }
+    }
+
+    /// An urlencoded form POST of `fields`, as a browser sends it.
+    pub async fn post_form(
+        &self,
+        target: &str,
+        headers: &[(&str, &str)],
+        fields: &[(&str, &str)],
+    ) -> Result<Answer, RequestError> {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in fields {
+            body.append_pair(name, value);
+        }
+        let body = body.finish();
+        self.send(
+            Method::POST,
+            target,
+            headers,
+            Some(("application/x-www-form-urlencoded", body)),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Result<Answer, RequestError> {
         self.send(Method::GET, path, &[], None).await
     }
 
-    /// A request to `path` (joined to the base, same origin only), with
+    /// A request to `path` (joined to the base, so a whole URL of the same
+    /// origin too; another origin is refused), with
     /// extra `headers` and a body (its content type, then the bytes).
     pub async fn send(
         &self,
@@ -134,7 +164,7 @@ impl Client {
         if url.origin() != self.base.origin() {
             return Err(RequestError(format!("{url}: another origin")));
         }
-        if self.answers.lock().map(|a| a.len()).unwrap_or(0) >= self.max_requests {
+        if self.spent() >= self.max_requests {
             return Err(RequestError(format!("{url}: the request budget is spent")));
         }
         {
@@ -170,9 +200,7 @@ impl Client {
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
         };
-        if let Ok(mut answers) = self.answers.lock() {
-            answers.push(answer.clone());
-        }
+        self.keep([answer.clone()]);
         Ok(answer)
     }
 }

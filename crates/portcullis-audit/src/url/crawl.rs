@@ -21,7 +21,7 @@ pub async fn crawl(client: &Client, home: &Answer, max_pages: usize) -> usize {
         if !seen.insert(url.to_string()) || !safe_to_follow(&url) {
             continue;
         }
-        let Ok(answer) = client.get(&url_path(&url)).await else {
+        let Ok(answer) = client.get(url.as_str()).await else {
             break;
         };
         pages += 1;
@@ -92,11 +92,21 @@ fn safe_to_follow(url: &Url) -> bool {
         .any(|word| path.contains(word))
 }
 
-fn url_path(url: &Url) -> String {
-    match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
+/// What `find` reads in every HTML page of `answers` that is on the
+/// client's origin (by `url`), each once, in the order met.
+pub fn on_pages<T>(client: &Client, answers: &[Answer], find: fn(&Url, &str) -> Vec<T>, url: fn(&T) -> &Url) -> Vec<T> {
+    let mut found: Vec<T> = Vec::new();
+    for answer in answers.iter().filter(|a| is_html(a)) {
+        let Ok(page) = Url::parse(&answer.url) else {
+            continue;
+        };
+        for item in find(&page, &answer.body) {
+            if url(&item).origin() == client.base().origin() && !found.iter().any(|f| url(f) == url(&item)) {
+                found.push(item);
+            }
+        }
     }
+    found
 }
 
 pub fn is_html(answer: &Answer) -> bool {

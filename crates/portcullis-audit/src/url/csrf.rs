@@ -4,7 +4,6 @@
 //! and `Referer` of another site, `Sec-Fetch-Site: cross-site`, no cookies.
 
 use html5gum::{Token, Tokenizer};
-use reqwest::Method;
 use url::Url;
 
 use super::{crawl, Answer, Client};
@@ -17,20 +16,10 @@ const ELSEWHERE: &str = "https://portcullis-audit.invalid";
 const MAX_FORMS: usize = 10;
 
 pub async fn check(client: &Client, answers: &[Answer]) -> Vec<Finding> {
-    let mut forms: Vec<Form> = Vec::new();
-    for answer in answers.iter().filter(|a| crawl::is_html(a)) {
-        let Ok(page) = Url::parse(&answer.url) else {
-            continue;
-        };
-        for form in forms_in(&page, &answer.body) {
-            if form.action.origin() == client.base().origin() && !forms.iter().any(|f| f.action == form.action) {
-                forms.push(form);
-            }
-        }
-    }
+    let forms = crawl::on_pages(client, answers, forms_in, |form: &Form| &form.action);
     let mut findings = Vec::new();
     for form in forms.into_iter().take(MAX_FORMS) {
-        let body: String = form::encode(&form.fields);
+        let fields: Vec<(&str, &str)> = form.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let headers = [
             ("origin", ELSEWHERE),
             ("referer", "https://portcullis-audit.invalid/"),
@@ -38,19 +27,7 @@ pub async fn check(client: &Client, answers: &[Answer]) -> Vec<Finding> {
             ("sec-fetch-mode", "navigate"),
             ("sec-fetch-dest", "document"),
         ];
-        let path = match form.action.query() {
-            Some(query) => format!("{}?{query}", form.action.path()),
-            None => form.action.path().to_owned(),
-        };
-        let Ok(answer) = client
-            .send(
-                Method::POST,
-                &path,
-                &headers,
-                Some(("application/x-www-form-urlencoded", body)),
-            )
-            .await
-        else {
+        let Ok(answer) = client.post_form(form.action.as_str(), &headers, &fields).await else {
             continue;
         };
         // 2xx and 3xx: accepted. 403 and friends: refused. A 400 or 422 says
@@ -140,17 +117,6 @@ fn csrf_token(name: &str) -> bool {
         || lower.contains("xsrf")
         || lower == "authenticity_token"
         || lower.contains("requestverificationtoken")
-}
-
-mod form {
-    /// `application/x-www-form-urlencoded`, as browsers write it.
-    pub fn encode(fields: &[(String, String)]) -> String {
-        let mut serializer = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in fields {
-            serializer.append_pair(name, value);
-        }
-        serializer.finish()
-    }
 }
 
 #[cfg(test)]

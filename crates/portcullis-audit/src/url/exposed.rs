@@ -94,17 +94,7 @@ pub async fn check(client: &Client) -> Vec<Finding> {
 /// The source maps of the scripts the crawl saw: the original source, with
 /// its comments and file names.
 async fn source_maps(client: &Client) -> Vec<Finding> {
-    let mut scripts: Vec<Url> = Vec::new();
-    for answer in client.answers().iter().filter(|a| crawl::is_html(a)) {
-        let Ok(page) = Url::parse(&answer.url) else {
-            continue;
-        };
-        for script in crawl::scripts(&page, &answer.body) {
-            if script.origin() == client.base().origin() && !scripts.contains(&script) {
-                scripts.push(script);
-            }
-        }
-    }
+    let scripts = crawl::on_pages(client, &client.answers(), crawl::scripts, |script: &Url| script);
     let mut findings = Vec::new();
     for script in scripts.into_iter().take(MAX_SOURCE_MAPS) {
         let Ok(answer) = client.get(&format!("{}.map", script.path())).await else {
