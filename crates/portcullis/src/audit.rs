@@ -37,6 +37,14 @@ pub struct AuditArgs {
     /// Requests per second, at most.
     #[arg(long, value_name = "N", default_value_t = 10.0)]
     rate: f64,
+    /// Where to find the site over plain HTTP, when the target is HTTPS (its
+    /// redirect is graded).
+    #[arg(long, value_name = "PORT", default_value_t = 80)]
+    http_port: u16,
+    /// Where to find the site over HTTPS, when the target is plain HTTP (a
+    /// site that answers there is graded over HTTPS, as the Observatory does).
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    https_port: u16,
     /// Also the probes that load the site or hold a connection (C9): a
     /// burst, a request head sent slowly, a declared oversized body.
     #[arg(long)]
@@ -85,6 +93,8 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         max_requests: args.max_requests,
         max_pages: args.max_pages,
         rate: args.rate,
+        http_port: args.http_port,
+        https_port: args.https_port,
         cacert,
         active: args.active,
         burst: args.burst,

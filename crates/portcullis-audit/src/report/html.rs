@@ -26,6 +26,22 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             escape(&grade.grade),
             grade.score
         )?;
+        if !grade.tests.is_empty() {
+            write!(
+                out,
+                "<table class=\"tests\"><caption>Graded as the MDN HTTP Observatory grades</caption>"
+            )?;
+            for test in &grade.tests {
+                write!(
+                    out,
+                    "<tr><td>{:+}</td><td>{}</td><td>{}</td></tr>",
+                    test.modifier,
+                    escape(test.test),
+                    escape(test.result)
+                )?;
+            }
+            write!(out, "</table>")?;
+        }
     }
     writeln!(
         out,

@@ -79,6 +79,12 @@ mod tests {
         report.grade = Some(crate::report::Grade {
             grade: "B+".into(),
             score: 80,
+            tests: vec![crate::report::GradedTest {
+                test: "x-frame-options",
+                result: "x-frame-options-not-implemented",
+                pass: false,
+                modifier: -20,
+            }],
         });
         report.findings[1].evidence = crate::report::Evidence::in_file("app.js", 12, "eval(req.query.x)");
         for report in [sample(), report] {

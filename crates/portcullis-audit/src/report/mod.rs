@@ -206,6 +206,18 @@ pub struct Report {
 pub struct Grade {
     pub grade: String,
     pub score: i32,
+    /// The graded tests, the Observatory's names for them and their results.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<GradedTest>,
+}
+
+/// One graded test's result and the points it gave or took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GradedTest {
+    pub test: &'static str,
+    pub result: &'static str,
+    pub pass: bool,
+    pub modifier: i32,
 }
 
 impl Report {

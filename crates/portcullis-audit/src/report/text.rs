@@ -19,6 +19,18 @@ pub fn write(report: &Report, colour: bool, out: &mut dyn Write) -> io::Result<(
     if let Some(scope) = &report.scope {
         writeln!(out, "{scope}")?;
     }
+    if let Some(grade) = report.grade.as_ref().filter(|g| !g.tests.is_empty()) {
+        writeln!(out)?;
+        writeln!(out, "{}", paint("1", "Graded as the MDN HTTP Observatory grades"))?;
+        for test in &grade.tests {
+            let points = format!("{:>+4}", test.modifier);
+            let points = match test.modifier {
+                ..0 => paint(severity_colour(Severity::Medium), &points),
+                _ => points,
+            };
+            writeln!(out, "  {points}  {:<31} {}", test.test, test.result)?;
+        }
+    }
     let mut current = None;
     for finding in &report.findings {
         if current != Some(finding.item) {

@@ -1,6 +1,7 @@
 //! Bounded requests to one origin, each answer kept for the checks that read
 //! every answer (cookies).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use reqwest::header::HeaderMap;
@@ -36,51 +37,75 @@ impl Answer {
 pub struct Client {
     base: Url,
     http: reqwest::Client,
+    /// For what the site serves behind a certificate nobody trusts: the
+    /// Observatory grades such sites too (HSTS and redirects then fail).
+    unverified: reqwest::Client,
     max_body_bytes: usize,
     max_requests: usize,
     /// Between two requests' starts.
     interval: std::time::Duration,
     next_start: tokio::sync::Mutex<tokio::time::Instant>,
     answers: Mutex<Vec<Answer>>,
+    sent: AtomicUsize,
 }
 
 /// A request that got no answer.
 #[derive(Debug)]
-pub struct RequestError(String);
+pub struct RequestError {
+    message: String,
+    /// The TLS handshake refused the site's certificate.
+    pub certificate: bool,
+}
+
+impl RequestError {
+    fn new(message: String) -> Self {
+        Self {
+            message,
+            certificate: false,
+        }
+    }
+}
 
 impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl Client {
     pub fn new(base: Url, options: &Options) -> Result<Self, AuditError> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout)
-            // Redirects are findings (C1), not something to follow blindly.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("portcullis-audit/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &options.cacert {
-            let certificates =
-                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| AuditError::Setup(format!("--cacert: {e}")))?;
-            if certificates.is_empty() {
-                return Err(AuditError::Setup("--cacert: no PEM certificate in the file".into()));
+        let build = |verify: bool| -> Result<reqwest::Client, AuditError> {
+            let mut builder = reqwest::Client::builder()
+                .timeout(options.timeout)
+                .connect_timeout(options.timeout)
+                // Redirects are findings (C1), not something to follow blindly.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("portcullis-audit/", env!("CARGO_PKG_VERSION")))
+                .danger_accept_invalid_certs(!verify);
+            if let Some(pem) = &options.cacert {
+                let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| AuditError::Setup(format!("--cacert: {e}")))?;
+                if certificates.is_empty() {
+                    return Err(AuditError::Setup("--cacert: no PEM certificate in the file".into()));
+                }
+                for certificate in certificates {
+                    builder = builder.add_root_certificate(certificate);
+                }
             }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        let http = builder.build().map_err(|e| AuditError::Setup(e.to_string()))?;
+            builder.build().map_err(|e| AuditError::Setup(e.to_string()))
+        };
+        let http = build(true)?;
+        let unverified = build(false)?;
         Ok(Self {
             base,
             http,
+            unverified,
             max_body_bytes: options.max_body_bytes,
             max_requests: options.max_requests,
             interval: std::time::Duration::from_secs_f64(1.0 / options.rate.max(0.001)),
             next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
             answers: Mutex::new(Vec::new()),
+            sent: AtomicUsize::new(0),
         })
     }
 
@@ -110,16 +135,18 @@ impl Client {
                 body: String::new(),
             });
         }
-        self.keep(answers.iter().cloned());
+        self.keep(requests, answers.iter().cloned());
         answers
     }
 
     /// Requests sent so far.
-    fn spent(&self) -> usize {
-        self.answers.lock().map(|a| a.len()).unwrap_or(0)
+    pub fn spent(&self) -> usize {
+        self.sent.load(Ordering::Relaxed)
     }
 
-    fn keep(&self, answers: impl IntoIterator<Item = Answer>) {
+    /// Counts `sent` requests and keeps their `answers` for the checks.
+    fn keep(&self, sent: usize, answers: impl IntoIterator<Item = Answer>) {
+        self.sent.fetch_add(sent, Ordering::Relaxed);
         if let Ok(mut kept) = self.answers.lock() {
             kept.extend(answers);
         }
@@ -160,29 +187,58 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<(&str, String)>,
     ) -> Result<Answer, RequestError> {
-        let url = self.base.join(path).map_err(|e| RequestError(format!("{path}: {e}")))?;
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| RequestError::new(format!("{path}: {e}")))?;
         if url.origin() != self.base.origin() {
-            return Err(RequestError(format!("{url}: another origin")));
+            return Err(RequestError::new(format!("{url}: another origin")));
         }
+        self.exchange(&self.http, method, url, headers, body).await
+    }
+
+    /// A request to any `url`, for following the site's own redirects as
+    /// a browser does; with `verify` off, whatever certificate the site
+    /// shows is accepted. Answers from the audited host are kept.
+    pub async fn fetch(
+        &self,
+        method: Method,
+        url: Url,
+        headers: &[(&str, &str)],
+        verify: bool,
+    ) -> Result<Answer, RequestError> {
+        let http = if verify { &self.http } else { &self.unverified };
+        self.exchange(http, method, url, headers, None).await
+    }
+
+    async fn exchange(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        url: Url,
+        headers: &[(&str, &str)],
+        body: Option<(&str, String)>,
+    ) -> Result<Answer, RequestError> {
         if self.spent() >= self.max_requests {
-            return Err(RequestError(format!("{url}: the request budget is spent")));
+            return Err(RequestError::new(format!("{url}: the request budget is spent")));
         }
         {
             let mut next_start = self.next_start.lock().await;
             tokio::time::sleep_until(*next_start).await;
             *next_start = tokio::time::Instant::now() + self.interval;
         }
-        let mut request = self.http.request(method, url.clone());
+        let mut request = http.request(method, url.clone());
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         if let Some((content_type, body)) = body {
             request = request.header("content-type", content_type).body(body);
         }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| RequestError(format!("{url}: {}", error_chain(&e))))?;
+        let failed = |e: reqwest::Error| RequestError {
+            message: format!("{url}: {}", error_chain(&e)),
+            certificate: is_certificate_error(&e),
+        };
+        let mut response = request.send().await.map_err(failed)?;
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
@@ -190,7 +246,7 @@ impl Client {
             match response.chunk().await {
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(e) => return Err(RequestError(format!("{url}: {}", error_chain(&e)))),
+                Err(e) => return Err(failed(e)),
             }
         }
         body.truncate(self.max_body_bytes);
@@ -200,7 +256,10 @@ impl Client {
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
         };
-        self.keep([answer.clone()]);
+        // Every request counts against the budget; only the audited host's
+        // answers are read by the checks.
+        let ours = url.host_str() == self.base.host_str();
+        self.keep(1, ours.then(|| answer.clone()));
         Ok(answer)
     }
 }
@@ -216,4 +275,22 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// rustls refused the certificate (untrusted, expired, another name): the
+/// one failure after which the Observatory retries without verifying.
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(cause) = source {
+        let tls = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .or_else(|| cause.downcast_ref::<rustls::Error>());
+        if matches!(tls, Some(rustls::Error::InvalidCertificate(_))) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }

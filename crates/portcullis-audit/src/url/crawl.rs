@@ -4,10 +4,9 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use html5gum::{Token, Tokenizer};
 use url::Url;
 
-use super::{Answer, Client};
+use super::{html, Answer, Client};
 
 /// Visits up to `max_pages` pages reachable from `home`; how many it did.
 pub async fn crawl(client: &Client, home: &Answer, max_pages: usize) -> usize {
@@ -41,26 +40,16 @@ pub async fn crawl(client: &Client, home: &Answer, max_pages: usize) -> usize {
 /// without their fragments.
 pub fn links(base: &Url, html: &str) -> Vec<Url> {
     let mut found = Vec::new();
-    for token in Tokenizer::new(html).flatten() {
-        let Token::StartTag(tag) = token else {
-            continue;
-        };
+    for tag in html::start_tags(html) {
         let attribute = match &tag.name[..] {
             b"a" | b"area" => "href",
-            b"form"
-                if tag
-                    .attributes
-                    .get(&b"method"[..])
-                    .is_none_or(|m| m.eq_ignore_ascii_case(b"get")) =>
-            {
-                "action"
-            }
+            b"form" if html::attribute(&tag, "method").is_none_or(|m| m.eq_ignore_ascii_case("get")) => "action",
             _ => continue,
         };
-        let Some(value) = tag.attributes.get(attribute.as_bytes()) else {
+        let Some(value) = html::attribute(&tag, attribute) else {
             continue;
         };
-        if let Ok(mut url) = base.join(&String::from_utf8_lossy(value)) {
+        if let Ok(mut url) = base.join(&value) {
             url.set_fragment(None);
             if matches!(url.scheme(), "http" | "https") {
                 found.push(url);
@@ -72,15 +61,10 @@ pub fn links(base: &Url, html: &str) -> Vec<Url> {
 
 /// The `src` of every `<script>`, resolved against `base`.
 pub fn scripts(base: &Url, html: &str) -> Vec<Url> {
-    Tokenizer::new(html)
-        .flatten()
-        .filter_map(|token| match token {
-            Token::StartTag(tag) if &tag.name[..] == b"script" => tag
-                .attributes
-                .get(&b"src"[..])
-                .and_then(|src| base.join(&String::from_utf8_lossy(src)).ok()),
-            _ => None,
-        })
+    html::start_tags(html)
+        .iter()
+        .filter(|tag| &tag.name[..] == b"script")
+        .filter_map(|tag| base.join(&html::attribute(tag, "src")?).ok())
         .collect()
 }
 
@@ -138,7 +122,7 @@ mod tests {
     #[test]
     fn scripts_are_found_with_their_sources() {
         let base = Url::parse("http://127.0.0.1:3000/shop/").unwrap();
-        let html = r#"<script src="/app.js"></script><script>inline()</script><script src="vendor/x.js"></script>"#;
+        let html = r#"<script src="/app.js"></script><script>inline("<script src=/no.js>")</script><script src="vendor/x.js"></script>"#;
         let found: Vec<String> = scripts(&base, html).iter().map(Url::to_string).collect();
         assert_eq!(
             found,

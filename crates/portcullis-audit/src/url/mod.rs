@@ -16,8 +16,10 @@ mod data_leaks;
 mod exposed;
 mod fingerprint;
 mod headers;
+mod html;
 mod leaks;
 mod limits;
+pub mod observatory;
 
 use std::fmt;
 use std::time::Duration;
@@ -25,7 +27,7 @@ use std::time::Duration;
 pub use brute_force::Login;
 pub use client::{Answer, Client};
 
-use crate::report::{Finding, Report};
+use crate::report::{Evidence, Finding, Grade, GradedTest, Item, Report, Severity};
 
 /// How the audit reaches the site.
 #[derive(Debug, Clone)]
@@ -39,6 +41,10 @@ pub struct Options {
     pub max_pages: usize,
     /// Requests per second, at most.
     pub rate: f64,
+    /// The plain-HTTP port of an HTTPS target (and the reverse), for the
+    /// Observatory's visit over both schemes.
+    pub http_port: u16,
+    pub https_port: u16,
     /// A PEM file of extra trusted CAs (a private or development CA).
     pub cacert: Option<Vec<u8>>,
     /// The probes that load the site or hold a connection (C9).
@@ -59,6 +65,8 @@ impl Default for Options {
             max_requests: 200,
             max_pages: 50,
             rate: 10.0,
+            http_port: 80,
+            https_port: 443,
             cacert: None,
             active: false,
             burst: 150,
@@ -102,8 +110,13 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
         .get("/")
         .await
         .map_err(|e| AuditError::Unreachable(e.to_string()))?;
+    let retrieval = observatory::retrieve(&client, client.base(), options.http_port, options.https_port).await;
+    let graded = observatory::scan(&retrieval);
     let pages = crawl::crawl(&client, &home, options.max_pages).await;
-    let mut findings: Vec<Finding> = Vec::new();
+    let mut findings: Vec<Finding> = match &graded {
+        Ok(scan) => observatory::findings(scan, &retrieval),
+        Err(why) => vec![not_graded(&home, why)],
+    };
     findings.extend(fingerprint::check(&client, &home).await);
     findings.extend(headers::check(&home));
     findings.extend(exposed::check(&client).await);
@@ -121,10 +134,39 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
         findings.extend(limits::check(&client, options).await);
     }
     let mut report = Report::new(client.base().as_str());
-    report.scope = Some(format!("{} requests, {pages} pages crawled", client.answers().len()));
+    report.scope = Some(format!("{} requests, {pages} pages crawled", client.spent()));
+    report.grade = graded.ok().map(|scan| grade(&scan));
     for finding in findings {
         report.add(finding);
     }
     report.sort();
     Ok(report)
+}
+
+fn grade(scan: &observatory::Scan) -> Grade {
+    Grade {
+        grade: scan.grade.into(),
+        score: scan.score,
+        tests: scan
+            .outcomes
+            .iter()
+            .map(|o| GradedTest {
+                test: o.test.name(),
+                result: o.result.name(),
+                pass: o.pass,
+                modifier: o.result.modifier(),
+            })
+            .collect(),
+    }
+}
+
+fn not_graded(home: &Answer, why: &observatory::NotGraded) -> Finding {
+    Finding {
+        rule: "observatory.not-graded",
+        item: Item::C2,
+        severity: Severity::Info,
+        title: format!("No grade: {why}"),
+        evidence: Evidence::at(&home.url, format!("HTTP status {}", home.status.as_u16())),
+        fix: "audit a page that answers 200 (the home page, or a path given in the target URL)".into(),
+    }
 }
