@@ -1,7 +1,7 @@
 //! Bounded requests to one origin, each answer kept for the checks that read
 //! every answer (cookies).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use reqwest::header::HeaderMap;
@@ -47,6 +47,9 @@ pub struct Client {
     next_start: tokio::sync::Mutex<tokio::time::Instant>,
     answers: Mutex<Vec<Answer>>,
     sent: AtomicUsize,
+    /// Set once the site's certificate was refused: the audit goes on
+    /// without verifying, having reported it.
+    trusting: AtomicBool,
 }
 
 /// A request that got no answer.
@@ -106,11 +109,17 @@ impl Client {
             next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
             answers: Mutex::new(Vec::new()),
             sent: AtomicUsize::new(0),
+            trusting: AtomicBool::new(false),
         })
     }
 
     pub fn base(&self) -> &Url {
         &self.base
+    }
+
+    /// From now on, accepts whatever certificate the site shows.
+    pub fn trust_any_certificate(&self) {
+        self.trusting.store(true, Ordering::Relaxed);
     }
 
     /// Every answer so far, in order.
@@ -194,7 +203,12 @@ impl Client {
         if url.origin() != self.base.origin() {
             return Err(RequestError::new(format!("{url}: another origin")));
         }
-        self.exchange(&self.http, method, url, headers, body).await
+        let http = if self.trusting.load(Ordering::Relaxed) {
+            &self.unverified
+        } else {
+            &self.http
+        };
+        self.exchange(http, method, url, headers, body).await
     }
 
     /// A request to any `url`, for following the site's own redirects as
@@ -280,17 +294,22 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// rustls refused the certificate (untrusted, expired, another name): the
 /// one failure after which the Observatory retries without verifying.
 fn is_certificate_error(error: &reqwest::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(error);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
-        let tls = cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .or_else(|| cause.downcast_ref::<rustls::Error>());
-        if matches!(tls, Some(rustls::Error::InvalidCertificate(_))) {
+        if matches!(rustls_error(cause), Some(rustls::Error::InvalidCertificate(_))) {
             return true;
         }
         source = cause.source();
     }
     false
+}
+
+/// The rustls error inside `error`, through the boxes and `io::Error`s
+/// that hyper wraps it in (whose `source()` skips what they wrap).
+fn rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let io = error.downcast_ref::<std::io::Error>()?;
+    rustls_error(io.get_ref()?)
 }

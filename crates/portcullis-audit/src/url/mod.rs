@@ -106,17 +106,23 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
         return Err(AuditError::Target(target.to_owned()));
     }
     let client = Client::new(base, options)?;
-    let home = client
-        .get("/")
-        .await
-        .map_err(|e| AuditError::Unreachable(e.to_string()))?;
+    let mut findings: Vec<Finding> = Vec::new();
+    let home = match client.get(client.base().as_str()).await {
+        Err(refused) if refused.certificate => {
+            findings.push(untrusted(client.base(), &refused));
+            client.trust_any_certificate();
+            client.get(client.base().as_str()).await
+        }
+        home => home,
+    }
+    .map_err(|e| AuditError::Unreachable(e.to_string()))?;
     let retrieval = observatory::retrieve(&client, client.base(), options.http_port, options.https_port).await;
     let graded = observatory::scan(&retrieval);
     let pages = crawl::crawl(&client, &home, options.max_pages).await;
-    let mut findings: Vec<Finding> = match &graded {
-        Ok(scan) => observatory::findings(scan, &retrieval),
-        Err(why) => vec![not_graded(&home, why)],
-    };
+    match &graded {
+        Ok(scan) => findings.extend(observatory::findings(scan, &retrieval)),
+        Err(why) => findings.push(not_graded(&home, why)),
+    }
     findings.extend(fingerprint::check(&client, &home).await);
     findings.extend(headers::check(&home));
     findings.extend(exposed::check(&client).await);
@@ -157,6 +163,17 @@ fn grade(scan: &observatory::Scan) -> Grade {
                 modifier: o.result.modifier(),
             })
             .collect(),
+    }
+}
+
+fn untrusted(base: &url::Url, refused: &client::RequestError) -> Finding {
+    Finding {
+        rule: "tls.untrusted-certificate",
+        item: Item::C1,
+        severity: Severity::Critical,
+        title: "Browsers refuse the site's certificate; the rest of the audit went on without verifying it".into(),
+        evidence: Evidence::at(base.as_str(), refused.to_string()),
+        fix: "serve a certificate browsers trust: portcullis obtains and renews one with [tls.acme] domains = [\"your.host\"]; for a private CA, pass --cacert".into(),
     }
 }
 

@@ -12,6 +12,7 @@ mod errors;
 mod headers;
 mod limits;
 mod logins;
+mod observatory;
 mod operations;
 mod proxying;
 mod rate_limits;
