@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::harness::ExpressApp;
 use crate::protected;
+use crate::tls::{https_gateway, TestCertificates};
 
 /// `portcullis audit TARGET --format FORMAT`, quick on loopback.
 fn run_audit(target: &str, format: &str, extra: &[&str]) -> std::process::Output {
@@ -46,6 +47,9 @@ fn the_bare_app_fails_fingerprinting_leaks_its_stack_and_takes_cross_site_posts(
     ] {
         assert!(rules.contains(expected), "{expected} missing from {report:#}");
     }
+    // No CSP, no X-Frame-Options, no HTTPS: what the Observatory gives it.
+    assert_eq!(report["grade"]["grade"], "F", "{report:#}");
+    assert!(rules.contains("observatory.csp-not-implemented"), "{report:#}");
     // The home page and the five pages it links to.
     let scope = report["scope"].as_str().unwrap();
     assert!(scope.ends_with(", 6 pages crawled"), "{scope}");
@@ -67,12 +71,17 @@ fn the_bare_app_fails_fingerprinting_leaks_its_stack_and_takes_cross_site_posts(
 }
 
 #[test]
-fn through_portcullis_those_findings_are_gone_and_return_with_their_protection_off() {
-    // (config, the findings the audit must report, its exit code)
-    let cases: [(&str, &[&str], i32); 4] = [
-        ("", &[], 0),
-        ("[fingerprint]\nremove_headers = []\n", &["fingerprint.x-powered-by"], 0),
-        ("[csrf]\nenabled = false\n", &["csrf.cross-site-post-accepted"], 1),
+fn through_portcullis_over_https_the_grade_is_a_plus_and_findings_return_with_their_protection_off() {
+    // (config, the findings the audit must report, its exit code, the grade)
+    let cases: [(&str, &[&str], i32, &str); 6] = [
+        ("", &[], 0, "A+"),
+        (
+            "[fingerprint]\nremove_headers = []\n",
+            &["fingerprint.x-powered-by"],
+            0,
+            "A+",
+        ),
+        ("[csrf]\nenabled = false\n", &["csrf.cross-site-post-accepted"], 1, "A+"),
         (
             "[errors]\nreplace_leaking_errors = false\nreplace_default_404 = false\n",
             &[
@@ -81,11 +90,34 @@ fn through_portcullis_those_findings_are_gone_and_return_with_their_protection_o
                 "leaks.stack-trace",
             ],
             1,
+            "A+",
+        ),
+        (
+            "[headers.content_security_policy]\nmode = \"remove\"\n",
+            &["observatory.csp-not-implemented"],
+            0,
+            "B",
+        ),
+        (
+            "[headers]\nstrict_transport_security = false\n",
+            &["observatory.hsts-not-implemented"],
+            0,
+            "B+",
         ),
     ];
-    for (config, expected, exit) in cases {
-        let (_app, gateway) = protected(config);
-        let (code, rules, report) = audit(&gateway.url("/"));
+    let certificates = TestCertificates::new();
+    for (config, expected, exit, grade) in cases {
+        let (_app, gateway, redirect) = https_gateway(&certificates, config);
+        let (code, rules, report) = audit_with(
+            &format!("https://127.0.0.1:{}/", gateway.addr.port()),
+            &[
+                "--cacert",
+                certificates.path("ca.pem").to_str().unwrap(),
+                "--http-port",
+                &redirect.port().to_string(),
+            ],
+        );
+        assert_eq!(report["grade"]["grade"], grade, "with {config:?}: {report:#}");
         let expected: BTreeSet<String> = expected.iter().map(|r| r.to_string()).collect();
         assert_eq!(rules, expected, "with {config:?}: {report:#}");
         assert_eq!(code, Some(exit), "with {config:?}: {report:#}");
@@ -106,7 +138,9 @@ fn active_probes_find_no_limits_on_the_bare_app_and_portcullis_limits() {
     }
     let (_app, gateway) = protected("");
     let (code, rules, report) = audit_with(&gateway.url("/"), &active);
-    assert!(rules.is_empty(), "{report:#}");
+    // Over plain HTTP the grade takes its points (HSTS, the redirect); the
+    // limits are what this test is about.
+    assert!(!rules.iter().any(|r| r.starts_with("limits.")), "{report:#}");
     assert_eq!(code, Some(0));
 }
 

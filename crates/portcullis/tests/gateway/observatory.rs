@@ -51,17 +51,35 @@ fn observatory(address: &str, ca: &Path) -> Value {
         .current_dir(observatory_dir())
         .output()
         .unwrap();
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 fn portcullis(url: &str, ca: &Path) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["audit", url, "--format", "json", "--max-pages", "1", "--rate", "100", "--timeout", "5", "--cacert"])
+        .args([
+            "audit",
+            url,
+            "--format",
+            "json",
+            "--max-pages",
+            "1",
+            "--rate",
+            "100",
+            "--timeout",
+            "5",
+            "--cacert",
+        ])
         .arg(ca)
         .output()
         .unwrap();
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)))
 }
 
 /// Grade, score and each test's result, or the reason for no grade.
@@ -70,8 +88,16 @@ fn verdicts(observatory: &Value, ours: &Value) -> (String, String) {
         Some(_) => "not graded".to_owned(),
         None => {
             let tests = observatory["tests"].as_object().unwrap();
-            let results: Vec<String> = tests.iter().map(|(name, t)| format!("{name}={}", t["result"].as_str().unwrap())).collect();
-            format!("{} {} {}", observatory["scan"]["grade"], observatory["scan"]["score"], results.join(" "))
+            let results: Vec<String> = tests
+                .iter()
+                .map(|(name, t)| format!("{name}={}", t["result"].as_str().unwrap()))
+                .collect();
+            format!(
+                "{} {} {}",
+                observatory["scan"]["grade"],
+                observatory["scan"]["score"],
+                results.join(" ")
+            )
         }
     };
     let ours = match ours.get("grade") {
@@ -126,8 +152,15 @@ fn grades_scores_and_results_equal_the_observatorys_on_nine_sites() {
     let mut disagreements = Vec::new();
     for (i, scenario) in SITES.iter().enumerate() {
         let address = format!("127.0.80.{}", i + 1);
-        let scheme = if matches!(*scenario, "bare" | "missing") { "http" } else { "https" };
-        let (theirs, ours) = verdicts(&observatory(&address, &ca), &portcullis(&format!("{scheme}://{address}/"), &ca));
+        let scheme = if matches!(*scenario, "bare" | "missing") {
+            "http"
+        } else {
+            "https"
+        };
+        let (theirs, ours) = verdicts(
+            &observatory(&address, &ca),
+            &portcullis(&format!("{scheme}://{address}/"), &ca),
+        );
         eprintln!("{scenario:>9}: {theirs}");
         if theirs != ours {
             disagreements.push(format!("{scenario}:\n  Observatory {theirs}\n  portcullis  {ours}"));

@@ -30,10 +30,9 @@ pub fn test(retrieval: &Retrieval) -> (Expectation, bool) {
     }
     let joined = sent.join(", ");
     let last_known = joined
-        .split(',')
+        .rsplit(',')
         .map(|p| js_trim(p).to_lowercase())
-        .filter(|p| PRIVATE.contains(&p.as_str()) || UNSAFE.contains(&p.as_str()))
-        .last();
+        .find(|p| PRIVATE.contains(&p.as_str()) || UNSAFE.contains(&p.as_str()));
     let result = match last_known.as_deref() {
         Some(p) if PRIVATE.contains(&p) => ReferrerPolicyPrivate,
         Some(_) => ReferrerPolicyUnsafe,
