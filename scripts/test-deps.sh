@@ -3,7 +3,8 @@
 # Node.js, Debian's chromium (headless browser tests), redis-server (the
 # shared store), pebble (an ACME server) and openssl (a TLS client). Only
 # what is missing: a machine's own Node.js must not be replaced by Debian's
-# packages (they conflict). Not root and something missing: says what to run.
+# packages (they conflict). nginx is the misconfigured TLS server the audit
+# must catch. Not root and something missing: says what to run.
 # Then sslyze (a TLS scanner) from PyPI, into a virtualenv of its own where
 # the gateway tests look for it.
 set -euo pipefail
@@ -20,6 +21,7 @@ command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pebble >/dev/null || missing+=(pebble)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v nginx >/dev/null || missing+=(nginx)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing ${missing[*]}: run  sudo apt-get install -y ${missing[*]}" >&2

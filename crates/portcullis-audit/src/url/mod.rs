@@ -20,6 +20,7 @@ mod html;
 mod leaks;
 mod limits;
 pub mod observatory;
+mod tls;
 
 use std::fmt;
 use std::time::Duration;
@@ -118,6 +119,9 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
     .map_err(|e| AuditError::Unreachable(e.to_string()))?;
     let retrieval = observatory::retrieve(&client, client.base(), options.http_port, options.https_port).await;
     let graded = observatory::scan(&retrieval);
+    if let Some(https) = retrieval.https.route().first() {
+        findings.extend(tls::check(https, retrieval.https.page(), options.timeout).await);
+    }
     let pages = crawl::crawl(&client, &home, options.max_pages).await;
     match &graded {
         Ok(scan) => findings.extend(observatory::findings(scan, &retrieval)),

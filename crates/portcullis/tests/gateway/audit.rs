@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use crate::harness::ExpressApp;
+use crate::harness::{free_port, Process, TempDir};
 use crate::protected;
-use crate::tls::{https_gateway, TestCertificates};
+use crate::tls::{https_gateway, rsa_chain, TestCertificates};
 
 /// `portcullis audit TARGET --format FORMAT`, quick on loopback.
 fn run_audit(target: &str, format: &str, extra: &[&str]) -> std::process::Output {
@@ -234,4 +235,65 @@ fn the_sarif_report_validates_against_the_sarif_2_1_0_schema() {
     let mut broken = sarif.clone();
     broken["runs"][0]["results"][0]["level"] = "severe".into();
     assert!(!validator.is_valid(&broken));
+}
+
+/// nginx as it is often left: TLS 1.0 and 1.1 on, RSA key exchange and CBC
+/// suites allowed, a certificate about to expire. (portcullis's own TLS is
+/// audited in the test above: no finding at all.)
+#[test]
+fn old_protocols_weak_suites_and_a_short_lived_certificate_are_reported_on_nginx() {
+    let dir = TempDir::new();
+    let ca = rsa_chain(&dir.0.join("rsa"), "localhost", "DNS:localhost,IP:127.0.0.1", 10);
+    let port = free_port();
+    let config = dir.0.join("nginx.conf");
+    std::fs::create_dir_all(dir.0.join("logs")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log {dir}/logs/error.log;\n\
+             events {{ worker_connections 64; }}\nhttp {{ access_log off; server {{\n\
+             listen 127.0.0.1:{port} ssl;\nssl_certificate {dir}/rsa/cert.pem;\nssl_certificate_key {dir}/rsa/key.pem;\n\
+             ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n\
+             ssl_ciphers \"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA:AES128-SHA:@SECLEVEL=0\";\n\
+             return 200 \"ok\";\n}} }}\n",
+            dir = dir.0.display()
+        ),
+    )
+    .unwrap();
+    let _nginx = Process::spawn(
+        std::process::Command::new("nginx")
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-c")
+            .arg(&config),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nginx did not listen: {}",
+            std::fs::read_to_string(dir.0.join("logs/error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (_, rules, report) = audit_with(
+        &format!("https://127.0.0.1:{port}/"),
+        &["--cacert", ca.to_str().unwrap(), "--max-pages", "1"],
+    );
+    let tls: BTreeSet<&str> = rules
+        .iter()
+        .map(String::as_str)
+        .filter(|r| r.starts_with("tls."))
+        .collect();
+    assert_eq!(
+        tls,
+        BTreeSet::from([
+            "tls.protocol-tls1-0",
+            "tls.protocol-tls1-1",
+            "tls.suite-no-forward-secrecy",
+            "tls.suite-cbc",
+            "tls.certificate-expires-soon",
+        ]),
+        "{report:#}"
+    );
 }

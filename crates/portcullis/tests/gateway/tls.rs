@@ -62,7 +62,7 @@ impl TestCertificates {
     /// its CA file, and the `[[tls.certificates]]` entry that loads it.
     pub fn with_rsa(&self, name: &str, alt_names: &str) -> (PathBuf, String) {
         let rsa = self.dir.0.join("rsa");
-        let ca = rsa_chain(&rsa, name, alt_names);
+        let ca = rsa_chain(&rsa, name, alt_names, 30);
         give_to_nobody(&self.dir.0);
         let entry = format!(
             "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
@@ -84,7 +84,7 @@ impl TestCertificates {
 /// An RSA CA and a leaf it signed for `name` (`alt_names` in openssl's
 /// form), written by openssl into `dir` (`cert.pem` holds the leaf, then the
 /// CA). Returns the CA file.
-fn rsa_chain(dir: &Path, name: &str, alt_names: &str) -> PathBuf {
+pub fn rsa_chain(dir: &Path, name: &str, alt_names: &str, leaf_days: u32) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let run = |args: &[&str]| {
         let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
@@ -132,8 +132,20 @@ fn rsa_chain(dir: &Path, name: &str, alt_names: &str) -> PathBuf {
     )
     .unwrap();
     run(&[
-        "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "30", "-out", "leaf.pem",
-        "-extfile", "leaf.ext",
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-days",
+        &leaf_days.to_string(),
+        "-out",
+        "leaf.pem",
+        "-extfile",
+        "leaf.ext",
     ]);
     let chain =
         std::fs::read_to_string(dir.join("leaf.pem")).unwrap() + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
