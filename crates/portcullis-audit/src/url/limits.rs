@@ -1,12 +1,13 @@
 //! C9, with `--active` only: does the site limit a client? A burst of
 //! requests (is one ever refused, or are limits announced?), a request head
 //! sent a header a second (is the connection cut?), and a declared body far
-//! over any sane limit (is it refused before it is sent?).
+//! over any sane limit (is it refused before it is sent?), over plain HTTP
+//! or TLS as the site speaks.
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Client, Options};
@@ -19,11 +20,8 @@ const DECLARED_BODY_BYTES: u64 = 100 * 1024 * 1024;
 pub async fn check(client: &Client, options: &Options) -> Vec<Finding> {
     let mut findings = Vec::new();
     findings.extend(burst(client, options.burst).await);
-    // Raw sockets: plain HTTP only for now.
-    if client.base().scheme() == "http" {
-        findings.extend(slow_head(client, Duration::from_secs(options.slow_secs)).await);
-        findings.extend(declared_body(client, options.timeout).await);
-    }
+    findings.extend(slow_head(client, Duration::from_secs(options.slow_secs), options.timeout).await);
+    findings.extend(declared_body(client, options.timeout).await);
     findings
 }
 
@@ -60,8 +58,8 @@ async fn burst(client: &Client, requests: usize) -> Option<Finding> {
 
 /// A request head sent a header a second: slowloris. Still open after
 /// `bound` means one client can hold a connection as long as it likes.
-async fn slow_head(client: &Client, bound: Duration) -> Option<Finding> {
-    let mut stream = connect(client).await?;
+async fn slow_head(client: &Client, bound: Duration, timeout: Duration) -> Option<Finding> {
+    let mut stream = connect(client, timeout).await?;
     let host = client.base().host_str().unwrap_or("localhost").to_owned();
     let started = Instant::now();
     if stream
@@ -99,7 +97,7 @@ async fn slow_head(client: &Client, bound: Duration) -> Option<Finding> {
 /// A head that declares a 100 MiB body: refused with 413 before the body,
 /// or the server would read (and buffer) whatever it is sent.
 async fn declared_body(client: &Client, timeout: Duration) -> Option<Finding> {
-    let mut stream = connect(client).await?;
+    let mut stream = connect(client, timeout).await?;
     let host = client.base().host_str().unwrap_or("localhost").to_owned();
     let head = format!(
         "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {DECLARED_BODY_BYTES}\r\nConnection: close\r\n\r\n"
@@ -126,8 +124,22 @@ async fn declared_body(client: &Client, timeout: Duration) -> Option<Finding> {
     })
 }
 
-async fn connect(client: &Client) -> Option<TcpStream> {
+/// A connection of our own to the site, over TLS for an HTTPS one.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn connect(client: &Client, timeout: Duration) -> Option<Box<dyn Stream>> {
     let base = client.base();
-    let address = format!("{}:{}", base.host_str()?, base.port_or_known_default()?);
-    TcpStream::connect(address).await.ok()
+    let host = base.host_str()?;
+    let address = format!("{host}:{}", base.port_or_known_default()?);
+    if base.scheme() == "https" {
+        let stream = super::tls::connect(&address, host, timeout).await?;
+        return Some(Box::new(stream));
+    }
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+        .await
+        .ok()?
+        .ok()?;
+    Some(Box::new(stream))
 }

@@ -3,8 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::harness::ExpressApp;
-use crate::harness::{free_port, Process, TempDir};
+use crate::harness::{free_port, ExpressApp, Process, TempDir};
 use crate::protected;
 use crate::tls::{https_gateway, rsa_chain, TestCertificates};
 
@@ -137,12 +136,26 @@ fn active_probes_find_no_limits_on_the_bare_app_and_portcullis_limits() {
     ] {
         assert!(rules.contains(expected), "{expected} missing from {report:#}");
     }
-    let (_app, gateway) = protected("");
-    let (code, rules, report) = audit_with(&gateway.url("/"), &active);
-    // Over plain HTTP the grade takes its points (HSTS, the redirect); the
-    // limits are what this test is about.
-    assert!(!rules.iter().any(|r| r.starts_with("limits.")), "{report:#}");
+    // The same probes over TLS, through portcullis.
+    let certificates = TestCertificates::new();
+    let (_app, gateway, redirect) = https_gateway(&certificates, "");
+    let (code, rules, report) = audit_with(
+        &format!("https://127.0.0.1:{}/", gateway.addr.port()),
+        &[
+            &active[..],
+            &[
+                "--cacert",
+                certificates.path("ca.pem").to_str().unwrap(),
+                "--http-port",
+                &redirect.port().to_string(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(rules.is_empty(), "{report:#}");
     assert_eq!(code, Some(0));
+    let cut = gateway.process.stdout.wait_for("\"rule\":\"header_read_timeout\"");
+    assert!(cut.contains("\"action\":\"closed\""), "{cut}");
 }
 
 #[test]
@@ -255,7 +268,7 @@ fn old_protocols_weak_suites_and_a_short_lived_certificate_are_reported_on_nginx
              listen 127.0.0.1:{port} ssl;\nssl_certificate {dir}/rsa/cert.pem;\nssl_certificate_key {dir}/rsa/key.pem;\n\
              ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n\
              ssl_ciphers \"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA:AES128-SHA:@SECLEVEL=0\";\n\
-             return 200 \"ok\";\n}} }}\n",
+             location / {{ return 200 \"ok\"; }}\n}} }}\n",
             dir = dir.0.display()
         ),
     )
@@ -276,10 +289,24 @@ fn old_protocols_weak_suites_and_a_short_lived_certificate_are_reported_on_nginx
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // With the socket probes, over TLS: nginx reads a slow head for 60 s,
+    // and refuses a declared body over 1 MiB.
     let (_, rules, report) = audit_with(
         &format!("https://127.0.0.1:{port}/"),
-        &["--cacert", ca.to_str().unwrap(), "--max-pages", "1"],
+        &[
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--max-pages",
+            "1",
+            "--active",
+            "--burst",
+            "5",
+            "--slow-secs",
+            "3",
+        ],
     );
+    assert!(rules.contains("limits.slow-head-not-cut"), "{report:#}");
+    assert!(!rules.contains("limits.large-body-not-refused"), "{report:#}");
     let tls: BTreeSet<&str> = rules
         .iter()
         .map(String::as_str)

@@ -8,6 +8,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 /// What one modern handshake showed.
 pub struct Shown {
@@ -66,6 +67,25 @@ impl ServerCertVerifier for Recorder {
 /// A rustls handshake with `address` (as `host`), keeping what it showed;
 /// `None` when none completed.
 pub async fn show(address: &str, host: &str, timeout: Duration) -> Option<Shown> {
+    let (_, recorder) = connect_recording(address, host, timeout).await?;
+    Some(Shown {
+        chain: recorder.chain.lock().map(|c| c.clone()).unwrap_or_default(),
+    })
+}
+
+/// A TLS connection to `address` that accepts any certificate: for the
+/// probes that only look at how the server treats a connection.
+pub async fn connect(address: &str, host: &str, timeout: Duration) -> Option<TlsStream<TcpStream>> {
+    connect_recording(address, host, timeout)
+        .await
+        .map(|(stream, _)| stream)
+}
+
+async fn connect_recording(
+    address: &str,
+    host: &str,
+    timeout: Duration,
+) -> Option<(TlsStream<TcpStream>, Arc<Recorder>)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let recorder = Arc::new(Recorder {
         chain: Mutex::new(Vec::new()),
@@ -83,10 +103,8 @@ pub async fn show(address: &str, host: &str, timeout: Duration) -> Option<Shown>
         let tcp = TcpStream::connect(address).await.ok()?;
         connector.connect(name, tcp).await.ok()
     };
-    tokio::time::timeout(timeout, handshake).await.ok()??;
-    Some(Shown {
-        chain: recorder.chain.lock().map(|c| c.clone()).unwrap_or_default(),
-    })
+    let stream = tokio::time::timeout(timeout, handshake).await.ok()??;
+    Some((stream, recorder))
 }
 
 /// What the leaf says about itself.

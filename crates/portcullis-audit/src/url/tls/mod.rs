@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use url::Url;
 
+pub use self::certificate::connect;
 use self::hello::{Answer as Hello, Version};
 use self::suites::Weakness;
 use super::Answer;
