@@ -118,9 +118,10 @@ app.post('/count', (req, res) => {
   req.on('end', () => res.json({ bytes }));
 });
 
+// jQuery from its CDN, pinned the day the page was written.
 app.get('/form', (req, res) => {
   res.send(`<!doctype html>
-<html><body>
+<html><head><script src="https://code.jquery.com/jquery-1.12.4.min.js"></script></head><body>
 <form method="post" action="/form">
   <input name="name"> <textarea name="message"></textarea>
   <button type="submit">Send</button>

@@ -4,5 +4,6 @@
 //! reports [`report::Finding`]s; a [`report::Report`] gathers them and is
 //! written as text, JSON or SARIF.
 
+pub mod advisories;
 pub mod report;
 pub mod url;

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use portcullis_audit::advisories::{default_location, Database};
 use portcullis_audit::report::{html, json, sarif, text, Severity};
-use portcullis_audit::url::{audit, Login, Options};
+use portcullis_audit::url::{audit, Advisories, Login, Options};
 
 #[derive(Args)]
 pub struct AuditArgs {
@@ -45,6 +46,11 @@ pub struct AuditArgs {
     /// site that answers there is graded over HTTPS, as the Observatory does).
     #[arg(long, value_name = "PORT", default_value_t = 443)]
     https_port: u16,
+    /// A directory of OSV advisory records (such as the GitHub Advisory
+    /// Database's) to check the front-end libraries against. Default:
+    /// $PORTCULLIS_ADVISORIES, else ~/.local/share/portcullis/advisories.
+    #[arg(long, value_name = "DIR")]
+    advisories: Option<PathBuf>,
     /// Also the probes that load the site or hold a connection (C9): a
     /// burst, a request head sent slowly, a declared oversized body.
     #[arg(long)]
@@ -88,6 +94,13 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         },
         None => None,
     };
+    let advisories = match advisories(args.advisories.as_deref()) {
+        Ok(advisories) => advisories,
+        Err(error) => {
+            eprintln!("portcullis audit: --advisories {error}");
+            return ExitCode::from(2);
+        }
+    };
     let options = Options {
         timeout: Duration::from_secs(args.timeout),
         max_requests: args.max_requests,
@@ -105,6 +118,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             password_field: args.password_field,
             attempts: args.login_attempts,
         }),
+        advisories,
         ..Options::default()
     };
     let report = match audit(&args.target, &options).await {
@@ -133,4 +147,17 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         Ok(()) => {}
     }
     ExitCode::from(report.exit_code(args.fail_on))
+}
+
+/// The given directory, which must load; else the default location, if
+/// there is one.
+fn advisories(given: Option<&std::path::Path>) -> Result<Advisories, portcullis_audit::advisories::LoadError> {
+    if let Some(dir) = given {
+        return Database::load(dir).map(Advisories::Loaded);
+    }
+    match default_location() {
+        Some(dir) if dir.is_dir() => Database::load(&dir).map(Advisories::Loaded),
+        Some(dir) => Ok(Advisories::Missing(dir)),
+        None => Ok(Advisories::Off),
+    }
 }

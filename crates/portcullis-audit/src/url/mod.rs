@@ -18,6 +18,7 @@ mod fingerprint;
 mod headers;
 mod html;
 mod leaks;
+mod libraries;
 mod limits;
 pub mod observatory;
 mod tls;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use brute_force::Login;
 pub use client::{Answer, Client};
+pub use libraries::Advisories;
 
 use crate::report::{Evidence, Finding, Grade, GradedTest, Item, Report, Severity};
 
@@ -56,6 +58,8 @@ pub struct Options {
     pub slow_secs: u64,
     /// The login form the active brute-force probe fails at (C8).
     pub login: Option<Login>,
+    /// What front-end libraries are checked against (C16).
+    pub advisories: Advisories,
 }
 
 impl Default for Options {
@@ -73,6 +77,7 @@ impl Default for Options {
             burst: 150,
             slow_secs: 20,
             login: None,
+            advisories: Advisories::Off,
         }
     }
 }
@@ -131,6 +136,8 @@ pub async fn audit(target: &str, options: &Options) -> Result<Report, AuditError
     findings.extend(headers::check(&home));
     findings.extend(exposed::check(&client).await);
     findings.extend(csrf::check(&client, &client.answers()).await);
+    let libraries = libraries::find(&client, &client.answers()).await;
+    findings.extend(libraries::check(&libraries, &options.advisories));
     // These read every answer, the probes' included.
     findings.extend(leaks::check(&client).await);
     let answers = client.answers();

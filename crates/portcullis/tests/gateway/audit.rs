@@ -7,9 +7,12 @@ use crate::harness::{free_port, ExpressApp, Process, TempDir};
 use crate::protected;
 use crate::tls::{https_gateway, rsa_chain, TestCertificates};
 
-/// `portcullis audit TARGET --format FORMAT`, quick on loopback.
+/// `portcullis audit TARGET --format FORMAT`, quick on loopback, with the
+/// fixture advisories as its database.
 fn run_audit(target: &str, format: &str, extra: &[&str]) -> std::process::Output {
+    let advisories = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../portcullis-audit/fixtures/advisories");
     std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env("PORTCULLIS_ADVISORIES", advisories)
         .args(["audit", target, "--format", format, "--timeout", "5", "--rate", "100"])
         .args(extra)
         .output()
@@ -34,6 +37,15 @@ fn audit_with(target: &str, extra: &[&str]) -> (Option<i32>, BTreeSet<String>, s
     (output.status.code(), rules, report)
 }
 
+fn finding<'a>(report: &'a serde_json::Value, rule: &str) -> &'a serde_json::Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule)
+        .unwrap_or_else(|| panic!("no {rule} in {report:#}"))
+}
+
 #[test]
 fn the_bare_app_fails_fingerprinting_leaks_its_stack_and_takes_cross_site_posts() {
     let app = ExpressApp::start();
@@ -44,9 +56,23 @@ fn the_bare_app_fails_fingerprinting_leaks_its_stack_and_takes_cross_site_posts(
         "fingerprint.default-error-page",
         "leaks.stack-trace",
         "csrf.cross-site-post-accepted",
+        "libraries.vulnerable",
     ] {
         assert!(rules.contains(expected), "{expected} missing from {report:#}");
     }
+    let jquery = finding(&report, "libraries.vulnerable");
+    assert!(
+        jquery["title"].as_str().unwrap().starts_with("jQuery 1.12.4"),
+        "{jquery:#}"
+    );
+    assert!(
+        jquery["evidence"]["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("CVE-2020-11022"),
+        "{jquery:#}"
+    );
+    assert_eq!(jquery["item"], "C16");
     // No CSP, no X-Frame-Options, no HTTPS: what the Observatory gives it.
     assert_eq!(report["grade"]["grade"], "F", "{report:#}");
     assert!(rules.contains("observatory.csp-not-implemented"), "{report:#}");
@@ -55,12 +81,7 @@ fn the_bare_app_fails_fingerprinting_leaks_its_stack_and_takes_cross_site_posts(
     assert!(scope.ends_with(", 6 pages crawled"), "{scope}");
     // The stack trace is high: the default --fail-on.
     assert_eq!(code, Some(1), "{report:#}");
-    let leak = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "leaks.stack-trace")
-        .unwrap();
+    let leak = finding(&report, "leaks.stack-trace");
     // A frame with its file and line: the crawl's `/boom` or the JSON probe's.
     let excerpt = leak["evidence"]["excerpt"].as_str().unwrap();
     assert!(
@@ -118,6 +139,10 @@ fn through_portcullis_over_https_the_grade_is_a_plus_and_findings_return_with_th
             ],
         );
         assert_eq!(report["grade"]["grade"], grade, "with {config:?}: {report:#}");
+        // The page's old jQuery is the app's to upgrade: reported through
+        // the gateway too.
+        assert!(rules.contains("libraries.vulnerable"), "with {config:?}: {report:#}");
+        let rules: BTreeSet<String> = rules.into_iter().filter(|r| r != "libraries.vulnerable").collect();
         let expected: BTreeSet<String> = expected.iter().map(|r| r.to_string()).collect();
         assert_eq!(rules, expected, "with {config:?}: {report:#}");
         assert_eq!(code, Some(exit), "with {config:?}: {report:#}");
@@ -152,7 +177,8 @@ fn active_probes_find_no_limits_on_the_bare_app_and_portcullis_limits() {
         ]
         .concat(),
     );
-    assert!(rules.is_empty(), "{report:#}");
+    // Only the page's old jQuery, which no gateway can upgrade.
+    assert_eq!(rules, BTreeSet::from(["libraries.vulnerable".to_owned()]), "{report:#}");
     assert_eq!(code, Some(0));
     let cut = gateway.process.stdout.wait_for("\"rule\":\"header_read_timeout\"");
     assert!(cut.contains("\"action\":\"closed\""), "{cut}");

@@ -1,0 +1,355 @@
+//! Advisory records in the OSV format (osv.dev's schema, which the GitHub
+//! Advisory Database publishes), loaded from a directory of JSON files, and
+//! the question every audit asks of them: which advisories affect this
+//! package at this version?
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::report::Severity;
+
+/// Where the advisories are read from when no `--advisories` is given:
+/// `$PORTCULLIS_ADVISORIES`, else `$XDG_DATA_HOME/portcullis/advisories`,
+/// else `~/.local/share/portcullis/advisories`.
+pub fn default_location() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PORTCULLIS_ADVISORIES") {
+        return Some(dir.into());
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/share")))?;
+    Some(data.join("portcullis/advisories"))
+}
+
+/// One advisory, as much of it as the audits use.
+#[derive(Debug, Clone)]
+pub struct Advisory {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub summary: String,
+    pub severity: Severity,
+    affected: Vec<Affected>,
+}
+
+#[derive(Debug, Clone)]
+struct Affected {
+    ecosystem: String,
+    name: String,
+    ranges: Vec<Vec<Event>>,
+    versions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Introduced(semver::Version),
+    Fixed(semver::Version),
+    LastAffected(semver::Version),
+    Limit(semver::Version),
+}
+
+impl Event {
+    fn version(&self) -> &semver::Version {
+        match self {
+            Event::Introduced(v) | Event::Fixed(v) | Event::LastAffected(v) | Event::Limit(v) => v,
+        }
+    }
+}
+
+/// Every advisory read.
+#[derive(Debug, Clone, Default)]
+pub struct Database {
+    advisories: Vec<Advisory>,
+}
+
+/// A file that is not an OSV record.
+#[derive(Debug)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl Database {
+    /// Reads every `*.json` under `dir` (subdirectories included).
+    pub fn load(dir: &Path) -> Result<Self, LoadError> {
+        let mut advisories = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| LoadError {
+                path: dir.clone(),
+                reason: e.to_string(),
+            })?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let text = std::fs::read_to_string(&path).map_err(|e| LoadError {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    let advisory = parse(&text).map_err(|reason| LoadError { path, reason })?;
+                    advisories.push(advisory);
+                }
+            }
+        }
+        advisories.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Self { advisories })
+    }
+
+    pub fn len(&self) -> usize {
+        self.advisories.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.advisories.is_empty()
+    }
+
+    /// The advisories that affect `name` at `version` in `ecosystem`.
+    pub fn affecting(&self, ecosystem: &str, name: &str, version: &semver::Version) -> Vec<&Advisory> {
+        self.advisories
+            .iter()
+            .filter(|a| {
+                a.affected
+                    .iter()
+                    .any(|x| x.ecosystem == ecosystem && x.name == name && x.affects(version))
+            })
+            .collect()
+    }
+
+    /// The lowest version that one of `advisory`'s ranges for `name` says
+    /// fixes it and that is above `version`.
+    pub fn fixed_after(advisory: &Advisory, name: &str, version: &semver::Version) -> Option<semver::Version> {
+        advisory
+            .affected
+            .iter()
+            .filter(|x| x.name == name)
+            .flat_map(|x| x.ranges.iter().flatten())
+            .filter_map(|e| match e {
+                Event::Fixed(v) if v > version => Some(v.clone()),
+                _ => None,
+            })
+            .min()
+    }
+}
+
+impl Affected {
+    /// OSV's evaluation: within a range, walk the events in version order;
+    /// `introduced` opens, `fixed` closes at, `last_affected` closes after.
+    fn affects(&self, version: &semver::Version) -> bool {
+        if self.versions.iter().any(|v| parse_version(v).as_ref() == Some(version)) {
+            return true;
+        }
+        self.ranges.iter().any(|events| {
+            let mut sorted: Vec<&Event> = events.iter().collect();
+            sorted.sort_by(|a, b| a.version().cmp(b.version()));
+            if sorted
+                .iter()
+                .any(|e| matches!(e, Event::Limit(limit) if version >= limit))
+            {
+                return false;
+            }
+            let mut affected = false;
+            for event in sorted {
+                match event {
+                    Event::Introduced(v) if version >= v => affected = true,
+                    Event::Fixed(v) if version >= v => affected = false,
+                    Event::LastAffected(v) if version > v => affected = false,
+                    _ => {}
+                }
+            }
+            affected
+        })
+    }
+}
+
+/// An npm version as OSV records write them (`0` is "from the start").
+pub fn parse_version(text: &str) -> Option<semver::Version> {
+    let text = text.trim().trim_start_matches(['v', '=']);
+    if text == "0" {
+        return Some(semver::Version::new(0, 0, 0));
+    }
+    semver::Version::parse(text).ok()
+}
+
+#[derive(Deserialize)]
+struct Record {
+    id: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    severity: Vec<RecordSeverity>,
+    #[serde(default)]
+    affected: Vec<RecordAffected>,
+    #[serde(default)]
+    database_specific: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RecordSeverity {
+    #[serde(rename = "type")]
+    kind: String,
+    score: String,
+}
+
+#[derive(Deserialize)]
+struct RecordAffected {
+    package: Option<RecordPackage>,
+    #[serde(default)]
+    ranges: Vec<RecordRange>,
+    #[serde(default)]
+    versions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RecordPackage {
+    ecosystem: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct RecordRange {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    events: Vec<std::collections::BTreeMap<String, String>>,
+}
+
+fn parse(text: &str) -> Result<Advisory, String> {
+    let record: Record = serde_json::from_str(text).map_err(|e| format!("not an OSV record: {e}"))?;
+    let severity = record
+        .severity
+        .iter()
+        .filter(|s| s.kind.starts_with("CVSS_V3"))
+        .find_map(|s| cvss::v3::Base::from_str(&s.score).ok())
+        .map(|base| from_cvss(base.score().value()))
+        .or_else(|| {
+            let label = record.database_specific.as_ref()?.get("severity")?.as_str()?;
+            Some(match label.to_ascii_uppercase().as_str() {
+                "CRITICAL" => Severity::Critical,
+                "HIGH" => Severity::High,
+                "MODERATE" | "MEDIUM" => Severity::Medium,
+                _ => Severity::Low,
+            })
+        })
+        .unwrap_or(Severity::Medium);
+    let affected = record
+        .affected
+        .into_iter()
+        .filter_map(|a| {
+            let package = a.package?;
+            let ranges = a
+                .ranges
+                .into_iter()
+                // Git ranges name commits, which no installed package has.
+                .filter(|r| r.kind != "GIT")
+                .map(|r| r.events.iter().flat_map(events).collect())
+                .collect();
+            Some(Affected {
+                ecosystem: package.ecosystem,
+                name: package.name,
+                ranges,
+                versions: a.versions,
+            })
+        })
+        .collect();
+    Ok(Advisory {
+        id: record.id,
+        aliases: record.aliases,
+        summary: record.summary,
+        severity,
+        affected,
+    })
+}
+
+fn events(event: &std::collections::BTreeMap<String, String>) -> Vec<Event> {
+    event
+        .iter()
+        .filter_map(|(kind, version)| {
+            let version = parse_version(version)?;
+            Some(match kind.as_str() {
+                "introduced" => Event::Introduced(version),
+                "fixed" => Event::Fixed(version),
+                "last_affected" => Event::LastAffected(version),
+                "limit" => Event::Limit(version),
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// CVSS v3's qualitative rating of a base score.
+fn from_cvss(score: f64) -> Severity {
+    match score {
+        s if s >= 9.0 => Severity::Critical,
+        s if s >= 7.0 => Severity::High,
+        s if s >= 4.0 => Severity::Medium,
+        s if s > 0.0 => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The real records in `fixtures/advisories`.
+    pub fn fixtures() -> Database {
+        Database::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/advisories")).unwrap()
+    }
+
+    fn v(text: &str) -> semver::Version {
+        parse_version(text).unwrap()
+    }
+
+    #[test]
+    fn the_fixture_records_load_with_their_severity() {
+        let db = fixtures();
+        assert_eq!(db.len(), 2);
+        let hits = db.affecting("npm", "jquery", &v("1.8.3"));
+        let ids: Vec<&str> = hits.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["GHSA-gxr4-xjj5-5px2", "GHSA-jpcq-cgw6-v4j6"]);
+        // CVSS 3.1 AV:N/AC:H/PR:N/UI:R/S:C/C:H/I:L/A:N is 6.9.
+        assert_eq!(hits[0].severity, Severity::Medium);
+        assert_eq!(Database::fixed_after(hits[0], "jquery", &v("1.8.3")), Some(v("3.5.0")));
+    }
+
+    #[test]
+    fn ranges_open_at_introduced_and_close_at_fixed() {
+        let db = fixtures();
+        let count = |version: &str| db.affecting("npm", "jquery", &v(version)).len();
+        assert_eq!(count("1.0.2"), 0);
+        assert_eq!(count("1.0.3"), 1);
+        assert_eq!(count("1.2.0"), 2);
+        assert_eq!(count("3.4.1"), 2);
+        assert_eq!(count("3.5.0"), 0);
+        assert_eq!(count("3.5.0-rc.1"), 2, "a prerelease of the fix is before it");
+        assert!(db.affecting("NuGet", "jquery", &v("1.8.3")).is_empty());
+    }
+
+    #[test]
+    fn last_affected_and_limit_close_ranges_too() {
+        let record = r#"{"id":"X","affected":[{"package":{"ecosystem":"npm","name":"p"},
+            "ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"last_affected":"1.4.0"}]},
+                      {"type":"SEMVER","events":[{"introduced":"2.0.0"},{"limit":"2.1.0"}]}]}]}"#;
+        let db = Database {
+            advisories: vec![parse(record).unwrap()],
+        };
+        let affected = |version: &str| !db.affecting("npm", "p", &v(version)).is_empty();
+        assert!(affected("1.4.0") && !affected("1.4.1"));
+        assert!(affected("2.0.5") && !affected("2.1.0"));
+        assert!(parse("{}").is_err());
+    }
+}
