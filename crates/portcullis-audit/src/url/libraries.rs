@@ -362,7 +362,7 @@ mod tests {
             "/*! jQuery v1.8.3 */",
         )
         .unwrap();
-        let findings = check(&[found.clone()], &Advisories::Loaded(database.clone()));
+        let findings = check(std::slice::from_ref(&found), &Advisories::Loaded(database.clone()));
         assert_eq!(findings.len(), 1);
         let finding = &findings[0];
         assert_eq!(finding.severity, Severity::Medium);
