@@ -67,4 +67,11 @@ mod tests {
         assert_eq!(attribute(&tags[0], "src").as_deref(), Some("a.js"));
         assert_eq!(attribute(&tags[0], "integrity").as_deref(), Some("x"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_page_tokenizes_without_panicking(page in "[ -~\u{0}\u{a0}é<>/=\"']{0,300}") {
+            let _ = start_tags(&page);
+        }
+    }
 }

@@ -374,4 +374,15 @@ mod tests {
         };
         assert!(check(&[fixed], &Advisories::Loaded(database)).is_empty());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_script_text_or_path_is_read_without_panicking(text in "[ -~é]{0,200}") {
+            let at = url("http://127.0.0.1/x.js");
+            let _ = by_content(&at, &text);
+            if let Ok(script) = at.join(&text) {
+                let _ = by_url(&script);
+            }
+        }
+    }
 }

@@ -299,4 +299,12 @@ mod tests {
             Some(CookiesWithoutSecureFlag)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_set_cookie_line_parses_or_is_dropped_without_panicking(line in "[ -~\u{0}\t\u{a0}é]{0,120}") {
+            let _ = parse(&line, &url("https://shop.example.com/a/b"));
+            let _ = invalid_same_site(&line);
+        }
+    }
 }

@@ -409,4 +409,14 @@ mod tests {
         assert!(decode_uri_component("%E0%A4%A").is_err());
         assert!(decode_uri_component("%C3").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_policies_parse_or_are_invalid_without_panicking(
+            policies in proptest::collection::vec("[ -~\u{a0}\u{3000}é;%\r\n]{0,80}", 0..4)
+        ) {
+            let _ = parse(&policies);
+            let _ = parse_meta(&policies);
+        }
+    }
 }

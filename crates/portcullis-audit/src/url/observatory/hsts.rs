@@ -71,4 +71,11 @@ mod tests {
         assert_eq!(read("includeSubDomains"), HstsHeaderInvalid);
         assert_eq!(read("max-age=31536000, max-age=31536000"), HstsHeaderInvalid);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_is_read_without_panicking(value in "[ -~\u{a0}é]{0,200}") {
+            let _ = read(&value);
+        }
+    }
 }
