@@ -350,3 +350,67 @@ fn old_protocols_weak_suites_and_a_short_lived_certificate_are_reported_on_nginx
         "{report:#}"
     );
 }
+
+/// A site that answers every request the same way, from a thread, until
+/// the test ends.
+fn hostile_site(answer: &'static [u8], endless: bool) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                if stream.write_all(answer).is_err() {
+                    return;
+                }
+                let chunk = format!("1000\r\n{}\r\n", "a".repeat(4096));
+                while endless && stream.write_all(chunk.as_bytes()).is_ok() {}
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn hostile_answers_end_in_a_report_or_a_clear_error() {
+    let redirect_loop = hostile_site(b"HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n", false);
+    let endless = hostile_site(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
+        true,
+    );
+    let garbage = hostile_site(b"HELLO THERE\r\n\r\n", false);
+    let run = |port: u16| {
+        let mut audit = Process::spawn(std::process::Command::new(env!("CARGO_BIN_EXE_portcullis")).args([
+            "audit",
+            &format!("http://127.0.0.1:{port}/"),
+            "--format",
+            "json",
+            "--timeout",
+            "3",
+            "--rate",
+            "100",
+            "--http-port",
+            &port.to_string(),
+            "--https-port",
+            "1",
+        ]));
+        // Bounded by the per-request timeout and the request budget.
+        let status = audit.wait_exit(std::time::Duration::from_secs(120));
+        (status.code(), audit.stdout.clone(), audit.stderr.clone())
+    };
+    // Ten redirects followed, then graded as the Observatory grades a 302.
+    let (code, stdout, _) = run(redirect_loop);
+    assert!(matches!(code, Some(0 | 1)), "{code:?}");
+    stdout.wait_for("\"grade\"");
+    // Bodies are read to --max-body-bytes, never to their end.
+    let (code, stdout, _) = run(endless);
+    assert!(matches!(code, Some(0 | 1)), "{code:?}");
+    stdout.wait_for("\"findings\"");
+    // Not HTTP at all: exit 2, saying what failed.
+    let (code, _, stderr) = run(garbage);
+    assert_eq!(code, Some(2));
+    stderr.wait_for("did not answer");
+}
