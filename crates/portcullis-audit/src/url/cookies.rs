@@ -34,6 +34,20 @@ pub fn check(client: &Client, answers: &[Answer]) -> Vec<Finding> {
     findings
 }
 
+/// A session that lasts longer than this is a stolen cookie's gift.
+const MAX_SESSION_SECS: i64 = 30 * 86_400;
+
+/// Seconds the cookie lives: `Max-Age` wins over `Expires`, as in
+/// browsers; `None` for a cookie that ends with the browser session.
+fn lifetime_secs(max_age: Option<String>, expires: Option<String>) -> Option<i64> {
+    if let Some(seconds) = max_age.and_then(|m| m.parse::<i64>().ok()) {
+        return Some(seconds);
+    }
+    let expires = httpdate::parse_http_date(&expires?).ok()?;
+    let now = std::time::SystemTime::now();
+    Some(expires.duration_since(now).map_or(0, |d| d.as_secs() as i64))
+}
+
 fn cookie_name(line: &str) -> &str {
     line.split(['=', ';']).next().unwrap_or("").trim()
 }
@@ -47,9 +61,20 @@ fn problems(line: &str, https: bool) -> Vec<(&'static str, Severity, &'static st
             .iter()
             .any(|a| a == attribute || a.starts_with(&format!("{attribute}=")))
     };
+    let lower = name.to_ascii_lowercase();
+    // CSRF tokens are meant to be read by the page's script.
     let session_like = ["sid", "sess", "token", "auth", "jwt"]
         .iter()
-        .any(|s| name.to_ascii_lowercase().contains(s));
+        .any(|s| lower.contains(s))
+        && !lower.contains("csrf")
+        && !lower.contains("xsrf");
+    let value_of = |attribute: &str| {
+        line.split(';')
+            .skip(1)
+            .filter_map(|a| a.split_once('='))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case(attribute))
+            .map(|(_, value)| value.trim().to_owned())
+    };
     let mut found = Vec::new();
     if https && !has("secure") {
         found.push((
@@ -83,6 +108,30 @@ fn problems(line: &str, https: bool) -> Vec<(&'static str, Severity, &'static st
             "session({ name: 'id' }) or any name of your own, or portcullis in front: [cookies] renames default session cookies on the wire",
         ));
     }
+    if session_like && has("domain") {
+        found.push((
+            "cookies.domain",
+            Severity::Low,
+            "Session cookie `{name}` is sent to every subdomain (`Domain` is set)",
+            "leave the cookie host-only (no domain option), or portcullis in front: [cookies] renames session cookies to __Host- ones, which cannot have a Domain",
+        ));
+    }
+    if https && session_like && !name.starts_with("__Host-") && !has("domain") {
+        found.push((
+            "cookies.host-prefix",
+            Severity::Info,
+            "Session cookie `{name}` could carry the `__Host-` prefix",
+            "name it __Host-… with secure: true and path: '/': browsers then refuse it from subdomains and over plain HTTP; portcullis's [cookies] rename does this on the wire",
+        ));
+    }
+    if session_like && lifetime_secs(value_of("max-age"), value_of("expires")).is_some_and(|s| s > MAX_SESSION_SECS) {
+        found.push((
+            "cookies.lifetime",
+            Severity::Low,
+            "Session cookie `{name}` outlives a month",
+            "end sessions sooner (cookie: { maxAge } of hours, with an idle timeout on the server), or portcullis in front: cookies.max_age_secs caps it",
+        ));
+    }
     if line.len() > 4093 {
         found.push((
             "cookies.size",
@@ -106,12 +155,42 @@ mod tests {
     fn express_session_defaults_are_reported() {
         assert_eq!(
             rules("connect.sid=s%3Aabc.def; Path=/; HttpOnly", true),
-            ["cookies.secure", "cookies.samesite", "cookies.default-name"]
+            [
+                "cookies.secure",
+                "cookies.samesite",
+                "cookies.default-name",
+                "cookies.host-prefix"
+            ]
         );
         assert_eq!(
             rules("token=abc; Path=/", false),
             ["cookies.httponly", "cookies.samesite"]
         );
+    }
+
+    #[test]
+    fn session_scope_and_lifetime_are_reported() {
+        assert_eq!(
+            rules(
+                "sid2=abc; Domain=example.com; Path=/; Secure; HttpOnly; SameSite=Lax",
+                true
+            ),
+            ["cookies.domain"]
+        );
+        assert_eq!(
+            rules(
+                "auth=abc; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=31536000",
+                true
+            ),
+            ["cookies.host-prefix", "cookies.lifetime"]
+        );
+        assert!(rules(
+            "auth=abc; Path=/; HttpOnly; SameSite=Lax; Expires=Fri, 01 Jan 2100 00:00:00 GMT",
+            false
+        )
+        .contains(&"cookies.lifetime"));
+        // Readable CSRF tokens are the point of the double-submit pattern.
+        assert!(rules("csrf-token=abc; Path=/; Secure; SameSite=Strict", true).is_empty());
     }
 
     #[test]
