@@ -5,5 +5,7 @@
 //! written as text, JSON or SARIF.
 
 pub mod advisories;
+mod js;
 pub mod report;
 pub mod url;
+pub mod versions;

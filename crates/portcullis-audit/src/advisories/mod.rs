@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use crate::report::Severity;
+use crate::versions::{version, Version};
 
 /// Where the advisories are read from when no `--advisories` is given:
 /// `$PORTCULLIS_ADVISORIES`, else `$XDG_DATA_HOME/portcullis/advisories`,
@@ -44,14 +45,14 @@ struct Affected {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Event {
-    Introduced(semver::Version),
-    Fixed(semver::Version),
-    LastAffected(semver::Version),
-    Limit(semver::Version),
+    Introduced(Version),
+    Fixed(Version),
+    LastAffected(Version),
+    Limit(Version),
 }
 
 impl Event {
-    fn version(&self) -> &semver::Version {
+    fn version(&self) -> &Version {
         match self {
             Event::Introduced(v) | Event::Fixed(v) | Event::LastAffected(v) | Event::Limit(v) => v,
         }
@@ -116,7 +117,7 @@ impl Database {
     }
 
     /// The advisories that affect `name` at `version` in `ecosystem`.
-    pub fn affecting(&self, ecosystem: &str, name: &str, version: &semver::Version) -> Vec<&Advisory> {
+    pub fn affecting(&self, ecosystem: &str, name: &str, version: &Version) -> Vec<&Advisory> {
         self.advisories
             .iter()
             .filter(|a| {
@@ -129,7 +130,7 @@ impl Database {
 
     /// The lowest version that one of `advisory`'s ranges for `name` says
     /// fixes it and that is above `version`.
-    pub fn fixed_after(advisory: &Advisory, name: &str, version: &semver::Version) -> Option<semver::Version> {
+    pub fn fixed_after(advisory: &Advisory, name: &str, version: &Version) -> Option<Version> {
         advisory
             .affected
             .iter()
@@ -146,8 +147,12 @@ impl Database {
 impl Affected {
     /// OSV's evaluation: within a range, walk the events in version order;
     /// `introduced` opens, `fixed` closes at, `last_affected` closes after.
-    fn affects(&self, version: &semver::Version) -> bool {
-        if self.versions.iter().any(|v| parse_version(v).as_ref() == Some(version)) {
+    fn affects(&self, version: &Version) -> bool {
+        if self
+            .versions
+            .iter()
+            .any(|v| crate::versions::version(v).as_ref() == Some(version))
+        {
             return true;
         }
         self.ranges.iter().any(|events| {
@@ -171,15 +176,6 @@ impl Affected {
             affected
         })
     }
-}
-
-/// An npm version as OSV records write them (`0` is "from the start").
-pub fn parse_version(text: &str) -> Option<semver::Version> {
-    let text = text.trim().trim_start_matches(['v', '=']);
-    if text == "0" {
-        return Some(semver::Version::new(0, 0, 0));
-    }
-    semver::Version::parse(text).ok()
 }
 
 #[derive(Deserialize)]
@@ -277,8 +273,8 @@ fn parse(text: &str) -> Result<Advisory, String> {
 fn events(event: &std::collections::BTreeMap<String, String>) -> Vec<Event> {
     event
         .iter()
-        .filter_map(|(kind, version)| {
-            let version = parse_version(version)?;
+        .filter_map(|(kind, text)| {
+            let version = version(text)?;
             Some(match kind.as_str() {
                 "introduced" => Event::Introduced(version),
                 "fixed" => Event::Fixed(version),
@@ -310,8 +306,8 @@ pub(crate) mod tests {
         Database::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/advisories")).unwrap()
     }
 
-    fn v(text: &str) -> semver::Version {
-        parse_version(text).unwrap()
+    fn v(text: &str) -> Version {
+        version(text).unwrap()
     }
 
     #[test]

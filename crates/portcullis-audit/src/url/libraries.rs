@@ -11,7 +11,7 @@ use regex::Regex;
 use url::Url;
 
 use super::{crawl, Answer, Client};
-use crate::advisories::{parse_version, Database};
+use crate::advisories::Database;
 use crate::report::{Evidence, Finding, Item, Severity};
 
 /// The advisories the audit checks libraries against.
@@ -211,7 +211,7 @@ pub fn check(found: &[Found], advisories: &Advisories) -> Vec<Finding> {
 }
 
 fn vulnerable(found: &Found, database: &Database) -> Option<Finding> {
-    let version = parse_version(&found.version)?;
+    let version = crate::versions::version(&found.version)?;
     let advisories = database.affecting("npm", found.package, &version);
     let worst = advisories.iter().map(|a| a.severity).max()?;
     // The lowest version past every advisory's own fix.

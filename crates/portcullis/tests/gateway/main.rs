@@ -20,6 +20,7 @@ mod scanners;
 mod sessions;
 mod shared_store;
 mod tls;
+mod versions;
 mod waf;
 
 use harness::{ExpressApp, Gateway};

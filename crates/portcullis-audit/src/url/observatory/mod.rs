@@ -32,6 +32,7 @@ pub use findings::findings;
 pub use retrieve::{retrieve, Retrieval, Session};
 
 use super::Answer;
+use crate::js::{is_space as is_js_space, trim as js_trim};
 
 /// One result a test can give, with the Observatory's name and modifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,19 +412,6 @@ fn header(answer: &Answer, name: &str) -> Option<String> {
 /// The first `limit` characters, as the Observatory bounds what it reads.
 fn bounded(value: &str, limit: usize) -> &str {
     value.char_indices().nth(limit).map_or(value, |(end, _)| &value[..end])
-}
-
-/// Whitespace as JavaScript's `trim()` and `\s` know it.
-fn is_js_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
-    )
-}
-
-fn js_trim(value: &str) -> &str {
-    value.trim_matches(is_js_space)
 }
 
 #[cfg(test)]
