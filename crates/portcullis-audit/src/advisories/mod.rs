@@ -313,7 +313,7 @@ pub(crate) mod tests {
     #[test]
     fn the_fixture_records_load_with_their_severity() {
         let db = fixtures();
-        assert_eq!(db.len(), 2);
+        assert_eq!(db.len(), 6);
         let hits = db.affecting("npm", "jquery", &v("1.8.3"));
         let ids: Vec<&str> = hits.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, ["GHSA-gxr4-xjj5-5px2", "GHSA-jpcq-cgw6-v4j6"]);
