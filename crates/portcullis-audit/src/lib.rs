@@ -6,6 +6,7 @@
 
 pub mod advisories;
 mod js;
+pub mod project;
 pub mod report;
 pub mod url;
 pub mod versions;

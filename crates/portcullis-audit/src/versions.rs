@@ -200,6 +200,27 @@ impl Range {
     pub fn satisfied_by(&self, version: &Version) -> bool {
         self.sets.iter().any(|set| test_set(set, version))
     }
+
+    /// The lowest versions each set names as allowed (`>=`, `=`), or
+    /// 0.0.0 for a set without a lower bound: where to look for the
+    /// versions a range admits.
+    pub fn lower_bounds(&self) -> Vec<Version> {
+        self.sets
+            .iter()
+            .flat_map(|set| {
+                let bounds: Vec<Version> = set
+                    .iter()
+                    .filter(|c| matches!(c.operator, Operator::GreaterOrEqual | Operator::Equal))
+                    .filter_map(|c| c.version.clone())
+                    .collect();
+                if bounds.is_empty() {
+                    Version::parse("0.0.0").into_iter().collect()
+                } else {
+                    bounds
+                }
+            })
+            .collect()
+    }
 }
 
 /// Whether `version` satisfies `range`, as `semver.satisfies` answers with

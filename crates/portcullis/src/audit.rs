@@ -1,6 +1,7 @@
-//! `portcullis audit URL`: the checklist verified against a live site,
-//! printed as text, JSON or SARIF. Exit code 0, or 1 when a finding reaches
-//! `--fail-on`, or 2 when the audit could not run.
+//! `portcullis audit URL` (the checklist verified against a live site) and
+//! `portcullis audit PATH` (a Node.js project checked from its files),
+//! printed as text, JSON, SARIF or HTML. Exit code 0, or 1 when a finding
+//! reaches `--fail-on`, or 2 when the audit could not run.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -8,13 +9,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use portcullis_audit::advisories::{default_location, Database};
+use portcullis_audit::advisories::{default_location, Advisories, Database};
 use portcullis_audit::report::{html, json, sarif, text, Severity};
-use portcullis_audit::url::{audit, Advisories, Login, Options};
+use portcullis_audit::url::{audit, Login, Options};
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// The site: `https://example.com/` or `http://127.0.0.1:3000/`.
+    /// The site (`https://example.com/`, `http://127.0.0.1:3000/`), or a
+    /// Node.js project's directory (`./my-app`).
     target: String,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -121,7 +123,13 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         advisories,
         ..Options::default()
     };
-    let report = match audit(&args.target, &options).await {
+    let outcome = if args.target.starts_with("http://") || args.target.starts_with("https://") {
+        audit(&args.target, &options).await.map_err(|e| e.to_string())
+    } else {
+        portcullis_audit::project::audit(std::path::Path::new(&args.target), &options.advisories)
+            .map_err(|e| e.to_string())
+    };
+    let report = match outcome {
         Ok(report) => report,
         Err(error) => {
             eprintln!("portcullis audit: {error}");

@@ -25,6 +25,16 @@ pub fn default_location() -> Option<PathBuf> {
     Some(data.join("portcullis/advisories"))
 }
 
+/// The advisories an audit checks packages against.
+#[derive(Debug, Clone, Default)]
+pub enum Advisories {
+    Loaded(Database),
+    /// None were found at this default location.
+    Missing(PathBuf),
+    #[default]
+    Off,
+}
+
 /// One advisory, as much of it as the audits use.
 #[derive(Debug, Clone)]
 pub struct Advisory {
@@ -120,11 +130,15 @@ impl Database {
     pub fn affecting(&self, ecosystem: &str, name: &str, version: &Version) -> Vec<&Advisory> {
         self.advisories
             .iter()
-            .filter(|a| {
-                a.affected
-                    .iter()
-                    .any(|x| x.ecosystem == ecosystem && x.name == name && x.affects(version))
-            })
+            .filter(|a| a.affects(ecosystem, name, version))
+            .collect()
+    }
+
+    /// Every advisory about `name` in `ecosystem`, whatever the version.
+    pub fn for_package(&self, ecosystem: &str, name: &str) -> Vec<&Advisory> {
+        self.advisories
+            .iter()
+            .filter(|a| a.affected.iter().any(|x| x.ecosystem == ecosystem && x.name == name))
             .collect()
     }
 
@@ -141,6 +155,62 @@ impl Database {
                 _ => None,
             })
             .min()
+    }
+}
+
+impl Advisory {
+    pub fn affects(&self, ecosystem: &str, name: &str, version: &Version) -> bool {
+        self.affected
+            .iter()
+            .any(|x| x.ecosystem == ecosystem && x.name == name && x.affects(version))
+    }
+
+    /// The versions its ranges for `name` start, end or list at.
+    pub fn event_versions(&self, name: &str) -> Vec<Version> {
+        self.affected
+            .iter()
+            .filter(|a| a.name == name)
+            .flat_map(|a| {
+                a.ranges
+                    .iter()
+                    .flatten()
+                    .map(|e| e.version().clone())
+                    .chain(a.versions.iter().filter_map(|v| version(v)))
+            })
+            .collect()
+    }
+
+    /// What it affects of `name`, in npm's range syntax (`>=6.5.0 <6.5.3`),
+    /// one entry per range or listed version.
+    pub fn affected_ranges(&self, name: &str) -> Vec<String> {
+        let mut ranges = Vec::new();
+        for affected in self.affected.iter().filter(|a| a.name == name) {
+            for events in &affected.ranges {
+                let mut sorted: Vec<&Event> = events.iter().collect();
+                sorted.sort_by(|a, b| a.version().cmp(b.version()));
+                let mut from: Option<&Version> = None;
+                for event in sorted {
+                    match event {
+                        Event::Introduced(v) => from = Some(v),
+                        Event::Fixed(v) | Event::Limit(v) => ranges.push(bounded(from.take(), format!("<{v}"))),
+                        Event::LastAffected(v) => ranges.push(bounded(from.take(), format!("<={v}"))),
+                    }
+                }
+                if let Some(from) = from {
+                    ranges.push(format!(">={from}"));
+                }
+            }
+            ranges.extend(affected.versions.iter().cloned());
+        }
+        ranges
+    }
+}
+
+/// `>=from to`, or `to` alone when the range opens at the very start.
+fn bounded(from: Option<&Version>, to: String) -> String {
+    match from {
+        Some(v) if (v.major, v.minor, v.patch) != (0, 0, 0) || v.is_prerelease() => format!(">={v} {to}"),
+        _ => to,
     }
 }
 
@@ -333,6 +403,14 @@ pub(crate) mod tests {
         assert_eq!(count("3.5.0"), 0);
         assert_eq!(count("3.5.0-rc.1"), 2, "a prerelease of the fix is before it");
         assert!(db.affecting("NuGet", "jquery", &v("1.8.3")).is_empty());
+    }
+
+    #[test]
+    fn affected_ranges_are_written_as_npm_ranges() {
+        let db = fixtures();
+        let qs = db.affecting("npm", "qs", &v("6.5.2"));
+        assert_eq!(qs[0].affected_ranges("qs")[5], ">=6.5.0 <6.5.3");
+        assert_eq!(qs[0].affected_ranges("qs")[8], "<6.2.4");
     }
 
     #[test]

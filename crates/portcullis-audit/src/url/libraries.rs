@@ -11,18 +11,8 @@ use regex::Regex;
 use url::Url;
 
 use super::{crawl, Answer, Client};
-use crate::advisories::Database;
+use crate::advisories::{Advisories, Database};
 use crate::report::{Evidence, Finding, Item, Severity};
-
-/// The advisories the audit checks libraries against.
-#[derive(Debug, Clone, Default)]
-pub enum Advisories {
-    Loaded(Database),
-    /// None were found at this default location.
-    Missing(std::path::PathBuf),
-    #[default]
-    Off,
-}
 
 /// A library: its npm name, how people call it, and where its version shows.
 struct Library {

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 pub use brute_force::Login;
 pub use client::{Answer, Client};
-pub use libraries::Advisories;
 
+use crate::advisories::Advisories;
 use crate::report::{Evidence, Finding, Grade, GradedTest, Item, Report, Severity};
 
 /// How the audit reaches the site.

@@ -7,6 +7,7 @@ mod acme;
 mod audit;
 
 mod browser;
+mod dependencies;
 mod early_answers;
 mod errors;
 mod headers;

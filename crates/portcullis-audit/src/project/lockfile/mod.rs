@@ -1,0 +1,125 @@
+//! A project's installed packages, read from its lockfile: every package
+//! with its version, whether only development needs it, and the edges
+//! that pull it in, so that each one's dependency paths can be told.
+
+mod npm;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One installed package (index 0 of a [`Graph`] is the project itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    /// Where it is installed (`node_modules/a/node_modules/b`).
+    pub location: String,
+    /// Only development dependencies pull it in.
+    pub dev: bool,
+    /// It runs a script when installed (`preinstall`, `install`, `postinstall`).
+    pub install_script: bool,
+    /// The packages it depends on, as indices into the graph.
+    pub dependencies: Vec<usize>,
+    /// 1-based line of its entry in the lockfile.
+    pub line: Option<u32>,
+}
+
+/// The installed packages and the lockfile they came from.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub lockfile: PathBuf,
+    /// What format the lockfile is in, for the report (`package-lock.json v3`).
+    pub format: String,
+    pub packages: Vec<Package>,
+}
+
+/// A lockfile that cannot be read, with where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockfileError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl fmt::Display for LockfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.reason),
+            None => write!(f, "{}: {}", self.path.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for LockfileError {}
+
+/// The project's lockfile, in npm's order of preference; `Ok(None)` when
+/// there is none.
+pub fn load(dir: &Path) -> Result<Option<Graph>, LockfileError> {
+    for name in ["npm-shrinkwrap.json", "package-lock.json"] {
+        let path = dir.join(name);
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| LockfileError {
+                path: path.clone(),
+                line: None,
+                reason: e.to_string(),
+            })?;
+            let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
+            return npm::parse(&path, &text, manifest.as_deref()).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+impl Graph {
+    /// Up to `limit` shortest paths from the project to `target`, each a
+    /// list of package indices starting at the project.
+    pub fn paths(&self, target: usize, limit: usize) -> Vec<Vec<usize>> {
+        let mut found = Vec::new();
+        let mut queue: VecDeque<Vec<usize>> = VecDeque::from([vec![0]]);
+        let mut visits = vec![0usize; self.packages.len()];
+        while let Some(path) = queue.pop_front() {
+            let Some(&last) = path.last() else { continue };
+            if last == target {
+                found.push(path);
+                if found.len() >= limit {
+                    break;
+                }
+                continue;
+            }
+            for &next in &self.packages[last].dependencies {
+                // Each package is passed through a few times at most, so
+                // the walk stays linear on graphs with many shared nodes.
+                if path.contains(&next) || visits[next] >= limit {
+                    continue;
+                }
+                visits[next] += 1;
+                let mut longer = path.clone();
+                longer.push(next);
+                queue.push_back(longer);
+            }
+        }
+        found
+    }
+
+    /// `app > express@4.16.4 > qs@6.5.2`.
+    pub fn describe(&self, path: &[usize]) -> String {
+        path.iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let package = &self.packages[p];
+                if i == 0 {
+                    package.name.clone()
+                } else {
+                    format!("{}@{}", package.name, package.version)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" > ")
+    }
+
+    /// The project's own dependencies (the first step of every path).
+    pub fn is_direct(&self, index: usize) -> bool {
+        self.packages[0].dependencies.contains(&index)
+    }
+}

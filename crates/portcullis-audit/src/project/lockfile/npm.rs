@@ -1,0 +1,336 @@
+//! `package-lock.json` and `npm-shrinkwrap.json`: lockfile versions 2 and
+//! 3 (a flat `packages` map keyed by install location) and version 1 (a
+//! nested `dependencies` tree), dependencies resolved as Node.js resolves
+//! `require()`: the nearest `node_modules` up the tree.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::{Graph, LockfileError, Package};
+
+pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, LockfileError> {
+    let fail = |line: Option<usize>, reason: String| LockfileError {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let document: Value = serde_json::from_str(text).map_err(|e| fail(Some(e.line()), format!("not JSON: {e}")))?;
+    let version = document.get("lockfileVersion").and_then(Value::as_u64);
+    let lines = entry_lines(text);
+    let mut entries = match (version, document.get("packages")) {
+        (Some(2 | 3), Some(Value::Object(packages))) => flat(packages, &lines),
+        (Some(1) | None, _) => {
+            let tree = document.get("dependencies").and_then(Value::as_object);
+            nested(&document, tree, manifest, &lines)
+        }
+        (Some(2 | 3), _) => return Err(fail(None, "lockfileVersion 2 or 3 without a `packages` map".into())),
+        (Some(other), _) => {
+            return Err(fail(
+                None,
+                format!("lockfileVersion {other} is not one npm has written (1, 2 or 3)"),
+            ))
+        }
+    };
+    if entries.is_empty() {
+        return Err(fail(None, "no project entry".into()));
+    }
+    resolve(&mut entries);
+    Ok(Graph {
+        lockfile: path.to_path_buf(),
+        format: format!(
+            "{} v{}",
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            version.unwrap_or(1)
+        ),
+        packages: entries.into_iter().map(|e| e.package).collect(),
+    })
+}
+
+/// A package and the names it asks for, before they are resolved.
+struct Entry {
+    package: Package,
+    wants: Vec<String>,
+}
+
+/// The line of each `"key": {` in the text, by key, first one kept.
+fn entry_lines(text: &str) -> HashMap<String, u32> {
+    let mut lines = HashMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(key) = line.strip_prefix('"').and_then(|l| l.strip_suffix("\": {")) {
+            lines.entry(key.to_owned()).or_insert(number as u32 + 1);
+        }
+    }
+    lines
+}
+
+fn names(entry: &Value, fields: &[&str]) -> Vec<String> {
+    fields
+        .iter()
+        .filter_map(|field| entry.get(*field).and_then(Value::as_object))
+        .flat_map(|deps| deps.keys().cloned())
+        .collect()
+}
+
+fn text(entry: &Value, field: &str) -> String {
+    entry.get(field).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+fn flag(entry: &Value, field: &str) -> bool {
+    entry.get(field).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// The name a location installs (`node_modules/@scope/name` is `@scope/name`).
+fn name_at(location: &str) -> &str {
+    location.rsplit_once("node_modules/").map_or(location, |(_, name)| name)
+}
+
+fn flat(packages: &Map<String, Value>, lines: &HashMap<String, u32>) -> Vec<Entry> {
+    let mut entries = Vec::with_capacity(packages.len());
+    // The project first, then in the lockfile's order.
+    let root = packages.get("").cloned().unwrap_or(Value::Null);
+    for (location, entry) in
+        std::iter::once((&String::new(), &root)).chain(packages.iter().filter(|(k, _)| !k.is_empty()))
+    {
+        // A workspace link points at the folder that holds the package.
+        let entry = match entry.get("link").and_then(Value::as_bool) {
+            Some(true) => packages.get(&text(entry, "resolved")).unwrap_or(entry),
+            _ => entry,
+        };
+        let name = match text(entry, "name") {
+            name if !name.is_empty() => name,
+            _ => name_at(location).to_owned(),
+        };
+        let fields: &[&str] = if location.is_empty() {
+            &[
+                "dependencies",
+                "devDependencies",
+                "optionalDependencies",
+                "peerDependencies",
+            ]
+        } else {
+            &["dependencies", "optionalDependencies", "peerDependencies"]
+        };
+        entries.push(Entry {
+            package: Package {
+                name,
+                version: text(entry, "version"),
+                location: location.clone(),
+                dev: flag(entry, "dev"),
+                install_script: flag(entry, "hasInstallScript"),
+                dependencies: Vec::new(),
+                line: lines.get(location.as_str()).copied(),
+            },
+            wants: names(entry, fields),
+        });
+    }
+    entries
+}
+
+/// Version 1: the tree under `dependencies`; the project's own wants come
+/// from `package.json` when there is one, else from the top level.
+fn nested(
+    document: &Value,
+    tree: Option<&Map<String, Value>>,
+    manifest: Option<&str>,
+    lines: &HashMap<String, u32>,
+) -> Vec<Entry> {
+    let manifest: Value = manifest
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or(Value::Null);
+    let mut root_wants = names(&manifest, &["dependencies", "devDependencies", "optionalDependencies"]);
+    if root_wants.is_empty() {
+        root_wants = tree.map(|t| t.keys().cloned().collect()).unwrap_or_default();
+    }
+    let mut entries = vec![Entry {
+        package: Package {
+            name: text(document, "name"),
+            version: text(document, "version"),
+            location: String::new(),
+            dev: false,
+            install_script: false,
+            dependencies: Vec::new(),
+            line: Some(1),
+        },
+        wants: root_wants,
+    }];
+    let mut pending: Vec<(String, &Map<String, Value>)> = tree.map(|t| vec![(String::new(), t)]).unwrap_or_default();
+    while let Some((parent, children)) = pending.pop() {
+        for (name, entry) in children {
+            let location = if parent.is_empty() {
+                format!("node_modules/{name}")
+            } else {
+                format!("{parent}/node_modules/{name}")
+            };
+            let mut wants: Vec<String> = entry
+                .get("requires")
+                .and_then(Value::as_object)
+                .map(|r| r.keys().cloned().collect())
+                .unwrap_or_default();
+            wants.sort();
+            entries.push(Entry {
+                package: Package {
+                    name: name.clone(),
+                    version: text(entry, "version"),
+                    location: location.clone(),
+                    dev: flag(entry, "dev"),
+                    install_script: false,
+                    dependencies: Vec::new(),
+                    line: lines.get(name.as_str()).copied(),
+                },
+                wants,
+            });
+            if let Some(nested) = entry.get("dependencies").and_then(Value::as_object) {
+                pending.push((location, nested));
+            }
+        }
+    }
+    entries
+}
+
+/// Each wanted name to the package Node.js would load: in the asking
+/// package's own `node_modules`, else its parents', up to the project's.
+fn resolve(entries: &mut [Entry]) {
+    let at: HashMap<String, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.package.location.clone(), i))
+        .collect();
+    let resolved: Vec<Vec<usize>> = entries
+        .iter()
+        .map(|entry| {
+            let location = entry.package.location.as_str();
+            entry
+                .wants
+                .iter()
+                .filter_map(|name| {
+                    let mut base = location;
+                    loop {
+                        let candidate = if base.is_empty() {
+                            format!("node_modules/{name}")
+                        } else {
+                            format!("{base}/node_modules/{name}")
+                        };
+                        if let Some(&i) = at.get(&candidate) {
+                            return Some(i);
+                        }
+                        if base.is_empty() {
+                            return None;
+                        }
+                        base = base.rsplit_once("/node_modules/").map_or("", |(parent, _)| parent);
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    for (entry, dependencies) in entries.iter_mut().zip(resolved) {
+        entry.package.dependencies = dependencies;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V3: &str = r#"{
+  "name": "shop",
+  "version": "1.0.0",
+  "lockfileVersion": 3,
+  "requires": true,
+  "packages": {
+    "": {
+      "name": "shop",
+      "dependencies": { "express": "^4.16.0" },
+      "devDependencies": { "mocha": "^10.0.0" }
+    },
+    "node_modules/express": {
+      "version": "4.16.4",
+      "dependencies": { "qs": "6.5.2" }
+    },
+    "node_modules/express/node_modules/qs": {
+      "version": "6.5.2"
+    },
+    "node_modules/qs": {
+      "version": "6.11.0"
+    },
+    "node_modules/mocha": {
+      "version": "10.2.0",
+      "dev": true,
+      "hasInstallScript": true,
+      "dependencies": { "qs": "^6" }
+    }
+  }
+}"#;
+
+    fn graph(text: &str) -> Graph {
+        parse(Path::new("package-lock.json"), text, None).unwrap()
+    }
+
+    #[test]
+    fn version_3_resolves_nested_installs_first() {
+        let g = graph(V3);
+        let find = |location: &str| g.packages.iter().position(|p| p.location == location).unwrap();
+        let nested_qs = find("node_modules/express/node_modules/qs");
+        let top_qs = find("node_modules/qs");
+        assert_eq!(g.packages[find("node_modules/express")].dependencies, [nested_qs]);
+        assert_eq!(g.packages[find("node_modules/mocha")].dependencies, [top_qs]);
+        assert_eq!(
+            g.describe(&g.paths(nested_qs, 3)[0]),
+            "shop > express@4.16.4 > qs@6.5.2"
+        );
+        assert_eq!(g.packages[nested_qs].line, Some(16));
+        assert!(g.packages[find("node_modules/mocha")].dev && g.packages[find("node_modules/mocha")].install_script);
+        assert_eq!(g.format, "package-lock.json v3");
+    }
+
+    #[test]
+    fn version_1_trees_are_read_too() {
+        let v1 = r#"{"name": "old", "version": "1.0.0", "lockfileVersion": 1, "dependencies": {
+            "express": {"version": "4.16.4", "requires": {"qs": "6.5.2"},
+                        "dependencies": {"qs": {"version": "6.5.2"}}},
+            "lodash": {"version": "4.17.15", "dev": true}}}"#;
+        let g = parse(
+            Path::new("package-lock.json"),
+            v1,
+            Some(r#"{"dependencies": {"express": "4"}}"#),
+        )
+        .unwrap();
+        let qs = g
+            .packages
+            .iter()
+            .position(|p| p.location == "node_modules/express/node_modules/qs")
+            .unwrap();
+        assert_eq!(g.describe(&g.paths(qs, 1)[0]), "old > express@4.16.4 > qs@6.5.2");
+        // Not in package.json: nothing pulls it in.
+        let lodash = g.packages.iter().position(|p| p.name == "lodash").unwrap();
+        assert!(g.paths(lodash, 1).is_empty());
+    }
+
+    #[test]
+    fn bad_lockfiles_say_where() {
+        let error = parse(
+            Path::new("package-lock.json"),
+            "{\n  \"lockfileVersion\": 3,\n  \"packages\": {\n",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(error.line, Some(4));
+        let error = parse(
+            Path::new("package-lock.json"),
+            r#"{"lockfileVersion": 9, "packages": {}}"#,
+            None,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("lockfileVersion 9"), "{error}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_fails_without_panicking(text in "[{}\\[\\]\":, a-z0-9/_-]{0,200}") {
+            let _ = parse(Path::new("package-lock.json"), &text, Some(&text));
+        }
+    }
+}

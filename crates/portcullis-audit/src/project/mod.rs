@@ -1,0 +1,69 @@
+//! `portcullis audit PATH`: a Node.js project checked from its files. C16
+//! for now: every installed package against the advisories, and the
+//! project-level risks (an end-of-life Node.js or Express, packages
+//! deprecated for security reasons, install scripts).
+
+mod checks;
+mod dependencies;
+pub mod lockfile;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::advisories::Advisories;
+use crate::report::Report;
+
+/// Why a project audit could not run: the exit code 2 cases.
+#[derive(Debug)]
+pub enum ProjectError {
+    /// Not a directory with a `package.json` or a lockfile.
+    NotAProject(PathBuf),
+    Lockfile(lockfile::LockfileError),
+}
+
+impl fmt::Display for ProjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProjectError::NotAProject(path) => {
+                write!(f, "{}: no package.json or lockfile here", path.display())
+            }
+            ProjectError::Lockfile(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for ProjectError {}
+
+/// Audits the project in `dir`.
+pub fn audit(dir: &Path, advisories: &Advisories) -> Result<Report, ProjectError> {
+    let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
+    let graph = lockfile::load(dir).map_err(ProjectError::Lockfile)?;
+    if manifest.is_none() && graph.is_none() {
+        return Err(ProjectError::NotAProject(dir.to_path_buf()));
+    }
+    let manifest: serde_json::Value = manifest
+        .and_then(|m| serde_json::from_str(&m).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let mut report = Report::new(dir.display().to_string());
+    let mut findings = Vec::new();
+    match &graph {
+        Some(graph) => {
+            report.scope = Some(format!(
+                "{} installed packages, from {}",
+                graph.packages.len() - 1,
+                graph.format
+            ));
+            findings.extend(dependencies::check(graph, advisories));
+        }
+        None => {
+            report.scope = Some("package.json only: no lockfile, so the installed versions are not known".into());
+            findings.extend(dependencies::check_ranges(dir, &manifest, advisories));
+        }
+    }
+    findings.extend(checks::check(dir, &manifest, graph.as_ref()));
+    for finding in findings {
+        report.add(finding);
+    }
+    report.sort();
+    Ok(report)
+}

@@ -1,0 +1,136 @@
+//! `portcullis audit PATH` on real lockfiles (OWASP NodeGoat's, DVNA's and
+//! the example app's), against an independent computation of the same
+//! answer by node with npm's own `semver` over the same advisory records.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../portcullis-audit/fixtures")
+}
+
+fn audit(dir: &Path) -> (Option<i32>, serde_json::Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("audit")
+        .arg(dir)
+        .args(["--format", "json", "--advisories"])
+        .arg(fixtures().join("advisories"))
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code(), report)
+}
+
+/// `name@version` → advisory ids, as the audit reports them.
+fn ours(report: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
+    let mut found = BTreeMap::new();
+    for finding in report["findings"].as_array().unwrap() {
+        if finding["rule"] != "dependencies.vulnerable" {
+            continue;
+        }
+        let title = finding["title"].as_str().unwrap();
+        let mut words = title.split([' ', ':']);
+        let (name, version) = (words.next().unwrap(), words.next().unwrap());
+        let mut ids: Vec<String> = finding["evidence"]["excerpt"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("GHSA-"))
+            .map(|l| l.split(' ').next().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        found.insert(format!("{name}@{version}"), ids);
+    }
+    found
+}
+
+/// The same, by node and npm's semver (tests/semver/affected.js).
+fn theirs(lockfile: &Path) -> BTreeMap<String, Vec<String>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/semver");
+    crate::harness::npm_ci_once(&dir);
+    let output = Command::new("node")
+        .arg("affected.js")
+        .arg(lockfile)
+        .arg(fixtures().join("advisories"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn vulnerable_packages_equal_an_independent_computation_with_npms_semver() {
+    let projects = [
+        fixtures().join("projects/nodegoat"),
+        fixtures().join("projects/dvna"),
+        crate::harness::app_dir(),
+    ];
+    for project in projects {
+        let (_, report) = audit(&project);
+        let expected = theirs(&project.join("package-lock.json"));
+        assert_eq!(ours(&report), expected, "{}: {report:#}", project.display());
+    }
+}
+
+#[test]
+fn nodegoat_is_reported_with_paths_dev_flags_fixes_and_its_deprecated_packages() {
+    let (code, report) = audit(&fixtures().join("projects/nodegoat"));
+    // Critical findings (minimist): the default --fail-on is high.
+    assert_eq!(code, Some(1));
+    assert_eq!(report["scope"], "1479 installed packages, from package-lock.json v2");
+    let findings = report["findings"].as_array().unwrap();
+    let titled = |start: &str| {
+        findings
+            .iter()
+            .find(|f| f["title"].as_str().unwrap().starts_with(start))
+            .unwrap_or_else(|| panic!("no finding titled {start:?} in {report:#}"))
+    };
+    let qs = titled("qs 6.5.2:");
+    let excerpt = qs["evidence"]["excerpt"].as_str().unwrap();
+    assert!(
+        excerpt.contains("owasp-nodejs-goat > express@4.16.4 > qs@6.5.2"),
+        "{excerpt}"
+    );
+    assert!(excerpt.contains("affected >=6.5.0 <6.5.3"), "{excerpt}");
+    assert!(
+        qs["fix"]
+            .as_str()
+            .unwrap()
+            .contains("\"overrides\": { \"qs\": \"6.5.3\" }"),
+        "{qs:#}"
+    );
+    assert_eq!(qs["evidence"]["line"], 12723);
+    // A direct dependency is upgraded directly.
+    let express = titled("express 4.16.4:");
+    assert!(
+        express["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("npm install express@4.19.2"),
+        "{express:#}"
+    );
+    assert!(titled("lodash 4.17.20 (development only)")["severity"] == "high");
+    assert!(titled("csurf is installed")["rule"] == "project.deprecated-package");
+}
+
+#[test]
+fn a_broken_lockfile_exits_2_naming_the_file_and_line() {
+    let dir = crate::harness::TempDir::new();
+    std::fs::write(dir.0.join("package.json"), "{\"name\": \"x\"}").unwrap();
+    std::fs::write(
+        dir.0.join("package-lock.json"),
+        "{\n  \"lockfileVersion\": 3,\n  \"packages\": {\n    \"\": {\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("audit")
+        .arg(&dir.0)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("package-lock.json:5:"), "{stderr}");
+}
