@@ -3,6 +3,7 @@
 //! the question every audit asks of them: which advisories affect this
 //! package at this version?
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -73,6 +74,9 @@ impl Event {
 #[derive(Debug, Clone, Default)]
 pub struct Database {
     advisories: Vec<Advisory>,
+    /// Indices into `advisories` by (ecosystem, package name), so a
+    /// lockfile of thousands of packages costs a lookup each.
+    by_package: HashMap<(String, String), Vec<usize>>,
 }
 
 /// A file that is not an OSV record.
@@ -114,8 +118,23 @@ impl Database {
                 }
             }
         }
+        Ok(Self::from_advisories(advisories))
+    }
+
+    fn from_advisories(mut advisories: Vec<Advisory>) -> Self {
         advisories.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Self { advisories })
+        let mut by_package: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for (index, advisory) in advisories.iter().enumerate() {
+            for affected in &advisory.affected {
+                let entry = by_package
+                    .entry((affected.ecosystem.clone(), affected.name.clone()))
+                    .or_default();
+                if entry.last() != Some(&index) {
+                    entry.push(index);
+                }
+            }
+        }
+        Self { advisories, by_package }
     }
 
     pub fn len(&self) -> usize {
@@ -128,18 +147,18 @@ impl Database {
 
     /// The advisories that affect `name` at `version` in `ecosystem`.
     pub fn affecting(&self, ecosystem: &str, name: &str, version: &Version) -> Vec<&Advisory> {
-        self.advisories
-            .iter()
+        self.for_package(ecosystem, name)
+            .into_iter()
             .filter(|a| a.affects(ecosystem, name, version))
             .collect()
     }
 
     /// Every advisory about `name` in `ecosystem`, whatever the version.
     pub fn for_package(&self, ecosystem: &str, name: &str) -> Vec<&Advisory> {
-        self.advisories
-            .iter()
-            .filter(|a| a.affected.iter().any(|x| x.ecosystem == ecosystem && x.name == name))
-            .collect()
+        self.by_package
+            .get(&(ecosystem.to_owned(), name.to_owned()))
+            .map(|indices| indices.iter().map(|&i| &self.advisories[i]).collect())
+            .unwrap_or_default()
     }
 
     /// The lowest version that one of `advisory`'s ranges for `name` says
@@ -418,9 +437,7 @@ pub(crate) mod tests {
         let record = r#"{"id":"X","affected":[{"package":{"ecosystem":"npm","name":"p"},
             "ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"last_affected":"1.4.0"}]},
                       {"type":"SEMVER","events":[{"introduced":"2.0.0"},{"limit":"2.1.0"}]}]}]}"#;
-        let db = Database {
-            advisories: vec![parse(record).unwrap()],
-        };
+        let db = Database::from_advisories(vec![parse(record).unwrap()]);
         let affected = |version: &str| !db.affecting("npm", "p", &v(version)).is_empty();
         assert!(affected("1.4.0") && !affected("1.4.1"));
         assert!(affected("2.0.5") && !affected("2.1.0"));
