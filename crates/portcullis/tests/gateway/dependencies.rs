@@ -1,6 +1,7 @@
-//! `portcullis audit PATH` on real lockfiles (OWASP NodeGoat's, DVNA's and
-//! the example app's), against an independent computation of the same
-//! answer by node with npm's own `semver` over the same advisory records.
+//! `portcullis audit PATH` on real lockfiles (OWASP NodeGoat's in npm,
+//! yarn and pnpm form, DVNA's and the example app's), against an
+//! independent computation of the same answer by node (npm's own `semver`,
+//! yarn's own lockfile parser) over the same advisory records.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,14 +65,17 @@ fn theirs(lockfile: &Path) -> BTreeMap<String, Vec<String>> {
 #[test]
 fn vulnerable_packages_equal_an_independent_computation_with_npms_semver() {
     let projects = [
-        fixtures().join("projects/nodegoat"),
-        fixtures().join("projects/dvna"),
-        crate::harness::app_dir(),
+        (fixtures().join("projects/nodegoat"), "package-lock.json"),
+        (fixtures().join("projects/nodegoat-yarn"), "yarn.lock"),
+        (fixtures().join("projects/nodegoat-pnpm"), "pnpm-lock.yaml"),
+        (fixtures().join("projects/dvna"), "package-lock.json"),
+        (crate::harness::app_dir(), "package-lock.json"),
     ];
-    for project in projects {
+    for (project, lockfile) in projects {
         let (_, report) = audit(&project);
-        let expected = theirs(&project.join("package-lock.json"));
+        let expected = theirs(&project.join(lockfile));
         assert_eq!(ours(&report), expected, "{}: {report:#}", project.display());
+        assert!(report["scope"].as_str().unwrap().contains(lockfile), "{report:#}");
     }
 }
 

@@ -1,6 +1,7 @@
 // The dependency audit's answer, computed independently: which installed
-// packages of a package-lock.json (v2 or v3) the OSV records in a directory
-// affect, with npm's own semver deciding each range.
+// packages of a lockfile (package-lock.json v2 or v3, yarn.lock v1 read by
+// yarn's own parser, pnpm-lock.yaml v9 read by the yaml package) the OSV
+// records in a directory affect, with npm's own semver deciding each range.
 //
 //   node affected.js LOCKFILE ADVISORIES_DIR
 //
@@ -11,7 +12,28 @@ const path = require('node:path');
 const semver = require('semver');
 
 const [lockfile, dir] = process.argv.slice(2);
-const lock = JSON.parse(fs.readFileSync(lockfile, 'utf8'));
+const text = fs.readFileSync(lockfile, 'utf8');
+
+// Every installed [name, version], whatever the lockfile.
+function installed() {
+  const base = path.basename(lockfile);
+  if (base === 'yarn.lock') {
+    const { object } = require('@yarnpkg/lockfile').parse(text);
+    return Object.entries(object).map(([key, entry]) => [key.slice(0, key.lastIndexOf('@')), entry.version]);
+  }
+  if (base === 'pnpm-lock.yaml') {
+    const lock = require('yaml').parse(text);
+    return Object.keys(lock.snapshots || {}).map((key) => {
+      const bare = key.split('(')[0];
+      const at = bare.lastIndexOf('@');
+      return [bare.slice(0, at), bare.slice(at + 1)];
+    });
+  }
+  const lock = JSON.parse(text);
+  return Object.entries(lock.packages || {})
+    .filter(([key, entry]) => key && !entry.link)
+    .map(([key, entry]) => [entry.name || key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length), entry.version]);
+}
 const records = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
 
 // An OSV range as npm ranges: introduced opens, fixed closes before,
@@ -30,9 +52,8 @@ function ranges(events) {
 }
 
 const affected = {};
-for (const [key, entry] of Object.entries(lock.packages || {})) {
-  if (!key || entry.link) continue;
-  const name = entry.name || key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
+for (const [name, version] of installed()) {
+  const entry = { version };
   for (const record of records) {
     for (const a of record.affected || []) {
       if (a.package?.ecosystem !== 'npm' || a.package.name !== name) continue;

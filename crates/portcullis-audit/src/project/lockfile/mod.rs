@@ -3,6 +3,8 @@
 //! that pull it in, so that each one's dependency paths can be told.
 
 mod npm;
+mod pnpm;
+mod yarn;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -53,8 +55,8 @@ impl fmt::Display for LockfileError {
 
 impl std::error::Error for LockfileError {}
 
-/// The project's lockfile, in npm's order of preference; `Ok(None)` when
-/// there is none.
+/// The project's lockfile: npm's (in npm's order of preference), else
+/// pnpm's, else yarn's; `Ok(None)` when there is none.
 pub fn load(dir: &Path) -> Result<Option<Graph>, LockfileError> {
     for name in ["npm-shrinkwrap.json", "package-lock.json"] {
         let path = dir.join(name);
@@ -67,6 +69,32 @@ pub fn load(dir: &Path) -> Result<Option<Graph>, LockfileError> {
             let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
             return npm::parse(&path, &text, manifest.as_deref()).map(Some);
         }
+    }
+    let pnpm = dir.join("pnpm-lock.yaml");
+    if pnpm.is_file() {
+        let text = std::fs::read_to_string(&pnpm).map_err(|e| LockfileError {
+            path: pnpm.clone(),
+            line: None,
+            reason: e.to_string(),
+        })?;
+        return pnpm::parse(&pnpm, &text).map(Some);
+    }
+    let yarn = dir.join("yarn.lock");
+    if yarn.is_file() {
+        let text = std::fs::read_to_string(&yarn).map_err(|e| LockfileError {
+            path: yarn.clone(),
+            line: None,
+            reason: e.to_string(),
+        })?;
+        if !text.contains("# yarn lockfile v1") {
+            return Err(LockfileError {
+                path: yarn,
+                line: None,
+                reason: "a yarn 2+ (berry) lockfile, which is not read yet; only yarn 1's".into(),
+            });
+        }
+        let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
+        return yarn::parse(&yarn, &text, manifest.as_deref()).map(Some);
     }
     Ok(None)
 }

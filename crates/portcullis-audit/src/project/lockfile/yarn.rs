@@ -1,0 +1,238 @@
+//! `yarn.lock`, yarn 1's own format (an indented list of entries, each
+//! keyed by every `name@range` that resolved to it). Read by hand: no
+//! maintained crate reads it, and the format is a few rules. Dependencies
+//! resolve by their `name@range` key, as yarn resolves them; a package is
+//! development-only when no production dependency reaches it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{Graph, LockfileError, Package};
+
+struct Entry {
+    keys: Vec<String>,
+    version: String,
+    line: u32,
+    wants: Vec<(String, String)>,
+}
+
+/// `name@range` split at the `@` that starts the range (a scope's `@`
+/// comes first).
+fn split_key(key: &str) -> Option<(&str, &str)> {
+    let at = key.get(1..)?.find('@')? + 1;
+    Some((&key[..at], &key[at + 1..]))
+}
+
+fn unquote(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text)
+}
+
+fn entries(path: &Path, text: &str) -> Result<Vec<Entry>, LockfileError> {
+    let fail = |line: usize, reason: &str| LockfileError {
+        path: path.to_path_buf(),
+        line: Some(line),
+        reason: reason.into(),
+    };
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut section: Option<&str> = None;
+    for (number, line) in text.lines().enumerate() {
+        let number = number + 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let content = line.trim();
+        match indent {
+            0 => {
+                let keys = content
+                    .strip_suffix(':')
+                    .ok_or_else(|| fail(number, "an entry's keys must end with `:`"))?;
+                entries.push(Entry {
+                    keys: keys.split(", ").map(|k| unquote(k).to_owned()).collect(),
+                    version: String::new(),
+                    line: number as u32,
+                    wants: Vec::new(),
+                });
+                section = None;
+            }
+            2 => {
+                let entry = entries
+                    .last_mut()
+                    .ok_or_else(|| fail(number, "a field before any entry"))?;
+                if let Some(name) = content.strip_suffix(':') {
+                    section = Some(if name == "dependencies" || name == "optionalDependencies" {
+                        "dependencies"
+                    } else {
+                        "other"
+                    });
+                } else {
+                    section = None;
+                    if let Some(version) = content.strip_prefix("version ") {
+                        entry.version = unquote(version).to_owned();
+                    }
+                }
+            }
+            _ => {
+                let entry = entries
+                    .last_mut()
+                    .ok_or_else(|| fail(number, "a field before any entry"))?;
+                if section == Some("dependencies") {
+                    let (name, range) = match content.strip_prefix('"') {
+                        Some(rest) => {
+                            let (name, range) =
+                                rest.split_once('"').ok_or_else(|| fail(number, "an unclosed quote"))?;
+                            (name, range)
+                        }
+                        None => content
+                            .split_once(' ')
+                            .ok_or_else(|| fail(number, "a dependency without its range"))?,
+                    };
+                    entry.wants.push((name.to_owned(), unquote(range).to_owned()));
+                }
+            }
+        }
+    }
+    Ok(entries)
+}
+
+pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, LockfileError> {
+    let entries = entries(path, text)?;
+    let manifest: Value = manifest
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or(Value::Null);
+    let mut by_key: HashMap<&str, usize> = HashMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        for key in &entry.keys {
+            by_key.insert(key, index + 1);
+        }
+    }
+    let declared = |field: &str| -> Vec<(String, String)> {
+        manifest
+            .get(field)
+            .and_then(Value::as_object)
+            .map(|deps| {
+                deps.iter()
+                    .map(|(name, range)| (name.clone(), range.as_str().unwrap_or("*").to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let resolve = |wants: &[(String, String)]| -> Vec<usize> {
+        wants
+            .iter()
+            .filter_map(|(name, range)| by_key.get(format!("{name}@{range}").as_str()).copied())
+            .collect()
+    };
+    let production: Vec<(String, String)> = [declared("dependencies"), declared("optionalDependencies")].concat();
+    let development = declared("devDependencies");
+    let mut packages = vec![Package {
+        name: manifest
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("project")
+            .to_owned(),
+        version: manifest
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        location: String::new(),
+        dev: false,
+        install_script: false,
+        dependencies: resolve(&[production.clone(), development].concat()),
+        line: None,
+    }];
+    for entry in &entries {
+        let name = entry.keys.first().and_then(|k| split_key(k)).map_or("", |(n, _)| n);
+        packages.push(Package {
+            name: name.to_owned(),
+            version: entry.version.clone(),
+            location: entry.keys.join(", "),
+            dev: true,
+            install_script: false,
+            dependencies: resolve(&entry.wants),
+            line: Some(entry.line),
+        });
+    }
+    // What production dependencies reach is not development-only.
+    let mut pending = resolve(&production);
+    while let Some(index) = pending.pop() {
+        if std::mem::replace(&mut packages[index].dev, false) {
+            pending.extend(packages[index].dependencies.clone());
+        }
+    }
+    Ok(Graph {
+        lockfile: path.to_path_buf(),
+        format: "yarn.lock v1".into(),
+        packages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCK: &str = r#"# THIS IS AN AUTOGENERATED FILE. DO NOT EDIT THIS FILE DIRECTLY.
+# yarn lockfile v1
+
+
+"@types/node@*", "@types/node@^20":
+  version "20.1.0"
+  resolved "https://registry.yarnpkg.com/@types/node/-/node-20.1.0.tgz"
+
+express@^4.16.0:
+  version "4.16.4"
+  dependencies:
+    qs "6.5.2"
+    "@types/node" "*"
+
+mocha@^10:
+  version "10.2.0"
+  dependencies:
+    qs "^6.11.0"
+
+qs@6.5.2:
+  version "6.5.2"
+
+qs@^6.11.0:
+  version "6.11.0"
+"#;
+
+    #[test]
+    fn entries_resolve_by_their_keys() {
+        let manifest =
+            r#"{"name": "shop", "dependencies": {"express": "^4.16.0"}, "devDependencies": {"mocha": "^10"}}"#;
+        let g = parse(Path::new("yarn.lock"), LOCK, Some(manifest)).unwrap();
+        let find = |name: &str, version: &str| {
+            g.packages
+                .iter()
+                .position(|p| p.name == name && p.version == version)
+                .unwrap()
+        };
+        let old_qs = find("qs", "6.5.2");
+        assert_eq!(g.describe(&g.paths(old_qs, 1)[0]), "shop > express@4.16.4 > qs@6.5.2");
+        assert!(!g.packages[old_qs].dev);
+        assert!(
+            g.packages[find("qs", "6.11.0")].dev,
+            "only mocha, a dev dependency, pulls it"
+        );
+        assert_eq!(g.packages[find("@types/node", "20.1.0")].name, "@types/node");
+        assert_eq!(g.packages[old_qs].line, Some(20));
+    }
+
+    #[test]
+    fn a_broken_lockfile_says_where() {
+        let error = parse(Path::new("yarn.lock"), "express@^4:\n  version \"4\"\nqs 6\n", None).unwrap_err();
+        assert_eq!(error.line, Some(3));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_fails_without_panicking(text in "[ \"@a-z0-9:,.^~\\n-]{0,200}") {
+            let _ = parse(Path::new("yarn.lock"), &text, None);
+        }
+    }
+}
