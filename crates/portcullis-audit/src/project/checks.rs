@@ -86,6 +86,7 @@ pub fn check(dir: &Path, manifest: &serde_json::Value, graph: Option<&Graph>) ->
         ));
     }
     if let Some(graph) = graph {
+        findings.extend(out_of_date(&package_json, manifest, graph));
         findings.extend(express_end_of_life(graph));
         findings.extend(deprecated(graph));
         findings.extend(install_scripts(graph));
@@ -138,6 +139,54 @@ fn node_end_of_life(location: &str, excerpt: &str, wanted: &str) -> Option<Findi
         title: format!("The project allows Node.js {newest} or older, which no longer gets security fixes"),
         evidence: Evidence::at(location, excerpt),
         fix: "require a supported Node.js (an even major still in its LTS window: 22 or 24 today), e.g. \"engines\": { \"node\": \">=22\" } and the same in .nvmrc".into(),
+    })
+}
+
+/// `package.json` asks for what the lockfile does not install: the
+/// lockfile is stale, and the audit (like `npm ci`) reads what it says.
+fn out_of_date(location: &str, manifest: &serde_json::Value, graph: &Graph) -> Option<Finding> {
+    let mut problems = Vec::new();
+    for field in ["dependencies", "devDependencies"] {
+        let Some(declared) = manifest.get(field).and_then(|d| d.as_object()) else {
+            continue;
+        };
+        for (name, wanted) in declared {
+            let wanted = wanted.as_str().unwrap_or("*");
+            let locked = graph.packages[0]
+                .dependencies
+                .iter()
+                .map(|&i| &graph.packages[i])
+                .find(|p| p.name == *name);
+            match locked {
+                None => problems.push(format!("{name}@{wanted}: not in the lockfile")),
+                Some(package) => {
+                    // Tags, URLs and aliases are not ranges to check.
+                    let range = Range::parse(wanted);
+                    let version = Version::parse(&package.version);
+                    if let (Some(range), Some(version)) = (range, version) {
+                        if !range.satisfied_by(&version) {
+                            problems.push(format!("{name}@{wanted}: the lockfile has {}", package.version));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    Some(Finding {
+        rule: "project.lockfile-out-of-date",
+        item: Item::C16,
+        severity: Severity::Low,
+        title: format!(
+            "The lockfile disagrees with package.json on {} dependencies",
+            problems.len()
+        ),
+        evidence: Evidence::at(location, problems.join("\n")),
+        fix:
+            "run npm install (or pnpm install, yarn install) and commit the lockfile; in CI, npm ci refuses a stale one"
+                .into(),
     })
 }
 

@@ -138,3 +138,36 @@ fn a_broken_lockfile_exits_2_naming_the_file_and_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("package-lock.json:5:"), "{stderr}");
 }
+
+#[test]
+fn a_lockfile_that_disagrees_with_package_json_is_reported() {
+    let dir = crate::harness::TempDir::new();
+    std::fs::write(
+        dir.0.join("package.json"),
+        r#"{"name": "shop", "dependencies": {"express": "^5.0.0", "helmet": "^8"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("package-lock.json"),
+        r#"{"name": "shop", "lockfileVersion": 3, "packages": {
+            "": {"name": "shop", "dependencies": {"express": "^4.16.0"}},
+            "node_modules/express": {"version": "4.16.4"}}}"#,
+    )
+    .unwrap();
+    let (_, report) = audit(&dir.0);
+    let stale = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "project.lockfile-out-of-date")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    let excerpt = stale["evidence"]["excerpt"].as_str().unwrap();
+    assert!(excerpt.contains("express@^5.0.0: the lockfile has 4.16.4"), "{excerpt}");
+    assert!(excerpt.contains("helmet@^8: not in the lockfile"), "{excerpt}");
+    // And the locked Express is what gets checked, as npm ci would install it.
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["title"].as_str().unwrap().starts_with("express 4.16.4")));
+}
