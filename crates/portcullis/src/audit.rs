@@ -169,3 +169,21 @@ fn advisories(given: Option<&std::path::Path>) -> Result<Advisories, portcullis_
         None => Ok(Advisories::Off),
     }
 }
+
+/// `portcullis advisories update`: exit 0 with what was written, or 2.
+pub async fn update(from: &str, to: Option<PathBuf>) -> ExitCode {
+    let Some(dir) = to.or_else(default_location) else {
+        eprintln!("portcullis advisories update: no default location (HOME is not set): give --to DIR");
+        return ExitCode::from(2);
+    };
+    match portcullis_audit::advisories::update(from, &dir).await {
+        Ok((path, records)) => {
+            println!("wrote {} ({records} advisories)", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("portcullis advisories update: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -72,11 +72,26 @@ enum Command {
     /// Check a live site against the production checklist: exit 0, 1 when a
     /// finding reaches --fail-on, 2 when the audit could not run.
     Audit(audit::AuditArgs),
+    /// The advisory database the audits read.
+    #[command(subcommand)]
+    Advisories(AdvisoriesCommand),
     /// Start the bundled example Express app with portcullis in front of it.
     Demo {
         /// The example app's directory (default: examples/express-app of this checkout).
         #[arg(long, value_name = "DIR")]
         app_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdvisoriesCommand {
+    /// Download every npm advisory (OSV's npm all.zip) into the default
+    /// location, or --to DIR.
+    Update {
+        #[arg(long, value_name = "URL", default_value = portcullis_audit::advisories::OSV_NPM_ZIP)]
+        from: String,
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
     },
 }
 
@@ -117,6 +132,7 @@ fn main() -> ExitCode {
         Some(Command::Demo { app_dir }) => runtime.block_on(demo::run(app_dir)),
         Some(Command::Waf(WafCommand::Explain(args))) => explain::run(args),
         Some(Command::Audit(args)) => runtime.block_on(audit::run(args)),
+        Some(Command::Advisories(AdvisoriesCommand::Update { from, to })) => runtime.block_on(audit::update(&from, to)),
         None => runtime.block_on(run(cli.run)),
     }
 }

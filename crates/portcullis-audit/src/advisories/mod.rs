@@ -36,6 +36,50 @@ pub enum Advisories {
     Off,
 }
 
+/// Where OSV publishes every npm advisory, as one zip.
+pub const OSV_NPM_ZIP: &str = "https://osv-vulnerabilities.storage.googleapis.com/npm/all.zip";
+
+/// Larger than this is not an advisory zip (OSV's npm one is tens of MiB).
+const MAX_ZIP_BYTES: u64 = 2 << 30;
+
+/// Downloads the advisory zip at `url` into `dir` as `npm-all.zip`,
+/// replacing the old one only once the new one has loaded; how many
+/// records it holds.
+pub async fn update(url: &str, dir: &Path) -> Result<(PathBuf, usize), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(15))
+        .timeout(std::time::Duration::from_secs(600))
+        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("{url}: {e}"))?;
+    let partial = dir.join("npm-all.zip.partial");
+    let mut file = std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    let mut written: u64 = 0;
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+        written += chunk.len() as u64;
+        if written > MAX_ZIP_BYTES {
+            return Err(format!("{url}: over {MAX_ZIP_BYTES} bytes, not an advisory zip"));
+        }
+        std::io::Write::write_all(&mut file, &chunk).map_err(|e| format!("{}: {e}", partial.display()))?;
+    }
+    drop(file);
+    let loaded = Database::load(&partial).map_err(|e| {
+        // Half a download is not left behind.
+        let _ = std::fs::remove_file(&partial);
+        e.to_string()
+    })?;
+    let target = dir.join("npm-all.zip");
+    std::fs::rename(&partial, &target).map_err(|e| format!("{}: {e}", target.display()))?;
+    Ok((target, loaded.len()))
+}
+
 /// One advisory, as much of it as the audits use.
 #[derive(Debug, Clone)]
 pub struct Advisory {
@@ -95,8 +139,17 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 impl Database {
-    /// Reads every `*.json` under `dir` (subdirectories included).
-    pub fn load(dir: &Path) -> Result<Self, LoadError> {
+    /// Reads every `*.json` under `path`: a directory (subdirectories
+    /// included) or a zip of them, such as OSV's per-ecosystem `all.zip`;
+    /// a directory's `*.zip` files are read too.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        if path.is_file() {
+            return Ok(Self::from_advisories(read_zip(path)?));
+        }
+        Self::load_dir(path)
+    }
+
+    fn load_dir(dir: &Path) -> Result<Self, LoadError> {
         let mut advisories = Vec::new();
         let mut pending = vec![dir.to_path_buf()];
         while let Some(dir) = pending.pop() {
@@ -108,6 +161,8 @@ impl Database {
                 let path = entry.path();
                 if path.is_dir() {
                     pending.push(path);
+                } else if path.extension().is_some_and(|e| e == "zip") {
+                    advisories.extend(read_zip(&path)?);
                 } else if path.extension().is_some_and(|e| e == "json") {
                     let text = std::fs::read_to_string(&path).map_err(|e| LoadError {
                         path: path.clone(),
@@ -175,6 +230,29 @@ impl Database {
             })
             .min()
     }
+}
+
+/// Every `*.json` record in the zip at `path`.
+fn read_zip(path: &Path) -> Result<Vec<Advisory>, LoadError> {
+    let fail = |reason: String| LoadError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut archive =
+        zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| fail(format!("not a zip: {e}")))?;
+    let mut advisories = Vec::with_capacity(archive.len());
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(|e| fail(e.to_string()))?;
+        if !entry.name().ends_with(".json") {
+            continue;
+        }
+        let name = entry.name().to_owned();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut text).map_err(|e| fail(format!("{name}: {e}")))?;
+        advisories.push(parse(&text).map_err(|reason| fail(format!("{name}: {reason}")))?);
+    }
+    Ok(advisories)
 }
 
 impl Advisory {

@@ -171,3 +171,76 @@ fn a_lockfile_that_disagrees_with_package_json_is_reported() {
         .iter()
         .any(|f| f["title"].as_str().unwrap().starts_with("express 4.16.4")));
 }
+
+/// A one-file HTTP server on loopback: every request gets `body`.
+fn serve(body: Vec<u8>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body));
+        }
+    });
+    port
+}
+
+#[test]
+fn advisories_update_downloads_a_zip_that_the_audit_then_reads() {
+    let work = crate::harness::TempDir::new();
+    let zip = work.0.join("all.zip");
+    // The fixture records zipped as OSV zips them (python3's zipfile).
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg("import sys, zipfile, pathlib; z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED); [z.write(p, p.name) for p in pathlib.Path(sys.argv[2]).glob('*.json')]; z.close()")
+        .arg(&zip)
+        .arg(fixtures().join("advisories"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let database = work.0.join("db");
+    let update = |port: u16| {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args([
+                "advisories",
+                "update",
+                "--from",
+                &format!("http://127.0.0.1:{port}/npm/all.zip"),
+                "--to",
+            ])
+            .arg(&database)
+            .output()
+            .unwrap()
+    };
+    let output = update(serve(std::fs::read(&zip).unwrap()));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("(6 advisories)"));
+    let audited = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("audit")
+        .arg(fixtures().join("projects/nodegoat"))
+        .args(["--format", "json", "--advisories"])
+        .arg(&database)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&audited.stdout).unwrap();
+    assert_eq!(
+        ours(&report),
+        theirs(&fixtures().join("projects/nodegoat/package-lock.json"))
+    );
+    // Something that is not a zip is refused, and the database kept.
+    let output = update(serve(b"<html>captive portal</html>".to_vec()));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a zip"));
+    assert!(database.join("npm-all.zip").is_file());
+}
