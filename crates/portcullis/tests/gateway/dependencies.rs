@@ -67,6 +67,7 @@ fn vulnerable_packages_equal_an_independent_computation_with_npms_semver() {
     let projects = [
         (fixtures().join("projects/nodegoat"), "package-lock.json"),
         (fixtures().join("projects/nodegoat-yarn"), "yarn.lock"),
+        (fixtures().join("projects/nodegoat-berry"), "yarn.lock"),
         (fixtures().join("projects/nodegoat-pnpm"), "pnpm-lock.yaml"),
         (fixtures().join("projects/dvna"), "package-lock.json"),
         (crate::harness::app_dir(), "package-lock.json"),

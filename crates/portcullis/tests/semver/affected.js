@@ -1,6 +1,7 @@
 // The dependency audit's answer, computed independently: which installed
 // packages of a lockfile (package-lock.json v2 or v3, yarn.lock v1 read by
-// yarn's own parser, pnpm-lock.yaml v9 read by the yaml package) the OSV
+// yarn's own parser, yarn 2+'s yarn.lock and pnpm-lock.yaml v9 read by the
+// yaml package) the OSV
 // records in a directory affect, with npm's own semver deciding each range.
 //
 //   node affected.js LOCKFILE ADVISORIES_DIR
@@ -17,6 +18,13 @@ const text = fs.readFileSync(lockfile, 'utf8');
 // Every installed [name, version], whatever the lockfile.
 function installed() {
   const base = path.basename(lockfile);
+  if (base === 'yarn.lock' && text.includes('__metadata:')) {
+    // yarn 2+: YAML; each entry's resolution is `name@npm:version`.
+    const lock = require('yaml').parse(text);
+    return Object.entries(lock)
+      .filter(([key, entry]) => key !== '__metadata' && !entry.resolution.includes('@workspace:'))
+      .map(([, entry]) => [entry.resolution.slice(0, entry.resolution.indexOf('@', 1)), String(entry.version)]);
+  }
   if (base === 'yarn.lock') {
     const { object } = require('@yarnpkg/lockfile').parse(text);
     return Object.entries(object).map(([key, entry]) => [key.slice(0, key.lastIndexOf('@')), entry.version]);

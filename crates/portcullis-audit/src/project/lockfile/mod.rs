@@ -86,13 +86,6 @@ pub fn load(dir: &Path) -> Result<Option<Graph>, LockfileError> {
             line: None,
             reason: e.to_string(),
         })?;
-        if !text.contains("# yarn lockfile v1") {
-            return Err(LockfileError {
-                path: yarn,
-                line: None,
-                reason: "a yarn 2+ (berry) lockfile, which is not read yet; only yarn 1's".into(),
-            });
-        }
         let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
         return yarn::parse(&yarn, &text, manifest.as_deref()).map(Some);
     }

@@ -1,8 +1,10 @@
-//! `yarn.lock`, yarn 1's own format (an indented list of entries, each
-//! keyed by every `name@range` that resolved to it). Read by hand: no
-//! maintained crate reads it, and the format is a few rules. Dependencies
-//! resolve by their `name@range` key, as yarn resolves them; a package is
-//! development-only when no production dependency reaches it.
+//! `yarn.lock`, in both of yarn's formats: yarn 1's own (an indented list
+//! of entries, each keyed by every `name@range` that resolved to it; read
+//! by hand: no maintained crate reads it, and the format is a few rules)
+//! and yarn 2+'s YAML ("berry": entries keyed by `name@npm:range`
+//! descriptors, workspaces among them). Dependencies resolve by those
+//! keys, as yarn resolves them; a package is development-only when no
+//! production dependency reaches it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -98,8 +100,71 @@ fn entries(path: &Path, text: &str) -> Result<Vec<Entry>, LockfileError> {
     Ok(entries)
 }
 
+/// yarn 2+'s lockfile: YAML, one entry per resolution, keyed by the
+/// descriptors (`name@npm:^1.2`) that resolved to it. Dependency values
+/// name their protocol (`npm:^1.2`), or leave out `npm:` in older files.
+fn berry_entries(path: &Path, text: &str) -> Result<Vec<Entry>, LockfileError> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let fail = |line: Option<usize>, reason: String| LockfileError {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let documents =
+        YamlLoader::load_from_str(text).map_err(|e| fail(Some(e.marker().line()), format!("not YAML: {e}")))?;
+    let Some(Yaml::Hash(map)) = documents.first() else {
+        return Err(fail(None, "no entries".into()));
+    };
+    let lines: std::collections::HashMap<&str, u32> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with(' ') && l.ends_with(':'))
+        .map(|(n, l)| (l.trim_end_matches(':').trim_matches('"'), n as u32 + 1))
+        .collect();
+    let mut entries = Vec::new();
+    for (key, entry) in map {
+        let Some(key) = key.as_str().filter(|k| *k != "__metadata") else {
+            continue;
+        };
+        let mut wants = Vec::new();
+        for field in ["dependencies", "optionalDependencies"] {
+            if let Yaml::Hash(deps) = &entry[field] {
+                for (name, value) in deps {
+                    if let (Some(name), Some(value)) = (name.as_str(), value.as_str()) {
+                        let value = if value.contains(':') {
+                            value.to_owned()
+                        } else {
+                            format!("npm:{value}")
+                        };
+                        wants.push((name.to_owned(), value));
+                    }
+                }
+            }
+        }
+        entries.push(Entry {
+            keys: key.split(", ").map(str::to_owned).collect(),
+            version: entry["version"].as_str().map(str::to_owned).unwrap_or_else(|| {
+                // A version YAML reads as a number (`version: 1.0`).
+                match &entry["version"] {
+                    Yaml::Real(r) => r.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    _ => String::new(),
+                }
+            }),
+            line: lines.get(key).copied().unwrap_or(0),
+            wants,
+        });
+    }
+    Ok(entries)
+}
+
 pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, LockfileError> {
-    let entries = entries(path, text)?;
+    let berry = text.contains("__metadata:");
+    let entries = if berry {
+        berry_entries(path, text)?
+    } else {
+        entries(path, text)?
+    };
     let manifest: Value = manifest
         .and_then(|m| serde_json::from_str(m).ok())
         .unwrap_or(Value::Null);
@@ -123,7 +188,14 @@ pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, L
     let resolve = |wants: &[(String, String)]| -> Vec<usize> {
         wants
             .iter()
-            .filter_map(|(name, range)| by_key.get(format!("{name}@{range}").as_str()).copied())
+            .filter_map(|(name, range)| {
+                let range = if berry && !range.contains(':') {
+                    format!("npm:{range}")
+                } else {
+                    range.clone()
+                };
+                by_key.get(format!("{name}@{range}").as_str()).copied()
+            })
             .collect()
     };
     let production: Vec<(String, String)> = [declared("dependencies"), declared("optionalDependencies")].concat();
@@ -147,9 +219,15 @@ pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, L
     }];
     for entry in &entries {
         let name = entry.keys.first().and_then(|k| split_key(k)).map_or("", |(n, _)| n);
+        // A workspace is the project's own code, not an installed package.
+        let version = if entry.keys.iter().any(|k| k.contains("@workspace:")) {
+            String::new()
+        } else {
+            entry.version.clone()
+        };
         packages.push(Package {
             name: name.to_owned(),
-            version: entry.version.clone(),
+            version,
             location: entry.keys.join(", "),
             dev: true,
             install_script: false,
@@ -166,7 +244,11 @@ pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, L
     }
     Ok(Graph {
         lockfile: path.to_path_buf(),
-        format: "yarn.lock v1".into(),
+        format: if berry {
+            "yarn.lock (yarn 2+)".into()
+        } else {
+            "yarn.lock v1".into()
+        },
         packages,
     })
 }
@@ -174,6 +256,46 @@ pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, L
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BERRY: &str = r#"# This file is generated by running "yarn install" inside your project.
+
+__metadata:
+  version: 8
+  cacheKey: 10c0
+
+"express@npm:^4.16.0":
+  version: 4.16.4
+  resolution: "express@npm:4.16.4"
+  dependencies:
+    qs: "npm:6.5.2"
+  languageName: node
+  linkType: hard
+
+"qs@npm:6.5.2":
+  version: 6.5.2
+  resolution: "qs@npm:6.5.2"
+  languageName: node
+  linkType: hard
+
+"shop@workspace:.":
+  version: 0.0.0-use.local
+  resolution: "shop@workspace:."
+  dependencies:
+    express: "npm:^4.16.0"
+  languageName: unknown
+  linkType: soft
+"#;
+
+    #[test]
+    fn berry_lockfiles_resolve_by_their_descriptors() {
+        let manifest = r#"{"name": "shop", "dependencies": {"express": "^4.16.0"}}"#;
+        let g = parse(Path::new("yarn.lock"), BERRY, Some(manifest)).unwrap();
+        let qs = g.packages.iter().position(|p| p.name == "qs").unwrap();
+        assert_eq!(g.describe(&g.paths(qs, 1)[0]), "shop > express@4.16.4 > qs@6.5.2");
+        assert!(!g.packages[qs].dev);
+        assert_eq!(g.packages[qs].line, Some(15));
+        assert_eq!(g.format, "yarn.lock (yarn 2+)");
+    }
 
     const LOCK: &str = r#"# THIS IS AN AUTOGENERATED FILE. DO NOT EDIT THIS FILE DIRECTLY.
 # yarn lockfile v1
