@@ -68,12 +68,27 @@ fn vulnerable(graph: &Graph, name: &str, version: &Version, indices: &[usize], f
         .iter()
         .filter_map(|a| Database::fixed_after(a, name, version))
         .max();
+    // The workspaces that declare it, for npm's `-w`.
+    let workspaces: Vec<String> = graph
+        .packages
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, p)| p.own && indices.iter().any(|i| p.dependencies.contains(i)))
+        .map(|(_, p)| format!(" -w {}", p.name))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let fix = match (&upgrade, direct) {
-        (Some(fixed), true) => format!("npm install {name}@{fixed} (the lowest version past every advisory above)"),
+        (Some(fixed), true) => format!(
+            "npm install {name}@{fixed}{} (the lowest version past every advisory above)",
+            workspaces.concat()
+        ),
         (Some(fixed), false) => {
+            // The first step of each path that is not the project's own code.
             let parents: Vec<String> = paths
                 .iter()
-                .filter_map(|p| p.get(1))
+                .filter_map(|p| p.iter().find(|&&i| !graph.packages[i].own))
                 .map(|&i| graph.packages[i].name.clone())
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()

@@ -21,6 +21,8 @@ pub struct Package {
     pub dev: bool,
     /// It runs a script when installed (`preinstall`, `install`, `postinstall`).
     pub install_script: bool,
+    /// The project's own code: the project, a workspace, or a link to one.
+    pub own: bool,
     /// The packages it depends on, as indices into the graph.
     pub dependencies: Vec<usize>,
     /// 1-based line of its entry in the lockfile.
@@ -125,11 +127,23 @@ impl Graph {
 
     /// `app > express@4.16.4 > qs@6.5.2`.
     pub fn describe(&self, path: &[usize]) -> String {
-        path.iter()
+        // A link and the workspace it points at are one step.
+        let steps: Vec<usize> = path
+            .iter()
+            .enumerate()
+            .filter(|&(i, &p)| {
+                path.get(i + 1)
+                    .is_none_or(|&next| self.packages[next].name != self.packages[p].name)
+            })
+            .map(|(_, &p)| p)
+            .collect();
+        steps
+            .iter()
             .enumerate()
             .map(|(i, &p)| {
                 let package = &self.packages[p];
-                if i == 0 {
+                // The project and its workspaces have no installed version.
+                if i == 0 || package.version.is_empty() {
                     package.name.clone()
                 } else {
                     format!("{}@{}", package.name, package.version)
@@ -139,8 +153,8 @@ impl Graph {
             .join(" > ")
     }
 
-    /// The project's own dependencies (the first step of every path).
+    /// A dependency the project (or one of its workspaces) declares itself.
     pub fn is_direct(&self, index: usize) -> bool {
-        self.packages[0].dependencies.contains(&index)
+        self.packages.iter().any(|p| p.own && p.dependencies.contains(&index))
     }
 }

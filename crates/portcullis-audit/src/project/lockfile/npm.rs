@@ -49,10 +49,17 @@ pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, L
     })
 }
 
-/// A package and the names it asks for, before they are resolved.
+/// A package and what it asks for, before it is resolved.
 struct Entry {
     package: Package,
-    wants: Vec<String>,
+    wants: Vec<Want>,
+}
+
+enum Want {
+    /// A dependency, found as Node.js finds it.
+    Name(String),
+    /// An install location itself (a workspace, or a link's target).
+    Location(String),
 }
 
 /// The line of each `"key": {` in the text, by key, first one kept.
@@ -90,21 +97,29 @@ fn name_at(location: &str) -> &str {
 
 fn flat(packages: &Map<String, Value>, lines: &HashMap<String, u32>) -> Vec<Entry> {
     let mut entries = Vec::with_capacity(packages.len());
+    // A workspace (a folder of the project, not under node_modules) is the
+    // project's own code, and what it depends on is the project's too.
+    let own_code = |location: &str| !location.starts_with("node_modules/") && !location.contains("/node_modules/");
     // The project first, then in the lockfile's order.
     let root = packages.get("").cloned().unwrap_or(Value::Null);
-    for (location, entry) in
-        std::iter::once((&String::new(), &root)).chain(packages.iter().filter(|(k, _)| !k.is_empty()))
-    {
-        // A workspace link points at the folder that holds the package.
-        let entry = match entry.get("link").and_then(Value::as_bool) {
-            Some(true) => packages.get(&text(entry, "resolved")).unwrap_or(entry),
-            _ => entry,
-        };
+    let rest = packages.iter().filter(|(k, _)| !k.is_empty());
+    // A workspace entry may carry no name: the link to it has one.
+    let linked: HashMap<String, &str> = packages
+        .iter()
+        .filter(|(_, e)| e.get("link").and_then(Value::as_bool) == Some(true))
+        .map(|(k, e)| (text(e, "resolved"), name_at(k)))
+        .collect();
+    for (location, entry) in std::iter::once((&String::new(), &root)).chain(rest) {
         let name = match text(entry, "name") {
             name if !name.is_empty() => name,
-            _ => name_at(location).to_owned(),
+            _ => linked
+                .get(location.as_str())
+                .copied()
+                .unwrap_or_else(|| name_at(location))
+                .to_owned(),
         };
-        let fields: &[&str] = if location.is_empty() {
+        let link = entry.get("link").and_then(Value::as_bool) == Some(true);
+        let fields: &[&str] = if own_code(location) {
             &[
                 "dependencies",
                 "devDependencies",
@@ -114,17 +129,32 @@ fn flat(packages: &Map<String, Value>, lines: &HashMap<String, u32>) -> Vec<Entr
         } else {
             &["dependencies", "optionalDependencies", "peerDependencies"]
         };
+        let mut wants: Vec<Want> = if link {
+            // A link installs the folder it points at.
+            vec![Want::Location(text(entry, "resolved"))]
+        } else {
+            names(entry, fields).into_iter().map(Want::Name).collect()
+        };
+        if location.is_empty() {
+            let workspaces = packages.keys().filter(|k| !k.is_empty() && own_code(k));
+            wants.extend(workspaces.map(|k| Want::Location(k.clone())));
+        }
         entries.push(Entry {
             package: Package {
                 name,
-                version: text(entry, "version"),
+                version: if own_code(location) || link {
+                    String::new()
+                } else {
+                    text(entry, "version")
+                },
                 location: location.clone(),
                 dev: flag(entry, "dev"),
                 install_script: flag(entry, "hasInstallScript"),
+                own: own_code(location) || link,
                 dependencies: Vec::new(),
                 line: lines.get(location.as_str()).copied(),
             },
-            wants: names(entry, fields),
+            wants,
         });
     }
     entries
@@ -152,10 +182,11 @@ fn nested(
             location: String::new(),
             dev: false,
             install_script: false,
+            own: true,
             dependencies: Vec::new(),
             line: Some(1),
         },
-        wants: root_wants,
+        wants: root_wants.into_iter().map(Want::Name).collect(),
     }];
     let mut pending: Vec<(String, &Map<String, Value>)> = tree.map(|t| vec![(String::new(), t)]).unwrap_or_default();
     while let Some((parent, children)) = pending.pop() {
@@ -178,10 +209,11 @@ fn nested(
                     location: location.clone(),
                     dev: flag(entry, "dev"),
                     install_script: false,
+                    own: false,
                     dependencies: Vec::new(),
                     line: lines.get(name.as_str()).copied(),
                 },
-                wants,
+                wants: wants.into_iter().map(Want::Name).collect(),
             });
             if let Some(nested) = entry.get("dependencies").and_then(Value::as_object) {
                 pending.push((location, nested));
@@ -206,7 +238,11 @@ fn resolve(entries: &mut [Entry]) {
             entry
                 .wants
                 .iter()
-                .filter_map(|name| {
+                .filter_map(|want| {
+                    let name = match want {
+                        Want::Location(target) => return at.get(target).copied(),
+                        Want::Name(name) => name,
+                    };
                     let mut base = location;
                     loop {
                         let candidate = if base.is_empty() {
@@ -284,6 +320,23 @@ mod tests {
         assert_eq!(g.packages[nested_qs].line, Some(16));
         assert!(g.packages[find("node_modules/mocha")].dev && g.packages[find("node_modules/mocha")].install_script);
         assert_eq!(g.format, "package-lock.json v3");
+    }
+
+    #[test]
+    fn workspaces_are_the_projects_own_code_and_their_dependencies_its_own() {
+        let lock = r#"{"name": "mono", "lockfileVersion": 3, "packages": {
+            "": {"name": "mono", "workspaces": ["packages/*"]},
+            "node_modules/api": {"resolved": "packages/api", "link": true},
+            "node_modules/lodash": {"version": "4.17.15"},
+            "packages/api": {"name": "api", "version": "1.0.0", "dependencies": {"lodash": "4.17.15"}}}}"#;
+        let g = graph(lock);
+        let lodash = g.packages.iter().position(|p| p.name == "lodash").unwrap();
+        assert_eq!(g.describe(&g.paths(lodash, 1)[0]), "mono > api > lodash@4.17.15");
+        assert!(g
+            .packages
+            .iter()
+            .filter(|p| p.name == "api")
+            .all(|p| p.version.is_empty()));
     }
 
     #[test]

@@ -142,6 +142,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Graph, LockfileError> {
         location: ".".into(),
         dev: false,
         install_script: false,
+        own: true,
         dependencies: all,
         line: None,
     }];
@@ -160,6 +161,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Graph, LockfileError> {
             location: key.clone(),
             dev: true,
             install_script: matches!(flag_node["requiresBuild"], Yaml::Boolean(true)),
+            own: false,
             dependencies: resolve(&dependencies(node, &["dependencies", "optionalDependencies"])),
             line: lines.get(key.as_str()).copied(),
         });

@@ -214,23 +214,22 @@ pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, L
         location: String::new(),
         dev: false,
         install_script: false,
+        own: true,
         dependencies: resolve(&[production.clone(), development].concat()),
         line: None,
     }];
     for entry in &entries {
         let name = entry.keys.first().and_then(|k| split_key(k)).map_or("", |(n, _)| n);
         // A workspace is the project's own code, not an installed package.
-        let version = if entry.keys.iter().any(|k| k.contains("@workspace:")) {
-            String::new()
-        } else {
-            entry.version.clone()
-        };
+        let own = entry.keys.iter().any(|k| k.contains("@workspace:"));
+        let version = if own { String::new() } else { entry.version.clone() };
         packages.push(Package {
             name: name.to_owned(),
             version,
             location: entry.keys.join(", "),
             dev: true,
             install_script: false,
+            own,
             dependencies: resolve(&entry.wants),
             line: Some(entry.line),
         });
