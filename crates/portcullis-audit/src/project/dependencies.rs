@@ -79,11 +79,29 @@ fn vulnerable(graph: &Graph, name: &str, version: &Version, indices: &[usize], f
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    // Each package manager's own command, and its field for a pin.
+    let (install, pin): (&str, fn(&str, &Version) -> String) = if graph.format.starts_with("yarn") {
+        ("yarn add", |name, v| {
+            format!("\"resolutions\": {{ \"{name}\": \"{v}\" }}")
+        })
+    } else if graph.format.starts_with("pnpm") {
+        ("pnpm add", |name, v| {
+            format!("\"pnpm\": {{ \"overrides\": {{ \"{name}\": \"{v}\" }} }}")
+        })
+    } else {
+        ("npm install", |name, v| {
+            format!("\"overrides\": {{ \"{name}\": \"{v}\" }}")
+        })
+    };
+    let workspaces = if install == "npm install" {
+        workspaces.concat()
+    } else {
+        String::new()
+    };
     let fix = match (&upgrade, direct) {
-        (Some(fixed), true) => format!(
-            "npm install {name}@{fixed}{} (the lowest version past every advisory above)",
-            workspaces.concat()
-        ),
+        (Some(fixed), true) => {
+            format!("{install} {name}@{fixed}{workspaces} (the lowest version past every advisory above)")
+        }
         (Some(fixed), false) => {
             // The first step of each path that is not the project's own code.
             let parents: Vec<String> = paths
@@ -94,8 +112,13 @@ fn vulnerable(graph: &Graph, name: &str, version: &Version, indices: &[usize], f
                 .into_iter()
                 .collect();
             format!(
-                "upgrade {} to a version that no longer pulls {name} {version}, or pin it in package.json: \"overrides\": {{ \"{name}\": \"{fixed}\" }}",
-                if parents.is_empty() { "its parent".to_owned() } else { parents.join(", ") }
+                "upgrade {} to a version that no longer pulls {name} {version}, or pin it in package.json: {}",
+                if parents.is_empty() {
+                    "its parent".to_owned()
+                } else {
+                    parents.join(", ")
+                },
+                pin(name, fixed)
             )
         }
         (None, _) => format!("no fixed version is known: replace {name}, or remove what pulls it in"),

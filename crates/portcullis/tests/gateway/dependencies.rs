@@ -71,6 +71,7 @@ fn vulnerable_packages_equal_an_independent_computation_with_npms_semver() {
         (fixtures().join("projects/nodegoat-pnpm"), "pnpm-lock.yaml"),
         (fixtures().join("projects/dvna"), "package-lock.json"),
         (fixtures().join("projects/workspaces"), "package-lock.json"),
+        (fixtures().join("projects/workspaces-yarn"), "yarn.lock"),
         (crate::harness::app_dir(), "package-lock.json"),
     ];
     for (project, lockfile) in projects {

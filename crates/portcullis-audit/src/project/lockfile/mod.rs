@@ -88,10 +88,45 @@ pub fn load(dir: &Path) -> Result<Option<Graph>, LockfileError> {
             line: None,
             reason: e.to_string(),
         })?;
-        let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
-        return yarn::parse(&yarn, &text, manifest.as_deref()).map(Some);
+        return yarn::parse(&yarn, &text, &manifests(dir)).map(Some);
     }
     Ok(None)
+}
+
+/// The project's `package.json` and its workspaces' (`"workspaces"`:
+/// folders, or `folder/*` for every folder in one), the project's first.
+fn manifests(dir: &Path) -> Vec<serde_json::Value> {
+    let read = |dir: &Path| -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("package.json")).ok()?).ok()
+    };
+    let Some(root) = read(dir) else {
+        return Vec::new();
+    };
+    let patterns: Vec<String> = match root.get("workspaces") {
+        Some(serde_json::Value::Array(list)) => list.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect(),
+        Some(object) => object
+            .get("packages")
+            .and_then(|p| p.as_array())
+            .map(|list| list.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut folders: Vec<PathBuf> = Vec::new();
+    for pattern in patterns {
+        match pattern.strip_suffix("/*") {
+            Some(parent) => {
+                if let Ok(entries) = std::fs::read_dir(dir.join(parent)) {
+                    let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+                    found.sort();
+                    folders.extend(found);
+                }
+            }
+            None => folders.push(dir.join(pattern)),
+        }
+    }
+    std::iter::once(root)
+        .chain(folders.iter().filter_map(|f| read(f)))
+        .collect()
 }
 
 impl Graph {

@@ -158,16 +158,16 @@ fn berry_entries(path: &Path, text: &str) -> Result<Vec<Entry>, LockfileError> {
     Ok(entries)
 }
 
-pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, LockfileError> {
+/// `manifests` are the project's `package.json`s: its own first, then its
+/// workspaces', whose dependencies are the project's too.
+pub fn parse(path: &Path, text: &str, manifests: &[Value]) -> Result<Graph, LockfileError> {
     let berry = text.contains("__metadata:");
     let entries = if berry {
         berry_entries(path, text)?
     } else {
         entries(path, text)?
     };
-    let manifest: Value = manifest
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or(Value::Null);
+    let manifest = manifests.first().unwrap_or(&Value::Null);
     let mut by_key: HashMap<&str, usize> = HashMap::new();
     for (index, entry) in entries.iter().enumerate() {
         for key in &entry.keys {
@@ -175,15 +175,14 @@ pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, L
         }
     }
     let declared = |field: &str| -> Vec<(String, String)> {
-        manifest
-            .get(field)
-            .and_then(Value::as_object)
-            .map(|deps| {
+        manifests
+            .iter()
+            .filter_map(|m| m.get(field).and_then(Value::as_object))
+            .flat_map(|deps| {
                 deps.iter()
                     .map(|(name, range)| (name.clone(), range.as_str().unwrap_or("*").to_owned()))
-                    .collect()
             })
-            .unwrap_or_default()
+            .collect()
     };
     let resolve = |wants: &[(String, String)]| -> Vec<usize> {
         wants
@@ -288,7 +287,12 @@ __metadata:
     #[test]
     fn berry_lockfiles_resolve_by_their_descriptors() {
         let manifest = r#"{"name": "shop", "dependencies": {"express": "^4.16.0"}}"#;
-        let g = parse(Path::new("yarn.lock"), BERRY, Some(manifest)).unwrap();
+        let g = parse(
+            Path::new("yarn.lock"),
+            BERRY,
+            &[serde_json::from_str(manifest).unwrap()],
+        )
+        .unwrap();
         let qs = g.packages.iter().position(|p| p.name == "qs").unwrap();
         assert_eq!(g.describe(&g.paths(qs, 1)[0]), "shop > express@4.16.4 > qs@6.5.2");
         assert!(!g.packages[qs].dev);
@@ -326,7 +330,7 @@ qs@^6.11.0:
     fn entries_resolve_by_their_keys() {
         let manifest =
             r#"{"name": "shop", "dependencies": {"express": "^4.16.0"}, "devDependencies": {"mocha": "^10"}}"#;
-        let g = parse(Path::new("yarn.lock"), LOCK, Some(manifest)).unwrap();
+        let g = parse(Path::new("yarn.lock"), LOCK, &[serde_json::from_str(manifest).unwrap()]).unwrap();
         let find = |name: &str, version: &str| {
             g.packages
                 .iter()
@@ -345,15 +349,29 @@ qs@^6.11.0:
     }
 
     #[test]
+    fn workspaces_dependencies_are_the_projects() {
+        let root: Value = serde_json::from_str(r#"{"name": "mono", "workspaces": ["packages/*"]}"#).unwrap();
+        let api: Value = serde_json::from_str(r#"{"name": "api", "dependencies": {"express": "^4.16.0"}}"#).unwrap();
+        let g = parse(Path::new("yarn.lock"), LOCK, &[root, api]).unwrap();
+        let qs = g
+            .packages
+            .iter()
+            .position(|p| p.name == "qs" && p.version == "6.5.2")
+            .unwrap();
+        assert_eq!(g.describe(&g.paths(qs, 1)[0]), "mono > express@4.16.4 > qs@6.5.2");
+        assert!(!g.packages[qs].dev);
+    }
+
+    #[test]
     fn a_broken_lockfile_says_where() {
-        let error = parse(Path::new("yarn.lock"), "express@^4:\n  version \"4\"\nqs 6\n", None).unwrap_err();
+        let error = parse(Path::new("yarn.lock"), "express@^4:\n  version \"4\"\nqs 6\n", &[]).unwrap_err();
         assert_eq!(error.line, Some(3));
     }
 
     proptest::proptest! {
         #[test]
         fn any_text_parses_or_fails_without_panicking(text in "[ \"@a-z0-9:,.^~\\n-]{0,200}") {
-            let _ = parse(Path::new("yarn.lock"), &text, None);
+            let _ = parse(Path::new("yarn.lock"), &text, &[]);
         }
     }
 }
