@@ -123,7 +123,8 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         advisories,
         ..Options::default()
     };
-    let outcome = if args.target.starts_with("http://") || args.target.starts_with("https://") {
+    // A URL (of any scheme: the URL audit says which it takes) or a path.
+    let outcome = if args.target.contains("://") {
         audit(&args.target, &options).await.map_err(|e| e.to_string())
     } else {
         portcullis_audit::project::audit(std::path::Path::new(&args.target), &options.advisories)
