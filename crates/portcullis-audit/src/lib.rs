@@ -5,6 +5,7 @@
 //! written as text, JSON or SARIF.
 
 pub mod advisories;
+pub mod code;
 mod js;
 pub mod project;
 pub mod report;

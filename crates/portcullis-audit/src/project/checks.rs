@@ -208,6 +208,7 @@ fn express_end_of_life(graph: &Graph) -> Option<Finding> {
         evidence: Evidence {
             location: graph.lockfile.display().to_string(),
             line: express.line,
+            column: None,
             excerpt: format!("express@{}", express.version),
         },
         fix: "move to Express 5 (or at least 4), following the Express migration guides".into(),
@@ -237,6 +238,7 @@ fn deprecated(graph: &Graph) -> Vec<Finding> {
                 evidence: Evidence {
                     location: graph.lockfile.display().to_string(),
                     line: package.line,
+                    column: None,
                     excerpt: if path.is_empty() {
                         format!("{name}@{}", package.version)
                     } else {

@@ -141,6 +141,7 @@ fn vulnerable(graph: &Graph, name: &str, version: &Version, indices: &[usize], f
         evidence: Evidence {
             location: graph.lockfile.display().to_string(),
             line: graph.packages[first].line,
+            column: None,
             excerpt: lines.join("\n"),
         },
         fix,

@@ -1,7 +1,8 @@
-//! `portcullis audit PATH`: a Node.js project checked from its files. C16
-//! for now: every installed package against the advisories, and the
-//! project-level risks (an end-of-life Node.js or Express, packages
-//! deprecated for security reasons, install scripts).
+//! `portcullis audit PATH`: a Node.js project checked from its files:
+//! every installed package against the advisories and the project-level
+//! risks (C16: an end-of-life Node.js or Express, packages deprecated for
+//! security reasons, install scripts), then its own code ([`crate::code`],
+//! C17).
 
 mod checks;
 mod dependencies;
@@ -61,6 +62,13 @@ pub fn audit(dir: &Path, advisories: &Advisories) -> Result<Report, ProjectError
         }
     }
     findings.extend(checks::check(dir, &manifest, graph.as_ref()));
+    let code = crate::code::audit(dir);
+    findings.extend(code.findings);
+    report.scope = Some(format!(
+        "{}; {} source files",
+        report.scope.unwrap_or_default(),
+        code.files
+    ));
     for finding in findings {
         report.add(finding);
     }

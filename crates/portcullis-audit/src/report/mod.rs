@@ -141,6 +141,10 @@ pub struct Evidence {
     /// 1-based line in `location`, for findings in files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+    /// 1-based column of that line (in characters), where the code audit
+    /// knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
     pub excerpt: String,
 }
 
@@ -149,15 +153,17 @@ impl Evidence {
         Self {
             location: location.into(),
             line: None,
+            column: None,
             excerpt: excerpt.into(),
         }
     }
 
-    /// `location`, or `path:line` for a finding in a file.
+    /// `location`, or `path:line` (`path:line:column`) for a finding in a file.
     pub fn place(&self) -> String {
-        match self.line {
-            Some(line) => format!("{}:{line}", self.location),
-            None => self.location.clone(),
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => format!("{}:{line}:{column}", self.location),
+            (Some(line), None) => format!("{}:{line}", self.location),
+            _ => self.location.clone(),
         }
     }
 
@@ -165,6 +171,7 @@ impl Evidence {
         Self {
             location: path.into(),
             line: Some(line),
+            column: None,
             excerpt: excerpt.into(),
         }
     }

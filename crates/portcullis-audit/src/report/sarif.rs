@@ -59,6 +59,9 @@ fn result(finding: &Finding, rule_index: usize) -> Value {
     let mut physical = json!({ "artifactLocation": { "uri": finding.evidence.location } });
     if let Some(line) = finding.evidence.line {
         physical["region"] = json!({ "startLine": line, "snippet": { "text": finding.evidence.excerpt } });
+        if let Some(column) = finding.evidence.column {
+            physical["region"]["startColumn"] = json!(column);
+        }
     }
     json!({
         "ruleId": finding.rule,

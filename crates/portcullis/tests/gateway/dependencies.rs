@@ -87,7 +87,10 @@ fn nodegoat_is_reported_with_paths_dev_flags_fixes_and_its_deprecated_packages()
     let (code, report) = audit(&fixtures().join("projects/nodegoat"));
     // Critical findings (minimist): the default --fail-on is high.
     assert_eq!(code, Some(1));
-    assert_eq!(report["scope"], "1479 installed packages, from package-lock.json v2");
+    assert_eq!(
+        report["scope"],
+        "1479 installed packages, from package-lock.json v2; 0 source files"
+    );
     let findings = report["findings"].as_array().unwrap();
     let titled = |start: &str| {
         findings
@@ -246,4 +249,53 @@ fn advisories_update_downloads_a_zip_that_the_audit_then_reads() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a zip"));
     assert!(database.join("npm-all.zip").is_file());
+}
+
+/// The code rules' findings, as (file:line, rule), sorted.
+fn code_findings(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["item"] == "C17")
+        .map(|f| {
+            (
+                format!(
+                    "{}:{}",
+                    f["evidence"]["location"].as_str().unwrap(),
+                    f["evidence"]["line"]
+                ),
+                f["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn the_example_apps_code_is_read_and_exactly_its_flaws_reported() {
+    let (_, report) = audit(&crate::harness::app_dir());
+    // Written from reading examples/express-app/app.js.
+    let expected: Vec<(String, String)> = [
+        ("app.js:14", "code.no-helmet"),
+        ("app.js:51", "code.hardcoded-secret"),
+        ("app.js:51", "code.session-cookie-flags"),
+        ("app.js:51", "code.session-default-name"),
+        ("app.js:56", "code.hardcoded-secret"),
+        ("app.js:56", "code.session-cookie-flags"),
+        ("app.js:56", "code.session-default-name"),
+    ]
+    .iter()
+    .map(|(at, rule)| (at.to_string(), rule.to_string()))
+    .collect();
+    assert_eq!(code_findings(&report), expected, "{report:#}");
+    let secret = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "code.hardcoded-secret" && f["evidence"]["line"] == 56)
+        .unwrap();
+    assert_eq!(secret["evidence"]["column"], 17);
+    assert!(secret["title"].as_str().unwrap().contains("keyboard cat"));
 }

