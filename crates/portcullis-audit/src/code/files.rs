@@ -24,7 +24,10 @@ pub fn project_files(dir: &Path) -> (Vec<PathBuf>, Vec<Finding>) {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| EXTENSIONS.contains(&e))
-            && !path.to_string_lossy().ends_with(".d.ts");
+            && !path.to_string_lossy().ends_with(".d.ts")
+            // A minified file is a vendored library, not code the project writes
+            // (the URL audit checks libraries against advisories).
+            && !path.to_string_lossy().ends_with(".min.js");
         if is_source && entry.file_type().is_some_and(|t| t.is_file()) {
             files.push(path.to_path_buf());
         }

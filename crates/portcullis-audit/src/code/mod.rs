@@ -6,6 +6,7 @@
 
 mod files;
 mod rules;
+mod taint;
 
 use std::path::{Path, PathBuf};
 

@@ -182,6 +182,7 @@ impl Checker<'_> {
         // `res.status(500).send(...)`: the last name, whatever comes before.
         let last_part = call.callee_name().unwrap_or_default().to_owned();
         self.chained(call, &last_part);
+        self.xml_entities(call, &last_part);
         let Some(callee) = dotted(&call.callee) else {
             return;
         };
@@ -247,6 +248,26 @@ impl Checker<'_> {
         }
         if module.as_deref() == Some("helmet") {
             self.helmet = true;
+        }
+    }
+
+    /// libxmljs with `noent: true` expands external entities: XXE.
+    fn xml_entities(&mut self, call: &CallExpression, method: &str) {
+        if !matches!(method, "parseXmlString" | "parseXml" | "parseHtmlString") {
+            return;
+        }
+        let expands = call.arguments.iter().filter_map(Argument::as_expression).any(|a| {
+            matches!(a.get_inner_expression(), Expression::ObjectExpression(o)
+                if property(o, "noent").is_some_and(|v| matches!(v.get_inner_expression(), Expression::BooleanLiteral(b) if b.value)))
+        });
+        if expands {
+            self.report(
+                "code.xml-external-entities",
+                Severity::High,
+                call.span,
+                format!("{method}() with noent: true expands external entities (XXE: files and URLs read into the document)"),
+                "leave noent off (libxmljs's default), or parse with a parser that never expands entities",
+            );
         }
     }
 
@@ -369,9 +390,13 @@ impl Checker<'_> {
             _ => None,
         };
         let flags_from = cookie.unwrap_or(options);
+        // Absent, or set to false: off.
         let missing: Vec<&str> = ["secure", "httpOnly", "sameSite"]
             .into_iter()
-            .filter(|flag| property(flags_from, flag).is_none())
+            .filter(|flag| {
+                property(flags_from, flag)
+                    .is_none_or(|v| matches!(v.get_inner_expression(), Expression::BooleanLiteral(b) if !b.value))
+            })
             .collect();
         // Both default httpOnly to true; secure and sameSite they leave off.
         let missing: Vec<&str> = missing.into_iter().filter(|flag| *flag != "httpOnly").collect();
@@ -545,7 +570,13 @@ impl<'a> Visit<'a> for Checker<'_> {
     }
 }
 
-pub fn check(file: &str, text: &str, lines: &Lines, program: &Program, source_type: SourceType) -> Vec<Finding> {
+pub fn check<'a>(
+    file: &str,
+    text: &str,
+    lines: &Lines,
+    program: &'a Program<'a>,
+    source_type: SourceType,
+) -> Vec<Finding> {
     let mut checker = Checker {
         file,
         text,
@@ -582,7 +613,23 @@ pub fn check(file: &str, text: &str, lines: &Lines, program: &Program, source_ty
             "start the file with 'use strict'; (ES modules are strict already)",
         );
     }
-    checker.findings
+    let mut taint = super::taint::Taint::new(file, text, lines, &checker.modules);
+    taint.run(program);
+    // Where the taint rule saw the request reach eval, its finding (with
+    // the path) says all the pattern rule would.
+    let traced: Vec<Option<u32>> = taint
+        .findings
+        .iter()
+        .filter(|f| f.rule == "taint.code-injection")
+        .map(|f| f.evidence.line)
+        .collect();
+    let mut findings: Vec<Finding> = checker
+        .findings
+        .into_iter()
+        .filter(|f| !(f.rule == "code.eval" && traced.contains(&f.evidence.line)))
+        .collect();
+    findings.extend(taint.findings);
+    findings
 }
 
 #[cfg(test)]
@@ -604,7 +651,8 @@ mod tests {
 
     #[test]
     fn code_from_strings_is_found() {
-        assert_eq!(rules("eval(req.query.x)"), ["code.eval"]);
+        assert_eq!(rules("eval(req.query.x)"), ["taint.code-injection"]);
+        assert_eq!(rules("eval(input)"), ["code.eval"]);
         assert_eq!(rules("new Function('a', body)"), ["code.eval"]);
         assert_eq!(
             rules("setTimeout('tick()', 10); setTimeout(() => tick(), 10)"),
@@ -663,6 +711,15 @@ mod tests {
             rules("app.use((err, req, res, next) => res.status(500).send(err.stack))"),
             ["code.stack-sent"]
         );
+    }
+
+    #[test]
+    fn xml_parsers_that_expand_entities() {
+        assert_eq!(
+            rules("libxmljs.parseXmlString(data, { noent: true })"),
+            ["code.xml-external-entities"]
+        );
+        assert!(rules("libxmljs.parseXmlString(data, { noblanks: true })").is_empty());
     }
 
     #[test]

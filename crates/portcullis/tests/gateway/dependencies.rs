@@ -299,3 +299,51 @@ fn the_example_apps_code_is_read_and_exactly_its_flaws_reported() {
     assert_eq!(secret["evidence"]["column"], 17);
     assert!(secret["title"].as_str().unwrap().contains("keyboard cat"));
 }
+
+#[test]
+fn dvnas_sql_and_command_injections_and_its_other_flaws_are_found_exactly() {
+    let (_, report) = audit(&fixtures().join("projects/dvna"));
+    // Written from reading DVNA's core/appHandler.js and server.js.
+    let expected: Vec<(String, String)> = [
+        ("core/appHandler.js:1", "code.no-use-strict"),
+        // userSearch: "SELECT ... login='" + req.body.login + "'" into sequelize.query.
+        ("core/appHandler.js:11", "taint.sql-injection"),
+        // ping: exec('ping -c 2 ' + req.body.address).
+        ("core/appHandler.js:39", "taint.command-injection"),
+        // redirect: res.redirect(req.query.url).
+        ("core/appHandler.js:188", "taint.open-redirect"),
+        // calc: mathjs.eval(req.body.eqn).
+        ("core/appHandler.js:197", "taint.code-injection"),
+        // bulkProductsLegacy: node-serialize's unserialize of the upload.
+        ("core/appHandler.js:218", "taint.deserialization"),
+        // bulkProducts: libxmljs with noent: true.
+        ("core/appHandler.js:235", "code.xml-external-entities"),
+        ("server.js:1", "code.no-use-strict"),
+        ("server.js:11", "code.no-helmet"),
+        ("server.js:23", "code.hardcoded-secret"),
+        ("server.js:23", "code.session-cookie-flags"),
+        ("server.js:23", "code.session-default-name"),
+    ]
+    .iter()
+    .map(|(at, rule)| (at.to_string(), rule.to_string()))
+    .collect();
+    let mut expected = expected;
+    expected.sort();
+    // Known clean: listProducts, productSearch (Op.like with a bound value),
+    // modifyProduct and modifyProductSubmit (where objects, not the request's
+    // own), userEdit, listUsersAPI: none of their lines may appear.
+    assert_eq!(code_findings(&report), expected, "{report:#}");
+    let sql = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "taint.sql-injection")
+        .unwrap();
+    let path = sql["evidence"]["excerpt"].as_str().unwrap();
+    assert!(
+        path.contains(
+            "from core/appHandler.js:10: var query = \"SELECT name,id FROM Users WHERE login='\" + req.body.login"
+        ),
+        "{path}"
+    );
+}

@@ -1,0 +1,510 @@
+//! The taint rules (C17, high severity): data from the request (`req.query`,
+//! `req.body`, `req.params`, `req.cookies`, `req.headers`, `req.files`,
+//! `req.get()`, `req.param()`) followed through variables, destructuring,
+//! property access, concatenation, template literals and string methods,
+//! within a function and its closures, and into the functions of the same
+//! file it is passed to, until it reaches a sink: SQL, a shell, code, an
+//! HTML answer, a file path, a redirect, `require`, a regular expression,
+//! a NoSQL query built from the request itself, a deserializer.
+//!
+//! The model is flow-insensitive within a function (once tainted, a name
+//! stays tainted), names are matched by name (shadowing is not modelled),
+//! and `parseInt`, `Number`, `parseFloat` and functions named like
+//! escapers or sanitizers clean what they return.
+
+use std::collections::HashMap;
+
+use oxc_ast::ast::*;
+use oxc_ast_visit::{walk, Visit};
+use oxc_span::{GetSpan, Span};
+
+use super::rules::Lines;
+use crate::report::{Evidence, Finding, Item, Severity};
+
+/// How a value came to be tainted: each step's line and what it says.
+#[derive(Debug, Clone)]
+struct Trace {
+    steps: Vec<(u32, String)>,
+}
+
+/// What reaches each kind of sink, and what to do instead.
+struct Sink {
+    rule: &'static str,
+    title: &'static str,
+    fix: &'static str,
+}
+
+const SQL: Sink = Sink {
+    rule: "taint.sql-injection",
+    title: "SQL built from the request",
+    fix: "pass values as parameters: db.query('... WHERE login = ?', [login]), sequelize.query(sql, { replacements }), knex's bindings",
+};
+const COMMAND: Sink = Sink {
+    rule: "taint.command-injection",
+    title: "A shell command built from the request",
+    fix: "execFile('ping', ['-c', '2', address]) with a validated argument, never exec() of a built string",
+};
+const CODE: Sink = Sink {
+    rule: "taint.code-injection",
+    title: "Code built from the request is run",
+    fix: "never evaluate request data: parse it (JSON.parse), or look it up in a fixed table",
+};
+const HTML: Sink = Sink {
+    rule: "taint.xss",
+    title: "Request data written into an HTML answer unescaped",
+    fix: "render with a template engine that escapes (res.render), or escape it; send JSON with res.json",
+};
+const FILE: Sink = Sink {
+    rule: "taint.path-traversal",
+    title: "A file path built from the request",
+    fix: "resolve it under a fixed directory and check it stays there (path.resolve(root, name).startsWith(root + path.sep)), or map names to files",
+};
+const REDIRECT: Sink = Sink {
+    rule: "taint.open-redirect",
+    title: "A redirect to a URL from the request",
+    fix: "redirect only to paths of this site (start with a single /), or to an allowlist of hosts",
+};
+const REQUIRE: Sink = Sink {
+    rule: "taint.require",
+    title: "A module path from the request is loaded",
+    fix: "require fixed names only; map request values to modules in a table",
+};
+const REGEX: Sink = Sink {
+    rule: "taint.regex-injection",
+    title: "A regular expression built from the request (ReDoS, and matching anything)",
+    fix: "escape it (lodash's escapeRegExp) or match with includes()/startsWith()",
+};
+const NOSQL: Sink = Sink {
+    rule: "taint.nosql-injection",
+    title: "A NoSQL query made of the request's own object ({ $ne: null } and $where get in)",
+    fix: "build the query from fields you cast: { login: String(req.body.login) }; reject objects where strings are expected",
+};
+const DESERIALIZE: Sink = Sink {
+    rule: "taint.deserialization",
+    title: "Request data deserialized with a deserializer that runs code",
+    fix: "JSON.parse, then validate the shape",
+};
+
+/// Sources: the request's parts a client chooses.
+const SOURCES: [&str; 6] = ["query", "body", "params", "cookies", "headers", "files"];
+
+fn is_request(name: &str) -> bool {
+    matches!(name, "req" | "request")
+}
+
+/// A function of the file, by name: its parameters and body.
+struct Declared<'a> {
+    params: Vec<String>,
+    body: &'a FunctionBody<'a>,
+}
+
+pub struct Taint<'t, 'a> {
+    file: &'t str,
+    text: &'t str,
+    lines: &'t Lines,
+    /// One map per function being read, innermost last: tainted names.
+    scopes: Vec<HashMap<String, Trace>>,
+    /// The file's named functions, for following a tainted argument in.
+    functions: HashMap<String, Declared<'a>>,
+    /// (function, parameter index, trace) met at call sites.
+    pending: Vec<(String, usize, Trace)>,
+    modules: &'t HashMap<String, String>,
+    pub findings: Vec<Finding>,
+}
+
+impl<'t, 'a> Taint<'t, 'a> {
+    pub fn new(file: &'t str, text: &'t str, lines: &'t Lines, modules: &'t HashMap<String, String>) -> Self {
+        Self {
+            file,
+            text,
+            lines,
+            scopes: vec![HashMap::new()],
+            functions: HashMap::new(),
+            pending: Vec::new(),
+            modules,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Reads `program`, then each function a tainted argument was passed
+    /// to, with that parameter tainted (a few rounds, for chains).
+    pub fn run(&mut self, program: &'a Program<'a>) {
+        self.collect(program);
+        self.visit_program(program);
+        let mut done: Vec<(String, usize)> = Vec::new();
+        for _ in 0..4 {
+            let pending = std::mem::take(&mut self.pending);
+            if pending.is_empty() {
+                break;
+            }
+            for (name, index, trace) in pending {
+                if done.contains(&(name.clone(), index)) {
+                    continue;
+                }
+                done.push((name.clone(), index));
+                let Some((param, body)) = self
+                    .functions
+                    .get(&name)
+                    .and_then(|f| f.params.get(index).map(|p| (p.clone(), f.body)))
+                else {
+                    continue;
+                };
+                let mut seeded = HashMap::new();
+                seeded.insert(param, trace);
+                self.scopes = vec![seeded];
+                self.visit_function_body(body);
+            }
+        }
+    }
+
+    fn collect(&mut self, program: &'a Program<'a>) {
+        for statement in &program.body {
+            let (name, function) = match statement {
+                Statement::FunctionDeclaration(f) => (f.id.as_ref().map(|i| i.name.to_string()), Some(&**f)),
+                _ => (None, None),
+            };
+            if let (Some(name), Some(function), Some(body)) = (name, function, function.and_then(|f| f.body.as_deref()))
+            {
+                let params = function
+                    .params
+                    .items
+                    .iter()
+                    .map(|p| {
+                        p.pattern
+                            .get_identifier_name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                self.functions.insert(name, Declared { params, body });
+            }
+        }
+    }
+
+    fn line_text(&self, span: Span) -> (u32, String) {
+        let (line, _) = self.lines.position(span.start);
+        let text = self.text.lines().nth(line as usize - 1).unwrap_or_default().trim();
+        (line, text.chars().take(160).collect())
+    }
+
+    fn lookup(&self, name: &str) -> Option<&Trace> {
+        self.scopes.iter().rev().find_map(|s| s.get(name))
+    }
+
+    /// The trace when `expression` carries request data.
+    fn tainted(&self, expression: &Expression) -> Option<Trace> {
+        let expression = expression.get_inner_expression();
+        match expression {
+            Expression::Identifier(id) => self.lookup(&id.name).cloned(),
+            Expression::BinaryExpression(b) => self.tainted(&b.left).or_else(|| self.tainted(&b.right)),
+            Expression::LogicalExpression(l) => self.tainted(&l.left).or_else(|| self.tainted(&l.right)),
+            Expression::ConditionalExpression(c) => self.tainted(&c.consequent).or_else(|| self.tainted(&c.alternate)),
+            Expression::TemplateLiteral(t) => t.expressions.iter().find_map(|e| self.tainted(e)),
+            Expression::ArrayExpression(a) => a
+                .elements
+                .iter()
+                .filter_map(ArrayExpressionElement::as_expression)
+                .find_map(|e| self.tainted(e)),
+            Expression::ObjectExpression(o) => o.properties.iter().find_map(|p| match p {
+                ObjectPropertyKind::ObjectProperty(p) => self.tainted(&p.value),
+                ObjectPropertyKind::SpreadProperty(s) => self.tainted(&s.argument),
+            }),
+            Expression::AssignmentExpression(a) => self.tainted(&a.right),
+            Expression::AwaitExpression(a) => self.tainted(&a.argument),
+            Expression::CallExpression(call) => self.tainted_call(call),
+            other => {
+                let member = other.as_member_expression()?;
+                if self.is_source(other) {
+                    let (line, text) = self.line_text(other.span());
+                    return Some(Trace {
+                        steps: vec![(line, text)],
+                    });
+                }
+                self.tainted(member.object())
+            }
+        }
+    }
+
+    /// `req.body`, `req.query.id`, and so on.
+    fn is_source(&self, expression: &Expression) -> bool {
+        let Some(member) = expression.get_inner_expression().as_member_expression() else {
+            return false;
+        };
+        match member.object().get_inner_expression() {
+            Expression::Identifier(id) => {
+                is_request(&id.name) && member.static_property_name().is_some_and(|p| SOURCES.contains(&p))
+            }
+            deeper => self.is_source(deeper),
+        }
+    }
+
+    fn tainted_call(&self, call: &CallExpression) -> Option<Trace> {
+        let name = call.callee_name().unwrap_or_default();
+        // `req.get('x')`, `req.param('x')`.
+        if let Some(member) = call.callee.as_member_expression() {
+            if matches!(member.object().get_inner_expression(), Expression::Identifier(id) if is_request(&id.name))
+                && matches!(name, "get" | "param" | "header")
+            {
+                let (line, text) = self.line_text(call.span);
+                return Some(Trace {
+                    steps: vec![(line, text)],
+                });
+            }
+        }
+        let lower = name.to_ascii_lowercase();
+        if matches!(name, "parseInt" | "parseFloat" | "Number" | "Boolean")
+            || lower.contains("escape")
+            || lower.contains("sanitiz")
+            || lower.contains("encode")
+        {
+            return None;
+        }
+        // Methods of a tainted string or object return it, transformed.
+        if let Some(member) = call.callee.as_member_expression() {
+            if let Some(trace) = self.tainted(member.object()) {
+                return Some(trace);
+            }
+        }
+        // Functions of data (`String(x)`, `path.join(dir, x)`, `JSON.parse(x)`).
+        call.arguments
+            .iter()
+            .filter_map(Argument::as_expression)
+            .find_map(|a| self.tainted(a))
+    }
+
+    fn taint_names(&mut self, pattern: &BindingPattern, trace: &Trace, span: Span) {
+        let step = self.line_text(span);
+        let mut names = Vec::new();
+        collect_names(pattern, &mut names);
+        for name in names {
+            let mut trace = trace.clone();
+            if trace.steps.last().map(|s| s.0) != Some(step.0) {
+                trace.steps.push(step.clone());
+            }
+            if let Some(scope) = self.scopes.last_mut() {
+                scope.insert(name, trace);
+            }
+        }
+    }
+
+    fn report(&mut self, sink: &Sink, span: Span, trace: Trace) {
+        let (line, column) = self.lines.position(span.start);
+        if self
+            .findings
+            .iter()
+            .any(|f| f.rule == sink.rule && f.evidence.line == Some(line))
+        {
+            return;
+        }
+        let (_, text) = self.line_text(span);
+        let mut excerpt = vec![text];
+        for (step_line, step) in &trace.steps {
+            excerpt.push(format!("from {}:{step_line}: {step}", self.file));
+        }
+        let mut evidence = Evidence::in_file(self.file, line, excerpt.join("\n"));
+        evidence.column = Some(column);
+        self.findings.push(Finding {
+            rule: sink.rule,
+            item: Item::C17,
+            severity: Severity::High,
+            title: sink.title.into(),
+            evidence,
+            fix: sink.fix.into(),
+        });
+    }
+
+    /// The sink `call` is, if any, and the argument that must not be tainted.
+    fn sink<'c>(&self, call: &'c CallExpression<'a>) -> Option<(&'static Sink, &'c Expression<'a>)> {
+        let name = call.callee_name()?;
+        let first = call.arguments.first().and_then(Argument::as_expression)?;
+        let object = call
+            .callee
+            .as_member_expression()
+            .map(|m| m.object().get_inner_expression());
+        let object_name = object.and_then(|o| match o {
+            Expression::Identifier(id) => Some(id.name.as_str()),
+            other => other.as_member_expression().and_then(|m| m.static_property_name()),
+        });
+        let module = |root: &str| self.modules.get(root).map(String::as_str);
+        let callee_root = match call.callee.get_inner_expression() {
+            Expression::Identifier(id) => Some(id.name.as_str()),
+            _ => object_name,
+        };
+        let from = |m: &str| callee_root.and_then(module) == Some(m) || object_name == Some(m);
+        let is_response = object_name.is_some_and(|o| matches!(o, "res" | "response"))
+            || matches!(object, Some(Expression::CallExpression(c)) if c.callee_name() == Some("status"));
+        let sink: &'static Sink = match name {
+            "query" | "raw" | "run" | "all" if !is_response => &SQL,
+            "exec" | "execSync" if from("child_process") || callee_root == Some("exec") => &COMMAND,
+            "exec" | "get" if object_name.is_some_and(|o| o == "db") => &SQL,
+            "spawn" | "spawnSync" if from("child_process") && has_shell(call) => &COMMAND,
+            "eval" | "evaluate" => &CODE,
+            "runInContext" | "runInNewContext" | "runInThisContext" | "compileFunction" => &CODE,
+            "setTimeout" | "setInterval" if is_string_built(first) => &CODE,
+            "send" | "write" | "end" if is_response && is_string_built(first) => &HTML,
+            "sendFile" | "download" if is_response => &FILE,
+            "redirect" if is_response => &REDIRECT,
+            "require" => &REQUIRE,
+            "unserialize" | "deserialize" => &DESERIALIZE,
+            _ if from("fs") || from("fs/promises") => &FILE,
+            "find" | "findOne" | "findOneAndUpdate" | "updateOne" | "updateMany" | "deleteOne" | "deleteMany"
+            | "count" | "countDocuments" | "remove"
+                if self.is_source(first) =>
+            {
+                &NOSQL
+            }
+            _ => return None,
+        };
+        Some((sink, first))
+    }
+}
+
+/// A shell is asked for: `spawn(cmd, args, { shell: true })`.
+fn has_shell(call: &CallExpression) -> bool {
+    call.arguments.iter().filter_map(Argument::as_expression).any(|a| match a.get_inner_expression() {
+        Expression::ObjectExpression(o) => o.properties.iter().any(|p| matches!(p, ObjectPropertyKind::ObjectProperty(p) if p.key.static_name().is_some_and(|k| k == "shell") && !matches!(p.value, Expression::BooleanLiteral(ref b) if !b.value))),
+        _ => false,
+    })
+}
+
+/// A string made here: concatenated, templated, or a variable holding one.
+fn is_string_built(expression: &Expression) -> bool {
+    !matches!(
+        expression.get_inner_expression(),
+        Expression::ObjectExpression(_) | Expression::ArrayExpression(_) | Expression::NumericLiteral(_)
+    )
+}
+
+fn collect_names(pattern: &BindingPattern, names: &mut Vec<String>) {
+    match pattern {
+        BindingPattern::BindingIdentifier(id) => names.push(id.name.to_string()),
+        BindingPattern::ObjectPattern(o) => {
+            for p in &o.properties {
+                collect_names(&p.value, names);
+            }
+            if let Some(rest) = &o.rest {
+                collect_names(&rest.argument, names);
+            }
+        }
+        BindingPattern::ArrayPattern(a) => {
+            for p in a.elements.iter().flatten() {
+                collect_names(p, names);
+            }
+        }
+        BindingPattern::AssignmentPattern(a) => collect_names(&a.left, names),
+    }
+}
+
+impl<'a> Visit<'a> for Taint<'_, 'a> {
+    fn visit_variable_declarator(&mut self, it: &VariableDeclarator<'a>) {
+        walk::walk_variable_declarator(self, it);
+        if let Some(trace) = it.init.as_ref().and_then(|init| self.tainted(init)) {
+            self.taint_names(&it.id, &trace, it.span);
+        }
+    }
+
+    fn visit_assignment_expression(&mut self, it: &AssignmentExpression<'a>) {
+        walk::walk_assignment_expression(self, it);
+        if let (AssignmentTarget::AssignmentTargetIdentifier(id), Some(mut trace)) = (&it.left, self.tainted(&it.right))
+        {
+            let step = self.line_text(it.span);
+            if trace.steps.last().map(|s| s.0) != Some(step.0) {
+                trace.steps.push(step);
+            }
+            let name = id.name.to_string();
+            if let Some(scope) = self.scopes.last_mut() {
+                scope.insert(name, trace);
+            }
+        }
+    }
+
+    fn visit_function_body(&mut self, it: &FunctionBody<'a>) {
+        self.scopes.push(HashMap::new());
+        walk::walk_function_body(self, it);
+        self.scopes.pop();
+    }
+
+    fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
+        walk::walk_call_expression(self, it);
+        if let Some((sink, argument)) = self.sink(it) {
+            if let Some(trace) = self.tainted(argument) {
+                self.report(sink, it.span, trace);
+            }
+        }
+        // A tainted argument to a function of this file: follow it in.
+        if let Expression::Identifier(callee) = it.callee.get_inner_expression() {
+            if self.functions.contains_key(callee.name.as_str()) {
+                for (index, argument) in it.arguments.iter().enumerate() {
+                    if let Some(mut trace) = argument.as_expression().and_then(|a| self.tainted(a)) {
+                        trace.steps.push(self.line_text(it.span));
+                        self.pending.push((callee.name.to_string(), index, trace));
+                    }
+                }
+            }
+        }
+    }
+
+    fn visit_new_expression(&mut self, it: &NewExpression<'a>) {
+        walk::walk_new_expression(self, it);
+        let callee = match it.callee.get_inner_expression() {
+            Expression::Identifier(id) => id.name.as_str(),
+            _ => "",
+        };
+        let sink: Option<&'static Sink> = match callee {
+            "RegExp" => Some(&REGEX),
+            "Function" => Some(&CODE),
+            _ => None,
+        };
+        if let Some(sink) = sink {
+            if let Some(trace) = it
+                .arguments
+                .iter()
+                .filter_map(Argument::as_expression)
+                .find_map(|a| self.tainted(a))
+            {
+                self.report(sink, it.span, trace);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taint(code: &str) -> Vec<(&'static str, u32)> {
+        let allocator = oxc_allocator::Allocator::default();
+        let parsed = oxc_parser::Parser::new(&allocator, code, oxc_span::SourceType::cjs()).parse();
+        let lines = Lines::new(code);
+        let mut modules = HashMap::new();
+        modules.insert("exec".into(), "child_process".into());
+        modules.insert("fs".into(), "fs".into());
+        let mut taint = Taint::new("app.js", code, &lines, &modules);
+        taint.run(&parsed.program);
+        taint
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.evidence.line.unwrap_or(0)))
+            .collect()
+    }
+
+    #[test]
+    fn dvnas_flaws_are_followed_to_their_sinks() {
+        let sql = "function search(req, res) {\n  var query = \"SELECT name FROM Users WHERE login='\" + req.body.login + \"'\";\n  db.sequelize.query(query, { model: db.User });\n}";
+        assert_eq!(taint(sql), [("taint.sql-injection", 3)]);
+        let ping = "function ping(req, res) {\n  exec('ping -c 2 ' + req.body.address, function (err, out) {})\n}";
+        assert_eq!(taint(ping), [("taint.command-injection", 2)]);
+    }
+
+    #[test]
+    fn taint_flows_through_destructuring_templates_and_same_file_calls() {
+        let code = "function read(name) {\n  return fs.readFileSync('/srv/' + name);\n}\nfunction handler(req, res) {\n  const { file } = req.query;\n  const where = `${file}.txt`;\n  read(where);\n  res.redirect(req.query.next);\n}";
+        assert_eq!(taint(code), [("taint.open-redirect", 8), ("taint.path-traversal", 2)]);
+    }
+
+    #[test]
+    fn parameters_and_casts_stay_clean() {
+        let code = "function h(req, res) {\n  const id = parseInt(req.params.id, 10);\n  db.query('SELECT * FROM t WHERE id = ?', [req.params.id]);\n  db.query('SELECT * FROM t WHERE id = ' + id);\n  res.json({ q: req.query.q });\n}";
+        assert!(taint(code).is_empty(), "{:?}", taint(code));
+    }
+}
