@@ -16,7 +16,13 @@ pub fn project_files(dir: &Path) -> (Vec<PathBuf>, Vec<Finding>) {
         .git_ignore(true)
         .require_git(false)
         .follow_links(false)
-        .filter_entry(|entry| entry.file_name() != "node_modules")
+        // Installed and vendored code is not the project's own.
+        .filter_entry(|entry| {
+            !matches!(
+                entry.file_name().to_str(),
+                Some("node_modules" | "vendor" | "bower_components")
+            )
+        })
         .build();
     for entry in walker.flatten() {
         let path = entry.path();

@@ -118,6 +118,8 @@ struct Checker<'t> {
     express_app: Option<Span>,
     helmet: bool,
     powered_by_off: bool,
+    /// A function of the file asks for strict mode itself.
+    strict_function: bool,
 }
 
 impl Checker<'_> {
@@ -541,6 +543,11 @@ impl<'a> Visit<'a> for Checker<'_> {
         walk::walk_call_expression(self, it);
     }
 
+    fn visit_function_body(&mut self, it: &FunctionBody<'a>) {
+        self.strict_function |= it.directives.iter().any(|d| d.directive == "use strict");
+        walk::walk_function_body(self, it);
+    }
+
     fn visit_new_expression(&mut self, it: &NewExpression<'a>) {
         match dotted(&it.callee).as_deref() {
             Some("Function") => {
@@ -587,6 +594,7 @@ pub fn check<'a>(
         express_app: None,
         helmet: false,
         powered_by_off: false,
+        strict_function: false,
     };
     checker.visit_program(program);
     if let Some(span) = checker
@@ -604,7 +612,7 @@ pub fn check<'a>(
     let commonjs = !source_type.is_module() && !source_type.is_typescript();
     let strict = program.directives.iter().any(|d| d.directive == "use strict");
     let has_code = !program.body.is_empty();
-    if commonjs && !strict && has_code {
+    if commonjs && !strict && !checker.strict_function && has_code {
         checker.report(
             "code.no-use-strict",
             Severity::Info,
@@ -730,6 +738,11 @@ mod tests {
         );
         assert!(rules("const express = require('express'); const helmet = require('helmet'); const app = express(); app.use(helmet());").is_empty());
         assert!(rules("// portcullis-ignore code.eval: a REPL, on purpose\neval(line)").is_empty());
+        // Strict mode asked for inside the module's wrapper counts.
+        let allocator = oxc_allocator::Allocator::default();
+        let code = "function Dao(db) { \"use strict\"; this.db = db; }";
+        let parsed = oxc_parser::Parser::new(&allocator, code, SourceType::cjs()).parse();
+        assert!(check("dao.js", code, &Lines::new(code), &parsed.program, SourceType::cjs()).is_empty());
     }
 
     #[test]

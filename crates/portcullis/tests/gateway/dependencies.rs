@@ -89,7 +89,7 @@ fn nodegoat_is_reported_with_paths_dev_flags_fixes_and_its_deprecated_packages()
     assert_eq!(code, Some(1));
     assert_eq!(
         report["scope"],
-        "1479 installed packages, from package-lock.json v2; 0 source files"
+        "1479 installed packages, from package-lock.json v2; 3 source files"
     );
     let findings = report["findings"].as_array().unwrap();
     let titled = |start: &str| {
@@ -346,4 +346,27 @@ fn dvnas_sql_and_command_injections_and_its_other_flaws_are_found_exactly() {
         ),
         "{path}"
     );
+}
+
+#[test]
+fn nodegoats_eval_and_redirect_are_found_exactly() {
+    let (_, report) = audit(&fixtures().join("projects/nodegoat"));
+    // Written from reading NodeGoat's contributions.js, index.js and server.js.
+    let mut expected: Vec<(String, String)> = [
+        // handleContributionsUpdate: eval(req.body.preTax), afterTax, roth.
+        ("app/routes/contributions.js:32", "taint.code-injection"),
+        ("app/routes/contributions.js:33", "taint.code-injection"),
+        ("app/routes/contributions.js:34", "taint.code-injection"),
+        // The "learn" route: res.redirect(req.query.url).
+        ("app/routes/index.js:72", "taint.open-redirect"),
+        ("server.js:15", "code.no-helmet"),
+        // express-session with the default name and no secure or sameSite.
+        ("server.js:78", "code.session-cookie-flags"),
+        ("server.js:78", "code.session-default-name"),
+    ]
+    .iter()
+    .map(|(at, rule)| (at.to_string(), rule.to_string()))
+    .collect();
+    expected.sort();
+    assert_eq!(code_findings(&report), expected, "{report:#}");
 }
