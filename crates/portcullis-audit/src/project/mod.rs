@@ -6,6 +6,7 @@
 
 mod checks;
 mod dependencies;
+mod levels;
 pub mod lockfile;
 
 use std::fmt;
@@ -20,6 +21,7 @@ pub enum ProjectError {
     /// Not a directory with a `package.json` or a lockfile.
     NotAProject(PathBuf),
     Lockfile(lockfile::LockfileError),
+    Levels(levels::LevelsError),
 }
 
 impl fmt::Display for ProjectError {
@@ -29,6 +31,7 @@ impl fmt::Display for ProjectError {
                 write!(f, "{}: no package.json or lockfile here", path.display())
             }
             ProjectError::Lockfile(error) => write!(f, "{error}"),
+            ProjectError::Levels(error) => write!(f, "{error}"),
         }
     }
 }
@@ -37,6 +40,7 @@ impl std::error::Error for ProjectError {}
 
 /// Audits the project in `dir`.
 pub fn audit(dir: &Path, advisories: &Advisories) -> Result<Report, ProjectError> {
+    let levels = levels::Levels::load(dir).map_err(ProjectError::Levels)?;
     let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
     let graph = lockfile::load(dir).map_err(ProjectError::Lockfile)?;
     if manifest.is_none() && graph.is_none() {
@@ -69,7 +73,7 @@ pub fn audit(dir: &Path, advisories: &Advisories) -> Result<Report, ProjectError
         report.scope.unwrap_or_default(),
         code.files
     ));
-    for finding in findings {
+    for finding in levels.apply(findings) {
         report.add(finding);
     }
     report.sort();
