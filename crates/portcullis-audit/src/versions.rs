@@ -189,6 +189,9 @@ pub struct Range {
 impl Range {
     /// `text` as npm's `new Range(text)` reads it; `None` where it throws.
     pub fn parse(text: &str) -> Option<Range> {
+        if longest_identifier(text) > LONGEST_IDENTIFIER {
+            return None;
+        }
         let raw = js::split_spaces(js::trim(text)).join(" ");
         let sets = raw
             .split("||")
@@ -221,6 +224,18 @@ impl Range {
             })
             .collect()
     }
+}
+
+/// npm's patterns allow no identifier longer than this (a build
+/// identifier's bound; versions are held to 256 characters in all).
+const LONGEST_IDENTIFIER: usize = 250;
+
+/// The longest run of identifier characters in `text`.
+fn longest_identifier(text: &str) -> usize {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Whether `version` satisfies `range`, as `semver.satisfies` answers with
@@ -445,8 +460,12 @@ fn hyphen(caps: &Captures) -> String {
     js::trim(&format!("{from} {to}")).to_owned()
 }
 
-/// npm's regular expressions, in their "safe" form (bounded repeats; npm
-/// collapses runs of whitespace to one space before using them).
+/// npm's regular expressions, in their "safe" form for whitespace (npm
+/// collapses runs of whitespace to one space first, then allows one). npm
+/// also bounds identifiers (256 digits, 250 characters) so that its
+/// backtracking engine cannot be made slow; this engine cannot be, and the
+/// counted repeats made compiling the patterns most of an audit's time, so
+/// the bounds are kept by [`LONGEST_IDENTIFIER`] instead.
 struct Patterns {
     full: Regex,
     comparator: Regex,
@@ -463,14 +482,14 @@ struct Patterns {
 }
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
-    const NUM: &str = "0|[1-9][0-9]{0,256}";
-    const NUM_LOOSE: &str = "[0-9]{1,256}";
-    const NON_NUM: &str = "[0-9]{0,256}[a-zA-Z-][a-zA-Z0-9-]{0,250}";
+    const NUM: &str = "0|[1-9][0-9]*";
+    const NUM_LOOSE: &str = "[0-9]+";
+    const NON_NUM: &str = "[0-9]*[a-zA-Z-][a-zA-Z0-9-]*";
     let pre_id = format!("(?:{NON_NUM}|{NUM})");
     let pre_id_loose = format!("(?:{NON_NUM}|{NUM_LOOSE})");
     let prerelease = format!(r"(?:-({pre_id}(?:\.{pre_id})*))");
     let prerelease_loose = format!(r"(?:-?({pre_id_loose}(?:\.{pre_id_loose})*))");
-    let build = r"(?:\+([a-zA-Z0-9-]{1,250}(?:\.[a-zA-Z0-9-]{1,250})*))".to_owned();
+    let build = r"(?:\+([a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*))".to_owned();
     let full_plain = format!(r"v?({NUM})\.({NUM})\.({NUM}){prerelease}?{build}?");
     let loose_plain = format!(r"[v=\s]*({NUM_LOOSE})\.({NUM_LOOSE})\.({NUM_LOOSE}){prerelease_loose}?{build}?");
     let gtlt = "((?:<|>)?=?)";

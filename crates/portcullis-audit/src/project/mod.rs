@@ -18,7 +18,7 @@ use crate::report::Report;
 /// Why a project audit could not run: the exit code 2 cases.
 #[derive(Debug)]
 pub enum ProjectError {
-    /// Not a directory with a `package.json` or a lockfile.
+    /// Not a directory with a `package.json`, a lockfile or any code.
     NotAProject(PathBuf),
     Lockfile(lockfile::LockfileError),
     Levels(levels::LevelsError),
@@ -28,7 +28,7 @@ impl fmt::Display for ProjectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProjectError::NotAProject(path) => {
-                write!(f, "{}: no package.json or lockfile here", path.display())
+                write!(f, "{}: no package.json, lockfile or source file here", path.display())
             }
             ProjectError::Lockfile(error) => write!(f, "{error}"),
             ProjectError::Levels(error) => write!(f, "{error}"),
@@ -43,7 +43,8 @@ pub fn audit(dir: &Path, advisories: &Advisories) -> Result<Report, ProjectError
     let levels = levels::Levels::load(dir).map_err(ProjectError::Levels)?;
     let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
     let graph = lockfile::load(dir).map_err(ProjectError::Lockfile)?;
-    if manifest.is_none() && graph.is_none() {
+    let code = crate::code::audit(dir);
+    if manifest.is_none() && graph.is_none() && code.files == 0 {
         return Err(ProjectError::NotAProject(dir.to_path_buf()));
     }
     let manifest: serde_json::Value = manifest
@@ -60,13 +61,13 @@ pub fn audit(dir: &Path, advisories: &Advisories) -> Result<Report, ProjectError
             ));
             findings.extend(dependencies::check(graph, advisories));
         }
+        None if manifest.is_null() => report.scope = Some("no package.json or lockfile: the code only".into()),
         None => {
             report.scope = Some("package.json only: no lockfile, so the installed versions are not known".into());
             findings.extend(dependencies::check_ranges(dir, &manifest, advisories));
         }
     }
     findings.extend(checks::check(dir, &manifest, graph.as_ref()));
-    let code = crate::code::audit(dir);
     findings.extend(code.findings);
     report.scope = Some(format!(
         "{}; {} source files",
