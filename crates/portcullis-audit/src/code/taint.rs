@@ -5,7 +5,8 @@
 //! within a function and its closures, and into the functions of the same
 //! file it is passed to, until it reaches a sink: SQL, a shell, code, an
 //! HTML answer, a file path, a redirect, `require`, a regular expression,
-//! a NoSQL query built from the request itself, a deserializer.
+//! a NoSQL query built from the request itself, a deserializer, an
+//! outgoing request's URL.
 //!
 //! The model is flow-insensitive within a function (once tainted, a name
 //! stays tainted), names are matched by name (shadowing is not modelled),
@@ -78,6 +79,11 @@ const NOSQL: Sink = Sink {
     rule: "taint.nosql-injection",
     title: "A NoSQL query made of the request's own object ({ $ne: null } and $where get in)",
     fix: "build the query from fields you cast: { login: String(req.body.login) }; reject objects where strings are expected",
+};
+const SSRF: Sink = Sink {
+    rule: "taint.ssrf",
+    title: "A request sent by the server to a URL from the request (SSRF)",
+    fix: "fetch only fixed hosts: build the URL from an allowlisted base and a validated, encoded path",
 };
 const DESERIALIZE: Sink = Sink {
     rule: "taint.deserialization",
@@ -345,6 +351,24 @@ impl<'t, 'a> Taint<'t, 'a> {
             "sendFile" | "download" if is_response => &FILE,
             "redirect" if is_response => &REDIRECT,
             "require" => &REQUIRE,
+            "fetch" if callee_root == Some("fetch") => &SSRF,
+            "get" | "post" | "put" | "request" | "head" | "delete"
+                if [
+                    "needle",
+                    "axios",
+                    "got",
+                    "request",
+                    "node-fetch",
+                    "superagent",
+                    "http",
+                    "https",
+                    "undici",
+                ]
+                .iter()
+                .any(|m| from(m)) =>
+            {
+                &SSRF
+            }
             "unserialize" | "deserialize" => &DESERIALIZE,
             _ if from("fs") || from("fs/promises") => &FILE,
             "find" | "findOne" | "findOneAndUpdate" | "updateOne" | "updateMany" | "deleteOne" | "deleteMany"
@@ -500,6 +524,24 @@ mod tests {
     fn taint_flows_through_destructuring_templates_and_same_file_calls() {
         let code = "function read(name) {\n  return fs.readFileSync('/srv/' + name);\n}\nfunction handler(req, res) {\n  const { file } = req.query;\n  const where = `${file}.txt`;\n  read(where);\n  res.redirect(req.query.next);\n}";
         assert_eq!(taint(code), [("taint.open-redirect", 8), ("taint.path-traversal", 2)]);
+    }
+
+    #[test]
+    fn outgoing_requests_to_request_urls_are_ssrf() {
+        let code = "const needle = require('needle');\nfunction r(req, res) {\n  needle.get(config.api + req.query.symbol, cb);\n  fetch(req.body.url);\n}";
+        let allocator = oxc_allocator::Allocator::default();
+        let parsed = oxc_parser::Parser::new(&allocator, code, oxc_span::SourceType::cjs()).parse();
+        let lines = Lines::new(code);
+        let mut modules = HashMap::new();
+        modules.insert("needle".into(), "needle".into());
+        let mut taint = Taint::new("r.js", code, &lines, &modules);
+        taint.run(&parsed.program);
+        let found: Vec<(&str, u32)> = taint
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.evidence.line.unwrap_or(0)))
+            .collect();
+        assert_eq!(found, [("taint.ssrf", 3), ("taint.ssrf", 4)]);
     }
 
     #[test]
