@@ -1,4 +1,4 @@
-//! The project's own source files: what git would track (`.gitignore`
+//! The project's own source files (and server-side templates): what git would track (`.gitignore`
 //! honoured, as ripgrep walks a tree), never `node_modules`, never
 //! following a symlink out of the tree or round in a loop.
 
@@ -29,7 +29,7 @@ pub fn project_files(dir: &Path) -> (Vec<PathBuf>, Vec<Finding>) {
         let is_source = path
             .extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e))
+            .is_some_and(|e| EXTENSIONS.contains(&e) || super::templates::is_template(e))
             && !path.to_string_lossy().ends_with(".d.ts")
             // A minified file is a vendored library, not code the project writes
             // (the URL audit checks libraries against advisories).

@@ -7,6 +7,7 @@
 mod files;
 mod rules;
 mod taint;
+mod templates;
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +73,10 @@ fn check_file(dir: &Path, path: &Path) -> Vec<Finding> {
     };
     if text.contains('\0') {
         return skip("a binary file".into());
+    }
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    if templates::is_template(extension) {
+        return templates::check(&shown, extension, &text);
     }
     let source_type = SourceType::from_path(path).unwrap_or_default();
     let allocator = Allocator::default();
