@@ -310,8 +310,35 @@ fn is_x(part: Option<&str>) -> bool {
     part.is_none_or(|p| p.is_empty() || p.eq_ignore_ascii_case("x") || p == "*")
 }
 
-fn group<'a>(caps: &'a Captures, i: usize) -> Option<&'a str> {
-    caps.get(i).map(|m| m.as_str())
+/// A version as an x-range pattern captured it (`major.minor.patch-pre`):
+/// each part absent, or `x`, where any value goes.
+struct Parts<'c> {
+    major: Option<&'c str>,
+    minor: Option<&'c str>,
+    patch: Option<&'c str>,
+    pre: Option<&'c str>,
+}
+
+impl<'c> Parts<'c> {
+    /// The parts in the four capture groups from `first` on.
+    fn at(caps: &'c Captures, first: usize) -> Self {
+        let group = |i: usize| caps.get(first + i).map(|m| m.as_str());
+        Self {
+            major: group(0),
+            minor: group(1),
+            patch: group(2),
+            pre: group(3),
+        }
+    }
+
+    /// The three numbers as written (empty where absent).
+    fn numbers(&self) -> (&'c str, &'c str, &'c str) {
+        (
+            self.major.unwrap_or(""),
+            self.minor.unwrap_or(""),
+            self.patch.unwrap_or(""),
+        )
+    }
 }
 
 /// One more than a version number as JavaScript's `+n + 1` writes it.
@@ -322,20 +349,20 @@ fn plus_one(number: &str) -> String {
 }
 
 fn caret(caps: &Captures) -> String {
-    let (major, minor, patch, pre) = (group(caps, 1), group(caps, 2), group(caps, 3), group(caps, 4));
-    let (m, n, p) = (major.unwrap_or(""), minor.unwrap_or(""), patch.unwrap_or(""));
-    if is_x(major) {
+    let v = Parts::at(caps, 1);
+    let (m, n, p) = v.numbers();
+    if is_x(v.major) {
         String::new()
-    } else if is_x(minor) {
+    } else if is_x(v.minor) {
         format!(">={m}.0.0 <{}.0.0-0", plus_one(m))
-    } else if is_x(patch) {
+    } else if is_x(v.patch) {
         if m == "0" {
             format!(">={m}.{n}.0 <{m}.{}.0-0", plus_one(n))
         } else {
             format!(">={m}.{n}.0 <{}.0.0-0", plus_one(m))
         }
     } else {
-        let from = match pre {
+        let from = match v.pre {
             Some(pre) => format!(">={m}.{n}.{p}-{pre}"),
             None => format!(">={m}.{n}.{p}"),
         };
@@ -350,15 +377,15 @@ fn caret(caps: &Captures) -> String {
 }
 
 fn tilde(caps: &Captures) -> String {
-    let (major, minor, patch, pre) = (group(caps, 1), group(caps, 2), group(caps, 3), group(caps, 4));
-    let (m, n, p) = (major.unwrap_or(""), minor.unwrap_or(""), patch.unwrap_or(""));
-    if is_x(major) {
+    let v = Parts::at(caps, 1);
+    let (m, n, p) = v.numbers();
+    if is_x(v.major) {
         String::new()
-    } else if is_x(minor) {
+    } else if is_x(v.minor) {
         format!(">={m}.0.0 <{}.0.0-0", plus_one(m))
-    } else if is_x(patch) {
+    } else if is_x(v.patch) {
         format!(">={m}.{n}.0 <{m}.{}.0-0", plus_one(n))
-    } else if let Some(pre) = pre {
+    } else if let Some(pre) = v.pre {
         format!(">={m}.{n}.{p}-{pre} <{m}.{}.0-0", plus_one(n))
     } else {
         format!(">={m}.{n}.{p} <{m}.{}.0-0", plus_one(n))
@@ -367,15 +394,16 @@ fn tilde(caps: &Captures) -> String {
 
 fn xrange(caps: &Captures) -> String {
     let whole = caps.get(0).map_or("", |m| m.as_str());
-    let mut operator = group(caps, 1).unwrap_or("").to_owned();
-    let (major, minor, patch) = (group(caps, 2), group(caps, 3), group(caps, 4));
-    let x_major = is_x(major);
-    let x_minor = x_major || is_x(minor);
-    let x_patch = x_minor || is_x(patch);
+    let mut operator = caps.get(1).map_or("", |m| m.as_str()).to_owned();
+    let v = Parts::at(caps, 2);
+    let (major, minor, _) = v.numbers();
+    let x_major = is_x(v.major);
+    let x_minor = x_major || is_x(v.minor);
+    let x_patch = x_minor || is_x(v.patch);
     if operator == "=" && x_patch {
         operator.clear();
     }
-    let m = major.unwrap_or("").to_owned();
+    let m = major.to_owned();
     if x_major {
         return if operator == ">" || operator == "<" {
             "<0.0.0-0".into()
@@ -384,15 +412,7 @@ fn xrange(caps: &Captures) -> String {
         };
     }
     if !operator.is_empty() && x_patch {
-        let (mut m, mut n, p) = (
-            m,
-            if x_minor {
-                "0".to_owned()
-            } else {
-                minor.unwrap_or("").to_owned()
-            },
-            "0",
-        );
+        let (mut m, mut n, p) = (m, if x_minor { "0".to_owned() } else { minor.to_owned() }, "0");
         let mut pre = "";
         if operator == ">" {
             operator = ">=".into();
@@ -418,8 +438,7 @@ fn xrange(caps: &Captures) -> String {
     if x_minor {
         format!(">={m}.0.0 <{}.0.0-0", plus_one(&m))
     } else if x_patch {
-        let n = minor.unwrap_or("");
-        format!(">={m}.{n}.0 <{m}.{}.0-0", plus_one(n))
+        format!(">={m}.{minor}.0 <{m}.{}.0-0", plus_one(minor))
     } else {
         whole.to_owned()
     }
@@ -427,35 +446,30 @@ fn xrange(caps: &Captures) -> String {
 
 /// `1.2 - 1.4.x`: from the first version on, up to the second.
 fn hyphen(caps: &Captures) -> String {
-    let from_text = group(caps, 1).unwrap_or("");
-    let (from_major, from_minor, from_patch) = (group(caps, 2), group(caps, 3), group(caps, 4));
-    let to_text = group(caps, 7).unwrap_or("");
-    let (to_major, to_minor, to_patch, to_pre) = (group(caps, 8), group(caps, 9), group(caps, 10), group(caps, 11));
-    let from = if is_x(from_major) {
+    let text = |i: usize| caps.get(i).map_or("", |m| m.as_str());
+    let (from, to) = (Parts::at(caps, 2), Parts::at(caps, 8));
+    let (from_major, from_minor, _) = from.numbers();
+    let (to_major, to_minor, to_patch) = to.numbers();
+    let from = if is_x(from.major) {
         String::new()
-    } else if is_x(from_minor) {
-        format!(">={}.0.0", from_major.unwrap_or(""))
-    } else if is_x(from_patch) {
-        format!(">={}.{}.0", from_major.unwrap_or(""), from_minor.unwrap_or(""))
+    } else if is_x(from.minor) {
+        format!(">={from_major}.0.0")
+    } else if is_x(from.patch) {
+        format!(">={from_major}.{from_minor}.0")
     } else {
         // With or without a prerelease: npm writes the version as given.
-        format!(">={from_text}")
+        format!(">={}", text(1))
     };
-    let to = if is_x(to_major) {
+    let to = if is_x(to.major) {
         String::new()
-    } else if is_x(to_minor) {
-        format!("<{}.0.0-0", plus_one(to_major.unwrap_or("")))
-    } else if is_x(to_patch) {
-        format!("<{}.{}.0-0", to_major.unwrap_or(""), plus_one(to_minor.unwrap_or("")))
-    } else if let Some(pre) = to_pre {
-        format!(
-            "<={}.{}.{}-{pre}",
-            to_major.unwrap_or(""),
-            to_minor.unwrap_or(""),
-            to_patch.unwrap_or("")
-        )
+    } else if is_x(to.minor) {
+        format!("<{}.0.0-0", plus_one(to_major))
+    } else if is_x(to.patch) {
+        format!("<{to_major}.{}.0-0", plus_one(to_minor))
+    } else if let Some(pre) = to.pre {
+        format!("<={to_major}.{to_minor}.{to_patch}-{pre}")
     } else {
-        format!("<={to_text}")
+        format!("<={}", text(7))
     };
     js::trim(&format!("{from} {to}")).to_owned()
 }
