@@ -129,6 +129,18 @@ fn manifests(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Clears the development-only flag of `roots` and of everything they
+/// reach: for lockfiles that do not say which packages only development
+/// needs (pnpm's, yarn's), where every package starts flagged.
+fn reached_by_production(packages: &mut [Package], roots: Vec<usize>) {
+    let mut pending = roots;
+    while let Some(index) = pending.pop() {
+        if std::mem::replace(&mut packages[index].dev, false) {
+            pending.extend(packages[index].dependencies.clone());
+        }
+    }
+}
+
 impl Graph {
     /// Up to `limit` shortest paths from the project to `target`, each a
     /// list of package indices starting at the project.
@@ -191,5 +203,16 @@ impl Graph {
     /// A dependency the project (or one of its workspaces) declares itself.
     pub fn is_direct(&self, index: usize) -> bool {
         self.packages.iter().any(|p| p.own && p.dependencies.contains(&index))
+    }
+}
+
+#[cfg(test)]
+impl Graph {
+    /// The index of `name@version`, for the parsers' tests.
+    pub fn find(&self, name: &str, version: &str) -> usize {
+        self.packages
+            .iter()
+            .position(|p| p.name == name && p.version == version)
+            .unwrap_or_else(|| panic!("no {name}@{version}"))
     }
 }

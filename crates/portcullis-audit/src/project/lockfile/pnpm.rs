@@ -166,12 +166,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Graph, LockfileError> {
             line: lines.get(key.as_str()).copied(),
         });
     }
-    let mut pending = production;
-    while let Some(i) = pending.pop() {
-        if std::mem::replace(&mut packages[i].dev, false) {
-            pending.extend(packages[i].dependencies.clone());
-        }
-    }
+    super::reached_by_production(&mut packages, production);
     Ok(Graph {
         lockfile: path.to_path_buf(),
         format: format!("pnpm-lock.yaml v{version}"),
@@ -229,12 +224,7 @@ snapshots:
     #[test]
     fn version_9_resolves_snapshots_and_tells_development_only() {
         let g = parse(Path::new("pnpm-lock.yaml"), V9).unwrap();
-        let find = |name: &str, version: &str| {
-            g.packages
-                .iter()
-                .position(|p| p.name == name && p.version == version)
-                .unwrap()
-        };
+        let find = |name: &str, version: &str| g.find(name, version);
         let old = find("qs", "6.5.2");
         assert_eq!(g.describe(&g.paths(old, 1)[0]), "project > express@4.16.4 > qs@6.5.2");
         assert!(!g.packages[old].dev && g.packages[find("qs", "6.11.0")].dev);

@@ -233,13 +233,7 @@ pub fn parse(path: &Path, text: &str, manifests: &[Value]) -> Result<Graph, Lock
             line: Some(entry.line),
         });
     }
-    // What production dependencies reach is not development-only.
-    let mut pending = resolve(&production);
-    while let Some(index) = pending.pop() {
-        if std::mem::replace(&mut packages[index].dev, false) {
-            pending.extend(packages[index].dependencies.clone());
-        }
-    }
+    super::reached_by_production(&mut packages, resolve(&production));
     Ok(Graph {
         lockfile: path.to_path_buf(),
         format: if berry {
@@ -331,12 +325,7 @@ qs@^6.11.0:
         let manifest =
             r#"{"name": "shop", "dependencies": {"express": "^4.16.0"}, "devDependencies": {"mocha": "^10"}}"#;
         let g = parse(Path::new("yarn.lock"), LOCK, &[serde_json::from_str(manifest).unwrap()]).unwrap();
-        let find = |name: &str, version: &str| {
-            g.packages
-                .iter()
-                .position(|p| p.name == name && p.version == version)
-                .unwrap()
-        };
+        let find = |name: &str, version: &str| g.find(name, version);
         let old_qs = find("qs", "6.5.2");
         assert_eq!(g.describe(&g.paths(old_qs, 1)[0]), "shop > express@4.16.4 > qs@6.5.2");
         assert!(!g.packages[old_qs].dev);
