@@ -10,11 +10,11 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
+use super::FileError;
 use crate::report::{Finding, Severity};
 
 pub const FILE: &str = ".portcullis-audit.toml";
@@ -31,25 +31,6 @@ pub struct Levels {
     rules: Vec<(String, Level)>,
 }
 
-/// A config that does not read, with where and why.
-#[derive(Debug)]
-pub struct LevelsError {
-    pub path: PathBuf,
-    pub line: Option<usize>,
-    pub reason: String,
-}
-
-impl fmt::Display for LevelsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.reason),
-            None => write!(f, "{}: {}", self.path.display(), self.reason),
-        }
-    }
-}
-
-impl std::error::Error for LevelsError {}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -59,7 +40,7 @@ struct File {
 
 impl Levels {
     /// The project's levels; none when it has no config file.
-    pub fn load(dir: &Path) -> Result<Self, LevelsError> {
+    pub fn load(dir: &Path) -> Result<Self, FileError> {
         let path = dir.join(FILE);
         let Ok(text) = std::fs::read_to_string(&path) else {
             return Ok(Self::default());
@@ -67,13 +48,10 @@ impl Levels {
         Self::parse(&path, &text)
     }
 
-    fn parse(path: &Path, text: &str) -> Result<Self, LevelsError> {
+    fn parse(path: &Path, text: &str) -> Result<Self, FileError> {
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let file: File = toml::from_str(text).map_err(|e| LevelsError {
-            path: path.to_path_buf(),
-            line: e.span().map(|s| line_of(s.start)),
-            reason: e.message().to_owned(),
-        })?;
+        let file: File = toml::from_str(text)
+            .map_err(|e| FileError::new(path, e.span().map(|s| line_of(s.start)), e.message().to_owned()))?;
         let mut rules = Vec::new();
         for (rule, level) in file.rules {
             let parsed = if level.eq_ignore_ascii_case("off") {
@@ -83,11 +61,8 @@ impl Levels {
                     Ok(severity) => Level::Severity(severity),
                     Err(_) => {
                         let line = text.find(&format!("\"{rule}\"")).map(line_of);
-                        return Err(LevelsError {
-                            path: path.to_path_buf(),
-                            line,
-                            reason: format!("key `rules.\"{rule}\"`: `{level}` is not a level (allowed: off, info, low, medium, high, critical)"),
-                        });
+                        let reason = format!("key `rules.\"{rule}\"`: `{level}` is not a level (allowed: off, info, low, medium, high, critical)");
+                        return Err(FileError::new(path, line, reason));
                     }
                 }
             };

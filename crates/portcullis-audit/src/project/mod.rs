@@ -20,8 +20,8 @@ use crate::report::Report;
 pub enum ProjectError {
     /// Not a directory with a `package.json`, a lockfile or any code.
     NotAProject(PathBuf),
-    Lockfile(lockfile::LockfileError),
-    Levels(levels::LevelsError),
+    /// A lockfile or `.portcullis-audit.toml` that does not read.
+    File(FileError),
 }
 
 impl fmt::Display for ProjectError {
@@ -30,19 +30,47 @@ impl fmt::Display for ProjectError {
             ProjectError::NotAProject(path) => {
                 write!(f, "{}: no package.json, lockfile or source file here", path.display())
             }
-            ProjectError::Lockfile(error) => write!(f, "{error}"),
-            ProjectError::Levels(error) => write!(f, "{error}"),
+            ProjectError::File(error) => write!(f, "{error}"),
         }
     }
 }
 
 impl std::error::Error for ProjectError {}
 
+/// A project file that does not read: where (the line, when known) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl FileError {
+    pub fn new(path: &Path, line: Option<usize>, reason: String) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.reason),
+            None => write!(f, "{}: {}", self.path.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
 /// Audits the project in `dir`.
 pub fn audit(dir: &Path, advisories: &Advisories) -> Result<Report, ProjectError> {
-    let levels = levels::Levels::load(dir).map_err(ProjectError::Levels)?;
+    let levels = levels::Levels::load(dir).map_err(ProjectError::File)?;
     let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
-    let graph = lockfile::load(dir).map_err(ProjectError::Lockfile)?;
+    let graph = lockfile::load(dir).map_err(ProjectError::File)?;
     let code = crate::code::audit(dir);
     if manifest.is_none() && graph.is_none() && code.files == 0 {
         return Err(ProjectError::NotAProject(dir.to_path_buf()));

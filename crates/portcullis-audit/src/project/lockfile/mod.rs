@@ -7,8 +7,9 @@ mod pnpm;
 mod yarn;
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::path::{Path, PathBuf};
+
+use super::FileError;
 
 /// One installed package (index 0 of a [`Graph`] is the project itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,57 +39,29 @@ pub struct Graph {
     pub packages: Vec<Package>,
 }
 
-/// A lockfile that cannot be read, with where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockfileError {
-    pub path: PathBuf,
-    pub line: Option<usize>,
-    pub reason: String,
-}
-
-impl fmt::Display for LockfileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.reason),
-            None => write!(f, "{}: {}", self.path.display(), self.reason),
-        }
-    }
-}
-
-impl std::error::Error for LockfileError {}
-
 /// The project's lockfile: npm's (in npm's order of preference), else
 /// pnpm's, else yarn's; `Ok(None)` when there is none.
-pub fn load(dir: &Path) -> Result<Option<Graph>, LockfileError> {
-    for name in ["npm-shrinkwrap.json", "package-lock.json"] {
+pub fn load(dir: &Path) -> Result<Option<Graph>, FileError> {
+    for name in [
+        "npm-shrinkwrap.json",
+        "package-lock.json",
+        "pnpm-lock.yaml",
+        "yarn.lock",
+    ] {
         let path = dir.join(name);
-        if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|e| LockfileError {
-                path: path.clone(),
-                line: None,
-                reason: e.to_string(),
-            })?;
-            let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
-            return npm::parse(&path, &text, manifest.as_deref()).map(Some);
+        if !path.is_file() {
+            continue;
         }
-    }
-    let pnpm = dir.join("pnpm-lock.yaml");
-    if pnpm.is_file() {
-        let text = std::fs::read_to_string(&pnpm).map_err(|e| LockfileError {
-            path: pnpm.clone(),
-            line: None,
-            reason: e.to_string(),
-        })?;
-        return pnpm::parse(&pnpm, &text).map(Some);
-    }
-    let yarn = dir.join("yarn.lock");
-    if yarn.is_file() {
-        let text = std::fs::read_to_string(&yarn).map_err(|e| LockfileError {
-            path: yarn.clone(),
-            line: None,
-            reason: e.to_string(),
-        })?;
-        return yarn::parse(&yarn, &text, &manifests(dir)).map(Some);
+        let text = std::fs::read_to_string(&path).map_err(|e| FileError::new(&path, None, e.to_string()))?;
+        return match name {
+            "pnpm-lock.yaml" => pnpm::parse(&path, &text),
+            "yarn.lock" => yarn::parse(&path, &text, &manifests(dir)),
+            _ => {
+                let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
+                npm::parse(&path, &text, manifest.as_deref())
+            }
+        }
+        .map(Some);
     }
     Ok(None)
 }

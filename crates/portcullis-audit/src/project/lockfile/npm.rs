@@ -8,14 +8,11 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{Graph, LockfileError, Package};
+use super::{Graph, Package};
+use crate::project::FileError;
 
-pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, LockfileError> {
-    let fail = |line: Option<usize>, reason: String| LockfileError {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
+pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, FileError> {
+    let fail = |line: Option<usize>, reason: String| FileError::new(path, line, reason);
     let document: Value = serde_json::from_str(text).map_err(|e| fail(Some(e.line()), format!("not JSON: {e}")))?;
     let version = document.get("lockfileVersion").and_then(Value::as_u64);
     let lines = entry_lines(text);

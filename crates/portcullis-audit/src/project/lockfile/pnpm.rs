@@ -9,7 +9,8 @@ use std::path::Path;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-use super::{Graph, LockfileError, Package};
+use super::{Graph, Package};
+use crate::project::FileError;
 
 /// `name@version`, without the peer suffix (`(react@18.2.0)`), split.
 fn split(key: &str) -> Option<(&str, &str)> {
@@ -76,12 +77,8 @@ fn entry_lines(text: &str) -> HashMap<String, u32> {
     lines
 }
 
-pub fn parse(path: &Path, text: &str) -> Result<Graph, LockfileError> {
-    let fail = |line: Option<usize>, reason: String| LockfileError {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
+pub fn parse(path: &Path, text: &str) -> Result<Graph, FileError> {
+    let fail = |line: Option<usize>, reason: String| FileError::new(path, line, reason);
     let documents =
         YamlLoader::load_from_str(text).map_err(|e| fail(Some(e.marker().line()), format!("not YAML: {e}")))?;
     let document = documents.first().ok_or_else(|| fail(None, "empty".into()))?;

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{Graph, LockfileError, Package};
+use super::{Graph, Package};
+use crate::project::FileError;
 
 struct Entry {
     keys: Vec<String>,
@@ -32,12 +33,8 @@ fn unquote(text: &str) -> &str {
     text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text)
 }
 
-fn entries(path: &Path, text: &str) -> Result<Vec<Entry>, LockfileError> {
-    let fail = |line: usize, reason: &str| LockfileError {
-        path: path.to_path_buf(),
-        line: Some(line),
-        reason: reason.into(),
-    };
+fn entries(path: &Path, text: &str) -> Result<Vec<Entry>, FileError> {
+    let fail = |line: usize, reason: &str| FileError::new(path, Some(line), reason.into());
     let mut entries: Vec<Entry> = Vec::new();
     let mut section: Option<&str> = None;
     for (number, line) in text.lines().enumerate() {
@@ -103,13 +100,9 @@ fn entries(path: &Path, text: &str) -> Result<Vec<Entry>, LockfileError> {
 /// yarn 2+'s lockfile: YAML, one entry per resolution, keyed by the
 /// descriptors (`name@npm:^1.2`) that resolved to it. Dependency values
 /// name their protocol (`npm:^1.2`), or leave out `npm:` in older files.
-fn berry_entries(path: &Path, text: &str) -> Result<Vec<Entry>, LockfileError> {
+fn berry_entries(path: &Path, text: &str) -> Result<Vec<Entry>, FileError> {
     use yaml_rust2::{Yaml, YamlLoader};
-    let fail = |line: Option<usize>, reason: String| LockfileError {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
+    let fail = |line: Option<usize>, reason: String| FileError::new(path, line, reason);
     let documents =
         YamlLoader::load_from_str(text).map_err(|e| fail(Some(e.marker().line()), format!("not YAML: {e}")))?;
     let Some(Yaml::Hash(map)) = documents.first() else {
@@ -160,7 +153,7 @@ fn berry_entries(path: &Path, text: &str) -> Result<Vec<Entry>, LockfileError> {
 
 /// `manifests` are the project's `package.json`s: its own first, then its
 /// workspaces', whose dependencies are the project's too.
-pub fn parse(path: &Path, text: &str, manifests: &[Value]) -> Result<Graph, LockfileError> {
+pub fn parse(path: &Path, text: &str, manifests: &[Value]) -> Result<Graph, FileError> {
     let berry = text.contains("__metadata:");
     let entries = if berry {
         berry_entries(path, text)?
