@@ -1,15 +1,11 @@
 //! The Cross-Origin-Resource-Policy test.
 
-use super::{bounded, header, js_trim, Expectation, Retrieval};
+use super::{page_header, Expectation, Retrieval};
 
 pub fn test(retrieval: &Retrieval) -> (Expectation, bool) {
     use Expectation::*;
-    let value = retrieval
-        .auto()
-        .page()
-        .and_then(|page| header(page, "cross-origin-resource-policy"))
-        .map(|v| js_trim(bounded(&v, 256)).to_lowercase())
-        .filter(|v| !v.is_empty());
+    // Sent but blank reads as not sent here.
+    let value = page_header(retrieval, "cross-origin-resource-policy", 256).filter(|v| !v.is_empty());
     let result = match value.as_deref() {
         None => CorpNotImplemented,
         Some("same-site") => CorpImplementedWithSameSite,

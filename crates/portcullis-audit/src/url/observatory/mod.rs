@@ -409,6 +409,14 @@ fn header(answer: &Answer, name: &str) -> Option<String> {
     (!joined.is_empty()).then(|| joined.join(", "))
 }
 
+/// A header of the graded page as the Observatory reads most of them: only
+/// when sent and not empty (JavaScript's truthiness), then its first
+/// `limit` characters, trimmed and lower-cased.
+fn page_header(retrieval: &Retrieval, name: &str, limit: usize) -> Option<String> {
+    let value = header(retrieval.auto().page()?, name).filter(|v| !v.is_empty())?;
+    Some(js_trim(bounded(&value, limit)).to_lowercase())
+}
+
 /// The first `limit` characters, as the Observatory bounds what it reads.
 fn bounded(value: &str, limit: usize) -> &str {
     value.char_indices().nth(limit).map_or(value, |(end, _)| &value[..end])

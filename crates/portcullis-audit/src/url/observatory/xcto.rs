@@ -1,17 +1,12 @@
 //! The X-Content-Type-Options test.
 
-use super::{bounded, header, js_trim, Expectation, Retrieval};
+use super::{page_header, Expectation, Retrieval};
 
 pub fn test(retrieval: &Retrieval) -> (Expectation, bool) {
     use Expectation::*;
-    let value = retrieval
-        .auto()
-        .page()
-        .and_then(|page| header(page, "x-content-type-options"))
-        .filter(|v| !v.is_empty());
-    let result = match value {
+    let result = match page_header(retrieval, "x-content-type-options", 256).as_deref() {
         None => XContentTypeOptionsNotImplemented,
-        Some(v) if js_trim(bounded(&v, 256)).eq_ignore_ascii_case("nosniff") => XContentTypeOptionsNosniff,
+        Some("nosniff") => XContentTypeOptionsNosniff,
         Some(_) => XContentTypeOptionsHeaderInvalid,
     };
     (result, result == XContentTypeOptionsNosniff)

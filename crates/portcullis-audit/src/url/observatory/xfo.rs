@@ -1,15 +1,10 @@
 //! The X-Frame-Options test; a CSP `frame-ancestors` replaces the header.
 
-use super::{bounded, csp, header, js_trim, Expectation, Retrieval};
+use super::{csp, page_header, Expectation, Retrieval};
 
 pub fn test(retrieval: &Retrieval) -> (Expectation, bool) {
     use Expectation::*;
-    let value = retrieval
-        .auto()
-        .page()
-        .and_then(|page| header(page, "x-frame-options"))
-        .filter(|v| !v.is_empty());
-    let mut result = match value.map(|v| js_trim(bounded(&v, 1024)).to_lowercase()) {
+    let mut result = match page_header(retrieval, "x-frame-options", 1024) {
         None => XFrameOptionsNotImplemented,
         Some(v) if v == "deny" || v == "sameorigin" => XFrameOptionsSameoriginOrDeny,
         Some(v) if v.starts_with("allow-from") => XFrameOptionsAllowFromOrigin,
