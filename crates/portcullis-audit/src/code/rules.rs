@@ -32,6 +32,19 @@ impl Lines {
         }
     }
 
+    /// The text of 1-based `line` of `text` (the text these lines index),
+    /// without its line break; empty past the end.
+    pub fn line<'t>(&self, text: &'t str, line: u32) -> &'t str {
+        let Some(&start) = self.starts.get((line as usize).wrapping_sub(1)) else {
+            return "";
+        };
+        let end = self
+            .starts
+            .get(line as usize)
+            .map_or(text.len(), |&next| next as usize - 1);
+        text.get(start as usize..end).unwrap_or_default().trim_end_matches('\r')
+    }
+
     /// The line and column of byte `offset`.
     pub fn position(&self, offset: u32) -> (u32, u32) {
         let offset = offset.min(self.text_len);
@@ -124,11 +137,9 @@ struct Checker<'t> {
 
 impl Checker<'_> {
     fn suppressed(&self, rule: &str, line: u32) -> bool {
-        let lines: Vec<&str> = self.text.lines().collect();
-        [line.checked_sub(2), Some(line - 1)]
+        [line.saturating_sub(1), line]
             .into_iter()
-            .flatten()
-            .filter_map(|i| lines.get(i as usize))
+            .map(|n| self.lines.line(self.text, n))
             .any(|l| {
                 l.split("portcullis-ignore")
                     .nth(1)
@@ -145,7 +156,7 @@ impl Checker<'_> {
         if again || self.suppressed(rule, line) {
             return;
         }
-        let excerpt = self.text.lines().nth(line as usize - 1).unwrap_or_default().trim();
+        let excerpt = self.lines.line(self.text, line).trim();
         let mut evidence = Evidence::in_file(self.file, line, excerpt.chars().take(200).collect::<String>());
         evidence.column = Some(column);
         self.findings.push(Finding {
@@ -747,9 +758,12 @@ mod tests {
 
     #[test]
     fn positions_are_lines_and_columns() {
-        let lines = Lines::new("a\nbc\n\nd");
+        let text = "a\nbc\r\n\nd";
+        let lines = Lines::new(text);
         assert_eq!(lines.position(0), (1, 1));
         assert_eq!(lines.position(3), (2, 2));
-        assert_eq!(lines.position(6), (4, 1));
+        assert_eq!(lines.position(7), (4, 1));
+        let texts: Vec<&str> = (0..=5).map(|n| lines.line(text, n)).collect();
+        assert_eq!(texts, ["", "a", "bc", "", "d", ""]);
     }
 }

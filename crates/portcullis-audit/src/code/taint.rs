@@ -189,7 +189,7 @@ impl<'t, 'a> Taint<'t, 'a> {
 
     fn line_text(&self, span: Span) -> (u32, String) {
         let (line, _) = self.lines.position(span.start);
-        let text = self.text.lines().nth(line as usize - 1).unwrap_or_default().trim();
+        let text = self.lines.line(self.text, line).trim();
         (line, text.chars().take(160).collect())
     }
 
