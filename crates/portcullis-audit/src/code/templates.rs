@@ -52,18 +52,17 @@ pub fn check(file: &str, extension: &str, text: &str) -> Vec<Finding> {
                 let rest = &text[at + 2..];
                 report(at, &format!("!{{{}", rest.split('}').next().unwrap_or(rest)));
             }
-            for (number, line) in text.lines().enumerate() {
+            let mut start = 0;
+            for line in text.split_inclusive('\n') {
                 let tag = line.trim_start();
                 if let Some(position) = tag.find("!=") {
                     let before = &tag[..position];
                     // `p!= x` or `div(class="a")!= x`: an unescaped buffered tag.
                     if !before.is_empty() && !before.contains(' ') && !before.ends_with('!') {
-                        let offset = text.lines().take(number).map(|l| l.len() + 1).sum::<usize>()
-                            + (line.len() - tag.len())
-                            + position;
-                        report(offset, tag);
+                        report(start + (line.len() - tag.len()) + position, tag);
                     }
                 }
+                start += line.len();
             }
         }
         _ => {}
@@ -88,5 +87,8 @@ mod tests {
         assert_eq!(rules("ejs", ejs), [(2, "<%- output.products[i].code %>".to_owned())]);
         assert_eq!(rules("hbs", "{{> nav}}\n<div>{{{ bio }}}</div>{{ safe }}").len(), 1);
         assert_eq!(rules("pug", "p!= user.bio\np= user.name\ndiv #{x} !{y}").len(), 2);
+        // Lines ending in \r\n are counted as they are.
+        let pug = check("view", "pug", "p= a\r\np= b\r\n  div!= c");
+        assert_eq!((pug[0].evidence.line, pug[0].evidence.column), (Some(3), Some(6)));
     }
 }
