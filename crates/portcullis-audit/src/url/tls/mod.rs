@@ -36,8 +36,10 @@ pub async fn check(https: &Url, page: Option<&Answer>, timeout: Duration) -> Vec
         timeout,
         location: https.as_str(),
     };
-    let mut findings = probe.protocols().await;
-    findings.extend(probe.suites().await);
+    // Both the protocol and the suite verdicts need it: asked once.
+    let tls13 = probe.accepts(Version::TLS1_3, suites::TLS13).await.is_some();
+    let mut findings = probe.protocols(tls13).await;
+    findings.extend(probe.suites(tls13).await);
     if let Some(shown) = certificate::show(&address, host, timeout).await {
         findings.extend(probe.certificate(&shown));
     }
@@ -73,7 +75,8 @@ impl Probe<'_> {
         }
     }
 
-    async fn protocols(&self) -> Vec<Finding> {
+    /// `tls13`: whether TLS 1.3 is accepted.
+    async fn protocols(&self, tls13: bool) -> Vec<Finding> {
         const OLD: [(Version, &str, Severity); 3] = [
             (Version::SSL3, "tls.protocol-ssl3", Severity::Critical),
             (Version::TLS1_0, "tls.protocol-tls1-0", Severity::High),
@@ -91,8 +94,7 @@ impl Probe<'_> {
                 ));
             }
         }
-        let modern = self.accepts(Version::TLS1_3, suites::TLS13).await.is_some()
-            || self.accepts(Version::TLS1_2, &suites::everything()).await.is_some();
+        let modern = tls13 || self.accepts(Version::TLS1_2, &suites::everything()).await.is_some();
         if !modern {
             findings.push(self.finding(
                 "tls.no-modern-protocol",
@@ -107,7 +109,7 @@ impl Probe<'_> {
 
     /// Under TLS 1.2, each weakness's suites, offered until the server
     /// refuses what is left.
-    async fn suites(&self) -> Vec<Finding> {
+    async fn suites(&self, tls13: bool) -> Vec<Finding> {
         let mut findings = Vec::new();
         let mut cbc = Vec::new();
         for weakness in [
@@ -146,8 +148,7 @@ impl Probe<'_> {
                 SUITE_FIX,
             ));
         }
-        let aead = self.accepts(Version::TLS1_2, suites::STRONG_TLS12).await.is_some()
-            || self.accepts(Version::TLS1_3, suites::TLS13).await.is_some();
+        let aead = tls13 || self.accepts(Version::TLS1_2, suites::STRONG_TLS12).await.is_some();
         if !aead && !cbc.is_empty() {
             findings.push(self.finding(
                 "tls.cbc-only",
