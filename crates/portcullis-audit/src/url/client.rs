@@ -2,7 +2,7 @@
 //! every answer (cookies).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -45,7 +45,8 @@ pub struct Client {
     /// Between two requests' starts.
     interval: std::time::Duration,
     next_start: tokio::sync::Mutex<tokio::time::Instant>,
-    answers: Mutex<Vec<Answer>>,
+    /// Shared, so the checks that read every answer do not copy bodies.
+    answers: Mutex<Vec<Arc<Answer>>>,
     sent: AtomicUsize,
     /// Set once the site's certificate was refused: the audit goes on
     /// without verifying, having reported it.
@@ -123,7 +124,7 @@ impl Client {
     }
 
     /// Every answer so far, in order.
-    pub fn answers(&self) -> Vec<Answer> {
+    pub fn answers(&self) -> Vec<Arc<Answer>> {
         self.answers.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
@@ -157,7 +158,7 @@ impl Client {
     fn keep(&self, sent: usize, answers: impl IntoIterator<Item = Answer>) {
         self.sent.fetch_add(sent, Ordering::Relaxed);
         if let Ok(mut kept) = self.answers.lock() {
-            kept.extend(answers);
+            kept.extend(answers.into_iter().map(Arc::new));
         }
     }
 

@@ -1,12 +1,14 @@
 //! C6: every `Set-Cookie` the audit was sent.
 
+use std::sync::Arc;
+
 use super::{Answer, Client};
 use crate::report::{Evidence, Finding, Item, Severity};
 
 /// Names the usual session middlewares give their cookie.
 const DEFAULT_SESSION_NAMES: [&str; 5] = ["connect.sid", "session", "PHPSESSID", "JSESSIONID", "sid"];
 
-pub fn check(client: &Client, answers: &[Answer]) -> Vec<Finding> {
+pub fn check(client: &Client, answers: &[Arc<Answer>]) -> Vec<Finding> {
     let https = client.base().scheme() == "https";
     let mut findings: Vec<Finding> = Vec::new();
     for answer in answers {

@@ -3,6 +3,7 @@
 //! Every answer it gets is kept for the checks that read all of them.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use url::Url;
 
@@ -78,7 +79,12 @@ fn safe_to_follow(url: &Url) -> bool {
 
 /// What `find` reads in every HTML page of `answers` that is on the
 /// client's origin (by `url`), each once, in the order met.
-pub fn on_pages<T>(client: &Client, answers: &[Answer], find: fn(&Url, &str) -> Vec<T>, url: fn(&T) -> &Url) -> Vec<T> {
+pub fn on_pages<T>(
+    client: &Client,
+    answers: &[Arc<Answer>],
+    find: fn(&Url, &str) -> Vec<T>,
+    url: fn(&T) -> &Url,
+) -> Vec<T> {
     let mut found: Vec<T> = Vec::new();
     for answer in answers.iter().filter(|a| is_html(a)) {
         let Ok(page) = Url::parse(&answer.url) else {

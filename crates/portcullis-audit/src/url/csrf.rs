@@ -3,6 +3,8 @@
 //! site cannot know) are posted as a browser would from elsewhere: `Origin`
 //! and `Referer` of another site, `Sec-Fetch-Site: cross-site`, no cookies.
 
+use std::sync::Arc;
+
 use html5gum::{Token, Tokenizer};
 use url::Url;
 
@@ -15,7 +17,7 @@ const ELSEWHERE: &str = "https://portcullis-audit.invalid";
 /// Forms probed, at most.
 const MAX_FORMS: usize = 10;
 
-pub async fn check(client: &Client, answers: &[Answer]) -> Vec<Finding> {
+pub async fn check(client: &Client, answers: &[Arc<Answer>]) -> Vec<Finding> {
     let forms = crawl::on_pages(client, answers, forms_in, |form: &Form| &form.action);
     let mut findings = Vec::new();
     for form in forms.into_iter().take(MAX_FORMS) {

@@ -1,12 +1,14 @@
 //! C14: JSON answers that send the client more than it needs: password
 //! hashes, salts, secrets, tokens, card and social security numbers.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::Answer;
 use crate::report::{Evidence, Finding, Item, Severity};
 
-pub fn check(answers: &[Answer]) -> Vec<Finding> {
+pub fn check(answers: &[Arc<Answer>]) -> Vec<Finding> {
     let mut findings: Vec<Finding> = Vec::new();
     for answer in answers.iter().filter(|a| is_json(a)) {
         let Ok(document) = serde_json::from_str::<Value>(&answer.body) else {

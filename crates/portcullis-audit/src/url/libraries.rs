@@ -5,7 +5,7 @@
 //! database the dependency audit reads.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 use url::Url;
@@ -167,7 +167,7 @@ pub fn by_content(url: &Url, text: &str) -> Option<Found> {
 
 /// Every library the crawled pages load: other sites' scripts by URL, the
 /// site's own by URL or, failing that, by content.
-pub async fn find(client: &Client, answers: &[Answer]) -> Vec<Found> {
+pub async fn find(client: &Client, answers: &[Arc<Answer>]) -> Vec<Found> {
     let mut scripts: Vec<Url> = Vec::new();
     for answer in answers.iter().filter(|a| crawl::is_html(a)) {
         let Ok(page) = Url::parse(&answer.url) else {
