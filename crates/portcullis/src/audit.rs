@@ -74,6 +74,10 @@ pub struct AuditArgs {
     password_field: String,
     #[arg(long, value_name = "N", default_value_t = 12)]
     login_attempts: usize,
+    /// For a project: read the code in node_modules too (its ReDoS and
+    /// other code findings), not only the project's own.
+    #[arg(long)]
+    include_deps_code: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -127,7 +131,11 @@ pub async fn run(args: AuditArgs) -> ExitCode {
     let outcome = if args.target.contains("://") {
         audit(&args.target, &options).await.map_err(|e| e.to_string())
     } else {
-        portcullis_audit::project::audit(std::path::Path::new(&args.target), &options.advisories)
+        portcullis_audit::project::audit(
+            std::path::Path::new(&args.target),
+            &options.advisories,
+            args.include_deps_code,
+        )
             .map_err(|e| e.to_string())
     };
     let report = match outcome {

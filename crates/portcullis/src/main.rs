@@ -10,6 +10,7 @@ mod log;
 mod pool;
 mod privileges;
 mod proxy;
+mod regex;
 mod routes;
 mod server;
 mod stack;
@@ -75,6 +76,9 @@ enum Command {
     /// The advisory database the audits read.
     #[command(subcommand)]
     Advisories(AdvisoriesCommand),
+    /// The ReDoS check of the code audit, on given patterns or a tree.
+    #[command(subcommand)]
+    Regex(regex::RegexCommand),
     /// Start the bundled example Express app with portcullis in front of it.
     Demo {
         /// The example app's directory (default: examples/express-app of this checkout).
@@ -133,6 +137,7 @@ fn main() -> ExitCode {
         Some(Command::Waf(WafCommand::Explain(args))) => explain::run(args),
         Some(Command::Audit(args)) => runtime.block_on(audit::run(args)),
         Some(Command::Advisories(AdvisoriesCommand::Update { from, to })) => runtime.block_on(audit::update(&from, to)),
+        Some(Command::Regex(command)) => regex::run(command),
         None => runtime.block_on(run(cli.run)),
     }
 }

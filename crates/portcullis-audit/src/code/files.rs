@@ -1,6 +1,7 @@
-//! The project's own source files (and server-side templates): what git would track (`.gitignore`
-//! honoured, as ripgrep walks a tree), never `node_modules`, never
-//! following a symlink out of the tree or round in a loop.
+//! The project's own source files (and server-side templates): what git
+//! would track (`.gitignore` honoured, as ripgrep walks a tree), never
+//! following a symlink out of the tree or round in a loop; `node_modules`
+//! only when asked for (then all of it, though git ignores it).
 
 use std::path::{Path, PathBuf};
 
@@ -9,16 +10,29 @@ use crate::report::Finding;
 const EXTENSIONS: [&str; 8] = ["js", "cjs", "mjs", "jsx", "ts", "cts", "mts", "tsx"];
 
 /// The files to read, sorted, and the problems met on the way.
-pub fn project_files(dir: &Path) -> (Vec<PathBuf>, Vec<Finding>) {
+pub fn project_files(dir: &Path, include_deps: bool) -> (Vec<PathBuf>, Vec<Finding>) {
+    let mut files = source_files(dir, true);
+    let dependencies = dir.join("node_modules");
+    if include_deps && dependencies.is_dir() {
+        files.extend(source_files(&dependencies, false));
+    }
+    files.sort();
+    (files, Vec::new())
+}
+
+fn source_files(dir: &Path, git_ignore: bool) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(true)
-        .git_ignore(true)
+        .git_ignore(git_ignore)
+        .ignore(git_ignore)
         .require_git(false)
         .follow_links(false)
         // Installed and vendored code is not the project's own.
-        .filter_entry(|entry| {
-            !matches!(
+        .filter_entry(move |entry| {
+            entry.depth() == 0
+                || !git_ignore
+                || !matches!(
                 entry.file_name().to_str(),
                 Some("node_modules" | "vendor" | "bower_components")
             )
@@ -38,6 +52,5 @@ pub fn project_files(dir: &Path) -> (Vec<PathBuf>, Vec<Finding>) {
             files.push(path.to_path_buf());
         }
     }
-    files.sort();
-    (files, Vec::new())
+    files
 }

@@ -7,6 +7,7 @@
 mod files;
 mod rules;
 mod taint;
+pub mod redos;
 mod templates;
 
 use std::path::{Path, PathBuf};
@@ -23,24 +24,82 @@ pub struct CodeAudit {
     pub findings: Vec<Finding>,
 }
 
-pub fn audit(dir: &Path) -> CodeAudit {
-    let (files, mut findings) = files::project_files(dir);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().max(1));
-    let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(threads).max(1)).collect();
-    let results: Vec<Vec<Finding>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = chunks
-            .iter()
-            .map(|chunk| scope.spawn(move || chunk.iter().flat_map(|f| check_file(dir, f)).collect::<Vec<_>>()))
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
-    });
-    findings.extend(results.into_iter().flatten());
+/// Audits the code under `dir`; with `include_deps`, its `node_modules`
+/// too.
+pub fn audit(dir: &Path, include_deps: bool) -> CodeAudit {
+    let (files, mut findings) = files::project_files(dir, include_deps);
+    findings.extend(in_parallel(&files, |file| check_file(dir, file)));
     CodeAudit {
         files: files.len(),
         findings,
     }
+}
+
+/// A regular expression with a literal pattern, where the code has it.
+pub struct FoundRegex {
+    pub file: String,
+    pub line: u32,
+    pub source: String,
+    pub flags: String,
+}
+
+/// Every regular expression with a literal pattern in the code under
+/// `dir` (and its `node_modules` with `include_deps`), in file order.
+pub fn regexes(dir: &Path, include_deps: bool) -> Vec<FoundRegex> {
+    let (files, _) = files::project_files(dir, include_deps);
+    in_parallel(&files, |path| {
+        let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        let Ok(text) = read_source(path) else { return Vec::new() };
+        if templates::is_template(extension) {
+            return Vec::new();
+        }
+        let allocator = Allocator::default();
+        let source_type = SourceType::from_path(path).unwrap_or_default();
+        let parsed = Parser::new(&allocator, &text, source_type).parse();
+        let lines = rules::Lines::new(&text);
+        redos::sites(&text, &parsed.program)
+            .into_iter()
+            .map(|site| FoundRegex {
+                file: shown.clone(),
+                line: lines.position(site.span.start).0,
+                source: site.source,
+                flags: site.flags,
+            })
+            .collect()
+    })
+}
+
+/// `work` on every file, the files shared out across the machine's cores;
+/// the results in file order.
+fn in_parallel<T: Send>(files: &[PathBuf], work: impl Fn(&Path) -> Vec<T> + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(threads).max(1)).collect();
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .iter()
+            .map(|chunk| scope.spawn(move || chunk.iter().flat_map(|f| work(f)).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+    })
+}
+
+/// A file's text, or why it is not read as code.
+fn read_source(path: &Path) -> Result<String, String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => return Err(format!("{} bytes, over {MAX_FILE_BYTES}", meta.len())),
+        Err(error) => return Err(error.to_string()),
+        Ok(_) => {}
+    }
+    let bytes = std::fs::read(path).map_err(|_| "unreadable".to_owned())?;
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+    if text.contains('\0') {
+        return Err("a binary file".into());
+    }
+    Ok(text)
 }
 
 /// Larger than this is not the project's own code (a bundle, a minified
@@ -60,20 +119,10 @@ fn check_file(dir: &Path, path: &Path) -> Vec<Finding> {
                 .into(),
         }]
     };
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > MAX_FILE_BYTES => return skip(format!("{} bytes, over {MAX_FILE_BYTES}", meta.len())),
-        Err(error) => return skip(error.to_string()),
-        Ok(_) => {}
-    }
-    let Ok(bytes) = std::fs::read(path) else {
-        return skip("unreadable".into());
+    let text = match read_source(path) {
+        Ok(text) => text,
+        Err(why) => return skip(why),
     };
-    let Ok(text) = String::from_utf8(bytes) else {
-        return skip("not UTF-8 text".into());
-    };
-    if text.contains('\0') {
-        return skip("a binary file".into());
-    }
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
     if templates::is_template(extension) {
         return templates::check(&shown, extension, &text);

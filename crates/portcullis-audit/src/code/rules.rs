@@ -135,30 +135,40 @@ struct Checker<'t> {
     strict_function: bool,
 }
 
-impl Checker<'_> {
-    fn suppressed(&self, rule: &str, line: u32) -> bool {
-        [line.saturating_sub(1), line]
-            .into_iter()
-            .map(|n| self.lines.line(self.text, n))
-            .any(|l| {
-                l.split("portcullis-ignore")
-                    .nth(1)
-                    .is_some_and(|rest| rest.trim_start().starts_with(rule))
-            })
-    }
+/// A `// portcullis-ignore RULE: reason` comment on `line` or the one
+/// above.
+pub fn suppressed(text: &str, lines: &Lines, rule: &str, line: u32) -> bool {
+    [line.saturating_sub(1), line]
+        .into_iter()
+        .map(|n| lines.line(text, n))
+        .any(|l| {
+            l.split("portcullis-ignore")
+                .nth(1)
+                .is_some_and(|rest| rest.trim_start().starts_with(rule))
+        })
+}
 
+/// Where a finding is: the file, the line and column of `span`, and the
+/// line's text.
+pub fn evidence_at(file: &str, text: &str, lines: &Lines, span: Span) -> Evidence {
+    let (line, column) = lines.position(span.start);
+    let excerpt = lines.line(text, line).trim();
+    let mut evidence = Evidence::in_file(file, line, excerpt.chars().take(200).collect::<String>());
+    evidence.column = Some(column);
+    evidence
+}
+
+impl Checker<'_> {
     fn report(&mut self, rule: &'static str, severity: Severity, span: Span, title: String, fix: &str) {
-        let (line, column) = self.lines.position(span.start);
+        let evidence = evidence_at(self.file, self.text, self.lines, span);
+        let line = evidence.line.unwrap_or_default();
         let again = self
             .findings
             .iter()
             .any(|f| f.rule == rule && f.evidence.line == Some(line));
-        if again || self.suppressed(rule, line) {
+        if again || suppressed(self.text, self.lines, rule, line) {
             return;
         }
-        let excerpt = self.lines.line(self.text, line).trim();
-        let mut evidence = Evidence::in_file(self.file, line, excerpt.chars().take(200).collect::<String>());
-        evidence.column = Some(column);
         self.findings.push(Finding {
             rule,
             item: Item::C17,
@@ -648,6 +658,7 @@ pub fn check<'a>(
         .filter(|f| !(f.rule == "code.eval" && traced.contains(&f.evidence.line)))
         .collect();
     findings.extend(taint.findings);
+    findings.extend(super::redos::findings(file, text, lines, &super::redos::sites(text, program)));
     findings
 }
 

@@ -66,12 +66,13 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
-/// Audits the project in `dir`.
-pub fn audit(dir: &Path, advisories: &Advisories) -> Result<Report, ProjectError> {
+/// Audits the project in `dir`; its `node_modules` code too with
+/// `include_deps_code`.
+pub fn audit(dir: &Path, advisories: &Advisories, include_deps_code: bool) -> Result<Report, ProjectError> {
     let levels = levels::Levels::load(dir).map_err(ProjectError::File)?;
     let manifest = std::fs::read_to_string(dir.join("package.json")).ok();
     let graph = lockfile::load(dir).map_err(ProjectError::File)?;
-    let code = crate::code::audit(dir);
+    let code = crate::code::audit(dir, include_deps_code);
     if manifest.is_none() && graph.is_none() && code.files == 0 {
         return Err(ProjectError::NotAProject(dir.to_path_buf()));
     }

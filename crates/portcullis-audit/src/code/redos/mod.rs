@@ -1,0 +1,443 @@
+//! ReDoS (C18): which of the code's regular expressions a backtracking
+//! engine (V8's, so Node's) can be made to work on for exponential or
+//! polynomial time, proved with an attack string.
+//!
+//! Each literal pattern is parsed with JavaScript's syntax and flags
+//! ([`syntax`]), its position automaton searched for ambiguity that
+//! repeats ([`automaton`]), and each candidate attack run on a matcher
+//! with JavaScript's semantics that counts its steps ([`matcher`]) at two
+//! sizes: only an attack whose work grows faster than its length is
+//! reported. A pattern the analysis cannot model is not called safe or
+//! unsafe; it is counted as not analysed.
+
+mod automaton;
+mod charset;
+mod matcher;
+mod rewrite;
+mod syntax;
+
+use oxc_ast::ast::{Argument, CallExpression, Expression, NewExpression, Program as Ast, RegExpLiteral};
+use oxc_ast_visit::{walk, Visit};
+use oxc_span::Span;
+
+use automaton::Candidate;
+use charset::CharSet;
+use matcher::Program;
+
+use super::rules::{evidence_at, suppressed, Lines};
+use crate::report::{Finding, Item, Severity};
+
+/// A regular expression written in the code: a literal, or `RegExp` called
+/// with a literal pattern (and literal flags, or none).
+pub struct Site {
+    pub span: Span,
+    pub source: String,
+    pub flags: String,
+}
+
+/// Every regular expression of a file with a literal pattern.
+pub fn sites(text: &str, program: &Ast) -> Vec<Site> {
+    let mut collector = Collector { text, sites: Vec::new() };
+    collector.visit_program(program);
+    collector.sites
+}
+
+struct Collector<'t> {
+    text: &'t str,
+    sites: Vec<Site>,
+}
+
+impl<'a> Visit<'a> for Collector<'_> {
+    fn visit_reg_exp_literal(&mut self, it: &RegExpLiteral<'a>) {
+        self.sites.push(Site::literal(self.text, it));
+    }
+
+    fn visit_new_expression(&mut self, it: &NewExpression<'a>) {
+        self.sites.extend(Site::constructed(&it.callee, &it.arguments, it.span));
+        walk::walk_new_expression(self, it);
+    }
+
+    fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
+        self.sites.extend(Site::constructed(&it.callee, &it.arguments, it.span));
+        walk::walk_call_expression(self, it);
+    }
+}
+
+impl Site {
+    fn literal(text: &str, literal: &RegExpLiteral) -> Site {
+        let written = text.get(literal.span.start as usize..literal.span.end as usize).unwrap_or_default();
+        Site {
+            span: literal.span,
+            source: literal.regex.pattern.text.to_string(),
+            flags: written.rsplit_once('/').map_or("", |(_, flags)| flags).to_owned(),
+        }
+    }
+
+    /// `new RegExp('…', 'i')` or `RegExp('…')`.
+    fn constructed(callee: &Expression, arguments: &[Argument], span: Span) -> Option<Site> {
+        let Expression::Identifier(name) = callee.get_inner_expression() else {
+            return None;
+        };
+        if name.name != "RegExp" {
+            return None;
+        }
+        let mut literals = arguments.iter().map(|a| a.as_expression().and_then(string_value));
+        let source = literals.next()??;
+        let flags = match literals.next() {
+            None => String::new(),
+            Some(flags) => flags?,
+        };
+        Some(Site { span, source, flags })
+    }
+}
+
+/// A string literal's value (a template's cooked text when it has no
+/// substitutions): what `RegExp` receives.
+fn string_value(expression: &Expression) -> Option<String> {
+    match expression.get_inner_expression() {
+        Expression::StringLiteral(s) => Some(s.value.to_string()),
+        Expression::TemplateLiteral(t) if t.expressions.is_empty() => {
+            t.quasis.first()?.value.cooked.as_ref().map(|c| c.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The findings for a file's regular expressions.
+pub fn findings(file: &str, text: &str, lines: &Lines, sites: &[Site]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for site in sites {
+        let evidence = evidence_at(file, text, lines, site.span);
+        let line = evidence.line.unwrap_or_default();
+        let shown = format!("/{}/{}", site.source, site.flags);
+        let (rule, severity, title, fix) = match check(&site.source, &site.flags) {
+            Verdict::Safe | Verdict::Invalid(_) => continue,
+            Verdict::NotAnalysed(why) => (
+                "code.redos-unchecked",
+                Severity::Info,
+                format!("{shown} was not checked for ReDoS: {why}"),
+                "check it by hand, or keep its input short".to_owned(),
+            ),
+            Verdict::Vulnerable(attack) => (
+                "code.redos",
+                match attack.complexity {
+                    Complexity::Exponential => Severity::High,
+                    Complexity::Polynomial(_) => Severity::Medium,
+                },
+                format!(
+                    "{shown} backtracks in {} time (ReDoS): matching {} takes seconds",
+                    attack.complexity,
+                    attack.javascript()
+                ),
+                fix(&site.source, &site.flags, &attack),
+            ),
+        };
+        if !suppressed(text, lines, rule, line) {
+            findings.push(Finding {
+                rule,
+                item: Item::C18,
+                severity,
+                title,
+                evidence,
+                fix,
+            });
+        }
+    }
+    findings
+}
+
+fn fix(source: &str, flags: &str, attack: &Attack) -> String {
+    let general = "bound the input's length before matching, or use a linear-time engine (the re2 package)";
+    match rewrite::suggest(source, flags, attack) {
+        Some(advice) => format!("{advice}; else {general}"),
+        None => format!(
+            "make the repeated parts unable to match the same text (each pump, {}, can be read more than one way); else {general}",
+            attack
+                .pumps
+                .iter()
+                .map(|(_, pump)| js_string(pump))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// How much work matching an attack string takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Complexity {
+    Exponential,
+    /// Steps grow as the length to this power.
+    Polynomial(u32),
+}
+
+impl std::fmt::Display for Complexity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Complexity::Exponential => f.write_str("exponential"),
+            Complexity::Polynomial(2) => f.write_str("quadratic"),
+            Complexity::Polynomial(3) => f.write_str("cubic"),
+            Complexity::Polynomial(d) => write!(f, "polynomial (degree {d})"),
+        }
+    }
+}
+
+/// An input that makes the pattern slow: each pump's prefix then the pump
+/// repeated, for every pump, then the suffix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attack {
+    pub complexity: Complexity,
+    pub pumps: Vec<(Vec<u32>, Vec<u32>)>,
+    pub suffix: Vec<u32>,
+    /// The matcher's steps at the two sizes it was proved with.
+    pub proof: [(usize, u64); 2],
+}
+
+impl Attack {
+    /// The attack with each pump repeated `n` times.
+    pub fn input(&self, n: usize) -> Vec<u32> {
+        input(&self.pumps, &self.suffix, n)
+    }
+
+    /// How many repetitions make the attack take seconds in Node.
+    pub fn repetitions(&self) -> usize {
+        match self.complexity {
+            Complexity::Exponential => 30,
+            // About 10^9 steps.
+            Complexity::Polynomial(d) => (1e9f64.powf(1.0 / f64::from(d.max(2)))).ceil() as usize,
+        }
+    }
+
+    /// The attack as a JavaScript expression: `'a' + 'b'.repeat(30) + '!'`.
+    pub fn javascript(&self) -> String {
+        let n = self.repetitions();
+        let mut parts = Vec::new();
+        for (prefix, pump) in &self.pumps {
+            if !prefix.is_empty() {
+                parts.push(js_string(prefix));
+            }
+            parts.push(format!("{}.repeat({n})", js_string(pump)));
+        }
+        if !self.suffix.is_empty() {
+            parts.push(js_string(&self.suffix));
+        }
+        parts.join(" + ")
+    }
+}
+
+/// `chars` (code points or UTF-16 units) as a JavaScript string literal.
+pub fn js_string(chars: &[u32]) -> String {
+    let mut out = String::from("'");
+    for &c in chars {
+        match char::from_u32(c) {
+            Some('\'') => out.push_str("\\'"),
+            Some('\\') => out.push_str("\\\\"),
+            Some('\n') => out.push_str("\\n"),
+            Some('\t') => out.push_str("\\t"),
+            Some(ch) if (' '..='~').contains(&ch) => out.push(ch),
+            _ if c <= 0xFF => out.push_str(&format!("\\x{c:02x}")),
+            _ if c <= 0xFFFF => out.push_str(&format!("\\u{c:04x}")),
+            _ => out.push_str(&format!("\\u{{{c:x}}}")),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn input(pumps: &[(Vec<u32>, Vec<u32>)], suffix: &[u32], n: usize) -> Vec<u32> {
+    let mut input = Vec::new();
+    for (prefix, pump) in pumps {
+        input.extend(prefix);
+        for _ in 0..n {
+            input.extend(pump);
+        }
+    }
+    input.extend(suffix);
+    input
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Safe,
+    Vulnerable(Attack),
+    /// JavaScript would refuse the pattern.
+    Invalid(String),
+    /// The analysis does not model it (said why).
+    NotAnalysed(String),
+}
+
+/// Steps one proving run may take.
+const STEP_LIMIT: u64 = 5_000_000;
+
+pub fn check(source: &str, flags: &str) -> Verdict {
+    let regex = match syntax::parse(source, flags) {
+        Ok(regex) => regex,
+        Err(syntax::SyntaxError::Invalid(why)) => return Verdict::Invalid(why),
+        Err(syntax::SyntaxError::Unsupported(why)) => return Verdict::NotAnalysed(why),
+    };
+    let Some(candidates) = automaton::candidates(&regex) else {
+        return Verdict::NotAnalysed("its automaton is too large".into());
+    };
+    if candidates.is_empty() {
+        return Verdict::Safe;
+    }
+    let Some(program) = matcher::compile(&regex) else {
+        return Verdict::NotAnalysed("its counted repetitions are too large to run".into());
+    };
+    candidates
+        .iter()
+        .find_map(|candidate| prove(&program, candidate))
+        .map_or(Verdict::Safe, Verdict::Vulnerable)
+}
+
+/// Which character of each place's set an attack writes: the automaton
+/// knows which characters take a path, not which also defeat an anchor or
+/// a `.` (a line break does both).
+#[derive(Clone, Copy)]
+enum Pick {
+    Printable,
+    LineBreak,
+    Lowest,
+}
+
+fn pick(set: &CharSet, how: Pick) -> Option<u32> {
+    match how {
+        Pick::Printable => set.representative(),
+        Pick::LineBreak => [0x0A, 0x0D, 0x2028, 0x2029]
+            .into_iter()
+            .find(|&c| set.contains(c))
+            .or_else(|| set.representative()),
+        Pick::Lowest => set.first(),
+    }
+}
+
+fn written(word: &[CharSet], how: Pick) -> Option<Vec<u32>> {
+    word.iter().map(|set| pick(set, how)).collect()
+}
+
+/// The candidate written out each way that can matter, proved or not.
+fn prove(program: &Program, candidate: &Candidate) -> Option<Attack> {
+    let mut tried = Vec::new();
+    for how in [Pick::Printable, Pick::LineBreak, Pick::Lowest] {
+        let pumps: Option<Vec<(Vec<u32>, Vec<u32>)>> = candidate
+            .pumps
+            .iter()
+            .map(|(prefix, pump)| Some((written(prefix, how)?, written(pump, how)?)))
+            .collect();
+        let Some(pumps) = pumps else { continue };
+        // A character in front keeps an alternative anchored at the start
+        // (`^\s+|\s+$`) from matching at once.
+        let leads = std::iter::once(None).chain(candidate.endings.first().copied().map(Some));
+        for lead in leads {
+            let mut pumps = pumps.clone();
+            pumps[0].0.splice(0..0, lead);
+            if tried.contains(&pumps) {
+                continue;
+            }
+            if let Some(attack) = measure(program, candidate, &pumps) {
+                return Some(attack);
+            }
+            tried.push(pumps);
+        }
+    }
+    None
+}
+
+/// The best ending for `pumps`, and their work measured at two sizes: the
+/// attack holds when doubling the pumps more than triples the steps.
+fn measure(program: &Program, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)]) -> Option<Attack> {
+    let steps = |suffix: &[u32], n: usize| program.exec(&input(pumps, suffix, n), STEP_LIMIT).steps();
+    let small = if candidate.exponential { 6 } else { 12 };
+    // The ending that makes the most work, none unless one makes clearly
+    // more (a shorter attack reads better).
+    let mut suffix = Vec::new();
+    let mut most = steps(&suffix, small).unwrap_or(u64::MAX);
+    for &ending in &candidate.endings {
+        let work = steps(&[ending], small).unwrap_or(u64::MAX);
+        if work > most.saturating_add(most / 2) {
+            (suffix, most) = (vec![ending], work);
+        }
+    }
+    // Grow until the work is well above what any start costs.
+    let mut n = small;
+    let mut at_n = steps(&suffix, n)?;
+    while at_n < 20_000 && n < 2_048 {
+        n *= 2;
+        at_n = steps(&suffix, n)?;
+    }
+    let at_2n = steps(&suffix, 2 * n);
+    let growth = at_2n.map_or(f64::INFINITY, |s| s as f64 / at_n.max(1) as f64);
+    let degree = growth.log2();
+    if degree < 1.6 {
+        return None;
+    }
+    let complexity = if candidate.exponential && degree > 4.5 {
+        Complexity::Exponential
+    } else if candidate.exponential {
+        Complexity::Polynomial(degree.round() as u32)
+    } else {
+        // The automaton's degree is an upper bound (an assertion between
+        // two loops can keep them apart); the measured growth says which.
+        Complexity::Polynomial((degree.round() as u32).clamp(2, candidate.degree.max(2)))
+    };
+    Some(Attack {
+        complexity,
+        pumps: pumps.to_vec(),
+        suffix,
+        proof: [(n, at_n), (2 * n, at_2n.unwrap_or(STEP_LIMIT))],
+    })
+}
+
+/// Whether `attack` makes `source` do more than linear work, by the
+/// matcher's own count at `n` and `2n` repetitions.
+pub fn steps(source: &str, flags: &str, input: &[u32]) -> Option<u64> {
+    let regex = syntax::parse(source, flags).ok()?;
+    matcher::compile(&regex)?.exec(input, u64::MAX).steps()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(source: &str) -> Verdict {
+        check(source, "")
+    }
+
+    fn complexity(source: &str) -> Option<Complexity> {
+        match verdict(source) {
+            Verdict::Vulnerable(attack) => Some(attack.complexity),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn finds_the_classic_shapes() {
+        assert_eq!(complexity("^(a+)+$"), Some(Complexity::Exponential));
+        assert_eq!(complexity("^(a|a)*$"), Some(Complexity::Exponential));
+        assert_eq!(complexity("^(a*)*b"), Some(Complexity::Exponential));
+        assert_eq!(complexity("([0-9]+)+\\#"), Some(Complexity::Exponential));
+        assert_eq!(complexity("^(\\w+\\s?)*$"), Some(Complexity::Exponential));
+        assert_eq!(complexity("\\s+$"), Some(Complexity::Polynomial(2)));
+        assert_eq!(complexity("^a*a*$"), Some(Complexity::Polynomial(2)));
+        assert_eq!(complexity("^\\d*\\d*\\d*$"), Some(Complexity::Polynomial(3)));
+        // Unanchored, a search retries from every start: quadratic.
+        assert_eq!(complexity("(a|b)*c"), Some(Complexity::Polynomial(2)));
+        assert_eq!(complexity("^\\s+|\\s+$"), Some(Complexity::Polynomial(2)));
+    }
+
+    #[test]
+    fn leaves_the_safe_ones() {
+        for safe in ["^[a-z]+$", "^(a+)+", "^a+$", "^(a|b)*c", "^(?:a|b)+$", "a*", "(a|b)*", "x\\d+y"] {
+            assert_eq!(verdict(safe), Verdict::Safe, "{safe}");
+        }
+        assert!(matches!(verdict("("), Verdict::Invalid(_)));
+    }
+
+    #[test]
+    fn the_attack_is_what_it_says() {
+        let Verdict::Vulnerable(attack) = verdict("^(a+)+$") else { panic!() };
+        let [(n, small), (_, large)] = attack.proof;
+        assert_eq!(steps("^(a+)+$", "", &attack.input(n)), Some(small));
+        assert!(large > 16 * small);
+        assert!(attack.javascript().contains(".repeat(30)"), "{}", attack.javascript());
+    }
+}

@@ -1,0 +1,373 @@
+//! A pattern as the analysis and the matcher read it, lowered from oxc's
+//! regular-expression AST with the flags applied: case-insensitive
+//! characters become their case-closed sets, `.` and `^`/`$` take their
+//! `s` and `m` meanings, group names become indices.
+
+use std::collections::HashMap;
+
+use oxc_allocator::Allocator;
+use oxc_regular_expression::ast::{
+    BoundaryAssertionKind, CharacterClass, CharacterClassContents, CharacterClassContentsKind,
+    CharacterClassEscapeKind, Disjunction, LookAroundAssertionKind, Modifier, Pattern, Term,
+};
+use oxc_regular_expression::{LiteralParser, Options};
+
+use super::charset::{CharSet, MAX_UNICODE, MAX_UTF16};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags {
+    pub ignore_case: bool,
+    pub multiline: bool,
+    pub dot_all: bool,
+    pub unicode: bool,
+    pub sticky: bool,
+}
+
+impl Flags {
+    fn parse(flags: &str) -> Self {
+        Self {
+            ignore_case: flags.contains('i'),
+            multiline: flags.contains('m'),
+            dot_all: flags.contains('s'),
+            unicode: flags.contains('u') || flags.contains('v'),
+            sticky: flags.contains('y'),
+        }
+    }
+
+    /// The largest character the pattern's input can hold.
+    pub fn max_char(&self) -> u32 {
+        if self.unicode { MAX_UNICODE } else { MAX_UTF16 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assertion {
+    InputStart,
+    InputEnd,
+    LineStart,
+    LineEnd,
+    WordBoundary,
+    NotWordBoundary,
+}
+
+#[derive(Clone, Debug)]
+pub enum Node {
+    Empty,
+    /// One character of the set.
+    Chars(CharSet),
+    Concat(Vec<Node>),
+    Alt(Vec<Node>),
+    Repeat {
+        body: Box<Node>,
+        min: u32,
+        max: Option<u32>,
+        greedy: bool,
+    },
+    /// A capturing group (1-based, as backreferences count).
+    Capture(usize, Box<Node>),
+    Assert(Assertion),
+    Look {
+        behind: bool,
+        negative: bool,
+        body: Box<Node>,
+    },
+    BackRef(usize),
+}
+
+/// A pattern ready for analysis.
+#[derive(Debug)]
+pub struct Regex {
+    pub root: Node,
+    pub flags: Flags,
+    pub captures: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SyntaxError {
+    /// Not a valid JavaScript pattern (JavaScript would throw).
+    Invalid(String),
+    /// Valid, but uses what the analysis does not model.
+    Unsupported(String),
+}
+
+pub fn parse(source: &str, flags_text: &str) -> Result<Regex, SyntaxError> {
+    let allocator = Allocator::default();
+    let pattern = LiteralParser::new(&allocator, source, Some(flags_text), Options::default())
+        .parse()
+        .map_err(|e| SyntaxError::Invalid(e.message.to_string()))?;
+    lower_pattern(&pattern, Flags::parse(flags_text))
+}
+
+fn lower_pattern(pattern: &Pattern, flags: Flags) -> Result<Regex, SyntaxError> {
+    let mut names = HashMap::new();
+    let mut count = 0;
+    number_groups(&pattern.body, &mut count, &mut names);
+    let mut lowering = Lowering {
+        names,
+        next_group: 0,
+        max: flags.max_char(),
+    };
+    let root = lowering.disjunction(&pattern.body, flags)?;
+    Ok(Regex {
+        root,
+        flags,
+        captures: count,
+    })
+}
+
+/// Groups are numbered by their opening parenthesis, left to right, before
+/// any is lowered: a backreference may come before its group.
+fn number_groups(disjunction: &Disjunction, count: &mut usize, names: &mut HashMap<String, usize>) {
+    for term in disjunction.body.iter().flat_map(|a| a.body.iter()) {
+        number_term(term, count, names);
+    }
+}
+
+fn number_term(term: &Term, count: &mut usize, names: &mut HashMap<String, usize>) {
+    match term {
+        Term::CapturingGroup(group) => {
+            *count += 1;
+            if let Some(name) = &group.name {
+                names.entry(name.to_string()).or_insert(*count);
+            }
+            number_groups(&group.body, count, names);
+        }
+        Term::IgnoreGroup(group) => number_groups(&group.body, count, names),
+        Term::LookAroundAssertion(look) => number_groups(&look.body, count, names),
+        Term::Quantifier(quantifier) => number_term(&quantifier.body, count, names),
+        _ => {}
+    }
+}
+
+struct Lowering {
+    names: HashMap<String, usize>,
+    next_group: usize,
+    max: u32,
+}
+
+fn unsupported(what: &str) -> SyntaxError {
+    SyntaxError::Unsupported(what.into())
+}
+
+impl Lowering {
+    fn disjunction(&mut self, disjunction: &Disjunction, flags: Flags) -> Result<Node, SyntaxError> {
+        let mut alternatives = Vec::with_capacity(disjunction.body.len());
+        for alternative in &disjunction.body {
+            let mut terms = Vec::with_capacity(alternative.body.len());
+            for term in &alternative.body {
+                terms.push(self.term(term, flags)?);
+            }
+            alternatives.push(match terms.len() {
+                0 => Node::Empty,
+                1 => terms.pop().unwrap_or(Node::Empty),
+                _ => Node::Concat(terms),
+            });
+        }
+        Ok(match alternatives.len() {
+            1 => alternatives.pop().unwrap_or(Node::Empty),
+            _ => Node::Alt(alternatives),
+        })
+    }
+
+    fn chars(&self, set: CharSet, flags: Flags) -> Node {
+        Node::Chars(if flags.ignore_case { set.case_closed() } else { set })
+    }
+
+    fn term(&mut self, term: &Term, flags: Flags) -> Result<Node, SyntaxError> {
+        Ok(match term {
+            Term::BoundaryAssertion(assertion) => Node::Assert(match (assertion.kind, flags.multiline) {
+                (BoundaryAssertionKind::Start, false) => Assertion::InputStart,
+                (BoundaryAssertionKind::Start, true) => Assertion::LineStart,
+                (BoundaryAssertionKind::End, false) => Assertion::InputEnd,
+                (BoundaryAssertionKind::End, true) => Assertion::LineEnd,
+                (BoundaryAssertionKind::Boundary, _) => Assertion::WordBoundary,
+                (BoundaryAssertionKind::NegativeBoundary, _) => Assertion::NotWordBoundary,
+            }),
+            Term::LookAroundAssertion(look) => Node::Look {
+                behind: matches!(
+                    look.kind,
+                    LookAroundAssertionKind::Lookbehind | LookAroundAssertionKind::NegativeLookbehind
+                ),
+                negative: matches!(
+                    look.kind,
+                    LookAroundAssertionKind::NegativeLookahead | LookAroundAssertionKind::NegativeLookbehind
+                ),
+                body: Box::new(self.disjunction(&look.body, flags)?),
+            },
+            Term::Quantifier(quantifier) => Node::Repeat {
+                body: Box::new(self.term(&quantifier.body, flags)?),
+                min: u32::try_from(quantifier.min).unwrap_or(u32::MAX),
+                max: quantifier.max.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+                greedy: quantifier.greedy,
+            },
+            Term::Character(c) => self.chars(CharSet::single(c.value), flags),
+            Term::Dot(_) if flags.dot_all => Node::Chars(CharSet::range(0, self.max)),
+            Term::Dot(_) => Node::Chars(line_terminators().complement(self.max)),
+            Term::CharacterClassEscape(escape) => self.chars(class_escape(escape.kind, self.max), flags),
+            Term::UnicodePropertyEscape(property) => {
+                let set = unicode_property(&property.name, property.value.as_deref())
+                    .ok_or_else(|| unsupported("a Unicode property it does not know"))?;
+                let set = if property.negative { set.complement(self.max) } else { set };
+                self.chars(set, flags)
+            }
+            Term::CharacterClass(class) => Node::Chars(self.class(class, flags)?),
+            Term::CapturingGroup(group) => {
+                self.next_group += 1;
+                let index = self.next_group;
+                Node::Capture(index, Box::new(self.disjunction(&group.body, flags)?))
+            }
+            Term::IgnoreGroup(group) => {
+                let mut inner = flags;
+                if let Some(modifiers) = &group.modifiers {
+                    for (modifier, on) in [(modifiers.enabling, true), (modifiers.disabling, false)] {
+                        if modifier.contains(Modifier::I) {
+                            inner.ignore_case = on;
+                        }
+                        if modifier.contains(Modifier::M) {
+                            inner.multiline = on;
+                        }
+                        if modifier.contains(Modifier::S) {
+                            inner.dot_all = on;
+                        }
+                    }
+                }
+                self.disjunction(&group.body, inner)?
+            }
+            Term::IndexedReference(reference) => Node::BackRef(reference.index as usize),
+            Term::NamedReference(reference) => Node::BackRef(
+                self.names
+                    .get(reference.name.as_str())
+                    .copied()
+                    .ok_or_else(|| unsupported("a backreference to an unknown group"))?,
+            ),
+        })
+    }
+
+    fn class(&self, class: &CharacterClass, flags: Flags) -> Result<CharSet, SyntaxError> {
+        let mut parts = Vec::with_capacity(class.body.len());
+        for content in &class.body {
+            parts.push(match content {
+                CharacterClassContents::CharacterClassRange(range) => {
+                    CharSet::range(range.min.value, range.max.value)
+                }
+                CharacterClassContents::CharacterClassEscape(escape) => class_escape(escape.kind, self.max),
+                CharacterClassContents::UnicodePropertyEscape(property) => {
+                    let set = unicode_property(&property.name, property.value.as_deref())
+                        .ok_or_else(|| unsupported("a Unicode property it does not know"))?;
+                    if property.negative { set.complement(self.max) } else { set }
+                }
+                CharacterClassContents::Character(c) => CharSet::single(c.value),
+                CharacterClassContents::NestedCharacterClass(nested) => self.class(nested, flags)?,
+                CharacterClassContents::ClassStringDisjunction(strings) => {
+                    let mut set = CharSet::empty();
+                    for string in &strings.body {
+                        match string.body.as_slice() {
+                            [c] => set.add(c.value, c.value),
+                            _ => return Err(unsupported("a class of strings")),
+                        }
+                    }
+                    set
+                }
+            });
+        }
+        let mut parts = parts.into_iter();
+        let first = parts.next().unwrap_or_default();
+        let set = match class.kind {
+            CharacterClassContentsKind::Union => parts.fold(first, |all, part| all.union(&part)),
+            CharacterClassContentsKind::Intersection => parts.fold(first, |all, part| all.intersect(&part)),
+            CharacterClassContentsKind::Subtraction => parts.fold(first, |all, part| {
+                all.intersect(&part.complement(self.max))
+            }),
+        };
+        let set = if flags.ignore_case { set.case_closed() } else { set };
+        Ok(if class.negative { set.complement(self.max) } else { set })
+    }
+}
+
+fn line_terminators() -> CharSet {
+    CharSet::from_ranges([(0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)])
+}
+
+fn word_chars() -> CharSet {
+    CharSet::from_ranges([(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)])
+}
+
+fn white_space() -> CharSet {
+    CharSet::from_ranges([
+        (0x09, 0x0D),
+        (0x20, 0x20),
+        (0xA0, 0xA0),
+        (0x1680, 0x1680),
+        (0x2000, 0x200A),
+        (0x2028, 0x2029),
+        (0x202F, 0x202F),
+        (0x205F, 0x205F),
+        (0x3000, 0x3000),
+        (0xFEFF, 0xFEFF),
+    ])
+}
+
+fn class_escape(kind: CharacterClassEscapeKind, max: u32) -> CharSet {
+    match kind {
+        CharacterClassEscapeKind::D => CharSet::range(0x30, 0x39),
+        CharacterClassEscapeKind::NegativeD => CharSet::range(0x30, 0x39).complement(max),
+        CharacterClassEscapeKind::S => white_space(),
+        CharacterClassEscapeKind::NegativeS => white_space().complement(max),
+        CharacterClassEscapeKind::W => word_chars(),
+        CharacterClassEscapeKind::NegativeW => word_chars().complement(max),
+    }
+}
+
+/// The Unicode properties real patterns use, from the standard library's
+/// own Unicode tables (which follow the same Unicode version closely
+/// enough for telling which characters two parts of a pattern share).
+fn unicode_property(name: &str, value: Option<&str>) -> Option<CharSet> {
+    let predicate: fn(char) -> bool = match (name, value) {
+        ("L" | "Letter" | "Alphabetic" | "Alpha", None) | ("General_Category" | "gc", Some("L" | "Letter")) => {
+            char::is_alphabetic
+        }
+        ("Lu" | "Uppercase_Letter" | "Uppercase" | "Upper", None) => char::is_uppercase,
+        ("Ll" | "Lowercase_Letter" | "Lowercase" | "Lower", None) => char::is_lowercase,
+        ("N" | "Number" | "Nd" | "Decimal_Number" | "digit", None) => char::is_numeric,
+        ("White_Space" | "space", None) => char::is_whitespace,
+        ("ASCII", None) => |c: char| c.is_ascii(),
+        ("Any", None) => |_| true,
+        ("ASCII_Hex_Digit" | "AHex", None) => |c: char| c.is_ascii_hexdigit(),
+        _ => return None,
+    };
+    // Runs of characters with the property, found in one pass.
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for c in (0..=MAX_UNICODE).filter_map(char::from_u32).filter(|&c| predicate(c)) {
+        match ranges.last_mut() {
+            Some((_, high)) if *high + 1 == c as u32 => *high = c as u32,
+            _ => ranges.push((c as u32, c as u32)),
+        }
+    }
+    Some(CharSet::from_ranges(ranges))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_shape_the_nodes() {
+        let regex = parse("a.", "is").unwrap();
+        let Node::Concat(parts) = &regex.root else { panic!("{:?}", regex.root) };
+        let Node::Chars(a) = &parts[0] else { panic!() };
+        assert!(a.contains('A' as u32));
+        let Node::Chars(dot) = &parts[1] else { panic!() };
+        assert!(dot.contains('\n' as u32));
+        assert!(matches!(parse("(?<x>a)\\k<x>", "").unwrap().root, Node::Concat(_)));
+        assert!(matches!(parse("(", ""), Err(SyntaxError::Invalid(_))));
+        assert!(matches!(parse("[\\q{ab}]", "v"), Err(SyntaxError::Unsupported(_))));
+    }
+
+    #[test]
+    fn classes_combine() {
+        let Node::Chars(set) = parse("[^a-c\\d]", "").unwrap().root else { panic!() };
+        assert!(!set.contains('b' as u32) && !set.contains('5' as u32) && set.contains('z' as u32));
+        let Node::Chars(set) = parse("[\\w--[a-z]]", "v").unwrap().root else { panic!() };
+        assert!(!set.contains('q' as u32) && set.contains('Q' as u32));
+    }
+}
