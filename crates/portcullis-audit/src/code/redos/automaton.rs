@@ -59,6 +59,11 @@ struct Builder {
     count_cap: u32,
 }
 
+/// A counted repetition allowing this many more than its minimum is
+/// analysed as unbounded: the ambiguity grows with the count up to its
+/// bound, and the proof runs the real bound.
+const LONG_COUNT: u32 = 32;
+
 impl Builder {
     fn tag(&mut self) -> u32 {
         self.next_tag += 1;
@@ -151,6 +156,7 @@ impl Builder {
     /// `x{n,m}` as n copies then nested optional ones, `x(x(x)?)?`: one
     /// way to read each count, as a counted loop has.
     fn repeat(&mut self, body: &Node, min: u32, max: Option<u32>) -> Option<Fragment> {
+        let max = max.filter(|&max| max - min.min(max) < LONG_COUNT);
         let min = min.min(self.count_cap);
         let max = max.map(|m| m.min(self.count_cap.max(min)));
         let mut parts = Vec::new();
@@ -335,10 +341,10 @@ pub fn candidates(regex: &Regex) -> Option<Vec<Candidate>> {
     let nfa = build(regex)?;
     let component = components(nfa.labels.len(), |s| nfa.edges[s].iter().map(|&(t, _)| t).collect());
     let endings = endings(&nfa, regex);
+    // An exponential candidate may fail as an attack (the match succeeds
+    // before the paths multiply) where a polynomial one holds.
     let mut found = exponential(&nfa, &component);
-    if found.is_empty() {
-        found = polynomial(&nfa, &component);
-    }
+    found.extend(polynomial(&nfa, &component)?);
     Some(
         found
             .into_iter()
@@ -364,8 +370,15 @@ fn endings(nfa: &Nfa, regex: &Regex) -> Vec<u32> {
         }
     };
     push(all.complement(max).representative());
-    for set in nfa.labels.iter().skip(1) {
+    // What the widest sets cannot read is what escapes them (a line break
+    // for `.`, the excluded character of `[^"]`): those first.
+    let mut sets: Vec<&CharSet> = nfa.labels.iter().skip(1).collect();
+    sets.sort_by_key(|set| std::cmp::Reverse(set.len()));
+    sets.dedup();
+    for set in &sets {
         push(set.complement(max).representative());
+    }
+    for set in &sets {
         push(set.representative());
     }
     endings.truncate(12);
@@ -481,10 +494,13 @@ fn looping(nfa: &Nfa, component: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-fn polynomial(nfa: &Nfa, component: &[usize]) -> Vec<Candidate> {
+/// More looping states than this are not searched for hand-overs.
+const MAX_LOOPS: usize = 200;
+
+fn polynomial(nfa: &Nfa, component: &[usize]) -> Option<Vec<Candidate>> {
     let loops = looping(nfa, component);
-    if loops.len() > 64 {
-        return Vec::new();
+    if loops.len() > MAX_LOOPS {
+        return None;
     }
     // links[p] = the states q after p's component that p can hand the
     // same pumped word to, with that word.
@@ -557,7 +573,8 @@ fn polynomial(nfa: &Nfa, component: &[usize]) -> Vec<Candidate> {
             })
         })
         .take(2 * MAX_CANDIDATES)
-        .collect()
+        .collect::<Vec<_>>()
+        .into()
 }
 
 fn reachable(nfa: &Nfa, from: usize) -> HashSet<usize> {

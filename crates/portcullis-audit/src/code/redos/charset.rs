@@ -38,6 +38,10 @@ impl CharSet {
         &self.ranges
     }
 
+    pub fn len(&self) -> u64 {
+        self.ranges.iter().map(|&(low, high)| u64::from(high - low) + 1).sum()
+    }
+
     pub fn contains(&self, c: u32) -> bool {
         let i = self.ranges.partition_point(|&(_, high)| high < c);
         self.ranges.get(i).is_some_and(|&(low, _)| low <= c)

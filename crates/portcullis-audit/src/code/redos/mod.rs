@@ -297,27 +297,70 @@ enum Pick {
     Printable,
     LineBreak,
     Lowest,
+    /// A word character then a non-word one for each place that has both:
+    /// `\b` then holds at every other position.
+    Boundaries,
 }
 
-fn pick(set: &CharSet, how: Pick) -> Option<u32> {
-    match how {
-        Pick::Printable => set.representative(),
-        Pick::LineBreak => [0x0A, 0x0D, 0x2028, 0x2029]
-            .into_iter()
-            .find(|&c| set.contains(c))
-            .or_else(|| set.representative()),
-        Pick::Lowest => set.first(),
-    }
+fn is_word(c: u32) -> bool {
+    char::from_u32(c).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn written(word: &[CharSet], how: Pick) -> Option<Vec<u32>> {
-    word.iter().map(|set| pick(set, how)).collect()
+    let mut out = Vec::with_capacity(word.len());
+    for set in word {
+        match how {
+            Pick::Printable => out.push(set.representative()?),
+            Pick::LineBreak => out.push(
+                [0x0A, 0x0D, 0x2028, 0x2029]
+                    .into_iter()
+                    .find(|&c| set.contains(c))
+                    .or_else(|| set.representative())?,
+            ),
+            Pick::Lowest => out.push(set.first()?),
+            Pick::Boundaries => {
+                let printable = |word: bool| (0x20..0x7F).find(|&c| set.contains(c) && is_word(c) == word);
+                match (printable(true), printable(false)) {
+                    (Some(w), Some(n)) => out.extend([w, n]),
+                    _ => out.push(set.representative()?),
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// What to end the attack with: nothing, or the one or two of the
+/// candidate's ending characters that make clearly the most work (a match
+/// must fail for every path to be tried; a shorter attack reads better).
+fn ending(candidate: &Candidate, work: impl Fn(&[u32]) -> u64) -> Vec<u32> {
+    let mut best = Vec::new();
+    let mut most = work(&best);
+    let clearly_more = |work: u64, most: u64| work > most.saturating_add(most / 2);
+    for &c in &candidate.endings {
+        let w = work(&[c]);
+        if clearly_more(w, most) {
+            (best, most) = (vec![c], w);
+        }
+    }
+    if best.is_empty() {
+        let few = &candidate.endings[..candidate.endings.len().min(6)];
+        for &a in few {
+            for &b in few {
+                let w = work(&[a, b]);
+                if clearly_more(w, most) {
+                    (best, most) = (vec![a, b], w);
+                }
+            }
+        }
+    }
+    best
 }
 
 /// The candidate written out each way that can matter, proved or not.
 fn prove(program: &Program, candidate: &Candidate) -> Option<Attack> {
     let mut tried = Vec::new();
-    for how in [Pick::Printable, Pick::LineBreak, Pick::Lowest] {
+    for how in [Pick::Printable, Pick::LineBreak, Pick::Lowest, Pick::Boundaries] {
         let pumps: Option<Vec<(Vec<u32>, Vec<u32>)>> = candidate
             .pumps
             .iter()
@@ -347,22 +390,16 @@ fn prove(program: &Program, candidate: &Candidate) -> Option<Attack> {
 fn measure(program: &Program, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)]) -> Option<Attack> {
     let steps = |suffix: &[u32], n: usize| program.exec(&input(pumps, suffix, n), STEP_LIMIT).steps();
     let small = if candidate.exponential { 6 } else { 12 };
-    // The ending that makes the most work, none unless one makes clearly
-    // more (a shorter attack reads better).
-    let mut suffix = Vec::new();
-    let mut most = steps(&suffix, small).unwrap_or(u64::MAX);
-    for &ending in &candidate.endings {
-        let work = steps(&[ending], small).unwrap_or(u64::MAX);
-        if work > most.saturating_add(most / 2) {
-            (suffix, most) = (vec![ending], work);
-        }
-    }
-    // Grow until the work is well above what any start costs.
-    let mut n = small;
+    let suffix = ending(candidate, |suffix| steps(suffix, small).unwrap_or(u64::MAX));
+    // Grow until the work is well above what any start costs (from one
+    // repetition: a pattern of high degree runs out of steps early).
+    let mut n = 1;
     let mut at_n = steps(&suffix, n)?;
     while at_n < 20_000 && n < 2_048 {
-        n *= 2;
-        at_n = steps(&suffix, n)?;
+        match steps(&suffix, 2 * n) {
+            Some(more) => (n, at_n) = (2 * n, more),
+            None => break,
+        }
     }
     let at_2n = steps(&suffix, 2 * n);
     let growth = at_2n.map_or(f64::INFINITY, |s| s as f64 / at_n.max(1) as f64);

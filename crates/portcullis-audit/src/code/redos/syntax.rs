@@ -333,6 +333,13 @@ fn unicode_property(name: &str, value: Option<&str>) -> Option<CharSet> {
         ("ASCII", None) => |c: char| c.is_ascii(),
         ("Any", None) => |_| true,
         ("ASCII_Hex_Digit" | "AHex", None) => |c: char| c.is_ascii_hexdigit(),
+        // Close enough for telling which characters two parts share.
+        ("ID_Start" | "IDS" | "XID_Start" | "XIDS", None) => char::is_alphabetic,
+        ("ID_Continue" | "IDC" | "XID_Continue" | "XIDC", None) => |c: char| c.is_alphanumeric() || c == '_',
+        ("Cc" | "Control" | "cntrl", None) => char::is_control,
+        ("Co" | "Private_Use", None) => {
+            |c: char| matches!(c as u32, 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD)
+        }
         _ => return None,
     };
     // Runs of characters with the property, found in one pass.
