@@ -136,7 +136,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             &options.advisories,
             args.include_deps_code,
         )
-            .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
     };
     let report = match outcome {
         Ok(report) => report,

@@ -49,7 +49,8 @@ pub fn run(command: RegexCommand) -> ExitCode {
         RegexCommand::List { dir, include_deps } => {
             let mut out = std::io::stdout().lock();
             for found in portcullis_audit::code::regexes(&dir, include_deps) {
-                let line = json!({"file": found.file, "line": found.line, "source": found.source, "flags": found.flags});
+                let line =
+                    json!({"file": found.file, "line": found.line, "source": found.source, "flags": found.flags});
                 if writeln!(out, "{line}").is_err() {
                     return ExitCode::from(2);
                 }
@@ -102,7 +103,11 @@ fn check_lines(file: &std::path::Path) -> ExitCode {
             Err(_) => (None, ""),
         };
         let Some(source) = source else {
-            eprintln!("portcullis regex check: {}:{}: not a JSON object with \"source\"", file.display(), number + 1);
+            eprintln!(
+                "portcullis regex check: {}:{}: not a JSON object with \"source\"",
+                file.display(),
+                number + 1
+            );
             return ExitCode::from(2);
         };
         if writeln!(out, "{}", verdict_json(source, flags)).is_err() {

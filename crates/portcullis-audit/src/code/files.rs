@@ -33,9 +33,9 @@ fn source_files(dir: &Path, git_ignore: bool) -> Vec<PathBuf> {
             entry.depth() == 0
                 || !git_ignore
                 || !matches!(
-                entry.file_name().to_str(),
-                Some("node_modules" | "vendor" | "bower_components")
-            )
+                    entry.file_name().to_str(),
+                    Some("node_modules" | "vendor" | "bower_components")
+                )
         })
         .build();
     for entry in walker.flatten() {

@@ -5,9 +5,9 @@
 //! goes on.
 
 mod files;
+pub mod redos;
 mod rules;
 mod taint;
-pub mod redos;
 mod templates;
 
 use std::path::{Path, PathBuf};

@@ -658,7 +658,12 @@ pub fn check<'a>(
         .filter(|f| !(f.rule == "code.eval" && traced.contains(&f.evidence.line)))
         .collect();
     findings.extend(taint.findings);
-    findings.extend(super::redos::findings(file, text, lines, &super::redos::sites(text, program)));
+    findings.extend(super::redos::findings(
+        file,
+        text,
+        lines,
+        &super::redos::sites(text, program),
+    ));
     findings
 }
 

@@ -89,7 +89,7 @@ fn nodegoat_is_reported_with_paths_dev_flags_fixes_and_its_deprecated_packages()
     assert_eq!(code, Some(1));
     assert_eq!(
         report["scope"],
-        "1479 installed packages, from package-lock.json v2; 3 source files"
+        "1479 installed packages, from package-lock.json v2; 4 source files"
     );
     let findings = report["findings"].as_array().unwrap();
     let titled = |start: &str| {
@@ -257,7 +257,7 @@ fn code_findings(report: &serde_json::Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["item"] == "C17")
+        .filter(|f| f["item"] == "C17" || f["item"] == "C18")
         .map(|f| {
             (
                 format!(
@@ -349,9 +349,10 @@ fn dvnas_sql_and_command_injections_and_its_other_flaws_are_found_exactly() {
 }
 
 #[test]
-fn nodegoats_eval_and_redirect_are_found_exactly() {
+fn nodegoats_eval_redirect_and_redos_are_found_exactly() {
     let (_, report) = audit(&fixtures().join("projects/nodegoat"));
-    // Written from reading NodeGoat's contributions.js, index.js and server.js.
+    // Written from reading NodeGoat's contributions.js, index.js, profile.js
+    // and server.js.
     let mut expected: Vec<(String, String)> = [
         // handleContributionsUpdate: eval(req.body.preTax), afterTax, roth.
         ("app/routes/contributions.js:32", "taint.code-injection"),
@@ -359,6 +360,8 @@ fn nodegoats_eval_and_redirect_are_found_exactly() {
         ("app/routes/contributions.js:34", "taint.code-injection"),
         // The "learn" route: res.redirect(req.query.url).
         ("app/routes/index.js:72", "taint.open-redirect"),
+        // The bank routing number checked with /([0-9]+)+\#/: exponential.
+        ("app/routes/profile.js:59", "code.redos"),
         ("server.js:15", "code.no-helmet"),
         // express-session with the default name and no secure or sameSite.
         ("server.js:78", "code.session-cookie-flags"),

@@ -17,6 +17,7 @@ mod observatory;
 mod operations;
 mod proxying;
 mod rate_limits;
+mod redos;
 mod scanners;
 mod sessions;
 mod shared_store;

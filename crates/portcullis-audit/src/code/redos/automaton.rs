@@ -34,6 +34,9 @@ pub struct Candidate {
     pub pumps: Vec<(Word, Word)>,
     /// Characters worth trying after the pumps to make the match fail.
     pub endings: Vec<u32>,
+    /// One character of each class the pattern tells apart (every set it
+    /// reads holds all of a class or none of it).
+    pub alphabet: Vec<u32>,
 }
 
 struct Nfa {
@@ -42,7 +45,13 @@ struct Nfa {
     edges: Vec<Vec<(usize, u32)>>,
     /// The state of an unanchored search's loop over start positions.
     search: Option<usize>,
+    /// Product moves the searches may still make: a pattern that needs
+    /// more is not analysed, rather than analysed for minutes.
+    work: std::cell::Cell<u64>,
 }
+
+/// Product moves one pattern's analysis may make.
+const MAX_WORK: u64 = 3_000_000;
 
 struct Fragment {
     first: Vec<usize>,
@@ -242,6 +251,7 @@ fn build(regex: &Regex) -> Option<Nfa> {
             edges,
             // Built first, so the first position.
             search: search.then_some(1),
+            work: std::cell::Cell::new(MAX_WORK),
         });
     }
     None
@@ -341,15 +351,20 @@ pub fn candidates(regex: &Regex) -> Option<Vec<Candidate>> {
     let nfa = build(regex)?;
     let component = components(nfa.labels.len(), |s| nfa.edges[s].iter().map(|&(t, _)| t).collect());
     let endings = endings(&nfa, regex);
+    let alphabet = alphabet(&nfa, regex.flags.max_char());
     // An exponential candidate may fail as an attack (the match succeeds
     // before the paths multiply) where a polynomial one holds.
     let mut found = exponential(&nfa, &component);
     found.extend(polynomial(&nfa, &component)?);
+    if nfa.work.get() == 0 {
+        return None;
+    }
     Some(
         found
             .into_iter()
             .map(|mut candidate| {
                 candidate.endings = endings.clone();
+                candidate.alphabet = alphabet.clone();
                 candidate
             })
             .collect(),
@@ -385,6 +400,25 @@ fn endings(nfa: &Nfa, regex: &Regex) -> Vec<u32> {
     endings
 }
 
+/// The classes of characters the pattern's sets tell apart, one
+/// character each (at most a few dozen classes).
+fn alphabet(nfa: &Nfa, max: u32) -> Vec<u32> {
+    let mut classes = vec![CharSet::range(0, max)];
+    let mut labels: Vec<&CharSet> = nfa.labels.iter().skip(1).collect();
+    labels.dedup();
+    for label in labels {
+        if classes.len() >= 48 {
+            break;
+        }
+        classes = classes
+            .into_iter()
+            .flat_map(|class| [class.intersect(label), class.intersect(&label.complement(max))])
+            .filter(|class| class.first().is_some())
+            .collect();
+    }
+    classes.iter().filter_map(CharSet::representative).collect()
+}
+
 const MAX_CANDIDATES: usize = 4;
 
 fn exponential(nfa: &Nfa, component: &[usize]) -> Vec<Candidate> {
@@ -396,7 +430,11 @@ fn exponential(nfa: &Nfa, component: &[usize]) -> Vec<Candidate> {
         }
         let c = component[q];
         let inside = |s: usize| -> Vec<(usize, u32)> {
-            nfa.edges[s].iter().copied().filter(|&(t, _)| component[t] == c).collect()
+            nfa.edges[s]
+                .iter()
+                .copied()
+                .filter(|&(t, _)| component[t] == c)
+                .collect()
         };
         let Some((state, pump)) = (1..nfa.labels.len())
             .filter(|&s| component[s] == c)
@@ -410,6 +448,7 @@ fn exponential(nfa: &Nfa, component: &[usize]) -> Vec<Candidate> {
                 degree: 0,
                 pumps: vec![(prefix, pump)],
                 endings: Vec::new(),
+                alphabet: Vec::new(),
             });
         }
     }
@@ -419,11 +458,7 @@ fn exponential(nfa: &Nfa, component: &[usize]) -> Vec<Candidate> {
 /// A word on which `state` returns to itself along two different paths:
 /// through the pair product, from (state, state) through a pair of
 /// different moves and back.
-fn twice_around(
-    nfa: &Nfa,
-    state: usize,
-    inside: &impl Fn(usize) -> Vec<(usize, u32)>,
-) -> Option<(usize, Word)> {
+fn twice_around(nfa: &Nfa, state: usize, inside: &impl Fn(usize) -> Vec<(usize, u32)>) -> Option<(usize, Word)> {
     // Pairs are states; a pair of different moves to the same state is
     // told apart by a third coordinate: 1 once the paths have diverged.
     let step = |[a, b, diverged]: [usize; 3]| -> Vec<[usize; 3]> {
@@ -454,11 +489,9 @@ fn shortest_word<const N: usize>(
 ) -> Option<Word> {
     let mut came_from: HashMap<[usize; N], [usize; N]> = HashMap::new();
     let mut queue = VecDeque::from([from]);
-    // Bounds the work on large automata; past it, no candidate.
-    let mut budget = 200_000usize;
     while let Some(tuple) = queue.pop_front() {
         for next in step(tuple) {
-            budget = budget.checked_sub(1)?;
+            nfa.work.set(nfa.work.get().checked_sub(1)?);
             if came_from.contains_key(&next) || next == from {
                 continue;
             }
@@ -556,7 +589,11 @@ fn polynomial(nfa: &Nfa, component: &[usize]) -> Option<Vec<Candidate>> {
             let degree = chain.len() as u32 + 1;
             let start = chain[0].0;
             // The search loop is entered before the first character.
-            let prefix = if Some(start) == nfa.search { Vec::new() } else { nfa.word_to(start)? };
+            let prefix = if Some(start) == nfa.search {
+                Vec::new()
+            } else {
+                nfa.word_to(start)?
+            };
             let mut pumps: Vec<(Word, Word)> = Vec::new();
             for (_, word) in chain {
                 // w^n w^n is (w^2n): one pump.
@@ -570,6 +607,7 @@ fn polynomial(nfa: &Nfa, component: &[usize]) -> Option<Vec<Candidate>> {
                 degree,
                 pumps,
                 endings: Vec::new(),
+                alphabet: Vec::new(),
             })
         })
         .take(2 * MAX_CANDIDATES)

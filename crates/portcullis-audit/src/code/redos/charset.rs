@@ -34,10 +34,6 @@ impl CharSet {
         set
     }
 
-    pub fn ranges(&self) -> &[(u32, u32)] {
-        &self.ranges
-    }
-
     pub fn len(&self) -> u64 {
         self.ranges.iter().map(|&(low, high)| u64::from(high - low) + 1).sum()
     }
@@ -166,14 +162,14 @@ mod tests {
         let mut set = CharSet::range(10, 20);
         set.add(21, 25);
         set.add(5, 7);
-        assert_eq!(set.ranges(), &[(5, 7), (10, 25)]);
+        assert_eq!(set.ranges, [(5, 7), (10, 25)]);
         set.add(8, 9);
-        assert_eq!(set.ranges(), &[(5, 25)]);
-        assert_eq!(set.complement(30).ranges(), &[(0, 4), (26, 30)]);
+        assert_eq!(set.ranges, [(5, 25)]);
+        assert_eq!(set.complement(30).ranges, [(0, 4), (26, 30)]);
         assert!(set.contains(5) && set.contains(25) && !set.contains(26));
         assert_eq!(
-            set.intersect(&CharSet::from_ranges([(0, 6), (20, 40)])).ranges(),
-            &[(5, 6), (20, 25)]
+            set.intersect(&CharSet::from_ranges([(0, 6), (20, 40)])).ranges,
+            [(5, 6), (20, 25)]
         );
         assert_eq!(CharSet::range(0, MAX_UTF16).complement(MAX_UTF16), CharSet::empty());
     }
@@ -181,6 +177,6 @@ mod tests {
     #[test]
     fn case_closure_adds_the_other_case() {
         let set = CharSet::single('k' as u32).case_closed();
-        assert_eq!(set.ranges(), &[('K' as u32, 'K' as u32), ('k' as u32, 'k' as u32)]);
+        assert_eq!(set.ranges, [('K' as u32, 'K' as u32), ('k' as u32, 'k' as u32)]);
     }
 }

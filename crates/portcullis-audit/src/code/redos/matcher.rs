@@ -40,8 +40,12 @@ pub struct Program {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Matched { steps: u64 },
-    Failed { steps: u64 },
+    Matched {
+        steps: u64,
+    },
+    Failed {
+        steps: u64,
+    },
     /// The step budget ran out first.
     Exceeded,
 }
@@ -113,7 +117,11 @@ impl Compiler {
             }
             Node::Repeat { body, min, max, greedy } => self.repeat(p, body, *min, *max, *greedy, backward),
             Node::Capture(index, body) => {
-                let (open, close) = if backward { (2 * index + 1, 2 * index) } else { (2 * index, 2 * index + 1) };
+                let (open, close) = if backward {
+                    (2 * index + 1, 2 * index)
+                } else {
+                    (2 * index, 2 * index + 1)
+                };
                 self.emit(p, Inst::Save(open));
                 self.node(p, body, backward);
                 self.emit(p, Inst::Save(close));
@@ -325,16 +333,14 @@ impl Run<'_> {
                     pc += 1;
                     matched != *negative
                 }
-                Inst::BackRef(group) => {
-                    match self.backreference(*group, pos, backward) {
-                        Some(next) => {
-                            pos = next;
-                            pc += 1;
-                            true
-                        }
-                        None => false,
+                Inst::BackRef(group) => match self.backreference(*group, pos, backward) {
+                    Some(next) => {
+                        pos = next;
+                        pc += 1;
+                        true
                     }
-                }
+                    None => false,
+                },
             };
             if !ok {
                 // Backtrack to the last choice, undoing what came after it.
@@ -357,7 +363,10 @@ impl Run<'_> {
     fn assertion(&self, assertion: Assertion, pos: usize) -> bool {
         let at = |i: usize| self.input.get(i).copied();
         let line_break = |c: Option<u32>| matches!(c, Some(0x0A | 0x0D | 0x2028 | 0x2029));
-        let word = |c: Option<u32>| c.and_then(char::from_u32).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let word = |c: Option<u32>| {
+            c.and_then(char::from_u32)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
         let before = pos.checked_sub(1).and_then(at);
         match assertion {
             Assertion::InputStart => pos == 0,
@@ -384,9 +393,9 @@ impl Run<'_> {
         let same = |a: u32, b: u32| {
             a == b
                 || self.program.ignore_case
-                    && char::from_u32(a).zip(char::from_u32(b)).is_some_and(|(a, b)| {
-                        a.to_lowercase().eq(b.to_lowercase())
-                    })
+                    && char::from_u32(a)
+                        .zip(char::from_u32(b))
+                        .is_some_and(|(a, b)| a.to_lowercase().eq(b.to_lowercase()))
         };
         captured
             .iter()

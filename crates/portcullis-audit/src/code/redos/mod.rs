@@ -37,7 +37,10 @@ pub struct Site {
 
 /// Every regular expression of a file with a literal pattern.
 pub fn sites(text: &str, program: &Ast) -> Vec<Site> {
-    let mut collector = Collector { text, sites: Vec::new() };
+    let mut collector = Collector {
+        text,
+        sites: Vec::new(),
+    };
     collector.visit_program(program);
     collector.sites
 }
@@ -65,7 +68,9 @@ impl<'a> Visit<'a> for Collector<'_> {
 
 impl Site {
     fn literal(text: &str, literal: &RegExpLiteral) -> Site {
-        let written = text.get(literal.span.start as usize..literal.span.end as usize).unwrap_or_default();
+        let written = text
+            .get(literal.span.start as usize..literal.span.end as usize)
+            .unwrap_or_default();
         Site {
             span: literal.span,
             source: literal.regex.pattern.text.to_string(),
@@ -275,7 +280,7 @@ pub fn check(source: &str, flags: &str) -> Verdict {
         Err(syntax::SyntaxError::Unsupported(why)) => return Verdict::NotAnalysed(why),
     };
     let Some(candidates) = automaton::candidates(&regex) else {
-        return Verdict::NotAnalysed("its automaton is too large".into());
+        return Verdict::NotAnalysed("its automaton is too large to analyse".into());
     };
     if candidates.is_empty() {
         return Verdict::Safe;
@@ -283,10 +288,39 @@ pub fn check(source: &str, flags: &str) -> Verdict {
     let Some(program) = matcher::compile(&regex) else {
         return Verdict::NotAnalysed("its counted repetitions are too large to run".into());
     };
-    candidates
-        .iter()
-        .find_map(|candidate| prove(&program, candidate))
-        .map_or(Verdict::Safe, Verdict::Vulnerable)
+    let prover = Prover {
+        program: &program,
+        left: std::cell::Cell::new(PROOF_STEPS),
+    };
+    match candidates.iter().find_map(|candidate| prove(&prover, candidate)) {
+        Some(attack) => Verdict::Vulnerable(attack),
+        None if prover.exhausted() => Verdict::NotAnalysed("proving its candidate attacks takes too long".into()),
+        None => Verdict::Safe,
+    }
+}
+
+/// Steps all the proving runs of one pattern may take together.
+const PROOF_STEPS: u64 = 100_000_000;
+
+/// The matcher, with the steps the proof may still spend.
+struct Prover<'p> {
+    program: &'p Program,
+    left: std::cell::Cell<u64>,
+}
+
+impl Prover<'_> {
+    /// The steps searching `input` takes, `None` past the limit of one
+    /// run (or once the proof's budget is spent: see `exhausted`).
+    fn steps(&self, input: &[u32]) -> Option<u64> {
+        let limit = STEP_LIMIT.min(self.left.get());
+        let steps = self.program.exec(input, limit).steps();
+        self.left.set(self.left.get() - steps.unwrap_or(limit).min(limit));
+        steps.filter(|_| !self.exhausted())
+    }
+
+    fn exhausted(&self) -> bool {
+        self.left.get() == 0
+    }
 }
 
 /// Which character of each place's set an attack writes: the automaton
@@ -333,20 +367,28 @@ fn written(word: &[CharSet], how: Pick) -> Option<Vec<u32>> {
 /// What to end the attack with: nothing, or the one or two of the
 /// candidate's ending characters that make clearly the most work (a match
 /// must fail for every path to be tried; a shorter attack reads better).
-fn ending(candidate: &Candidate, work: impl Fn(&[u32]) -> u64) -> Vec<u32> {
+fn ending(candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)], work: impl Fn(&[u32]) -> u64) -> Vec<u32> {
     let mut best = Vec::new();
     let mut most = work(&best);
     let clearly_more = |work: u64, most: u64| work > most.saturating_add(most / 2);
-    for &c in &candidate.endings {
+    // One more pumped character is more work, but not an ending.
+    let pumped = |c: &u32| pumps.iter().any(|(_, pump)| pump.contains(c));
+    for &c in candidate.endings.iter().filter(|c| !pumped(c)) {
         let w = work(&[c]);
         if clearly_more(w, most) {
             (best, most) = (vec![c], w);
         }
     }
     if best.is_empty() {
-        let few = &candidate.endings[..candidate.endings.len().min(6)];
-        for &a in few {
-            for &b in few {
+        let few: Vec<u32> = candidate
+            .endings
+            .iter()
+            .copied()
+            .filter(|c| !pumped(c))
+            .take(6)
+            .collect();
+        for &a in &few {
+            for &b in &few {
                 let w = work(&[a, b]);
                 if clearly_more(w, most) {
                     (best, most) = (vec![a, b], w);
@@ -358,7 +400,7 @@ fn ending(candidate: &Candidate, work: impl Fn(&[u32]) -> u64) -> Vec<u32> {
 }
 
 /// The candidate written out each way that can matter, proved or not.
-fn prove(program: &Program, candidate: &Candidate) -> Option<Attack> {
+fn prove(prover: &Prover, candidate: &Candidate) -> Option<Attack> {
     let mut tried = Vec::new();
     for how in [Pick::Printable, Pick::LineBreak, Pick::Lowest, Pick::Boundaries] {
         let pumps: Option<Vec<(Vec<u32>, Vec<u32>)>> = candidate
@@ -376,21 +418,63 @@ fn prove(program: &Program, candidate: &Candidate) -> Option<Attack> {
             if tried.contains(&pumps) {
                 continue;
             }
-            if let Some(attack) = measure(program, candidate, &pumps) {
+            if let Some(attack) = measure(prover, candidate, &pumps) {
                 return Some(attack);
             }
             tried.push(pumps);
         }
     }
-    None
+    // The characters that kill the paths to a match may be none of those
+    // picks (`)` where `[^)]+` would match): chosen one place at a time.
+    let searched = search_pumps(prover, candidate, tried.first()?.clone());
+    measure(prover, candidate, &searched)
+}
+
+/// The pumps improved one character at a time, each place trying one
+/// character of every class the pattern tells apart that the place
+/// allows, keeping what makes the most work.
+fn search_pumps(
+    prover: &Prover,
+    candidate: &Candidate,
+    mut pumps: Vec<(Vec<u32>, Vec<u32>)>,
+) -> Vec<(Vec<u32>, Vec<u32>)> {
+    let n = if candidate.exponential { 6 } else { 16 };
+    let endings: Vec<Vec<u32>> = std::iter::once(Vec::new())
+        .chain(candidate.endings.iter().take(6).map(|&c| vec![c]))
+        .collect();
+    let work = |pumps: &[(Vec<u32>, Vec<u32>)]| {
+        endings
+            .iter()
+            .map(|suffix| prover.steps(&input(pumps, suffix, n)).unwrap_or(STEP_LIMIT))
+            .max()
+            .unwrap_or(0)
+    };
+    let mut most = work(&pumps);
+    for (i, (_, word)) in candidate.pumps.iter().enumerate() {
+        // Only where the pump was written one character per place.
+        if pumps[i].1.len() != word.len() {
+            continue;
+        }
+        for (j, set) in word.iter().enumerate() {
+            for &c in candidate.alphabet.iter().filter(|&&c| set.contains(c)) {
+                let mut trial = pumps.clone();
+                trial[i].1[j] = c;
+                let w = work(&trial);
+                if w > most {
+                    (pumps, most) = (trial, w);
+                }
+            }
+        }
+    }
+    pumps
 }
 
 /// The best ending for `pumps`, and their work measured at two sizes: the
 /// attack holds when doubling the pumps more than triples the steps.
-fn measure(program: &Program, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)]) -> Option<Attack> {
-    let steps = |suffix: &[u32], n: usize| program.exec(&input(pumps, suffix, n), STEP_LIMIT).steps();
+fn measure(prover: &Prover, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)]) -> Option<Attack> {
+    let steps = |suffix: &[u32], n: usize| prover.steps(&input(pumps, suffix, n));
     let small = if candidate.exponential { 6 } else { 12 };
-    let suffix = ending(candidate, |suffix| steps(suffix, small).unwrap_or(u64::MAX));
+    let suffix = ending(candidate, pumps, |suffix| steps(suffix, small).unwrap_or(u64::MAX));
     // Grow until the work is well above what any start costs (from one
     // repetition: a pattern of high degree runs out of steps early).
     let mut n = 1;
@@ -404,7 +488,8 @@ fn measure(program: &Program, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32
     let at_2n = steps(&suffix, 2 * n);
     let growth = at_2n.map_or(f64::INFINITY, |s| s as f64 / at_n.max(1) as f64);
     let degree = growth.log2();
-    if degree < 1.6 {
+    // A run cut short by the spent budget proves nothing.
+    if degree < 1.6 || prover.exhausted() {
         return None;
     }
     let complexity = if candidate.exponential && degree > 4.5 {
@@ -424,11 +509,22 @@ fn measure(program: &Program, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32
     })
 }
 
-/// Whether `attack` makes `source` do more than linear work, by the
-/// matcher's own count at `n` and `2n` repetitions.
-pub fn steps(source: &str, flags: &str, input: &[u32]) -> Option<u64> {
+/// The steps the matcher takes searching `input` with `source`, or `None`
+/// when they pass `limit` (or the pattern does not compile): for checking
+/// an attack, this one's or another tool's, from outside.
+pub fn steps(source: &str, flags: &str, input: &[u32], limit: u64) -> Option<u64> {
     let regex = syntax::parse(source, flags).ok()?;
-    matcher::compile(&regex)?.exec(input, u64::MAX).steps()
+    matcher::compile(&regex)?.exec(input, limit).steps()
+}
+
+/// A JavaScript string as the pattern reads it: code points with the `u`
+/// or `v` flag, UTF-16 code units without.
+pub fn units(text: &str, flags: &str) -> Vec<u32> {
+    if flags.contains('u') || flags.contains('v') {
+        text.chars().map(u32::from).collect()
+    } else {
+        text.encode_utf16().map(u32::from).collect()
+    }
 }
 
 #[cfg(test)]
@@ -463,7 +559,16 @@ mod tests {
 
     #[test]
     fn leaves_the_safe_ones() {
-        for safe in ["^[a-z]+$", "^(a+)+", "^a+$", "^(a|b)*c", "^(?:a|b)+$", "a*", "(a|b)*", "x\\d+y"] {
+        for safe in [
+            "^[a-z]+$",
+            "^(a+)+",
+            "^a+$",
+            "^(a|b)*c",
+            "^(?:a|b)+$",
+            "a*",
+            "(a|b)*",
+            "x\\d+y",
+        ] {
             assert_eq!(verdict(safe), Verdict::Safe, "{safe}");
         }
         assert!(matches!(verdict("("), Verdict::Invalid(_)));
@@ -471,9 +576,11 @@ mod tests {
 
     #[test]
     fn the_attack_is_what_it_says() {
-        let Verdict::Vulnerable(attack) = verdict("^(a+)+$") else { panic!() };
+        let Verdict::Vulnerable(attack) = verdict("^(a+)+$") else {
+            panic!()
+        };
         let [(n, small), (_, large)] = attack.proof;
-        assert_eq!(steps("^(a+)+$", "", &attack.input(n)), Some(small));
+        assert_eq!(steps("^(a+)+$", "", &attack.input(n), u64::MAX), Some(small));
         assert!(large > 16 * small);
         assert!(attack.javascript().contains(".repeat(30)"), "{}", attack.javascript());
     }

@@ -7,14 +7,29 @@ use oxc_allocator::Allocator;
 use oxc_regular_expression::ast::{Disjunction, Term};
 use oxc_regular_expression::{LiteralParser, Options};
 
-use super::{check, Attack, Verdict};
+use super::{check, Attack, Complexity, Verdict};
 
-pub fn suggest(source: &str, flags: &str, _attack: &Attack) -> Option<String> {
-    if let Some(rewritten) = flatten_nested(source, flags).filter(|r| check(r, flags) == Verdict::Safe) {
-        return Some(format!("/{rewritten}/{flags} matches the same text without the ambiguity"));
+pub fn suggest(source: &str, flags: &str, attack: &Attack) -> Option<String> {
+    if let Some(rewritten) = flatten_nested(source, flags) {
+        match check(&rewritten, flags) {
+            Verdict::Safe => {
+                return Some(format!(
+                    "/{rewritten}/{flags} matches the same text without the ambiguity"
+                ))
+            }
+            Verdict::Vulnerable(left) if attack.complexity == Complexity::Exponential => {
+                return Some(format!(
+                    "/{rewritten}/{flags} matches the same text without the exponential blow-up (it is still {} on {}: bound the input too)",
+                    left.complexity,
+                    left.javascript()
+                ));
+            }
+            _ => {}
+        }
     }
     let trims_end = source.ends_with("\\s+$") || source.ends_with("\\s*$");
-    (trims_end && !flags.contains('m')).then(|| "trim with str.trimEnd() (or str.trim()) instead of a regular expression".into())
+    (trims_end && !flags.contains('m'))
+        .then(|| "trim with str.trimEnd() (or str.trim()) instead of a regular expression".into())
 }
 
 /// `(x+)+`, `(x*)*`, `(?:x+)*`…: the outer quantifier adds only more ways

@@ -36,7 +36,11 @@ impl Flags {
 
     /// The largest character the pattern's input can hold.
     pub fn max_char(&self) -> u32 {
-        if self.unicode { MAX_UNICODE } else { MAX_UTF16 }
+        if self.unicode {
+            MAX_UNICODE
+        } else {
+            MAX_UTF16
+        }
     }
 }
 
@@ -207,7 +211,11 @@ impl Lowering {
             Term::UnicodePropertyEscape(property) => {
                 let set = unicode_property(&property.name, property.value.as_deref())
                     .ok_or_else(|| unsupported("a Unicode property it does not know"))?;
-                let set = if property.negative { set.complement(self.max) } else { set };
+                let set = if property.negative {
+                    set.complement(self.max)
+                } else {
+                    set
+                };
                 self.chars(set, flags)
             }
             Term::CharacterClass(class) => Node::Chars(self.class(class, flags)?),
@@ -247,14 +255,16 @@ impl Lowering {
         let mut parts = Vec::with_capacity(class.body.len());
         for content in &class.body {
             parts.push(match content {
-                CharacterClassContents::CharacterClassRange(range) => {
-                    CharSet::range(range.min.value, range.max.value)
-                }
+                CharacterClassContents::CharacterClassRange(range) => CharSet::range(range.min.value, range.max.value),
                 CharacterClassContents::CharacterClassEscape(escape) => class_escape(escape.kind, self.max),
                 CharacterClassContents::UnicodePropertyEscape(property) => {
                     let set = unicode_property(&property.name, property.value.as_deref())
                         .ok_or_else(|| unsupported("a Unicode property it does not know"))?;
-                    if property.negative { set.complement(self.max) } else { set }
+                    if property.negative {
+                        set.complement(self.max)
+                    } else {
+                        set
+                    }
                 }
                 CharacterClassContents::Character(c) => CharSet::single(c.value),
                 CharacterClassContents::NestedCharacterClass(nested) => self.class(nested, flags)?,
@@ -275,9 +285,9 @@ impl Lowering {
         let set = match class.kind {
             CharacterClassContentsKind::Union => parts.fold(first, |all, part| all.union(&part)),
             CharacterClassContentsKind::Intersection => parts.fold(first, |all, part| all.intersect(&part)),
-            CharacterClassContentsKind::Subtraction => parts.fold(first, |all, part| {
-                all.intersect(&part.complement(self.max))
-            }),
+            CharacterClassContentsKind::Subtraction => {
+                parts.fold(first, |all, part| all.intersect(&part.complement(self.max)))
+            }
         };
         let set = if flags.ignore_case { set.case_closed() } else { set };
         Ok(if class.negative { set.complement(self.max) } else { set })
@@ -322,10 +332,13 @@ fn class_escape(kind: CharacterClassEscapeKind, max: u32) -> CharSet {
 /// own Unicode tables (which follow the same Unicode version closely
 /// enough for telling which characters two parts of a pattern share).
 fn unicode_property(name: &str, value: Option<&str>) -> Option<CharSet> {
+    // `\p{Ll}` is `\p{General_Category=Ll}`.
+    let (name, value) = match (name, value) {
+        ("General_Category" | "gc", Some(category)) => (category, None),
+        other => other,
+    };
     let predicate: fn(char) -> bool = match (name, value) {
-        ("L" | "Letter" | "Alphabetic" | "Alpha", None) | ("General_Category" | "gc", Some("L" | "Letter")) => {
-            char::is_alphabetic
-        }
+        ("L" | "Letter" | "Alphabetic" | "Alpha", None) => char::is_alphabetic,
         ("Lu" | "Uppercase_Letter" | "Uppercase" | "Upper", None) => char::is_uppercase,
         ("Ll" | "Lowercase_Letter" | "Lowercase" | "Lower", None) => char::is_lowercase,
         ("N" | "Number" | "Nd" | "Decimal_Number" | "digit", None) => char::is_numeric,
@@ -360,7 +373,9 @@ mod tests {
     #[test]
     fn flags_shape_the_nodes() {
         let regex = parse("a.", "is").unwrap();
-        let Node::Concat(parts) = &regex.root else { panic!("{:?}", regex.root) };
+        let Node::Concat(parts) = &regex.root else {
+            panic!("{:?}", regex.root)
+        };
         let Node::Chars(a) = &parts[0] else { panic!() };
         assert!(a.contains('A' as u32));
         let Node::Chars(dot) = &parts[1] else { panic!() };
@@ -372,9 +387,13 @@ mod tests {
 
     #[test]
     fn classes_combine() {
-        let Node::Chars(set) = parse("[^a-c\\d]", "").unwrap().root else { panic!() };
+        let Node::Chars(set) = parse("[^a-c\\d]", "").unwrap().root else {
+            panic!()
+        };
         assert!(!set.contains('b' as u32) && !set.contains('5' as u32) && set.contains('z' as u32));
-        let Node::Chars(set) = parse("[\\w--[a-z]]", "v").unwrap().root else { panic!() };
+        let Node::Chars(set) = parse("[\\w--[a-z]]", "v").unwrap().root else {
+            panic!()
+        };
         assert!(!set.contains('q' as u32) && set.contains('Q' as u32));
     }
 }
