@@ -2,7 +2,7 @@
 //! one pattern (`check PATTERN`), a list of them (`check --from FILE`, JSON
 //! lines), or every literal pattern in a tree (`list DIR`).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -85,22 +85,17 @@ fn check_one(pattern: &str, flags: &str) -> ExitCode {
 }
 
 fn check_lines(file: &std::path::Path) -> ExitCode {
-    let input = match std::fs::File::open(file) {
-        Ok(f) => std::io::BufReader::new(f),
+    let input = match std::fs::read_to_string(file) {
+        Ok(text) => text,
         Err(error) => {
             eprintln!("portcullis regex check: {}: {error}", file.display());
             return ExitCode::from(2);
         }
     };
-    let mut out = std::io::stdout().lock();
-    for (number, line) in input.lines().enumerate() {
-        let parsed = line
-            .map_err(|e| e.to_string())
-            .and_then(|l| serde_json::from_str::<Value>(&l).map_err(|e| e.to_string()));
-        let (source, flags) = match &parsed {
-            Ok(v) => (v["source"].as_str(), v["flags"].as_str().unwrap_or("")),
-            Err(_) => (None, ""),
-        };
+    let mut patterns = Vec::new();
+    for (number, line) in input.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let parsed = serde_json::from_str::<Value>(line).ok();
+        let source = parsed.as_ref().and_then(|v| v["source"].as_str().map(str::to_owned));
         let Some(source) = source else {
             eprintln!(
                 "portcullis regex check: {}:{}: not a JSON object with \"source\"",
@@ -109,7 +104,29 @@ fn check_lines(file: &std::path::Path) -> ExitCode {
             );
             return ExitCode::from(2);
         };
-        if writeln!(out, "{}", verdict_json(source, flags)).is_err() {
+        let flags = parsed
+            .as_ref()
+            .and_then(|v| v["flags"].as_str())
+            .unwrap_or("")
+            .to_owned();
+        patterns.push((source, flags));
+    }
+    // Shared out across the cores; written in the input's order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = patterns.len().div_ceil(threads).max(1);
+    let verdicts: Vec<Value> = std::thread::scope(|scope| {
+        let workers: Vec<_> = patterns
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(s, f)| verdict_json(s, f)).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    let mut out = std::io::stdout().lock();
+    for verdict in verdicts {
+        if writeln!(out, "{verdict}").is_err() {
             return ExitCode::from(2);
         }
     }

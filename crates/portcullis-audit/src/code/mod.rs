@@ -83,7 +83,10 @@ fn in_parallel<T: Send>(files: &[PathBuf], work: impl Fn(&Path) -> Vec<T> + Sync
             .iter()
             .map(|chunk| scope.spawn(move || chunk.iter().flat_map(|f| work(f)).collect::<Vec<_>>()))
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
     })
 }
 

@@ -60,11 +60,16 @@ impl CharSet {
     }
 
     pub fn union(&self, other: &CharSet) -> CharSet {
-        let mut set = self.clone();
-        for &(low, high) in &other.ranges {
-            set.add(low, high);
+        let mut all: Vec<(u32, u32)> = self.ranges.iter().chain(&other.ranges).copied().collect();
+        all.sort_unstable();
+        let mut ranges: Vec<(u32, u32)> = Vec::with_capacity(all.len());
+        for (low, high) in all {
+            match ranges.last_mut() {
+                Some((_, last)) if low <= last.saturating_add(1) => *last = (*last).max(high),
+                _ => ranges.push((low, high)),
+            }
         }
-        set
+        CharSet { ranges }
     }
 
     pub fn intersect(&self, other: &CharSet) -> CharSet {
@@ -138,18 +143,35 @@ impl CharSet {
     /// flag compares characters case-folded). Very large ranges are taken
     /// as they are: they hold their other cases already in practice.
     pub fn case_closed(&self) -> CharSet {
-        let mut set = self.clone();
+        let mut others: Vec<u32> = Vec::new();
         for &(low, high) in &self.ranges {
             if high - low > 0x3000 {
                 continue;
             }
             for c in (low..=high).filter_map(char::from_u32) {
-                for other in c.to_lowercase().chain(c.to_uppercase()) {
-                    set.add(other as u32, other as u32);
-                }
+                others.extend(
+                    c.to_lowercase()
+                        .chain(c.to_uppercase())
+                        .map(u32::from)
+                        .filter(|&o| o != c as u32),
+                );
             }
         }
-        set
+        others.sort_unstable();
+        others.dedup();
+        self.union(&CharSet::from_sorted(others))
+    }
+
+    /// The set of sorted, distinct characters, built in one pass.
+    pub fn from_sorted(chars: impl IntoIterator<Item = u32>) -> CharSet {
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for c in chars {
+            match ranges.last_mut() {
+                Some((_, high)) if *high + 1 == c => *high = c,
+                _ => ranges.push((c, c)),
+            }
+        }
+        CharSet { ranges }
     }
 }
 

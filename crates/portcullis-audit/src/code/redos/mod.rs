@@ -499,6 +499,11 @@ fn measure(prover: &Prover, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)
     let mut at_n = steps(&suffix, n)?;
     while at_n < 20_000 && n < 2_048 {
         match steps(&suffix, 2 * n) {
+            // Twice the input for barely twice the work, twice over, well
+            // past the cost of a start: linear, no need to go on.
+            Some(more) if at_n > 4_000 && more < at_n * 9 / 4 && steps(&suffix, 4 * n)? < more * 9 / 4 => {
+                return None;
+            }
             Some(more) => (n, at_n) = (2 * n, more),
             None => break,
         }

@@ -4,6 +4,7 @@
 //! `s` and `m` meanings, group names become indices.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use oxc_allocator::Allocator;
 use oxc_regular_expression::ast::{
@@ -355,15 +356,17 @@ fn unicode_property(name: &str, value: Option<&str>) -> Option<CharSet> {
         }
         _ => return None,
     };
-    // Runs of characters with the property, found in one pass.
-    let mut ranges: Vec<(u32, u32)> = Vec::new();
-    for c in (0..=MAX_UNICODE).filter_map(char::from_u32).filter(|&c| predicate(c)) {
-        match ranges.last_mut() {
-            Some((_, high)) if *high + 1 == c as u32 => *high = c as u32,
-            _ => ranges.push((c as u32, c as u32)),
-        }
-    }
-    Some(CharSet::from_ranges(ranges))
+    // Built once per property for the whole run: a pass over every code
+    // point.
+    static BUILT: OnceLock<Mutex<HashMap<String, CharSet>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let set = built.entry(name.to_owned()).or_insert_with(|| {
+        CharSet::from_sorted((0..=MAX_UNICODE).filter(|&c| char::from_u32(c).is_some_and(predicate)))
+    });
+    Some(set.clone())
 }
 
 #[cfg(test)]
