@@ -2,7 +2,8 @@
 //! TypeScript (as git sees them: `.gitignore` honoured, `node_modules`
 //! skipped), parsed with oxc, across the machine's cores, and read by the
 //! rules in [`rules`]. A file that does not parse is reported and the rest
-//! goes on.
+//! goes on. Then a second pass follows request data that one file passes
+//! to a function another file defines (see [`taint`]).
 
 mod files;
 pub mod redos;
@@ -10,6 +11,7 @@ mod rules;
 mod taint;
 mod templates;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use oxc_allocator::Allocator;
@@ -28,11 +30,62 @@ pub struct CodeAudit {
 /// too.
 pub fn audit(dir: &Path, include_deps: bool) -> CodeAudit {
     let (files, mut findings) = files::project_files(dir, include_deps);
-    findings.extend(in_parallel(&files, |file| check_file(dir, file)));
+    let read = in_parallel(&files, |file| vec![check_file(dir, file)]);
+    // Each name a file calls with request data, where exactly one other
+    // file defines it.
+    let mut definers: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, file) in read.iter().enumerate() {
+        for name in &file.defines {
+            definers.entry(name.clone()).or_default().push(i);
+        }
+    }
+    let mut seeds: HashMap<usize, Vec<taint::Call>> = HashMap::new();
+    let mut found: HashSet<(&'static str, String, Option<u32>)> = HashSet::new();
+    for (i, file) in read.into_iter().enumerate() {
+        for call in file.calls {
+            if let Some(&[j]) = definers.get(call.name.as_str()).map(Vec::as_slice) {
+                if j != i {
+                    seeds.entry(j).or_default().push(call);
+                }
+            }
+        }
+        for finding in file.findings {
+            found.insert((finding.rule, finding.evidence.location.clone(), finding.evidence.line));
+            findings.push(finding);
+        }
+    }
+    let seeded: Vec<(&PathBuf, Vec<taint::Call>)> = seeds.into_iter().map(|(i, calls)| (&files[i], calls)).collect();
+    let followed = in_parallel(&seeded, |(file, calls)| follow_into(dir, file, calls));
+    findings.extend(
+        followed
+            .into_iter()
+            .filter(|f| found.insert((f.rule, f.evidence.location.clone(), f.evidence.line))),
+    );
     CodeAudit {
         files: files.len(),
         findings,
     }
+}
+
+/// What reading one file gave: its findings, the names it defines, and
+/// its calls with request data to names it does not.
+#[derive(Default)]
+struct FileRead {
+    findings: Vec<Finding>,
+    defines: Vec<String>,
+    calls: Vec<taint::Call>,
+}
+
+/// The second pass: `calls` from other files followed into `path`'s
+/// functions.
+fn follow_into(dir: &Path, path: &Path, calls: &[taint::Call]) -> Vec<Finding> {
+    let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+    let Ok(text) = read_source(path) else { return Vec::new() };
+    let source_type = SourceType::from_path(path).unwrap_or_default();
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, &text, source_type).parse();
+    let lines = rules::Lines::new(&text);
+    rules::follow(&shown, &text, &lines, &parsed.program, calls.to_vec())
 }
 
 /// A regular expression with a literal pattern, where the code has it.
@@ -72,11 +125,11 @@ pub fn regexes(dir: &Path, include_deps: bool) -> Vec<FoundRegex> {
 
 /// `work` on every file, the files shared out across the machine's cores;
 /// the results in file order.
-fn in_parallel<T: Send>(files: &[PathBuf], work: impl Fn(&Path) -> Vec<T> + Sync) -> Vec<T> {
+fn in_parallel<I: Sync, T: Send>(items: &[I], work: impl Fn(&I) -> Vec<T> + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(files.len().max(1));
-    let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(threads).max(1)).collect();
+        .min(items.len().max(1));
+    let chunks: Vec<&[I]> = items.chunks(items.len().div_ceil(threads).max(1)).collect();
     let work = &work;
     std::thread::scope(|scope| {
         let workers: Vec<_> = chunks
@@ -109,7 +162,11 @@ fn read_source(path: &Path) -> Result<String, String> {
 /// vendor file): skipped, and said so.
 const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 
-fn check_file(dir: &Path, path: &Path) -> Vec<Finding> {
+fn check_file(dir: &Path, path: &Path) -> FileRead {
+    let findings = |findings| FileRead {
+        findings,
+        ..FileRead::default()
+    };
     let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
     let skip = |why: String| {
         vec![Finding {
@@ -124,11 +181,11 @@ fn check_file(dir: &Path, path: &Path) -> Vec<Finding> {
     };
     let text = match read_source(path) {
         Ok(text) => text,
-        Err(why) => return skip(why),
+        Err(why) => return findings(skip(why)),
     };
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
     if templates::is_template(extension) {
-        return templates::check(&shown, extension, &text);
+        return findings(templates::check(&shown, extension, &text));
     }
     let source_type = SourceType::from_path(path).unwrap_or_default();
     let allocator = Allocator::default();
@@ -153,7 +210,12 @@ fn check_file(dir: &Path, path: &Path) -> Vec<Finding> {
             fix: "fix the syntax error (or, for a template or generated file, ignore it in .gitignore)".into(),
         };
         finding.evidence.column = Some(column);
-        return vec![finding];
+        return findings(vec![finding]);
     }
-    rules::check(&shown, &text, &lines, &parsed.program, source_type)
+    let (findings, calls) = rules::check(&shown, &text, &lines, &parsed.program, source_type);
+    FileRead {
+        findings,
+        defines: taint::Taint::defined(&parsed.program),
+        calls,
+    }
 }

@@ -158,7 +158,22 @@ pub fn evidence_at(file: &str, text: &str, lines: &Lines, span: Span) -> Evidenc
     evidence
 }
 
-impl Checker<'_> {
+impl<'t> Checker<'t> {
+    fn new(file: &'t str, text: &'t str, lines: &'t Lines) -> Self {
+        Checker {
+            file,
+            text,
+            lines,
+            findings: Vec::new(),
+            modules: HashMap::new(),
+            names: Vec::new(),
+            express_app: None,
+            helmet: false,
+            powered_by_off: false,
+            strict_function: false,
+        }
+    }
+
     fn report(&mut self, rule: &'static str, severity: Severity, span: Span, title: String, fix: &str) {
         let evidence = evidence_at(self.file, self.text, self.lines, span);
         let line = evidence.line.unwrap_or_default();
@@ -604,19 +619,8 @@ pub fn check<'a>(
     lines: &Lines,
     program: &'a Program<'a>,
     source_type: SourceType,
-) -> Vec<Finding> {
-    let mut checker = Checker {
-        file,
-        text,
-        lines,
-        findings: Vec::new(),
-        modules: HashMap::new(),
-        names: Vec::new(),
-        express_app: None,
-        helmet: false,
-        powered_by_off: false,
-        strict_function: false,
-    };
+) -> (Vec<Finding>, Vec<super::taint::Call>) {
+    let mut checker = Checker::new(file, text, lines);
     checker.visit_program(program);
     if let Some(span) = checker
         .express_app
@@ -664,7 +668,23 @@ pub fn check<'a>(
         lines,
         &super::redos::sites(text, program),
     ));
-    findings
+    (findings, taint.calls)
+}
+
+/// The taint rules' findings when other files' `calls` with request data
+/// are followed into this file's functions.
+pub fn follow<'a>(
+    file: &str,
+    text: &str,
+    lines: &Lines,
+    program: &'a Program<'a>,
+    calls: Vec<super::taint::Call>,
+) -> Vec<Finding> {
+    let mut checker = Checker::new(file, text, lines);
+    checker.visit_program(program);
+    let mut taint = super::taint::Taint::new(file, text, lines, &checker.modules);
+    taint.follow(program, calls);
+    taint.findings
 }
 
 #[cfg(test)]
@@ -678,6 +698,7 @@ mod tests {
         assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
         let lines = Lines::new(code);
         check("app.js", code, &lines, &parsed.program, source_type)
+            .0
             .into_iter()
             .map(|f| f.rule)
             .filter(|r| *r != "code.no-use-strict")
@@ -769,7 +790,11 @@ mod tests {
         let allocator = oxc_allocator::Allocator::default();
         let code = "function Dao(db) { \"use strict\"; this.db = db; }";
         let parsed = oxc_parser::Parser::new(&allocator, code, SourceType::cjs()).parse();
-        assert!(check("dao.js", code, &Lines::new(code), &parsed.program, SourceType::cjs()).is_empty());
+        assert!(
+            check("dao.js", code, &Lines::new(code), &parsed.program, SourceType::cjs())
+                .0
+                .is_empty()
+        );
     }
 
     #[test]

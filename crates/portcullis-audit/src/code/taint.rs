@@ -5,8 +5,12 @@
 //! within a function and its closures, and into the functions of the same
 //! file it is passed to, until it reaches a sink: SQL, a shell, code, an
 //! HTML answer, a file path, a redirect, `require`, a regular expression,
-//! a NoSQL query built from the request itself, a deserializer, an
-//! outgoing request's URL.
+//! a NoSQL query built from the request itself or a `$where` built from
+//! it, a deserializer, an outgoing request's URL.
+//!
+//! Across files, one step: a tainted argument to a function or method
+//! defined in exactly one other file of the project (a route calling its
+//! DAO) is followed into it there ([`Taint::follow`]).
 //!
 //! The model is flow-insensitive within a function (once tainted, a name
 //! stays tainted), names are matched by name (shadowing is not modelled),
@@ -22,10 +26,41 @@ use oxc_span::{GetSpan, Span};
 use super::rules::Lines;
 use crate::report::{Evidence, Finding, Item, Severity};
 
-/// How a value came to be tainted: each step's line and what it says.
+/// How a value came to be tainted: each step's file, line and what it
+/// says.
 #[derive(Debug, Clone)]
-struct Trace {
-    steps: Vec<(u32, String)>,
+pub struct Trace {
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Step {
+    file: String,
+    line: u32,
+    text: String,
+}
+
+impl Trace {
+    /// `step` added, unless the last step is on the same line.
+    fn then(mut self, step: Step) -> Self {
+        if self
+            .steps
+            .last()
+            .is_none_or(|last| (&last.file, last.line) != (&step.file, step.line))
+        {
+            self.steps.push(step);
+        }
+        self
+    }
+}
+
+/// A tainted argument passed to a function this file does not define: the
+/// function's name, the argument's index, and how it was tainted.
+#[derive(Clone)]
+pub struct Call {
+    pub name: String,
+    pub index: usize,
+    pub trace: Trace,
 }
 
 /// What reaches each kind of sink, and what to do instead.
@@ -98,7 +133,7 @@ fn is_request(name: &str) -> bool {
     matches!(name, "req" | "request")
 }
 
-/// A function of the file, by name: its parameters and body.
+/// A function or method of the file, by name: its parameters and body.
 struct Declared<'a> {
     params: Vec<String>,
     body: &'a FunctionBody<'a>,
@@ -112,6 +147,11 @@ pub struct Taint<'t, 'a> {
     scopes: Vec<HashMap<String, Trace>>,
     /// The file's named functions, for following a tainted argument in.
     functions: HashMap<String, Declared<'a>>,
+    /// Its methods (`this.name = (…) => {…}`, `exports.name = function`,
+    /// `X.prototype.name = …`), for calls `object.name(…)`.
+    methods: HashMap<String, Declared<'a>>,
+    /// Tainted arguments to functions defined elsewhere.
+    pub calls: Vec<Call>,
     /// (function, parameter index, trace) met at call sites.
     pending: Vec<(String, usize, Trace)>,
     modules: &'t HashMap<String, String>,
@@ -126,6 +166,8 @@ impl<'t, 'a> Taint<'t, 'a> {
             lines,
             scopes: vec![HashMap::new()],
             functions: HashMap::new(),
+            methods: HashMap::new(),
+            calls: Vec::new(),
             pending: Vec::new(),
             modules,
             findings: Vec::new(),
@@ -137,6 +179,26 @@ impl<'t, 'a> Taint<'t, 'a> {
     pub fn run(&mut self, program: &'a Program<'a>) {
         self.collect(program);
         self.visit_program(program);
+        self.follow_pending();
+    }
+
+    /// Follows tainted arguments other files pass to this file's functions
+    /// and methods (`calls` of theirs) into them.
+    pub fn follow(&mut self, program: &'a Program<'a>, calls: Vec<Call>) {
+        self.collect(program);
+        self.pending = calls.into_iter().map(|c| (c.name, c.index, c.trace)).collect();
+        self.follow_pending();
+    }
+
+    /// The names of the functions and methods this file defines.
+    pub fn defined(program: &'a Program<'a>) -> Vec<String> {
+        let mut names = HashMap::new();
+        let mut methods = HashMap::new();
+        gather(program, &mut names, &mut methods);
+        names.into_keys().chain(methods.into_keys()).collect()
+    }
+
+    fn follow_pending(&mut self) {
         let mut done: Vec<(String, usize)> = Vec::new();
         for _ in 0..4 {
             let pending = std::mem::take(&mut self.pending);
@@ -151,6 +213,7 @@ impl<'t, 'a> Taint<'t, 'a> {
                 let Some((param, body)) = self
                     .functions
                     .get(&name)
+                    .or_else(|| self.methods.get(&name))
                     .and_then(|f| f.params.get(index).map(|p| (p.clone(), f.body)))
                 else {
                     continue;
@@ -164,33 +227,17 @@ impl<'t, 'a> Taint<'t, 'a> {
     }
 
     fn collect(&mut self, program: &'a Program<'a>) {
-        for statement in &program.body {
-            let (name, function) = match statement {
-                Statement::FunctionDeclaration(f) => (f.id.as_ref().map(|i| i.name.to_string()), Some(&**f)),
-                _ => (None, None),
-            };
-            if let (Some(name), Some(function), Some(body)) = (name, function, function.and_then(|f| f.body.as_deref()))
-            {
-                let params = function
-                    .params
-                    .items
-                    .iter()
-                    .map(|p| {
-                        p.pattern
-                            .get_identifier_name()
-                            .map(|n| n.to_string())
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                self.functions.insert(name, Declared { params, body });
-            }
-        }
+        gather(program, &mut self.functions, &mut self.methods);
     }
 
-    fn line_text(&self, span: Span) -> (u32, String) {
+    fn step(&self, span: Span) -> Step {
         let (line, _) = self.lines.position(span.start);
         let text = self.lines.line(self.text, line).trim();
-        (line, text.chars().take(160).collect())
+        Step {
+            file: self.file.to_owned(),
+            line,
+            text: text.chars().take(160).collect(),
+        }
     }
 
     fn lookup(&self, name: &str) -> Option<&Trace> {
@@ -221,9 +268,8 @@ impl<'t, 'a> Taint<'t, 'a> {
             other => {
                 let member = other.as_member_expression()?;
                 if self.is_source(other) {
-                    let (line, text) = self.line_text(other.span());
                     return Some(Trace {
-                        steps: vec![(line, text)],
+                        steps: vec![self.step(other.span())],
                     });
                 }
                 self.tainted(member.object())
@@ -251,9 +297,8 @@ impl<'t, 'a> Taint<'t, 'a> {
             if matches!(member.object().get_inner_expression(), Expression::Identifier(id) if is_request(&id.name))
                 && matches!(name, "get" | "param" | "header")
             {
-                let (line, text) = self.line_text(call.span);
                 return Some(Trace {
-                    steps: vec![(line, text)],
+                    steps: vec![self.step(call.span)],
                 });
             }
         }
@@ -279,14 +324,11 @@ impl<'t, 'a> Taint<'t, 'a> {
     }
 
     fn taint_names(&mut self, pattern: &BindingPattern, trace: &Trace, span: Span) {
-        let step = self.line_text(span);
+        let step = self.step(span);
         let mut names = Vec::new();
         collect_names(pattern, &mut names);
         for name in names {
-            let mut trace = trace.clone();
-            if trace.steps.last().map(|s| s.0) != Some(step.0) {
-                trace.steps.push(step.clone());
-            }
+            let trace = trace.clone().then(step.clone());
             if let Some(scope) = self.scopes.last_mut() {
                 scope.insert(name, trace);
             }
@@ -302,10 +344,9 @@ impl<'t, 'a> Taint<'t, 'a> {
         {
             return;
         }
-        let (_, text) = self.line_text(span);
-        let mut excerpt = vec![text];
-        for (step_line, step) in &trace.steps {
-            excerpt.push(format!("from {}:{step_line}: {step}", self.file));
+        let mut excerpt = vec![self.step(span).text];
+        for step in &trace.steps {
+            excerpt.push(format!("from {}:{}: {}", step.file, step.line, step.text));
         }
         let mut evidence = Evidence::in_file(self.file, line, excerpt.join("\n"));
         evidence.column = Some(column);
@@ -383,6 +424,112 @@ impl<'t, 'a> Taint<'t, 'a> {
     }
 }
 
+/// The file's top-level function declarations, and its methods anywhere:
+/// `this.name = …`, `exports.name = …`, `module.exports.name = …`,
+/// `X.prototype.name = …` assigned a function.
+fn gather<'a>(
+    program: &'a Program<'a>,
+    functions: &mut HashMap<String, Declared<'a>>,
+    methods: &mut HashMap<String, Declared<'a>>,
+) {
+    for statement in &program.body {
+        if let Statement::FunctionDeclaration(f) = statement {
+            if let (Some(id), Some(body)) = (&f.id, f.body.as_deref()) {
+                functions.insert(id.name.to_string(), declared(&f.params, body));
+            }
+        }
+    }
+    methods_in(&program.body, methods);
+}
+
+fn declared<'a>(params: &FormalParameters<'a>, body: &'a FunctionBody<'a>) -> Declared<'a> {
+    let params = params
+        .items
+        .iter()
+        .map(|p| {
+            p.pattern
+                .get_identifier_name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    Declared { params, body }
+}
+
+/// The body of a function expression (`function () {…}`, `() => {…}`),
+/// with its parameters; not a concise arrow's (nothing to follow a
+/// parameter through).
+fn function_of<'a>(expression: &'a Expression<'a>) -> Option<(&'a FormalParameters<'a>, &'a FunctionBody<'a>)> {
+    match expression.get_inner_expression() {
+        Expression::ArrowFunctionExpression(arrow) => match &arrow.body {
+            ArrowFunctionBody::FunctionBody(body) => Some((&arrow.params, body)),
+            _ => None,
+        },
+        Expression::FunctionExpression(f) => f.body.as_deref().map(|body| (&*f.params, body)),
+        _ => None,
+    }
+}
+
+/// Methods where modules define them: assigned to `this`, `exports`,
+/// `module.exports` or a prototype, or properties of an object assigned to
+/// `module.exports`, in the file's statements and in the bodies of the
+/// functions that hold them (a constructor function, `module.exports =
+/// function (app) {…}`).
+fn methods_in<'a>(statements: &'a [Statement<'a>], methods: &mut HashMap<String, Declared<'a>>) {
+    for statement in statements {
+        match statement {
+            Statement::FunctionDeclaration(f) => {
+                if let Some(body) = f.body.as_deref() {
+                    methods_in(&body.statements, methods);
+                }
+            }
+            Statement::VariableDeclaration(declaration) => {
+                for init in declaration.declarations.iter().filter_map(|d| d.init.as_ref()) {
+                    if let Some((_, body)) = function_of(init) {
+                        methods_in(&body.statements, methods);
+                    }
+                }
+            }
+            Statement::ExpressionStatement(statement) => {
+                if let Expression::AssignmentExpression(assignment) = &statement.expression {
+                    method_assigned(assignment, methods);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn method_assigned<'a>(assignment: &'a AssignmentExpression<'a>, methods: &mut HashMap<String, Declared<'a>>) {
+    let Some(member) = assignment.left.as_member_expression() else {
+        return;
+    };
+    let owner = match member.object().get_inner_expression() {
+        Expression::ThisExpression(_) => true,
+        Expression::Identifier(id) => matches!(id.name.as_str(), "exports" | "module"),
+        other => other
+            .as_member_expression()
+            .and_then(|m| m.static_property_name())
+            .is_some_and(|p| matches!(p, "exports" | "prototype")),
+    };
+    let function = function_of(&assignment.right);
+    if let (true, Some(name), Some((params, body))) = (owner, member.static_property_name(), function) {
+        methods.insert(name.to_owned(), declared(params, body));
+    }
+    if let Some((_, body)) = function {
+        methods_in(&body.statements, methods);
+    }
+    if let Expression::ObjectExpression(object) = assignment.right.get_inner_expression() {
+        for property in &object.properties {
+            if let ObjectPropertyKind::ObjectProperty(p) = property {
+                if let (Some(name), Some((params, body))) = (p.key.static_name(), function_of(&p.value)) {
+                    methods.insert(name.to_string(), declared(params, body));
+                }
+            }
+        }
+    }
+}
+
 /// A shell is asked for: `spawn(cmd, args, { shell: true })`.
 fn has_shell(call: &CallExpression) -> bool {
     call.arguments.iter().filter_map(Argument::as_expression).any(|a| match a.get_inner_expression() {
@@ -429,12 +576,8 @@ impl<'a> Visit<'a> for Taint<'_, 'a> {
 
     fn visit_assignment_expression(&mut self, it: &AssignmentExpression<'a>) {
         walk::walk_assignment_expression(self, it);
-        if let (AssignmentTarget::AssignmentTargetIdentifier(id), Some(mut trace)) = (&it.left, self.tainted(&it.right))
-        {
-            let step = self.line_text(it.span);
-            if trace.steps.last().map(|s| s.0) != Some(step.0) {
-                trace.steps.push(step);
-            }
+        if let (AssignmentTarget::AssignmentTargetIdentifier(id), Some(trace)) = (&it.left, self.tainted(&it.right)) {
+            let trace = trace.then(self.step(it.span));
             let name = id.name.to_string();
             if let Some(scope) = self.scopes.last_mut() {
                 scope.insert(name, trace);
@@ -455,15 +598,42 @@ impl<'a> Visit<'a> for Taint<'_, 'a> {
                 self.report(sink, it.span, trace);
             }
         }
-        // A tainted argument to a function of this file: follow it in.
-        if let Expression::Identifier(callee) = it.callee.get_inner_expression() {
-            if self.functions.contains_key(callee.name.as_str()) {
-                for (index, argument) in it.arguments.iter().enumerate() {
-                    if let Some(mut trace) = argument.as_expression().and_then(|a| self.tainted(a)) {
-                        trace.steps.push(self.line_text(it.span));
-                        self.pending.push((callee.name.to_string(), index, trace));
-                    }
+        // A tainted argument to a function of this file: follow it in; to
+        // one defined elsewhere: say so, for the project to follow.
+        let (name, here) = match it.callee.get_inner_expression() {
+            Expression::Identifier(callee) => (
+                Some(callee.name.as_str()),
+                self.functions.contains_key(callee.name.as_str()),
+            ),
+            other => {
+                let name = other.as_member_expression().and_then(|m| m.static_property_name());
+                (name, name.is_some_and(|n| self.methods.contains_key(n)))
+            }
+        };
+        let Some(name) = name else { return };
+        for (index, argument) in it.arguments.iter().enumerate() {
+            if let Some(trace) = argument.as_expression().and_then(|a| self.tainted(a)) {
+                let trace = trace.then(self.step(it.span));
+                if here {
+                    self.pending.push((name.to_owned(), index, trace));
+                } else {
+                    self.calls.push(Call {
+                        name: name.to_owned(),
+                        index,
+                        trace,
+                    });
                 }
+            }
+        }
+    }
+
+    fn visit_object_property(&mut self, it: &ObjectProperty<'a>) {
+        walk::walk_object_property(self, it);
+        // `{ $where: "this.x == '" + input + "'" }`: JavaScript run by the
+        // database, whatever query it goes to.
+        if it.key.static_name().is_some_and(|k| k == "$where") {
+            if let Some(trace) = self.tainted(&it.value) {
+                self.report(&NOSQL, it.span, trace);
             }
         }
     }
@@ -542,6 +712,42 @@ mod tests {
             .map(|f| (f.rule, f.evidence.line.unwrap_or(0)))
             .collect();
         assert_eq!(found, [("taint.ssrf", 3), ("taint.ssrf", 4)]);
+    }
+
+    #[test]
+    fn a_where_built_from_the_request_is_nosql_injection() {
+        let code = "function list(req, res) {\n  const t = req.query.threshold;\n  const q = { $where: `this.stocks > '${t}'` };\n  const safe = { $where: 'this.stocks > 0', x: t };\n}";
+        assert_eq!(taint(code), [("taint.nosql-injection", 3)]);
+    }
+
+    #[test]
+    fn calls_to_methods_defined_elsewhere_are_handed_on_and_followed_there() {
+        let route = "function R(dao) {\n  this.show = (req, res) => {\n    const { t } = req.query;\n    dao.byThreshold(1, t, cb);\n    dao.byThreshold(parseInt(t), 2, cb);\n  };\n}";
+        let allocator = oxc_allocator::Allocator::default();
+        let parsed = oxc_parser::Parser::new(&allocator, route, oxc_span::SourceType::cjs()).parse();
+        let lines = Lines::new(route);
+        let modules = HashMap::new();
+        let mut taint = Taint::new("route.js", route, &lines, &modules);
+        taint.run(&parsed.program);
+        let calls: Vec<(String, usize)> = taint
+            .calls
+            .iter()
+            .filter(|c| c.name != "parseInt")
+            .map(|c| (c.name.clone(), c.index))
+            .collect();
+        assert_eq!(calls, [("byThreshold".to_owned(), 1)]);
+        let dao = "const DAO = function (db) {\n  this.byThreshold = (id, threshold, cb) => {\n    db.c.find({ $where: `this.x > '${threshold}'` }, cb);\n  };\n};\nmodule.exports = { DAO };";
+        let parsed_dao = oxc_parser::Parser::new(&allocator, dao, oxc_span::SourceType::cjs()).parse();
+        assert_eq!(Taint::defined(&parsed_dao.program), ["byThreshold"]);
+        let dao_lines = Lines::new(dao);
+        let mut followed = Taint::new("dao.js", dao, &dao_lines, &modules);
+        followed.follow(&parsed_dao.program, std::mem::take(&mut taint.calls));
+        assert_eq!(followed.findings.len(), 1);
+        let excerpt = &followed.findings[0].evidence.excerpt;
+        assert!(
+            excerpt.contains("from route.js:4: dao.byThreshold(1, t, cb);"),
+            "{excerpt}"
+        );
     }
 
     #[test]

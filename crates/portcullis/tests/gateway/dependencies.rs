@@ -89,7 +89,7 @@ fn nodegoat_is_reported_with_paths_dev_flags_fixes_and_its_deprecated_packages()
     assert_eq!(code, Some(1));
     assert_eq!(
         report["scope"],
-        "1479 installed packages, from package-lock.json v2; 4 source files"
+        "1479 installed packages, from package-lock.json v2; 6 source files"
     );
     let findings = report["findings"].as_array().unwrap();
     let titled = |start: &str| {
@@ -349,11 +349,14 @@ fn dvnas_sql_and_command_injections_and_its_other_flaws_are_found_exactly() {
 }
 
 #[test]
-fn nodegoats_eval_redirect_and_redos_are_found_exactly() {
+fn nodegoats_eval_redirect_where_and_redos_are_found_exactly() {
     let (_, report) = audit(&fixtures().join("projects/nodegoat"));
-    // Written from reading NodeGoat's contributions.js, index.js, profile.js
-    // and server.js.
+    // Written from reading NodeGoat's contributions.js, index.js, profile.js,
+    // allocations.js with its DAO, and server.js.
     let mut expected: Vec<(String, String)> = [
+        // The threshold from req.query, passed by the allocations route to
+        // its DAO, which builds a $where of it (another file).
+        ("app/data/allocations-dao.js:78", "taint.nosql-injection"),
         // handleContributionsUpdate: eval(req.body.preTax), afterTax, roth.
         ("app/routes/contributions.js:32", "taint.code-injection"),
         ("app/routes/contributions.js:33", "taint.code-injection"),
@@ -372,4 +375,19 @@ fn nodegoats_eval_redirect_and_redos_are_found_exactly() {
     .collect();
     expected.sort();
     assert_eq!(code_findings(&report), expected, "{report:#}");
+    let nosql = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "taint.nosql-injection")
+        .unwrap();
+    let path = nosql["evidence"]["excerpt"].as_str().unwrap();
+    assert!(
+        path.contains("from app/routes/allocations.js:21: } = req.query;"),
+        "{path}"
+    );
+    assert!(
+        path.contains("from app/routes/allocations.js:23: allocationsDAO.getByUserIdAndThreshold(userId, threshold"),
+        "{path}"
+    );
 }
