@@ -221,6 +221,7 @@ impl<'t> Checker<'t> {
         let last_part = call.callee_name().unwrap_or_default().to_owned();
         self.chained(call, &last_part);
         self.xml_entities(call, &last_part);
+        self.escaping_off(call);
         let Some(callee) = dotted(&call.callee) else {
             return;
         };
@@ -305,6 +306,56 @@ impl<'t> Checker<'t> {
                 call.span,
                 format!("{method}() with noent: true expands external entities (XXE: files and URLs read into the document)"),
                 "leave noent off (libxmljs's default), or parse with a parser that never expands entities",
+            );
+        }
+    }
+
+    /// A template engine told not to escape what it outputs:
+    /// `swig.setDefaults({ autoescape: false })`, nunjucks's
+    /// `configure({ autoescape: false })`, Handlebars's `compile(t, {
+    /// noEscape: true })`. Every `{{ x }}` is then raw HTML.
+    fn escaping_off(&mut self, call: &CallExpression) {
+        let Some(callee) = dotted(&call.callee) else { return };
+        // The engine by its require, or by the name it is usually given
+        // (`Handlebars.compile`), for code that gets it from elsewhere.
+        let engine = self
+            .module_of(&callee)
+            .map(str::to_owned)
+            .or_else(|| callee.split('.').next().map(str::to_ascii_lowercase));
+        let Some(engine) = engine.filter(|m| {
+            matches!(
+                m.as_str(),
+                "swig" | "swig-templates" | "nunjucks" | "handlebars" | "hbs"
+            )
+        }) else {
+            return;
+        };
+        let off =
+            call.arguments
+                .iter()
+                .filter_map(Argument::as_expression)
+                .find_map(|a| match a.get_inner_expression() {
+                    Expression::ObjectExpression(o) => o.properties.iter().find_map(|p| match p {
+                        ObjectPropertyKind::ObjectProperty(p) => {
+                            let key = p.key.static_name()?;
+                            let value = match p.value.get_inner_expression() {
+                                Expression::BooleanLiteral(b) => b.value,
+                                _ => return None,
+                            };
+                            ((key == "autoescape" && !value) || (key == "noEscape" && value))
+                                .then_some((p.span, key.to_string()))
+                        }
+                        _ => None,
+                    }),
+                    _ => None,
+                });
+        if let Some((span, key)) = off {
+            self.report(
+                "code.template-escaping-off",
+                Severity::High,
+                span,
+                format!("{engine}'s output escaping is turned off ({key}): every value a template prints is raw HTML (XSS)"),
+                "leave escaping on (the engine's default); mark the few values that are meant as HTML with the engine's safe filter after sanitizing them",
             );
         }
     }
@@ -703,6 +754,24 @@ mod tests {
             .map(|f| f.rule)
             .filter(|r| *r != "code.no-use-strict")
             .collect()
+    }
+
+    #[test]
+    fn template_engines_with_escaping_off_are_found() {
+        assert_eq!(
+            rules("const swig = require('swig');\nswig.setDefaults({ cache: false, autoescape: false });"),
+            ["code.template-escaping-off"]
+        );
+        assert_eq!(
+            rules("const nunjucks = require('nunjucks');\nnunjucks.configure('views', { autoescape: false });"),
+            ["code.template-escaping-off"]
+        );
+        assert_eq!(
+            rules("Handlebars.compile(source, { noEscape: true });"),
+            ["code.template-escaping-off"]
+        );
+        assert!(rules("const swig = require('swig');\nswig.setDefaults({ autoescape: true });").is_empty());
+        assert!(rules("settings.update({ autoescape: false });").is_empty());
     }
 
     #[test]

@@ -366,6 +366,8 @@ fn nodegoats_eval_redirect_where_and_redos_are_found_exactly() {
         // The bank routing number checked with /([0-9]+)+\#/: exponential.
         ("app/routes/profile.js:59", "code.redos"),
         ("server.js:15", "code.no-helmet"),
+        // swig.setDefaults({ autoescape: false }): every template's output raw.
+        ("server.js:137", "code.template-escaping-off"),
         // express-session with the default name and no secure or sameSite.
         ("server.js:78", "code.session-cookie-flags"),
         ("server.js:78", "code.session-default-name"),
