@@ -197,12 +197,13 @@ pub struct Attack {
 }
 
 /// The matcher's steps with each pump repeated `n` times, then `2n` times
-/// (`None`: more than one run may take, 5,000,000).
+/// (`None`: more than `limit`, already 32 times the first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Proof {
     pub n: usize,
     pub steps: u64,
     pub doubled: Option<u64>,
+    pub limit: u64,
 }
 
 impl std::fmt::Display for Proof {
@@ -210,7 +211,7 @@ impl std::fmt::Display for Proof {
         write!(f, "{} steps with {} repetitions, ", self.steps, self.n)?;
         match self.doubled {
             Some(steps) => write!(f, "{steps} with {}", 2 * self.n),
-            None => write!(f, "over {STEP_LIMIT} with {}", 2 * self.n),
+            None => write!(f, "over {} with {}", self.limit, 2 * self.n),
         }
     }
 }
@@ -330,7 +331,11 @@ impl Prover<'_> {
     /// The steps searching `input` takes, `None` past the limit of one
     /// run (or once the proof's budget is spent: see `exhausted`).
     fn steps(&self, input: &[u32]) -> Option<u64> {
-        let limit = STEP_LIMIT.min(self.left.get());
+        self.steps_within(input, STEP_LIMIT)
+    }
+
+    fn steps_within(&self, input: &[u32], limit: u64) -> Option<u64> {
+        let limit = limit.min(self.left.get());
         let steps = self.program.exec(input, limit).steps();
         self.left.set(self.left.get() - steps.unwrap_or(limit).min(limit));
         steps.filter(|_| !self.exhausted())
@@ -497,7 +502,9 @@ fn measure(prover: &Prover, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)
     // repetition: a pattern of high degree runs out of steps early).
     let mut n = 1;
     let mut at_n = steps(&suffix, n)?;
-    while at_n < 20_000 && n < 2_048 {
+    // An exponential attack is plain early, and its next size dear.
+    let enough = if candidate.exponential { 2_000 } else { 20_000 };
+    while at_n < enough && n < 2_048 {
         match steps(&suffix, 2 * n) {
             // Twice the input for barely twice the work, twice over, well
             // past the cost of a start: linear, no need to go on.
@@ -508,7 +515,9 @@ fn measure(prover: &Prover, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)
             None => break,
         }
     }
-    let at_2n = steps(&suffix, 2 * n);
+    // Past 32 times the work the growth is plain (over 2^5 per doubling).
+    let limit = at_n.saturating_mul(32).clamp(100_000, STEP_LIMIT);
+    let at_2n = prover.steps_within(&input(pumps, &suffix, 2 * n), limit);
     let growth = at_2n.map_or(f64::INFINITY, |s| s as f64 / at_n.max(1) as f64);
     let degree = growth.log2();
     // A run cut short by the spent budget proves nothing.
@@ -532,6 +541,7 @@ fn measure(prover: &Prover, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)
             n,
             steps: at_n,
             doubled: at_2n,
+            limit,
         },
     })
 }
@@ -588,9 +598,9 @@ mod tests {
         #[test]
         fn every_attack_reported_holds(pattern in patterns(), flags in prop::sample::select(vec!["", "i", "m", "s", "u"])) {
             if let Verdict::Vulnerable(attack) = check(&pattern, flags) {
-                let Proof { n, steps: small, doubled } = attack.proof;
+                let Proof { n, steps: small, doubled, limit } = attack.proof;
                 prop_assert_eq!(steps(&pattern, flags, &attack.input(n), STEP_LIMIT), Some(small));
-                prop_assert_eq!(steps(&pattern, flags, &attack.input(2 * n), STEP_LIMIT), doubled);
+                prop_assert_eq!(steps(&pattern, flags, &attack.input(2 * n), limit), doubled);
                 prop_assert!(doubled.is_none_or(|large| large > 3 * small), "{} {}: {}", pattern, attack.javascript(), attack.proof);
             }
         }
@@ -648,6 +658,7 @@ mod tests {
             n,
             steps: small,
             doubled,
+            ..
         } = attack.proof;
         assert_eq!(steps("^(a+)+$", "", &attack.input(n), u64::MAX), Some(small));
         assert!(doubled.is_none_or(|large| large > 16 * small), "{}", attack.proof);
