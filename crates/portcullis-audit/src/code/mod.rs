@@ -134,7 +134,7 @@ fn in_parallel<I: Sync, T: Send>(items: &[I], work: impl Fn(&I) -> Vec<T> + Sync
     std::thread::scope(|scope| {
         let workers: Vec<_> = chunks
             .iter()
-            .map(|chunk| scope.spawn(move || chunk.iter().flat_map(|f| work(f)).collect::<Vec<_>>()))
+            .map(|chunk| scope.spawn(move || chunk.iter().flat_map(work).collect::<Vec<_>>()))
             .collect();
         workers
             .into_iter()
