@@ -16,6 +16,9 @@ mod matcher;
 mod rewrite;
 mod syntax;
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use oxc_ast::ast::{Argument, CallExpression, Expression, NewExpression, Program as Ast, RegExpLiteral};
 use oxc_ast_visit::{walk, Visit};
 use oxc_span::Span;
@@ -115,7 +118,7 @@ pub fn findings(file: &str, text: &str, lines: &Lines, sites: &[Site]) -> Vec<Fi
         let evidence = evidence_at(file, text, lines, site.span);
         let line = evidence.line.unwrap_or_default();
         let shown = format!("/{}/{}", site.source, site.flags);
-        let (rule, severity, title, fix) = match check(&site.source, &site.flags) {
+        let (rule, severity, title, fix) = match checked(&site.source, &site.flags) {
             Verdict::Safe | Verdict::Invalid(_) => continue,
             Verdict::NotAnalysed(why) => (
                 "code.redos-unchecked",
@@ -287,6 +290,24 @@ pub enum Verdict {
     Invalid(String),
     /// The analysis does not model it (said why).
     NotAnalysed(String),
+}
+
+/// `check`, once per pattern and flags for the whole run: installed
+/// packages repeat the same patterns from file to file.
+fn checked(source: &str, flags: &str) -> Verdict {
+    type Verdicts = Mutex<HashMap<(String, String), Verdict>>;
+    static VERDICTS: OnceLock<Verdicts> = OnceLock::new();
+    let verdicts = VERDICTS.get_or_init(Default::default);
+    let key = (source.to_owned(), flags.to_owned());
+    if let Some(verdict) = verdicts.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return verdict.clone();
+    }
+    let verdict = check(source, flags);
+    verdicts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, verdict.clone());
+    verdict
 }
 
 /// Steps one proving run may take.

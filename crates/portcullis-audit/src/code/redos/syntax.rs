@@ -13,6 +13,8 @@ use oxc_regular_expression::ast::{
 };
 use oxc_regular_expression::{LiteralParser, Options};
 
+use regex_syntax::hir::{Class, HirKind};
+
 use super::charset::{CharSet, MAX_UNICODE, MAX_UTF16};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -329,44 +331,35 @@ fn class_escape(kind: CharacterClassEscapeKind, max: u32) -> CharSet {
     }
 }
 
-/// The Unicode properties real patterns use, from the standard library's
-/// own Unicode tables (which follow the same Unicode version closely
-/// enough for telling which characters two parts of a pattern share).
+/// A Unicode property's characters, from regex-syntax's Unicode tables
+/// (general categories, scripts and script extensions, binary properties,
+/// by the names and aliases ECMAScript accepts), once per property for the
+/// whole run. `None` for what they do not have (properties of strings).
 fn unicode_property(name: &str, value: Option<&str>) -> Option<CharSet> {
-    // `\p{Ll}` is `\p{General_Category=Ll}`.
-    let (name, value) = match (name, value) {
-        ("General_Category" | "gc", Some(category)) => (category, None),
-        other => other,
+    let written = match value {
+        Some(value) => format!("\\p{{{name}={value}}}"),
+        None => format!("\\p{{{name}}}"),
     };
-    let predicate: fn(char) -> bool = match (name, value) {
-        ("L" | "Letter" | "Alphabetic" | "Alpha", None) => char::is_alphabetic,
-        ("Lu" | "Uppercase_Letter" | "Uppercase" | "Upper", None) => char::is_uppercase,
-        ("Ll" | "Lowercase_Letter" | "Lowercase" | "Lower", None) => char::is_lowercase,
-        ("N" | "Number" | "Nd" | "Decimal_Number" | "digit", None) => char::is_numeric,
-        ("White_Space" | "space", None) => char::is_whitespace,
-        ("ASCII", None) => |c: char| c.is_ascii(),
-        ("Any", None) => |_| true,
-        ("ASCII_Hex_Digit" | "AHex", None) => |c: char| c.is_ascii_hexdigit(),
-        // Close enough for telling which characters two parts share.
-        ("ID_Start" | "IDS" | "XID_Start" | "XIDS", None) => char::is_alphabetic,
-        ("ID_Continue" | "IDC" | "XID_Continue" | "XIDC", None) => |c: char| c.is_alphanumeric() || c == '_',
-        ("Cc" | "Control" | "cntrl", None) => char::is_control,
-        ("Co" | "Private_Use", None) => {
-            |c: char| matches!(c as u32, 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD)
-        }
-        _ => return None,
-    };
-    // Built once per property for the whole run: a pass over every code
-    // point.
-    static BUILT: OnceLock<Mutex<HashMap<String, CharSet>>> = OnceLock::new();
+    static BUILT: OnceLock<Mutex<HashMap<String, Option<CharSet>>>> = OnceLock::new();
     let mut built = BUILT
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let set = built.entry(name.to_owned()).or_insert_with(|| {
-        CharSet::from_sorted((0..=MAX_UNICODE).filter(|&c| char::from_u32(c).is_some_and(predicate)))
-    });
-    Some(set.clone())
+    built
+        .entry(written)
+        .or_insert_with_key(|written| {
+            let hir = regex_syntax::ParserBuilder::new().build().parse(written).ok()?;
+            match hir.kind() {
+                HirKind::Class(Class::Unicode(class)) => Some(CharSet::from_ranges(
+                    class
+                        .ranges()
+                        .iter()
+                        .map(|r| (u32::from(r.start()), u32::from(r.end()))),
+                )),
+                _ => None,
+            }
+        })
+        .clone()
 }
 
 #[cfg(test)]
@@ -386,6 +379,23 @@ mod tests {
         assert!(matches!(parse("(?<x>a)\\k<x>", "").unwrap().root, Node::Concat(_)));
         assert!(matches!(parse("(", ""), Err(SyntaxError::Invalid(_))));
         assert!(matches!(parse("[\\q{ab}]", "v"), Err(SyntaxError::Unsupported(_))));
+    }
+
+    #[test]
+    fn unicode_properties_come_from_the_unicode_tables() {
+        let Node::Chars(greek) = parse("\\p{Script=Greek}", "u").unwrap().root else {
+            panic!()
+        };
+        assert!(greek.contains('λ' as u32) && !greek.contains('a' as u32));
+        let Node::Chars(upper) = parse("\\p{Lu}", "u").unwrap().root else {
+            panic!()
+        };
+        assert!(upper.contains('Ä' as u32) && !upper.contains('ä' as u32));
+        let Node::Chars(not_letter) = parse("\\P{L}", "u").unwrap().root else {
+            panic!()
+        };
+        assert!(not_letter.contains('1' as u32) && !not_letter.contains('z' as u32));
+        assert!(matches!(parse("\\p{RGI_Emoji}", "v"), Err(SyntaxError::Unsupported(_))));
     }
 
     #[test]
