@@ -19,6 +19,9 @@ use super::syntax::{Assertion, Node, Regex};
 
 /// Larger automata are approximated: their counted repetitions shrunk.
 const MAX_STATES: usize = 2_000;
+/// An automaton with more edges (a long alternation under a star has one
+/// per pair of its characters) is not analysed.
+const MAX_EDGES: usize = 200_000;
 
 /// A word as the automaton reads it: at each place, the characters that
 /// take the path there (the prover picks which to write).
@@ -66,6 +69,7 @@ struct Builder {
     /// Counted repetitions beyond this are read as this many (only when
     /// the automaton would otherwise be too large).
     count_cap: u32,
+    too_many_edges: bool,
 }
 
 /// A counted repetition allowing this many more than its minimum is
@@ -80,6 +84,10 @@ impl Builder {
     }
 
     fn connect(&mut self, from: &[usize], to: &[usize], tag: u32) {
+        if self.edges.len().saturating_add(from.len().saturating_mul(to.len())) > MAX_EDGES {
+            self.too_many_edges = true;
+            return;
+        }
         for &f in from {
             for &t in to {
                 self.edges.insert((f, t, tag));
@@ -221,6 +229,7 @@ fn build(regex: &Regex) -> Option<Nfa> {
             edges: HashSet::new(),
             next_tag: 0,
             count_cap,
+            too_many_edges: false,
         };
         // An unanchored search tries each start in turn: as if the pattern
         // began with a lazy loop over any character.
@@ -240,6 +249,9 @@ fn build(regex: &Regex) -> Option<Nfa> {
         let Some(fragment) = builder.node(&root) else { continue };
         let tag = builder.tag();
         builder.connect(&[0], &fragment.first, tag);
+        if builder.too_many_edges {
+            return None;
+        }
         let mut edges = vec![Vec::new(); builder.labels.len()];
         let mut sorted: Vec<_> = builder.edges.into_iter().collect();
         sorted.sort_unstable();

@@ -668,6 +668,20 @@ mod tests {
             assert_eq!(verdict(safe), Verdict::Safe, "{safe}");
         }
         assert!(matches!(verdict("("), Verdict::Invalid(_)));
+        // Long alternations, as minified libraries have, get an answer.
+        let words: Vec<String> = (0..3_000).map(|i| format!("w{i}")).collect();
+        assert!(matches!(
+            verdict(&format!("^(?:{})+$", words.join("|"))),
+            Verdict::NotAnalysed(_) | Verdict::Safe
+        ));
+        let letters: String = (0..3_000u32)
+            .filter_map(|i| char::from_u32(0x4E00 + i))
+            .map(|c| format!("{c}|"))
+            .collect();
+        assert!(matches!(
+            verdict(&format!("(?:{letters}x)*y")),
+            Verdict::NotAnalysed(_) | Verdict::Vulnerable(_)
+        ));
     }
 
     #[test]

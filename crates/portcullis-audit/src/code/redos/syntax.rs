@@ -97,12 +97,38 @@ pub enum SyntaxError {
     Unsupported(String),
 }
 
+/// Deeper group nesting than this is not analysed: the parser, the
+/// lowering and the analysis all recurse on it.
+const MAX_NESTING: usize = 100;
+
 pub fn parse(source: &str, flags_text: &str) -> Result<Regex, SyntaxError> {
+    if nesting(source) > MAX_NESTING {
+        return Err(unsupported("groups nested more than 100 deep"));
+    }
     let allocator = Allocator::default();
     let pattern = LiteralParser::new(&allocator, source, Some(flags_text), Options::default())
         .parse()
         .map_err(|e| SyntaxError::Invalid(e.message.to_string()))?;
     lower_pattern(&pattern, Flags::parse(flags_text))
+}
+
+/// How deep the pattern's groups nest, from its text (escapes skipped;
+/// a parenthesis inside a class counted too, which only overestimates).
+fn nesting(source: &str) -> usize {
+    let (mut depth, mut deepest, mut escaped) = (0usize, 0, false);
+    for b in source.bytes() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn lower_pattern(pattern: &Pattern, flags: Flags) -> Result<Regex, SyntaxError> {
@@ -379,6 +405,9 @@ mod tests {
         assert!(matches!(parse("(?<x>a)\\k<x>", "").unwrap().root, Node::Concat(_)));
         assert!(matches!(parse("(", ""), Err(SyntaxError::Invalid(_))));
         assert!(matches!(parse("[\\q{ab}]", "v"), Err(SyntaxError::Unsupported(_))));
+        let deep = format!("{}a{}", "(".repeat(5_000), ")".repeat(5_000));
+        assert!(matches!(parse(&deep, ""), Err(SyntaxError::Unsupported(_))));
+        assert!(parse(&format!("{}a{}", "(".repeat(100), ")".repeat(100)), "").is_ok());
     }
 
     #[test]
