@@ -89,6 +89,14 @@ enum Format {
     Html,
 }
 
+impl AuditArgs {
+    /// A URL (of any scheme: the URL audit says which it takes), not a path.
+    pub fn is_url(&self) -> bool {
+        self.target.contains("://")
+    }
+}
+
+/// `portcullis audit URL`.
 pub async fn run(args: AuditArgs) -> ExitCode {
     let cacert = match &args.cacert {
         Some(path) => match std::fs::read(path) {
@@ -100,13 +108,10 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         },
         None => None,
     };
-    let advisories = match advisories(args.advisories.as_deref()) {
-        Ok(advisories) => advisories,
-        Err(error) => {
-            eprintln!("portcullis audit: --advisories {error}");
-            return ExitCode::from(2);
-        }
+    let Some(advisories) = load_advisories(&args) else {
+        return ExitCode::from(2);
     };
+    let (format, fail_on) = (args.format, args.fail_on);
     let options = Options {
         timeout: Duration::from_secs(args.timeout),
         max_requests: args.max_requests,
@@ -127,17 +132,29 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         advisories,
         ..Options::default()
     };
-    // A URL (of any scheme: the URL audit says which it takes) or a path.
-    let outcome = if args.target.contains("://") {
-        audit(&args.target, &options).await.map_err(|e| e.to_string())
-    } else {
-        portcullis_audit::project::audit(
-            std::path::Path::new(&args.target),
-            &options.advisories,
-            args.include_deps_code,
-        )
-        .map_err(|e| e.to_string())
+    let outcome = audit(&args.target, &options).await.map_err(|e| e.to_string());
+    finish(outcome, format, fail_on)
+}
+
+/// `portcullis audit PATH`: files only, no async runtime.
+pub fn run_project(args: AuditArgs) -> ExitCode {
+    let Some(advisories) = load_advisories(&args) else {
+        return ExitCode::from(2);
     };
+    let outcome =
+        portcullis_audit::project::audit(std::path::Path::new(&args.target), &advisories, args.include_deps_code)
+            .map_err(|e| e.to_string());
+    finish(outcome, args.format, args.fail_on)
+}
+
+fn load_advisories(args: &AuditArgs) -> Option<Advisories> {
+    advisories(args.advisories.as_deref())
+        .map_err(|error| eprintln!("portcullis audit: --advisories {error}"))
+        .ok()
+}
+
+/// Writes the report in `format`; the exit code for `fail_on`.
+fn finish(outcome: Result<portcullis_audit::report::Report, String>, format: Format, fail_on: Severity) -> ExitCode {
     let report = match outcome {
         Ok(report) => report,
         Err(error) => {
@@ -148,7 +165,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = stdout.lock();
-    let written = match args.format {
+    let written = match format {
         Format::Text => text::write(&report, colour, &mut out),
         Format::Json => json::write(&report, &mut out),
         Format::Sarif => sarif::write(&report, &mut out),
@@ -163,7 +180,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         }
         Ok(()) => {}
     }
-    ExitCode::from(report.exit_code(args.fail_on))
+    ExitCode::from(report.exit_code(fail_on))
 }
 
 /// The given directory, which must load; else the default location, if

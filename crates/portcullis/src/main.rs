@@ -123,22 +123,28 @@ enum CertCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("portcullis: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     match cli.command {
         Some(Command::Check { config }) => check(&config),
         Some(Command::Cert(CertCommand::SelfSigned { hosts, out })) => self_signed(&hosts, &out),
-        Some(Command::Demo { app_dir }) => runtime.block_on(demo::run(app_dir)),
+        Some(Command::Demo { app_dir }) => with_runtime(demo::run(app_dir)),
         Some(Command::Waf(WafCommand::Explain(args))) => explain::run(args),
-        Some(Command::Audit(args)) => runtime.block_on(audit::run(args)),
-        Some(Command::Advisories(AdvisoriesCommand::Update { from, to })) => runtime.block_on(audit::update(&from, to)),
+        // A project's audit reads files only: no worker threads to start.
+        Some(Command::Audit(args)) if !args.is_url() => audit::run_project(args),
+        Some(Command::Audit(args)) => with_runtime(audit::run(args)),
+        Some(Command::Advisories(AdvisoriesCommand::Update { from, to })) => with_runtime(audit::update(&from, to)),
         Some(Command::Regex(command)) => regex::run(command),
-        None => runtime.block_on(run(cli.run)),
+        None => with_runtime(run(cli.run)),
+    }
+}
+
+/// Runs `work` on a multi-threaded async runtime, started for it.
+fn with_runtime(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(error) => {
+            eprintln!("portcullis: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
