@@ -29,6 +29,8 @@ enum Inst {
 #[derive(Debug)]
 pub struct Program {
     programs: Vec<Vec<Inst>>,
+    /// Each set's ASCII characters as bits: most input is ASCII.
+    ascii: Vec<u128>,
     /// Which programs read right to left (lookbehind bodies).
     backward: Vec<bool>,
     sets: Vec<CharSet>,
@@ -222,7 +224,17 @@ pub fn compile(regex: &Regex) -> Option<Program> {
     };
     compiler.node(0, &regex.root, false);
     compiler.emit(0, Inst::Match);
+    let ascii = compiler
+        .sets
+        .iter()
+        .map(|set| {
+            (0..128u32)
+                .filter(|&c| set.contains(c))
+                .fold(0u128, |bits, c| bits | 1 << c)
+        })
+        .collect();
     (!compiler.too_big).then_some(Program {
+        ascii,
         programs: compiler.programs,
         backward: compiler.backward,
         sets: compiler.sets,
@@ -244,6 +256,7 @@ const UNSET: usize = usize::MAX;
 struct Run<'p> {
     program: &'p Program,
     input: &'p [u32],
+    stack: Vec<Frame>,
     slots: Vec<usize>,
     registers: Vec<usize>,
     steps: u64,
@@ -257,21 +270,27 @@ impl Run<'_> {
     fn run(&mut self, which: usize, pos: usize) -> Result<Option<usize>, OutOfSteps> {
         let code = &self.program.programs[which];
         let backward = self.program.backward[which];
-        let mut stack: Vec<Frame> = Vec::new();
+        // One stack for the whole search, a sub-program's frames above
+        // where it started (what a run leaves is dropped when it ends).
+        let base = self.stack.len();
         let (mut pc, mut pos) = (0, pos);
         loop {
             self.steps += 1;
             if self.steps > self.limit {
+                self.stack.truncate(base);
                 return Err(OutOfSteps);
             }
             let ok = match &code[pc] {
-                Inst::Match => return Ok(Some(pos)),
+                Inst::Match => {
+                    self.stack.truncate(base);
+                    return Ok(Some(pos));
+                }
                 Inst::Char(set) => {
-                    let set = &self.program.sets[*set];
+                    let program = self.program;
                     // Lookbehind bodies read right to left.
                     let at = if backward { pos.checked_sub(1) } else { Some(pos) };
                     match at.and_then(|i| self.input.get(i).map(|&c| (i, c))) {
-                        Some((i, c)) if set.contains(c) => {
+                        Some((i, c)) if program.reads(*set, c) => {
                             pos = if at == Some(pos) { i + 1 } else { i };
                             pc += 1;
                             true
@@ -280,7 +299,7 @@ impl Run<'_> {
                     }
                 }
                 Inst::Split(first, second) => {
-                    stack.push(Frame::Retry(*second, pos));
+                    self.stack.push(Frame::Retry(*second, pos));
                     pc = *first;
                     true
                 }
@@ -289,7 +308,7 @@ impl Run<'_> {
                     true
                 }
                 Inst::Save(slot) => {
-                    stack.push(Frame::Slot(*slot, self.slots[*slot]));
+                    self.stack.push(Frame::Slot(*slot, self.slots[*slot]));
                     self.slots[*slot] = pos;
                     pc += 1;
                     true
@@ -297,7 +316,7 @@ impl Run<'_> {
                 Inst::Clear(low, high) => {
                     for slot in *low..=*high {
                         if self.slots[slot] != UNSET {
-                            stack.push(Frame::Slot(slot, self.slots[slot]));
+                            self.stack.push(Frame::Slot(slot, self.slots[slot]));
                             self.slots[slot] = UNSET;
                         }
                     }
@@ -305,7 +324,7 @@ impl Run<'_> {
                     true
                 }
                 Inst::Mark(register) => {
-                    stack.push(Frame::Register(*register, self.registers[*register]));
+                    self.stack.push(Frame::Register(*register, self.registers[*register]));
                     self.registers[*register] = pos;
                     pc += 1;
                     true
@@ -324,7 +343,7 @@ impl Run<'_> {
                     if matched && !negative {
                         for (slot, (&old, &new)) in before.iter().zip(&self.slots).enumerate() {
                             if old != new {
-                                stack.push(Frame::Slot(slot, old));
+                                self.stack.push(Frame::Slot(slot, old));
                             }
                         }
                     } else {
@@ -345,7 +364,10 @@ impl Run<'_> {
             if !ok {
                 // Backtrack to the last choice, undoing what came after it.
                 loop {
-                    match stack.pop() {
+                    if self.stack.len() == base {
+                        return Ok(None);
+                    }
+                    match self.stack.pop() {
                         None => return Ok(None),
                         Some(Frame::Slot(slot, value)) => self.slots[slot] = value,
                         Some(Frame::Register(register, value)) => self.registers[register] = value,
@@ -406,12 +428,21 @@ impl Run<'_> {
 }
 
 impl Program {
+    fn reads(&self, set: usize, c: u32) -> bool {
+        if c < 128 {
+            self.ascii[set] >> c & 1 == 1
+        } else {
+            self.sets[set].contains(c)
+        }
+    }
+
     /// What `regex.exec(input)` does, tried from each start position in
     /// turn as JavaScript does, within `limit` steps.
     pub fn exec(&self, input: &[u32], limit: u64) -> Outcome {
         let mut run = Run {
             program: self,
             input,
+            stack: Vec::new(),
             slots: vec![UNSET; self.slots],
             registers: vec![UNSET; self.registers],
             steps: 0,

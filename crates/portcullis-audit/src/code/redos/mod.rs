@@ -26,6 +26,7 @@ use oxc_span::Span;
 use automaton::Candidate;
 use charset::CharSet;
 use matcher::Program;
+use syntax::Assertion;
 
 use super::rules::{evidence_at, suppressed, Lines};
 use crate::report::{Finding, Item, Severity};
@@ -332,7 +333,15 @@ pub fn check(source: &str, flags: &str) -> Verdict {
         program: &program,
         left: std::cell::Cell::new(PROOF_STEPS),
     };
-    match candidates.iter().find_map(|candidate| prove(&prover, candidate)) {
+    let shape = Shape {
+        anchors: regex
+            .root
+            .asserts(&|a| matches!(a, Assertion::InputStart | Assertion::LineStart)),
+        boundaries: regex
+            .root
+            .asserts(&|a| matches!(a, Assertion::WordBoundary | Assertion::NotWordBoundary)),
+    };
+    match candidates.iter().find_map(|candidate| prove(&prover, candidate, shape)) {
         Some(attack) => Verdict::Vulnerable(attack),
         None if prover.exhausted() => Verdict::NotAnalysed("proving its candidate attacks takes too long".into()),
         None => Verdict::Safe,
@@ -444,9 +453,23 @@ fn ending(candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)], work: impl Fn(&
 }
 
 /// The candidate written out each way that can matter, proved or not.
-fn prove(prover: &Prover, candidate: &Candidate) -> Option<Attack> {
+/// What in the pattern decides which ways of writing an attack are worth
+/// trying.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// `^`: a character in front may keep an anchored alternative away.
+    anchors: bool,
+    /// `\b`, `\B`: word and non-word characters in turn may matter.
+    boundaries: bool,
+}
+
+fn prove(prover: &Prover, candidate: &Candidate, shape: Shape) -> Option<Attack> {
     let mut tried = Vec::new();
-    for how in [Pick::Printable, Pick::LineBreak, Pick::Lowest, Pick::Boundaries] {
+    let picks = [Pick::Printable, Pick::LineBreak, Pick::Lowest, Pick::Boundaries];
+    for how in picks
+        .into_iter()
+        .filter(|how| shape.boundaries || !matches!(how, Pick::Boundaries))
+    {
         let pumps: Option<Vec<(Vec<u32>, Vec<u32>)>> = candidate
             .pumps
             .iter()
@@ -455,7 +478,8 @@ fn prove(prover: &Prover, candidate: &Candidate) -> Option<Attack> {
         let Some(pumps) = pumps else { continue };
         // A character in front keeps an alternative anchored at the start
         // (`^\s+|\s+$`) from matching at once.
-        let leads = std::iter::once(None).chain(candidate.endings.first().copied().map(Some));
+        let lead = candidate.endings.first().copied().filter(|_| shape.anchors);
+        let leads = std::iter::once(None).chain(lead.map(Some));
         for lead in leads {
             let mut pumps = pumps.clone();
             pumps[0].0.splice(0..0, lead);
@@ -529,7 +553,7 @@ fn measure(prover: &Prover, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)
         match steps(&suffix, 2 * n) {
             // Twice the input for barely twice the work, twice over, well
             // past the cost of a start: linear, no need to go on.
-            Some(more) if at_n > 4_000 && more < at_n * 9 / 4 && steps(&suffix, 4 * n)? < more * 9 / 4 => {
+            Some(more) if at_n > 1_000 && more < at_n * 9 / 4 && steps(&suffix, 4 * n)? < more * 9 / 4 => {
                 return None;
             }
             Some(more) => (n, at_n) = (2 * n, more),

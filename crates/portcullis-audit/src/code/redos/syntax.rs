@@ -81,6 +81,18 @@ pub enum Node {
     BackRef(usize),
 }
 
+impl Node {
+    /// Whether the pattern has an assertion for which `wanted` holds.
+    pub fn asserts(&self, wanted: &impl Fn(Assertion) -> bool) -> bool {
+        match self {
+            Node::Assert(assertion) => wanted(*assertion),
+            Node::Concat(parts) | Node::Alt(parts) => parts.iter().any(|p| p.asserts(wanted)),
+            Node::Repeat { body, .. } | Node::Capture(_, body) | Node::Look { body, .. } => body.asserts(wanted),
+            Node::Empty | Node::Chars(_) | Node::BackRef(_) => false,
+        }
+    }
+}
+
 /// A pattern ready for analysis.
 #[derive(Debug)]
 pub struct Regex {
