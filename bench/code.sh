@@ -2,8 +2,9 @@
 # Wall time of the code audit beside the tools teams run instead, on the
 # same trees in one run: ESLint 9 with eslint-plugin-security's recommended
 # rules, njsscan (PyPI, semgrep underneath), and oxlint (its default rules:
-# raw parse-and-lint speed). For portcullis, `portcullis audit TREE` with no
-# lockfile and no advisories does the code audit and little else.
+# raw parse-and-lint speed). For portcullis, `portcullis audit TREE` on a
+# copy of the tree without its lockfiles (the other tools read none) and
+# with no advisories: the code audit and little else.
 #
 # Usage: bench/code.sh [runs] [TREE...]
 # Without trees: the example app, and a copy of its node_modules (90
@@ -50,7 +51,10 @@ echo "| tree | files | portcullis | ESLint + security | njsscan | oxlint |"
 echo "|---|---|---|---|---|---|"
 for tree in "${TREES[@]}"; do
   files=$(find "$tree" -path '*/node_modules/*' -prune -o \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' -o -name '*.ts' \) -print | wc -l)
-  ours=$(cd "$tree" && median "$PORTCULLIS" audit . --format json)
+  own="$WORK/own-$(basename "$tree")"
+  cp -r "$tree" "$own"
+  rm -f "$own"/package-lock.json "$own"/npm-shrinkwrap.json "$own"/yarn.lock "$own"/pnpm-lock.yaml
+  ours=$(cd "$own" && median "$PORTCULLIS" audit . --format json)
   eslint=$(cd "$tree" && median "$TOOLS/node_modules/.bin/eslint" --config "$TOOLS/eslint.config.mjs" .)
   njsscan=$(cd "$tree" && median env PATH="$NJSSCAN:$PATH" "$NJSSCAN/njsscan" --json -o "$WORK/njsscan.json" .)
   oxlint=$(cd "$tree" && median "$TOOLS/node_modules/.bin/oxlint" .)
