@@ -164,7 +164,8 @@ fn finish(outcome: Result<portcullis_audit::report::Report, String>, format: For
     };
     let stdout = std::io::stdout();
     let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut out = stdout.lock();
+    // Stdout is line-buffered: a report is hundreds of lines.
+    let mut out = std::io::BufWriter::new(stdout.lock());
     let written = match format {
         Format::Text => text::write(&report, colour, &mut out),
         Format::Json => json::write(&report, &mut out),
