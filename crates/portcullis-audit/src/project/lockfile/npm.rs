@@ -13,12 +13,16 @@ use crate::project::FileError;
 
 pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, FileError> {
     let fail = |line: Option<usize>, reason: String| FileError::new(path, line, reason);
-    let document: Value = serde_json::from_str(text).map_err(|e| fail(Some(e.line()), format!("not JSON: {e}")))?;
-    let version = document.get("lockfileVersion").and_then(Value::as_u64);
+    let not_json = |e: serde_json::Error| fail(Some(e.line()), format!("not JSON: {e}"));
+    // Versions 2 and 3 carry version 1's tree too, for old npms: read
+    // past, not built (it is most of the file).
+    let head: Head = serde_json::from_str(text).map_err(not_json)?;
+    let version = head.lockfile_version.as_ref().and_then(Value::as_u64);
     let lines = entry_lines(text);
-    let mut entries = match (version, document.get("packages")) {
+    let mut entries = match (version, &head.packages) {
         (Some(2 | 3), Some(Value::Object(packages))) => flat(packages, &lines),
         (Some(1) | None, _) => {
+            let document: Value = serde_json::from_str(text).map_err(not_json)?;
             let tree = document.get("dependencies").and_then(Value::as_object);
             nested(&document, tree, manifest, &lines)
         }
@@ -44,6 +48,15 @@ pub fn parse(path: &Path, text: &str, manifest: Option<&str>) -> Result<Graph, F
         ),
         packages: entries.into_iter().map(|e| e.package).collect(),
     })
+}
+
+/// The parts of a lockfile that say how to read it.
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(rename = "lockfileVersion", default)]
+    lockfile_version: Option<Value>,
+    #[serde(default)]
+    packages: Option<Value>,
 }
 
 /// A package and what it asks for, before it is resolved.
