@@ -192,25 +192,22 @@ fn check_file(dir: &Path, path: &Path) -> FileRead {
     let parsed = Parser::new(&allocator, &text, source_type).parse();
     let lines = rules::Lines::new(&text);
     if parsed.panicked || !parsed.diagnostics.is_empty() {
-        let (line, column, message) = parsed
+        let (position, message) = parsed
             .diagnostics
             .first()
             .map(|d| {
                 let at = d.labels.first().map_or(0, |l| l.offset());
-                let (line, column) = lines.position(at);
-                (line, column, d.message.to_string())
+                (lines.position(at), d.message.to_string())
             })
-            .unwrap_or((1, 1, "unparsable".into()));
-        let mut finding = Finding {
+            .unwrap_or(((1, 1), "unparsable".into()));
+        return findings(vec![Finding {
             rule: "code.parse-error",
             item: Item::C17,
             severity: Severity::Info,
             title: format!("Does not parse, so it was not checked: {message}"),
-            evidence: Evidence::in_file(&shown, line, message),
+            evidence: Evidence::in_file_at(&shown, position, message),
             fix: "fix the syntax error (or, for a template or generated file, ignore it in .gitignore)".into(),
-        };
-        finding.evidence.column = Some(column);
-        return findings(vec![finding]);
+        }]);
     }
     let (findings, calls) = rules::check(&shown, &text, &lines, &parsed.program, source_type);
     FileRead {

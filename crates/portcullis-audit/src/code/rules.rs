@@ -151,11 +151,9 @@ pub fn suppressed(text: &str, lines: &Lines, rule: &str, line: u32) -> bool {
 /// Where a finding is: the file, the line and column of `span`, and the
 /// line's text.
 pub fn evidence_at(file: &str, text: &str, lines: &Lines, span: Span) -> Evidence {
-    let (line, column) = lines.position(span.start);
-    let excerpt = lines.line(text, line).trim();
-    let mut evidence = Evidence::in_file(file, line, excerpt.chars().take(200).collect::<String>());
-    evidence.column = Some(column);
-    evidence
+    let position = lines.position(span.start);
+    let excerpt = lines.line(text, position.0).trim();
+    Evidence::in_file_at(file, position, excerpt.chars().take(200).collect::<String>())
 }
 
 impl<'t> Checker<'t> {

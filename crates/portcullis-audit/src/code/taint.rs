@@ -336,7 +336,8 @@ impl<'t, 'a> Taint<'t, 'a> {
     }
 
     fn report(&mut self, sink: &Sink, span: Span, trace: Trace) {
-        let (line, column) = self.lines.position(span.start);
+        let position = self.lines.position(span.start);
+        let line = position.0;
         if self
             .findings
             .iter()
@@ -348,8 +349,7 @@ impl<'t, 'a> Taint<'t, 'a> {
         for step in &trace.steps {
             excerpt.push(format!("from {}:{}: {}", step.file, step.line, step.text));
         }
-        let mut evidence = Evidence::in_file(self.file, line, excerpt.join("\n"));
-        evidence.column = Some(column);
+        let evidence = Evidence::in_file_at(self.file, position, excerpt.join("\n"));
         self.findings.push(Finding {
             rule: sink.rule,
             item: Item::C17,

@@ -15,9 +15,11 @@ pub fn check(file: &str, extension: &str, text: &str) -> Vec<Finding> {
     let lines = Lines::new(text);
     let mut findings = Vec::new();
     let mut report = |offset: usize, output: &str| {
-        let (line, column) = lines.position(offset as u32);
-        let mut evidence = Evidence::in_file(file, line, output.trim().chars().take(160).collect::<String>());
-        evidence.column = Some(column);
+        let evidence = Evidence::in_file_at(
+            file,
+            lines.position(offset as u32),
+            output.trim().chars().take(160).collect::<String>(),
+        );
         findings.push(Finding {
             rule: "code.template-unescaped",
             item: Item::C17,

@@ -175,6 +175,14 @@ impl Evidence {
             excerpt: excerpt.into(),
         }
     }
+
+    /// In a file at a `(line, column)`, as `Lines::position` gives them.
+    pub fn in_file_at(path: impl Into<String>, (line, column): (u32, u32), excerpt: impl Into<String>) -> Self {
+        Self {
+            column: Some(column),
+            ..Self::in_file(path, line, excerpt)
+        }
+    }
 }
 
 /// One failed (or noted) check.
