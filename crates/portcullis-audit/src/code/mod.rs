@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use oxc_allocator::Allocator;
-use oxc_parser::Parser;
+use oxc_parser::{Parser, ParserReturn};
 use oxc_span::SourceType;
 
 use crate::report::{Evidence, Finding, Item, Severity};
@@ -79,13 +79,24 @@ struct FileRead {
 /// The second pass: `calls` from other files followed into `path`'s
 /// functions.
 fn follow_into(dir: &Path, path: &Path, calls: &[taint::Call]) -> Vec<Finding> {
-    let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
     let Ok(text) = read_source(path) else { return Vec::new() };
+    parsed(path, &text, |parsed, lines, _| {
+        rules::follow(&shown(dir, path), &text, lines, &parsed.program, calls.to_vec())
+    })
+}
+
+/// `path` as findings show it: relative to the audited directory.
+fn shown(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir).unwrap_or(path).display().to_string()
+}
+
+/// `work` on `text`, the contents of `path`, parsed with oxc as its
+/// extension says, with its line index.
+fn parsed<R>(path: &Path, text: &str, work: impl FnOnce(&ParserReturn, &rules::Lines, SourceType) -> R) -> R {
     let source_type = SourceType::from_path(path).unwrap_or_default();
     let allocator = Allocator::default();
-    let parsed = Parser::new(&allocator, &text, source_type).parse();
-    let lines = rules::Lines::new(&text);
-    rules::follow(&shown, &text, &lines, &parsed.program, calls.to_vec())
+    let parsed = Parser::new(&allocator, text, source_type).parse();
+    work(&parsed, &rules::Lines::new(text), source_type)
 }
 
 /// A regular expression with a literal pattern, where the code has it.
@@ -101,25 +112,23 @@ pub struct FoundRegex {
 pub fn regexes(dir: &Path, include_deps: bool) -> Vec<FoundRegex> {
     let (files, _) = files::project_files(dir, include_deps);
     in_parallel(&files, |path| {
-        let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
         let Ok(text) = read_source(path) else { return Vec::new() };
         if templates::is_template(extension) {
             return Vec::new();
         }
-        let allocator = Allocator::default();
-        let source_type = SourceType::from_path(path).unwrap_or_default();
-        let parsed = Parser::new(&allocator, &text, source_type).parse();
-        let lines = rules::Lines::new(&text);
-        redos::sites(&text, &parsed.program)
-            .into_iter()
-            .map(|site| FoundRegex {
-                file: shown.clone(),
-                line: lines.position(site.span.start).0,
-                source: site.source,
-                flags: site.flags,
-            })
-            .collect()
+        let file = shown(dir, path);
+        parsed(path, &text, |parsed, lines, _| {
+            redos::sites(&text, &parsed.program)
+                .into_iter()
+                .map(|site| FoundRegex {
+                    file: file.clone(),
+                    line: lines.position(site.span.start).0,
+                    source: site.source,
+                    flags: site.flags,
+                })
+                .collect()
+        })
     })
 }
 
@@ -167,7 +176,7 @@ fn check_file(dir: &Path, path: &Path) -> FileRead {
         findings,
         ..FileRead::default()
     };
-    let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+    let shown = shown(dir, path);
     let skip = |why: String| {
         vec![Finding {
             rule: "code.skipped",
@@ -187,11 +196,10 @@ fn check_file(dir: &Path, path: &Path) -> FileRead {
     if templates::is_template(extension) {
         return findings(templates::check(&shown, extension, &text));
     }
-    let source_type = SourceType::from_path(path).unwrap_or_default();
-    let allocator = Allocator::default();
-    let parsed = Parser::new(&allocator, &text, source_type).parse();
-    let lines = rules::Lines::new(&text);
-    if parsed.panicked || !parsed.diagnostics.is_empty() {
+    parsed(path, &text, |parsed, lines, source_type| {
+        if !parsed.panicked && parsed.diagnostics.is_empty() {
+            return rules::check(&shown, &text, lines, &parsed.program, source_type);
+        }
         let (position, message) = parsed
             .diagnostics
             .first()
@@ -200,19 +208,13 @@ fn check_file(dir: &Path, path: &Path) -> FileRead {
                 (lines.position(at), d.message.to_string())
             })
             .unwrap_or(((1, 1), "unparsable".into()));
-        return findings(vec![Finding {
+        findings(vec![Finding {
             rule: "code.parse-error",
             item: Item::C17,
             severity: Severity::Info,
             title: format!("Does not parse, so it was not checked: {message}"),
             evidence: Evidence::in_file_at(&shown, position, message),
             fix: "fix the syntax error (or, for a template or generated file, ignore it in .gitignore)".into(),
-        }]);
-    }
-    let (findings, calls) = rules::check(&shown, &text, &lines, &parsed.program, source_type);
-    FileRead {
-        findings,
-        defines: taint::Taint::defined(&parsed.program),
-        calls,
-    }
+        }])
+    })
 }

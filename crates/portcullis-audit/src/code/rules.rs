@@ -668,7 +668,7 @@ pub fn check<'a>(
     lines: &Lines,
     program: &'a Program<'a>,
     source_type: SourceType,
-) -> (Vec<Finding>, Vec<super::taint::Call>) {
+) -> super::FileRead {
     let mut checker = Checker::new(file, text, lines);
     checker.visit_program(program);
     if let Some(span) = checker
@@ -710,14 +710,18 @@ pub fn check<'a>(
         .into_iter()
         .filter(|f| !(f.rule == "code.eval" && traced.contains(&f.evidence.line)))
         .collect();
-    findings.extend(taint.findings);
+    findings.append(&mut taint.findings);
     findings.extend(super::redos::findings(
         file,
         text,
         lines,
         &super::redos::sites(text, program),
     ));
-    (findings, taint.calls)
+    super::FileRead {
+        findings,
+        defines: taint.defined(),
+        calls: taint.calls,
+    }
 }
 
 /// The taint rules' findings when other files' `calls` with request data
@@ -747,7 +751,7 @@ mod tests {
         assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
         let lines = Lines::new(code);
         check("app.js", code, &lines, &parsed.program, source_type)
-            .0
+            .findings
             .into_iter()
             .map(|f| f.rule)
             .filter(|r| *r != "code.no-use-strict")
@@ -859,7 +863,7 @@ mod tests {
         let parsed = oxc_parser::Parser::new(&allocator, code, SourceType::cjs()).parse();
         assert!(
             check("dao.js", code, &Lines::new(code), &parsed.program, SourceType::cjs())
-                .0
+                .findings
                 .is_empty()
         );
     }

@@ -190,12 +190,9 @@ impl<'t, 'a> Taint<'t, 'a> {
         self.follow_pending();
     }
 
-    /// The names of the functions and methods this file defines.
-    pub fn defined(program: &'a Program<'a>) -> Vec<String> {
-        let mut names = HashMap::new();
-        let mut methods = HashMap::new();
-        gather(program, &mut names, &mut methods);
-        names.into_keys().chain(methods.into_keys()).collect()
+    /// The names of the functions and methods the file read defines.
+    pub fn defined(&self) -> Vec<String> {
+        self.functions.keys().chain(self.methods.keys()).cloned().collect()
     }
 
     fn follow_pending(&mut self) {
@@ -738,10 +735,10 @@ mod tests {
         assert_eq!(calls, [("byThreshold".to_owned(), 1)]);
         let dao = "const DAO = function (db) {\n  this.byThreshold = (id, threshold, cb) => {\n    db.c.find({ $where: `this.x > '${threshold}'` }, cb);\n  };\n};\nmodule.exports = { DAO };";
         let parsed_dao = oxc_parser::Parser::new(&allocator, dao, oxc_span::SourceType::cjs()).parse();
-        assert_eq!(Taint::defined(&parsed_dao.program), ["byThreshold"]);
         let dao_lines = Lines::new(dao);
         let mut followed = Taint::new("dao.js", dao, &dao_lines, &modules);
         followed.follow(&parsed_dao.program, std::mem::take(&mut taint.calls));
+        assert_eq!(followed.defined(), ["byThreshold"]);
         assert_eq!(followed.findings.len(), 1);
         let excerpt = &followed.findings[0].evidence.excerpt;
         assert!(
