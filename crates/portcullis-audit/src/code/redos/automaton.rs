@@ -35,6 +35,13 @@ pub struct Candidate {
     /// For a polynomial candidate, its degree.
     pub degree: u32,
     pub pumps: Vec<(Word, Word)>,
+}
+
+/// What the search found, and the characters any attack on the pattern
+/// is written with.
+pub struct Analysis {
+    /// The most damaging first (at most a few).
+    pub candidates: Vec<Candidate>,
     /// Characters worth trying after the pumps to make the match fail.
     pub endings: Vec<u32>,
     /// One character of each class the pattern tells apart (every set it
@@ -358,33 +365,28 @@ impl Nfa {
     }
 }
 
-/// Candidate attacks, the most damaging first (at most a few).
-pub fn candidates(regex: &Regex) -> Option<Vec<Candidate>> {
+/// Candidate attacks on `regex`, `None` when its automaton is too large to
+/// search.
+pub fn analyse(regex: &Regex) -> Option<Analysis> {
     let nfa = build(regex)?;
     let component = components(nfa.labels.len(), |s| nfa.edges[s].iter().map(|&(t, _)| t).collect());
-    let endings = endings(&nfa, regex);
-    let alphabet = alphabet(&nfa, regex.flags.max_char());
     // An exponential candidate may fail as an attack (the match succeeds
     // before the paths multiply) where a polynomial one holds.
-    let mut found = exponential(&nfa, &component);
-    found.extend(polynomial(&nfa, &component)?);
+    let mut candidates = exponential(&nfa, &component);
+    candidates.extend(polynomial(&nfa, &component)?);
     if nfa.work.get() == 0 {
         return None;
     }
-    Some(
-        found
-            .into_iter()
-            .map(|mut candidate| {
-                candidate.endings = endings.clone();
-                candidate.alphabet = alphabet.clone();
-                candidate
-            })
-            .collect(),
-    )
+    Some(Analysis {
+        candidates,
+        endings: endings(&nfa, regex),
+        alphabet: alphabet(&nfa, regex.flags.max_char()),
+    })
 }
 
 /// Characters that may end an attack: one outside every set the pattern
-/// reads, then one from each set and one from outside each.
+/// reads, then one from outside each set (the widest first), then one
+/// from each.
 fn endings(nfa: &Nfa, regex: &Regex) -> Vec<u32> {
     let max = regex.flags.max_char();
     let all = (1..nfa.labels.len())
@@ -459,8 +461,6 @@ fn exponential(nfa: &Nfa, component: &[usize]) -> Vec<Candidate> {
                 exponential: true,
                 degree: 0,
                 pumps: vec![(prefix, pump)],
-                endings: Vec::new(),
-                alphabet: Vec::new(),
             });
         }
     }
@@ -618,8 +618,6 @@ fn polynomial(nfa: &Nfa, component: &[usize]) -> Option<Vec<Candidate>> {
                 exponential: false,
                 degree,
                 pumps,
-                endings: Vec::new(),
-                alphabet: Vec::new(),
             })
         })
         .take(2 * MAX_CANDIDATES)

@@ -6,7 +6,7 @@
 //! matcher shows the work growing faster than the string.
 
 use super::charset::CharSet;
-use super::syntax::{Assertion, Node, Regex};
+use super::syntax::{is_word, Assertion, Node, Regex, LINE_TERMINATORS};
 
 /// More than this many instructions is not worth proving with.
 const MAX_PROGRAM: usize = 200_000;
@@ -384,11 +384,8 @@ impl Run<'_> {
 
     fn assertion(&self, assertion: Assertion, pos: usize) -> bool {
         let at = |i: usize| self.input.get(i).copied();
-        let line_break = |c: Option<u32>| matches!(c, Some(0x0A | 0x0D | 0x2028 | 0x2029));
-        let word = |c: Option<u32>| {
-            c.and_then(char::from_u32)
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
+        let line_break = |c: Option<u32>| c.is_some_and(|c| LINE_TERMINATORS.contains(&c));
+        let word = |c: Option<u32>| c.is_some_and(is_word);
         let before = pos.checked_sub(1).and_then(at);
         match assertion {
             Assertion::InputStart => pos == 0,

@@ -23,10 +23,10 @@ use oxc_ast::ast::{Argument, CallExpression, Expression, NewExpression, Program 
 use oxc_ast_visit::{walk, Visit};
 use oxc_span::Span;
 
-use automaton::Candidate;
+use automaton::{Analysis, Candidate};
 use charset::CharSet;
 use matcher::Program;
-use syntax::Assertion;
+use syntax::{is_word, Assertion, LINE_TERMINATORS};
 
 use super::rules::{evidence_at, suppressed, Lines};
 use crate::report::{Finding, Item, Severity};
@@ -320,10 +320,10 @@ pub fn check(source: &str, flags: &str) -> Verdict {
         Err(syntax::SyntaxError::Invalid(why)) => return Verdict::Invalid(why),
         Err(syntax::SyntaxError::Unsupported(why)) => return Verdict::NotAnalysed(why),
     };
-    let Some(candidates) = automaton::candidates(&regex) else {
+    let Some(analysis) = automaton::analyse(&regex) else {
         return Verdict::NotAnalysed("its automaton is too large to analyse".into());
     };
-    if candidates.is_empty() {
+    if analysis.candidates.is_empty() {
         return Verdict::Safe;
     }
     let Some(program) = matcher::compile(&regex) else {
@@ -331,17 +331,22 @@ pub fn check(source: &str, flags: &str) -> Verdict {
     };
     let prover = Prover {
         program: &program,
+        analysis: &analysis,
+        shape: Shape {
+            anchors: regex
+                .root
+                .asserts(&|a| matches!(a, Assertion::InputStart | Assertion::LineStart)),
+            boundaries: regex
+                .root
+                .asserts(&|a| matches!(a, Assertion::WordBoundary | Assertion::NotWordBoundary)),
+        },
         left: std::cell::Cell::new(PROOF_STEPS),
     };
-    let shape = Shape {
-        anchors: regex
-            .root
-            .asserts(&|a| matches!(a, Assertion::InputStart | Assertion::LineStart)),
-        boundaries: regex
-            .root
-            .asserts(&|a| matches!(a, Assertion::WordBoundary | Assertion::NotWordBoundary)),
-    };
-    match candidates.iter().find_map(|candidate| prove(&prover, candidate, shape)) {
+    match analysis
+        .candidates
+        .iter()
+        .find_map(|candidate| prove(&prover, candidate))
+    {
         Some(attack) => Verdict::Vulnerable(attack),
         None if prover.exhausted() => Verdict::NotAnalysed("proving its candidate attacks takes too long".into()),
         None => Verdict::Safe,
@@ -351,9 +356,13 @@ pub fn check(source: &str, flags: &str) -> Verdict {
 /// Steps all the proving runs of one pattern may take together.
 const PROOF_STEPS: u64 = 100_000_000;
 
-/// The matcher, with the steps the proof may still spend.
+/// What every proof on one pattern shares: the matcher, the characters
+/// attacks are written with, the pattern's shape, and the steps the proofs
+/// may still spend.
 struct Prover<'p> {
     program: &'p Program,
+    analysis: &'p Analysis,
+    shape: Shape,
     left: std::cell::Cell<u64>,
 }
 
@@ -389,17 +398,13 @@ enum Pick {
     Boundaries,
 }
 
-fn is_word(c: u32) -> bool {
-    char::from_u32(c).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 fn written(word: &[CharSet], how: Pick) -> Option<Vec<u32>> {
     let mut out = Vec::with_capacity(word.len());
     for set in word {
         match how {
             Pick::Printable => out.push(set.representative()?),
             Pick::LineBreak => out.push(
-                [0x0A, 0x0D, 0x2028, 0x2029]
+                LINE_TERMINATORS
                     .into_iter()
                     .find(|&c| set.contains(c))
                     .or_else(|| set.representative())?,
@@ -418,30 +423,28 @@ fn written(word: &[CharSet], how: Pick) -> Option<Vec<u32>> {
 }
 
 /// What to end the attack with: nothing, or the one or two of the
-/// candidate's ending characters that make clearly the most work (a match
+/// pattern's ending characters that make clearly the most work (a match
 /// must fail for every path to be tried; a shorter attack reads better).
-fn ending(candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)], work: impl Fn(&[u32]) -> u64) -> Vec<u32> {
+fn ending(endings: &[u32], pumps: &[(Vec<u32>, Vec<u32>)], work: impl Fn(&[u32]) -> u64) -> Vec<u32> {
     let mut best = Vec::new();
     let mut most = work(&best);
     let clearly_more = |work: u64, most: u64| work > most.saturating_add(most / 2);
     // One more pumped character is more work, but not an ending.
-    let pumped = |c: &u32| pumps.iter().any(|(_, pump)| pump.contains(c));
-    for &c in candidate.endings.iter().filter(|c| !pumped(c)) {
+    let endings: Vec<u32> = endings
+        .iter()
+        .copied()
+        .filter(|c| !pumps.iter().any(|(_, pump)| pump.contains(c)))
+        .collect();
+    for &c in &endings {
         let w = work(&[c]);
         if clearly_more(w, most) {
             (best, most) = (vec![c], w);
         }
     }
     if best.is_empty() {
-        let few: Vec<u32> = candidate
-            .endings
-            .iter()
-            .copied()
-            .filter(|c| !pumped(c))
-            .take(6)
-            .collect();
-        for &a in &few {
-            for &b in &few {
+        let few = &endings[..endings.len().min(6)];
+        for &a in few {
+            for &b in few {
                 let w = work(&[a, b]);
                 if clearly_more(w, most) {
                     (best, most) = (vec![a, b], w);
@@ -452,7 +455,6 @@ fn ending(candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)], work: impl Fn(&
     best
 }
 
-/// The candidate written out each way that can matter, proved or not.
 /// What in the pattern decides which ways of writing an attack are worth
 /// trying.
 #[derive(Clone, Copy)]
@@ -463,7 +465,9 @@ struct Shape {
     boundaries: bool,
 }
 
-fn prove(prover: &Prover, candidate: &Candidate, shape: Shape) -> Option<Attack> {
+/// The candidate written out each way that can matter, proved or not.
+fn prove(prover: &Prover, candidate: &Candidate) -> Option<Attack> {
+    let shape = prover.shape;
     let mut tried = Vec::new();
     let picks = [Pick::Printable, Pick::LineBreak, Pick::Lowest, Pick::Boundaries];
     for how in picks
@@ -478,7 +482,7 @@ fn prove(prover: &Prover, candidate: &Candidate, shape: Shape) -> Option<Attack>
         let Some(pumps) = pumps else { continue };
         // A character in front keeps an alternative anchored at the start
         // (`^\s+|\s+$`) from matching at once.
-        let lead = candidate.endings.first().copied().filter(|_| shape.anchors);
+        let lead = prover.analysis.endings.first().copied().filter(|_| shape.anchors);
         let leads = std::iter::once(None).chain(lead.map(Some));
         for lead in leads {
             let mut pumps = pumps.clone();
@@ -508,7 +512,7 @@ fn search_pumps(
 ) -> Vec<(Vec<u32>, Vec<u32>)> {
     let n = if candidate.exponential { 6 } else { 16 };
     let endings: Vec<Vec<u32>> = std::iter::once(Vec::new())
-        .chain(candidate.endings.iter().take(6).map(|&c| vec![c]))
+        .chain(prover.analysis.endings.iter().take(6).map(|&c| vec![c]))
         .collect();
     let work = |pumps: &[(Vec<u32>, Vec<u32>)]| {
         endings
@@ -524,7 +528,7 @@ fn search_pumps(
             continue;
         }
         for (j, set) in word.iter().enumerate() {
-            for &c in candidate.alphabet.iter().filter(|&&c| set.contains(c)) {
+            for &c in prover.analysis.alphabet.iter().filter(|&&c| set.contains(c)) {
                 let mut trial = pumps.clone();
                 trial[i].1[j] = c;
                 let w = work(&trial);
@@ -542,7 +546,9 @@ fn search_pumps(
 fn measure(prover: &Prover, candidate: &Candidate, pumps: &[(Vec<u32>, Vec<u32>)]) -> Option<Attack> {
     let steps = |suffix: &[u32], n: usize| prover.steps(&input(pumps, suffix, n));
     let small = if candidate.exponential { 6 } else { 12 };
-    let suffix = ending(candidate, pumps, |suffix| steps(suffix, small).unwrap_or(u64::MAX));
+    let suffix = ending(&prover.analysis.endings, pumps, |suffix| {
+        steps(suffix, small).unwrap_or(u64::MAX)
+    });
     // Grow until the work is well above what any start costs (from one
     // repetition: a pattern of high degree runs out of steps early).
     let mut n = 1;

@@ -335,8 +335,17 @@ impl Lowering {
     }
 }
 
+/// What `.` does not read without `s`, and what `^`/`$` stand beside
+/// with `m`.
+pub const LINE_TERMINATORS: [u32; 4] = [0x0A, 0x0D, 0x2028, 0x2029];
+
 fn line_terminators() -> CharSet {
-    CharSet::from_ranges([(0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)])
+    CharSet::from_sorted(LINE_TERMINATORS)
+}
+
+/// A character of `\w` (as `\b` reads it): the set `word_chars` holds.
+pub fn is_word(c: u32) -> bool {
+    char::from_u32(c).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn word_chars() -> CharSet {
