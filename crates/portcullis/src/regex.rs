@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use portcullis_audit::code::redos::{check, js_string, Complexity, Verdict};
+use portcullis_audit::code::redos::{check, check_all, js_string, Complexity, Verdict};
 use serde_json::{json, Value};
 
 #[derive(Subcommand)]
@@ -111,31 +111,18 @@ fn check_lines(file: &std::path::Path) -> ExitCode {
             .to_owned();
         patterns.push((source, flags));
     }
-    // Shared out across the cores; written in the input's order.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = patterns.len().div_ceil(threads).max(1);
-    let verdicts: Vec<Value> = std::thread::scope(|scope| {
-        let workers: Vec<_> = patterns
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(s, f)| verdict_json(s, f)).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    });
     let mut out = std::io::stdout().lock();
-    for verdict in verdicts {
-        if writeln!(out, "{verdict}").is_err() {
+    for ((source, flags), verdict) in patterns.iter().zip(check_all(&patterns)) {
+        if writeln!(out, "{}", verdict_json(source, flags, verdict)).is_err() {
             return ExitCode::from(2);
         }
     }
     ExitCode::SUCCESS
 }
 
-fn verdict_json(source: &str, flags: &str) -> Value {
+fn verdict_json(source: &str, flags: &str, verdict: Verdict) -> Value {
     let text = |chars: &[u32]| -> String { chars.iter().filter_map(|&c| char::from_u32(c)).collect() };
-    match check(source, flags) {
+    match verdict {
         Verdict::Safe => json!({"source": source, "flags": flags, "status": "safe"}),
         Verdict::Vulnerable(attack) => json!({
             "source": source,

@@ -311,6 +311,12 @@ fn checked(source: &str, flags: &str) -> Verdict {
     verdict
 }
 
+/// `check` on each (pattern, flags), shared out across the machine's
+/// cores; the verdicts in the same order.
+pub fn check_all(patterns: &[(String, String)]) -> Vec<Verdict> {
+    super::in_parallel(patterns, |(source, flags)| vec![check(source, flags)])
+}
+
 /// Steps one proving run may take.
 const STEP_LIMIT: u64 = 5_000_000;
 
