@@ -161,12 +161,7 @@ fn a_lockfile_that_disagrees_with_package_json_is_reported() {
     )
     .unwrap();
     let (_, report) = audit(&dir.0);
-    let stale = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "project.lockfile-out-of-date")
-        .unwrap_or_else(|| panic!("{report:#}"));
+    let stale = first_finding(&report, |f| f["rule"] == "project.lockfile-out-of-date");
     let excerpt = stale["evidence"]["excerpt"].as_str().unwrap();
     assert!(excerpt.contains("express@^5.0.0: the lockfile has 4.16.4"), "{excerpt}");
     assert!(excerpt.contains("helmet@^8: not in the lockfile"), "{excerpt}");
@@ -252,6 +247,16 @@ fn advisories_update_downloads_a_zip_that_the_audit_then_reads() {
 }
 
 /// The code rules' findings, as (file:line, rule), sorted.
+/// The report's first finding `wanted` holds for; the report when none.
+fn first_finding(report: &serde_json::Value, wanted: impl Fn(&serde_json::Value) -> bool) -> &serde_json::Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| wanted(f))
+        .unwrap_or_else(|| panic!("no such finding in {report:#}"))
+}
+
 fn code_findings(report: &serde_json::Value) -> Vec<(String, String)> {
     let mut found: Vec<(String, String)> = report["findings"]
         .as_array()
@@ -290,12 +295,9 @@ fn the_example_apps_code_is_read_and_exactly_its_flaws_reported() {
     .map(|(at, rule)| (at.to_string(), rule.to_string()))
     .collect();
     assert_eq!(code_findings(&report), expected, "{report:#}");
-    let secret = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "code.hardcoded-secret" && f["evidence"]["line"] == 56)
-        .unwrap();
+    let secret = first_finding(&report, |f| {
+        f["rule"] == "code.hardcoded-secret" && f["evidence"]["line"] == 56
+    });
     assert_eq!(secret["evidence"]["column"], 17);
     assert!(secret["title"].as_str().unwrap().contains("keyboard cat"));
 }
@@ -333,12 +335,7 @@ fn dvnas_sql_and_command_injections_and_its_other_flaws_are_found_exactly() {
     // modifyProduct and modifyProductSubmit (where objects, not the request's
     // own), userEdit, listUsersAPI: none of their lines may appear.
     assert_eq!(code_findings(&report), expected, "{report:#}");
-    let sql = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "taint.sql-injection")
-        .unwrap();
+    let sql = first_finding(&report, |f| f["rule"] == "taint.sql-injection");
     let path = sql["evidence"]["excerpt"].as_str().unwrap();
     assert!(
         path.contains(
@@ -377,12 +374,7 @@ fn nodegoats_eval_redirect_where_and_redos_are_found_exactly() {
     .collect();
     expected.sort();
     assert_eq!(code_findings(&report), expected, "{report:#}");
-    let nosql = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "taint.nosql-injection")
-        .unwrap();
+    let nosql = first_finding(&report, |f| f["rule"] == "taint.nosql-injection");
     let path = nosql["evidence"]["excerpt"].as_str().unwrap();
     assert!(
         path.contains("from app/routes/allocations.js:21: } = req.query;"),

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use portcullis_audit::code::redos::{check, steps, units, Complexity, Verdict};
+use portcullis_audit::code::redos::{check, input, steps, units, Complexity, Verdict};
 use serde_json::Value;
 
 use crate::harness::{app_dir, npm_ci_once};
@@ -21,26 +21,18 @@ const LIMIT: u64 = 50_000_000;
 /// times, n doubled until the work is well above a start's cost, then
 /// compared with 2n.
 fn grows(source: &str, flags: &str, pumps: &[(Vec<u32>, Vec<u32>)], suffix: &[u32]) -> bool {
-    let input = |n: usize| {
-        let mut input = Vec::new();
-        for (prefix, pump) in pumps {
-            input.extend(prefix);
-            (0..n).for_each(|_| input.extend(pump));
-        }
-        input.extend(suffix);
-        input
-    };
+    let attack = |n: usize| input(pumps, suffix, n);
     let mut n = 1;
-    let Some(mut at_n) = steps(source, flags, &input(n), LIMIT) else {
+    let Some(mut at_n) = steps(source, flags, &attack(n), LIMIT) else {
         return true;
     };
     while at_n < 20_000 && n < 4_096 {
-        match steps(source, flags, &input(2 * n), LIMIT) {
+        match steps(source, flags, &attack(2 * n), LIMIT) {
             Some(more) => (n, at_n) = (2 * n, more),
             None => return true,
         }
     }
-    steps(source, flags, &input(2 * n), LIMIT).is_none_or(|at_2n| at_2n as f64 / at_n.max(1) as f64 > 3.0)
+    steps(source, flags, &attack(2 * n), LIMIT).is_none_or(|at_2n| at_2n as f64 / at_n.max(1) as f64 > 3.0)
 }
 
 fn corpus() -> Vec<(String, String)> {

@@ -271,7 +271,9 @@ pub fn js_string(chars: &[u32]) -> String {
     out
 }
 
-fn input(pumps: &[(Vec<u32>, Vec<u32>)], suffix: &[u32], n: usize) -> Vec<u32> {
+/// An attack's input: each pump's prefix then the pump `n` times, for
+/// every pump, then the suffix.
+pub fn input(pumps: &[(Vec<u32>, Vec<u32>)], suffix: &[u32], n: usize) -> Vec<u32> {
     let mut input = Vec::new();
     for (prefix, pump) in pumps {
         input.extend(prefix);
