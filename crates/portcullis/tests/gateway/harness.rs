@@ -1,7 +1,7 @@
 //! Starts the real parts: the example Express app (node) and the portcullis
 //! binary in front of it. Every process is stopped by its own PID on drop.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,6 +10,27 @@ use std::time::{Duration, Instant};
 
 pub fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/express-app")
+}
+
+/// What node printed running `script` in `dir` with `input` on its
+/// standard input (which the script reads to the end before it answers).
+pub fn node_with_input(dir: &Path, script: &str, input: &[u8]) -> Vec<u8> {
+    let mut node = Command::new("node")
+        .arg(script)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    node.stdin.take().unwrap().write_all(input).unwrap();
+    let output = node.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
 }
 
 /// Runs `npm ci` in `dir` unless its packages are installed; one install at a

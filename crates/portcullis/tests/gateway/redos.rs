@@ -6,13 +6,12 @@
 //! gives is run on the step-counting matcher at growing sizes.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use portcullis_audit::code::redos::{check, input, steps, units, Complexity, Verdict};
 use serde_json::Value;
 
-use crate::harness::{app_dir, npm_ci_once};
+use crate::harness::{app_dir, node_with_input, npm_ci_once};
 
 const LIMIT: u64 = 50_000_000;
 
@@ -52,21 +51,11 @@ fn corpus() -> Vec<(String, String)> {
 fn theirs(corpus: &[(String, String)]) -> Vec<Value> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redos");
     npm_ci_once(&dir);
-    let mut node = Command::new("node")
-        .arg("compare.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = node.stdin.take().unwrap();
+    let mut lines = String::new();
     for (source, flags) in corpus {
-        writeln!(stdin, "{}", serde_json::json!({"source": source, "flags": flags})).unwrap();
+        lines.push_str(&format!("{}\n", serde_json::json!({"source": source, "flags": flags})));
     }
-    drop(stdin);
-    let output = node.wait_with_output().unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout)
+    String::from_utf8(node_with_input(&dir, "compare.mjs", lines.as_bytes()))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

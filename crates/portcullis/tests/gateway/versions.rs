@@ -3,9 +3,6 @@
 //! range) pairs, prereleases and build metadata included, and as many
 //! version pairs to order. Every answer must be the same.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use portcullis_audit::versions;
 
 /// A small deterministic generator (xorshift), so a failure reproduces.
@@ -96,17 +93,8 @@ fn ranges_and_order_agree_with_npms_semver() {
     let pairs: Vec<(String, String)> = (0..6000).map(|_| (cases.version(), cases.range())).collect();
     let orders: Vec<(String, String)> = (0..3000).map(|_| (cases.version(), cases.version())).collect();
     let input = serde_json::json!({ "pairs": pairs, "orders": orders }).to_string();
-    let mut node = Command::new("node")
-        .arg("judge.js")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    node.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let output = node.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let npm: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let output = crate::harness::node_with_input(&dir, "judge.js", input.as_bytes());
+    let npm: serde_json::Value = serde_json::from_slice(&output).unwrap();
 
     let mut disagreements = Vec::new();
     for ((version, range), expected) in pairs.iter().zip(npm["satisfies"].as_array().unwrap()) {
