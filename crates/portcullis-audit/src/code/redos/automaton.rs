@@ -365,19 +365,20 @@ impl Nfa {
     }
 }
 
-/// Candidate attacks on `regex`, `None` when its automaton is too large to
-/// search.
-pub fn analyse(regex: &Regex) -> Option<Analysis> {
-    let nfa = build(regex)?;
+/// Candidate attacks on `regex`, or why there are none to give: an
+/// automaton too large to build, or to search within the budget.
+pub fn analyse(regex: &Regex) -> Result<Analysis, &'static str> {
+    let too_long = "searching its automaton takes too long";
+    let nfa = build(regex).ok_or("its automaton is too large to build")?;
     let component = components(nfa.labels.len(), |s| nfa.edges[s].iter().map(|&(t, _)| t).collect());
     // An exponential candidate may fail as an attack (the match succeeds
     // before the paths multiply) where a polynomial one holds.
     let mut candidates = exponential(&nfa, &component);
-    candidates.extend(polynomial(&nfa, &component)?);
+    candidates.extend(polynomial(&nfa, &component).ok_or(too_long)?);
     if nfa.work.get() == 0 {
-        return None;
+        return Err(too_long);
     }
-    Some(Analysis {
+    Ok(Analysis {
         candidates,
         endings: endings(&nfa, regex),
         alphabet: alphabet(&nfa, regex.flags.max_char()),

@@ -328,8 +328,9 @@ pub fn check(source: &str, flags: &str) -> Verdict {
         Err(syntax::SyntaxError::Invalid(why)) => return Verdict::Invalid(why),
         Err(syntax::SyntaxError::Unsupported(why)) => return Verdict::NotAnalysed(why),
     };
-    let Some(analysis) = automaton::analyse(&regex) else {
-        return Verdict::NotAnalysed("its automaton is too large to analyse".into());
+    let analysis = match automaton::analyse(&regex) {
+        Ok(analysis) => analysis,
+        Err(why) => return Verdict::NotAnalysed(why.into()),
     };
     if analysis.candidates.is_empty() {
         return Verdict::Safe;
@@ -719,6 +720,18 @@ mod tests {
         assert!(matches!(
             verdict(&format!("(?:{letters}x)*y")),
             Verdict::NotAnalysed(_) | Verdict::Vulnerable(_)
+        ));
+        // Few enough states, but a star over 1,000 alternatives has an edge
+        // from each to each: not built.
+        let thousand: String = letters
+            .chars()
+            .filter(|&c| c != '|')
+            .take(1_000)
+            .map(|c| format!("{c}|"))
+            .collect();
+        assert!(matches!(
+            verdict(&format!("^(?:{thousand}x)*y$")),
+            Verdict::NotAnalysed(why) if why.contains("too large to build")
         ));
     }
 
