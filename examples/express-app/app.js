@@ -99,6 +99,42 @@ app.get('/api/products/:id', (req, res) => {
 });
 
 // What the app was sent, so tests can see what the gateway forwarded.
+// User records sent the way a whole database document often is: with the
+// password hash and the reset token that should never leave the server.
+const accounts = [
+  { id: 1, name: 'ada', passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g', resetToken: 'r-1f9c' },
+  { id: 2, name: 'grace', passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$aGFzaDI', resetToken: null },
+];
+app.get('/api/users', (req, res) => res.json(accounts));
+
+// A larger answer of the same kind (`?kb=` kibibytes, 1 to 1024), for benchmarks.
+app.get('/api/users/export', (req, res) => {
+  const kb = Math.min(Math.max(Number(req.query.kb) || 100, 1), 1024);
+  const rows = [];
+  for (let size = 0, id = 1; size < kb * 1024; id += 1) {
+    const row = { id, name: `user${id}`, email: `user${id}@example.com`, passwordHash: accounts[0].passwordHash };
+    rows.push(row);
+    size += JSON.stringify(row).length + 1;
+  }
+  res.json(rows);
+});
+
+// An admin area with no access control of its own: it trusts the identity
+// the gateway in front of it passes on, and shows it.
+app.get('/admin', (req, res) => {
+  const user = req.get('x-portcullis-user');
+  res.send(`<!doctype html><html><body><h1>Admin</h1>
+<p id="user">${escapeHtml(user || 'nobody')}</p><p id="groups">${escapeHtml(req.get('x-portcullis-groups') || '')}</p>
+</body></html>`);
+});
+app.get('/admin/identity', (req, res) => {
+  res.json({
+    user: req.get('x-portcullis-user') || null,
+    groups: req.get('x-portcullis-groups') || null,
+    cookie: req.get('cookie') || null,
+  });
+});
+
 app.all('/echo', (req, res) => {
   res.json({ method: req.method, url: req.originalUrl, headers: req.headers, ip: req.socket.remoteAddress, port: req.socket.remotePort });
 });

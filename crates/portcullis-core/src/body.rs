@@ -52,6 +52,13 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
+/// A body that fails at once: the answer is cut off rather than sent short.
+pub fn failed(error: impl Into<BoxError>) -> Body {
+    let error = BodyError::new(error);
+    let frames = futures_util::stream::once(std::future::ready(Err::<http_body::Frame<Bytes>, _>(error)));
+    http_body_util::StreamBody::new(frames).boxed_unsync()
+}
+
 /// Boxes any body whose errors can be boxed.
 pub fn boxed<B>(body: B) -> Body
 where
@@ -116,11 +123,60 @@ pub struct Prefix {
 
 /// Reads at most about `limit` bytes of `body` (whole frames, so a little more
 /// may be held) without losing anything: the returned body is the original.
-pub async fn read_prefix(mut body: Body, limit: usize) -> Result<Prefix, BodyError> {
+pub async fn read_prefix(body: Body, limit: usize) -> Result<Prefix, BodyError> {
+    let Frames { frames, seen, rest, .. } = read_frames(body, limit).await?;
+    Ok(Prefix {
+        bytes: seen.freeze(),
+        body: Replay { frames, rest }.boxed_unsync(),
+    })
+}
+
+/// A body read to its end within a bound, or the body itself, unchanged.
+pub enum Bounded {
+    Whole(Bytes),
+    /// Longer than the bound, or with trailers: replayed from its start.
+    Longer(Body),
+}
+
+/// Reads `body` whole if it has at most `limit` bytes and no trailers;
+/// otherwise gives it back as it was, having held at most about `limit` bytes.
+pub async fn read_bounded(body: Body, limit: usize) -> Result<Bounded, BodyError> {
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
+        return Ok(Bounded::Longer(body));
+    }
+    let read = read_frames(body, limit + 1).await?;
+    let trailers = read.frames.iter().any(|frame| !frame.is_data());
+    if read.ended && read.seen.len() <= limit && !trailers {
+        return Ok(Bounded::Whole(read.seen.freeze()));
+    }
+    Ok(Bounded::Longer(read.replay()))
+}
+
+struct Frames {
+    frames: std::collections::VecDeque<http_body::Frame<Bytes>>,
+    seen: bytes::BytesMut,
+    ended: bool,
+    rest: Body,
+}
+
+impl Frames {
+    fn replay(self) -> Body {
+        Replay {
+            frames: self.frames,
+            rest: self.rest,
+        }
+        .boxed_unsync()
+    }
+}
+
+/// Reads frames until `limit` bytes are seen or the body ends.
+async fn read_frames(mut body: Body, limit: usize) -> Result<Frames, BodyError> {
     let mut frames = std::collections::VecDeque::new();
     let mut seen = bytes::BytesMut::new();
+    let mut ended = false;
     while seen.len() < limit {
         let Some(frame) = body.frame().await else {
+            ended = true;
             break;
         };
         let frame = frame?;
@@ -129,9 +185,11 @@ pub async fn read_prefix(mut body: Body, limit: usize) -> Result<Prefix, BodyErr
         }
         frames.push_back(frame);
     }
-    Ok(Prefix {
-        bytes: seen.freeze(),
-        body: Replay { frames, rest: body }.boxed_unsync(),
+    Ok(Frames {
+        frames,
+        seen,
+        ended: ended || http_body::Body::is_end_stream(&body),
+        rest: body,
     })
 }
 

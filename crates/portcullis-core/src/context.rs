@@ -70,6 +70,23 @@ pub struct ContextData {
     pub wants_json: bool,
 }
 
+#[cfg(test)]
+impl ContextData {
+    /// A request from 127.0.0.1 over plain HTTP, id `rid-1`.
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            request_id: HeaderValue::from_static("rid-1"),
+            client_ip: [127, 0, 0, 1].into(),
+            peer: ([127, 0, 0, 1], 1).into(),
+            peer_text: HeaderValue::from_static("127.0.0.1"),
+            client_ip_text: HeaderValue::from_static("127.0.0.1"),
+            peer_trusted: false,
+            https: false,
+            wants_json: false,
+        }
+    }
+}
+
 impl RequestContext {
     pub fn request_id_str(&self) -> &str {
         // Ids are generated as hex or accepted only if alphanumeric (see request_id).

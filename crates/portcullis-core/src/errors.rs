@@ -160,16 +160,9 @@ mod tests {
             async move { Ok::<_, std::convert::Infallible>(response) }
         }));
         let mut request = Request::new(crate::body::empty());
-        request.extensions_mut().insert(RequestContext::from(ContextData {
-            request_id: http::HeaderValue::from_static("rid-1"),
-            client_ip: [127, 0, 0, 1].into(),
-            peer: ([127, 0, 0, 1], 1).into(),
-            peer_text: http::HeaderValue::from_static("127.0.0.1"),
-            client_ip_text: http::HeaderValue::from_static("127.0.0.1"),
-            peer_trusted: false,
-            https: false,
-            wants_json: false,
-        }));
+        request
+            .extensions_mut()
+            .insert(RequestContext::from(ContextData::for_tests()));
         (service.oneshot(request).await.unwrap(), recorder)
     }
 

@@ -18,6 +18,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod errors;
 pub mod events;
+pub mod filter;
 pub mod fingerprint;
 pub mod headers;
 pub mod leak;

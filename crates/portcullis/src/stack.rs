@@ -1,8 +1,8 @@
 //! Assembles the layers in the order docs/architecture.md gives: request id and
 //! client → access log → route → bans → cookie names restored → size limits →
 //! rate limits → CSRF → login protection → WAF → proxy, and on the way back
-//! login failures counted → safe errors → cookie hardening → fingerprint
-//! removal → security headers.
+//! login failures counted → safe errors → cookie hardening → response
+//! filtering → fingerprint removal → security headers.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use portcullis_core::cookies::CookieHardeningLayer;
 use portcullis_core::csrf::CrossOriginProtectionLayer;
 use portcullis_core::errors::SafeErrorsLayer;
 use portcullis_core::events::Events;
+use portcullis_core::filter::ResponseFilterLayer;
 use portcullis_core::fingerprint::FingerprintLayer;
 use portcullis_core::headers::SecurityHeadersLayer;
 use portcullis_core::limits::RequestLimitsLayer;
@@ -130,6 +131,7 @@ where
         ServiceBuilder::new()
             .layer(SecurityHeadersLayer::from(policies.headers.clone()))
             .layer(FingerprintLayer::from(policies.fingerprint.clone()))
+            .layer(ResponseFilterLayer::from(policies.filter.clone()))
             .layer(BanCheckLayer::new(BanCheck::new(
                 shared.bans.clone(),
                 shared.state.clone(),

@@ -22,6 +22,7 @@ use portcullis_core::cookies::{CookieHardening, CookiesConfig};
 use portcullis_core::csrf::{CrossOriginProtection, CsrfConfig};
 use portcullis_core::errors::{ErrorsConfig, SafeErrors};
 use portcullis_core::events::Events;
+use portcullis_core::filter::{FilterConfig, ResponseFilter};
 use portcullis_core::fingerprint::Fingerprint;
 use portcullis_core::headers::SecurityHeaders;
 use portcullis_core::limits::{LimitsConfig, RequestLimits};
@@ -110,6 +111,7 @@ pub struct Policies {
     /// route's own (`route-N`) when the route sets a `[route.rate_limit]`.
     pub rate_limit: RateLimitRules,
     pub waf: Arc<Waf>,
+    pub filter: Arc<ResponseFilter>,
 }
 
 impl fmt::Debug for Policies {
@@ -281,6 +283,7 @@ struct FileConfig {
     csrf: toml::Table,
     rate_limit: toml::Table,
     waf: toml::Table,
+    filter: toml::Table,
     bans: toml::Table,
     login: Vec<toml::Table>,
     tls: TlsSection,
@@ -309,6 +312,8 @@ struct RouteSection {
     rate_limit: toml::Table,
     #[serde(default)]
     waf: toml::Table,
+    #[serde(default)]
+    filter: toml::Table,
 }
 
 impl Config {
@@ -376,6 +381,7 @@ impl Config {
             csrf: &file.csrf,
             rate_limit: &file.rate_limit,
             waf: &file.waf,
+            filter: &file.filter,
         };
         let policies = loader.policies(&global, None, "")?;
         let routes = file
@@ -426,6 +432,7 @@ struct RawPolicies<'a> {
     csrf: &'a toml::Table,
     rate_limit: &'a toml::Table,
     waf: &'a toml::Table,
+    filter: &'a toml::Table,
 }
 
 struct Loader<'a> {
@@ -614,6 +621,16 @@ impl Loader<'_> {
             .map_err(|e| self.invalid(&section, e))?
             .with_reporting(pages.clone(), events());
 
+        let (_, filter) = self.checked(
+            merged("filter", global.filter, over(|r| &r.filter)),
+            FilterConfig::validate,
+        )?;
+        let route_name = match route {
+            Some((r, index)) => format!("route[{index}] {}", r.path),
+            None => "default".to_owned(),
+        };
+        let filter = ResponseFilter::new(&filter, route_name, events());
+
         Ok(Policies {
             headers: Arc::new(headers),
             fingerprint: Arc::new(fingerprint),
@@ -624,6 +641,7 @@ impl Loader<'_> {
             csrf: Arc::new(csrf),
             rate_limit,
             waf: Arc::new(waf),
+            filter: Arc::new(filter),
         })
     }
 

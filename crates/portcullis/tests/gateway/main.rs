@@ -10,6 +10,7 @@ mod browser;
 mod dependencies;
 mod early_answers;
 mod errors;
+mod filter;
 mod headers;
 mod limits;
 mod logins;
