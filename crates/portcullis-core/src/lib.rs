@@ -10,6 +10,7 @@
 //! id, client address, scheme, preferred page format). Every layer reads it
 //! instead of working it out again.
 
+pub mod access;
 pub mod bans;
 pub mod body;
 pub mod client_ip;
@@ -29,6 +30,7 @@ pub mod path;
 pub mod policy;
 pub mod rate_limit;
 pub mod request_id;
+pub mod session;
 pub mod store;
 pub mod text;
 pub mod waf;

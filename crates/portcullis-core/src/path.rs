@@ -59,6 +59,17 @@ impl PathPattern {
         }
     }
 
+    /// Whether every path `other` matches, this matches too (as far as can
+    /// be told: a prefix that contains the other, or the same glob).
+    pub fn covers(&self, other: &PathPattern) -> bool {
+        match (self, other) {
+            (Self::Prefix(_), Self::Prefix(inner)) => self.matches(inner),
+            (Self::Glob(outer), Self::Glob(inner)) => outer.glob() == inner.glob(),
+            (Self::Prefix(prefix), Self::Glob(_)) => prefix == "/",
+            (Self::Glob(_), Self::Prefix(_)) => false,
+        }
+    }
+
     /// `path` must already be normalised.
     pub fn matches(&self, path: &str) -> bool {
         match self {

@@ -8,6 +8,7 @@ mod forwarded;
 mod heads;
 mod log;
 mod pool;
+mod portal;
 mod privileges;
 mod proxy;
 mod regex;
@@ -16,6 +17,7 @@ mod server;
 mod stack;
 mod timeouts;
 mod tls;
+mod user;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -79,6 +81,9 @@ enum Command {
     /// The ReDoS check of the code audit, on given patterns or a tree.
     #[command(subcommand)]
     Regex(regex::RegexCommand),
+    /// The login portal's users.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Start the bundled example Express app with portcullis in front of it.
     Demo {
         /// The example app's directory (default: examples/express-app of this checkout).
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
         Some(Command::Audit(args)) => with_runtime(audit::run(args)),
         Some(Command::Advisories(AdvisoriesCommand::Update { from, to })) => with_runtime(audit::update(&from, to)),
         Some(Command::Regex(command)) => regex::run(command),
+        Some(Command::User(command)) => user::run(command),
         None => with_runtime(run(cli.run)),
     }
 }

@@ -1,6 +1,6 @@
 //! Assembles the layers in the order docs/architecture.md gives: request id and
-//! client → access log → route → bans → cookie names restored → size limits →
-//! rate limits → CSRF → login protection → WAF → proxy, and on the way back
+//! client → access log → route → bans → access rules → cookie names restored → size limits →
+//! rate limits → CSRF → login protection → WAF → portal or proxy, and on the way back
 //! login failures counted → safe errors → cookie hardening → response
 //! filtering → fingerprint removal → security headers.
 
@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
+use portcullis_core::access::AccessLayer;
 use portcullis_core::bans::{BanCheck, BanCheckLayer, Bans};
 use portcullis_core::body::Body;
 use portcullis_core::client_ip::TrustedProxies;
@@ -22,6 +23,7 @@ use portcullis_core::headers::SecurityHeadersLayer;
 use portcullis_core::limits::RequestLimitsLayer;
 use portcullis_core::login::LoginProtectionLayer;
 use portcullis_core::rate_limit::RateLimitLayer;
+use portcullis_core::session::Sessions;
 use portcullis_core::store::SharedState;
 use portcullis_core::waf::WafLayer;
 use tower::util::BoxCloneSyncService;
@@ -29,6 +31,7 @@ use tower::{service_fn, Service, ServiceBuilder};
 
 use crate::config::{Config, Policies};
 use crate::log::{AccessLog, AccessLogLayer, JsonLog};
+use crate::portal::{Portal, PortalOr};
 use crate::proxy::Proxy;
 use crate::routes::{RouteStack, Router, Stack};
 
@@ -45,6 +48,21 @@ pub struct Shared {
 pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
     let events: Events = Arc::new(log.clone());
     let proxy = Proxy::new(config.upstream.clone(), config.policies.pages.clone(), events.clone());
+    let sessions = Sessions::new(config.session.clone(), shared.state.clone());
+    let portal = config.portal.as_ref().map(|settings| {
+        let pages = config.policies.pages.clone();
+        Portal::new(
+            settings.clone(),
+            sessions.clone(),
+            shared.state.clone(),
+            pages,
+            events.clone(),
+        )
+    });
+    let access = config
+        .access
+        .as_ref()
+        .map(|rules| rules.bind(sessions.clone(), config.policies.pages.clone(), events.clone()));
     let route = |policies: &Policies| {
         let login = config
             .logins
@@ -53,8 +71,8 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
         let inner = ServiceBuilder::new()
             .option_layer(login)
             .layer(WafLayer::from(policies.waf.clone()))
-            .service(proxy.with_pages(policies.pages.clone()));
-        policy_stack(policies, shared, inner)
+            .service(PortalOr::new(portal.clone(), proxy.with_pages(policies.pages.clone())));
+        policy_stack(policies, shared, access.clone(), inner)
     };
     let routes = config
         .routes
@@ -119,7 +137,7 @@ where
 }
 
 /// One route's policies around `inner`, outermost first.
-fn policy_stack<S>(policies: &Policies, shared: &Shared, inner: S) -> Stack
+fn policy_stack<S>(policies: &Policies, shared: &Shared, access: Option<AccessLayer>, inner: S) -> Stack
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -136,6 +154,7 @@ where
                 shared.bans.clone(),
                 shared.state.clone(),
             )))
+            .option_layer(access)
             .layer(CookieHardeningLayer::from(policies.cookies.clone()))
             .layer(SafeErrorsLayer::from(policies.errors.clone()))
             .layer(RequestLimitsLayer::from(policies.limits.clone()))

@@ -5,6 +5,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use std::time::Duration;
+
 use super::{gcra, GcraOutcome, Rate, Store, StoreFuture, StrikeRule, Strikes};
 
 /// Keys are held as a 128-bit keyed hash, not as strings: 16 bytes each
@@ -48,25 +50,31 @@ struct Shard {
     /// Rate-limit keys → TAT.
     tats: Map<u64>,
     strikes: Map<Strikes>,
+    /// Sessions and one-time markers → (value, expiry).
+    values: Map<(String, u64)>,
 }
 
 impl Shard {
     fn len(&self) -> usize {
-        self.tats.len() + self.strikes.len()
+        self.tats.len() + self.strikes.len() + self.values.len()
     }
 
     /// Makes room for one more key when the store is full: this shard's
     /// expired entries go first, then an arbitrary rate-limit entry (that
     /// client starts again with a full allowance), and only when there is
-    /// none an arbitrary strike entry. Blocks are worth more than allowances,
-    /// so they are evicted last. Returns how many entries were removed.
+    /// none an arbitrary value (a session: its user logs in again), and last an
+    /// arbitrary strike entry: blocks are worth more than allowances and
+    /// sessions. Returns how many entries were removed.
     fn make_room(&mut self, now: u64) -> usize {
         let before = self.len();
         self.tats.retain(|_, tat| *tat > now);
         self.strikes.retain(|_, strikes| strikes.expires_at() > now);
+        self.values.retain(|_, (_, expires)| *expires > now);
         if self.len() == before {
             if let Some(victim) = self.tats.keys().next().copied() {
                 self.tats.remove(&victim);
+            } else if let Some(victim) = self.values.keys().next().copied() {
+                self.values.remove(&victim);
             } else if let Some(victim) = self.strikes.keys().next().copied() {
                 self.strikes.remove(&victim);
             }
@@ -153,6 +161,37 @@ impl MemoryStore {
         }
     }
 
+    /// Stores `value` if `replace` or if `key` holds nothing live; true if stored.
+    pub fn put_now(&self, key: &str, value: String, now: u64, ttl: Duration, replace: bool) -> bool {
+        let (hash, mut shard) = self.locate(key);
+        let expires = now + ttl.as_millis() as u64;
+        match shard.values.get_mut(&hash) {
+            Some(held) if replace || held.1 <= now => *held = (value, expires),
+            Some(_) => return false,
+            None => {
+                self.admit(&mut shard, now);
+                shard.values.insert(hash, (value, expires));
+            }
+        }
+        true
+    }
+
+    pub fn get_now(&self, key: &str, now: u64) -> Option<String> {
+        let (hash, shard) = self.locate(key);
+        shard
+            .values
+            .get(&hash)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(value, _)| value.clone())
+    }
+
+    pub fn delete_now(&self, key: &str) {
+        let (hash, mut shard) = self.locate(key);
+        if shard.values.remove(&hash).is_some() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
@@ -187,12 +226,29 @@ impl Store for MemoryStore {
         self.forgive_now(key);
         ready(())
     }
+
+    fn put(&self, key: &str, value: String, now_ms: u64, ttl: Duration) -> StoreFuture<()> {
+        self.put_now(key, value, now_ms, ttl, true);
+        ready(())
+    }
+
+    fn put_new(&self, key: &str, value: String, now_ms: u64, ttl: Duration) -> StoreFuture<bool> {
+        ready(self.put_now(key, value, now_ms, ttl, false))
+    }
+
+    fn get(&self, key: &str, now_ms: u64) -> StoreFuture<Option<String>> {
+        ready(self.get_now(key, now_ms))
+    }
+
+    fn delete(&self, key: &str) -> StoreFuture<()> {
+        self.delete_now(key);
+        ready(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     const RATE: Rate = Rate {
         quota: 60,
@@ -205,6 +261,26 @@ mod tests {
         window: Duration::from_secs(60),
         block: Duration::from_secs(10),
     };
+
+    #[test]
+    fn values_expire_and_put_new_stores_only_once() {
+        let store = MemoryStore::new(100);
+        let minute = Duration::from_secs(60);
+        assert!(store.put_now("code", "1".into(), 0, minute, false));
+        assert!(!store.put_now("code", "2".into(), 1, minute, false), "already held");
+        assert_eq!(store.get_now("code", 59_999).as_deref(), Some("1"));
+        assert_eq!(store.get_now("code", 60_000), None, "expired");
+        assert!(
+            store.put_now("code", "3".into(), 60_000, minute, false),
+            "an expired key is free"
+        );
+        store.put_now("session", "a".into(), 0, minute, true);
+        store.put_now("session", "b".into(), 0, minute, true);
+        assert_eq!(store.get_now("session", 1).as_deref(), Some("b"));
+        let held = store.len();
+        store.delete_now("session");
+        assert_eq!((store.get_now("session", 1), store.len()), (None, held - 1));
+    }
 
     #[test]
     fn a_burst_then_the_sustained_rate() {

@@ -219,6 +219,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Clears `key`'s strike count; a block in force stays.
     fn forgive(&self, key: &str, now_ms: u64) -> StoreFuture<()>;
+
+    /// Keeps `value` under `key` for `ttl` (a session), replacing what was there.
+    fn put(&self, key: &str, value: String, now_ms: u64, ttl: Duration) -> StoreFuture<()>;
+
+    /// Keeps `value` under `key` for `ttl` only if `key` holds nothing: true
+    /// if it was stored (a one-time code seen for the first time).
+    fn put_new(&self, key: &str, value: String, now_ms: u64, ttl: Duration) -> StoreFuture<bool>;
+
+    /// What `key` holds, unless it has expired.
+    fn get(&self, key: &str, now_ms: u64) -> StoreFuture<Option<String>>;
+
+    /// Forgets what `key` holds.
+    fn delete(&self, key: &str) -> StoreFuture<()>;
 }
 
 /// What requests get while the store cannot answer (`[store] on_error`).

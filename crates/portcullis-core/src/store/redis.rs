@@ -296,25 +296,47 @@ impl Connection {
         keys: &[String],
         args: &[u64],
     ) -> Result<T, StoreError> {
-        if self.open.load(Ordering::Relaxed) {
-            return Err(Self::unreachable());
-        }
         let mut invocation = script.prepare_invoke();
         for key in keys {
-            invocation.key(format!("{}{key}", self.config.key_prefix));
+            invocation.key(self.key(key));
         }
         for arg in args {
             invocation.arg(arg);
         }
-        let mut manager = self.manager.clone();
+        let invocation = &invocation;
+        self.attempt(|mut manager| async move { invocation.invoke_async(&mut manager).await })
+            .await
+    }
+
+    /// Runs one command, as [`Connection::invoke`] runs a script.
+    async fn query<T: redis::FromRedisValue>(self: &Arc<Self>, command: redis::Cmd) -> Result<T, StoreError> {
+        let command = &command;
+        self.attempt(|mut manager| async move { command.query_async(&mut manager).await })
+            .await
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.config.key_prefix)
+    }
+
+    /// One call through `request`, within the timeout; a failure opens the
+    /// circuit. While it is open, fails at once.
+    async fn attempt<T, F, Fut>(self: &Arc<Self>, request: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        if self.open.load(Ordering::Relaxed) {
+            return Err(Self::unreachable());
+        }
         let timeout = self.config.timeout;
         let attempts = async {
-            match invocation.invoke_async(&mut manager).await {
+            match request(self.manager.clone()).await {
                 // A connection that broke while idle (Redis restarted, say) fails
                 // its next call; the manager reconnects, so try once more on the
                 // new one before calling Redis away.
                 Err(error) if error.is_connection_dropped() || error.is_io_error() => {
-                    invocation.invoke_async(&mut manager).await
+                    request(self.manager.clone()).await
                 }
                 answered => answered,
             }
@@ -445,9 +467,75 @@ impl Store for RedisStore {
             local.forgive(&key, now_ms)
         })
     }
+
+    fn put(&self, key: &str, value: String, now_ms: u64, ttl: Duration) -> StoreFuture<()> {
+        let command = self.set(key, &value, ttl, false);
+        let key = key.to_owned();
+        let answer = self.command::<redis::Value>(command, move |local| {
+            let put = local.put(&key, value.clone(), now_ms, ttl);
+            Box::pin(async move { put.await.map(|()| redis::Value::Okay) })
+        });
+        Box::pin(async move { answer.await.map(|_| ()) })
+    }
+
+    fn put_new(&self, key: &str, value: String, now_ms: u64, ttl: Duration) -> StoreFuture<bool> {
+        let command = self.set(key, &value, ttl, true);
+        let key = key.to_owned();
+        // `SET NX` answers OK when it stored the value, nil when the key was held.
+        let answer = self.command::<Option<String>>(command, move |local| {
+            let put = local.put_new(&key, value.clone(), now_ms, ttl);
+            Box::pin(async move { put.await.map(|stored| stored.then(|| "OK".to_owned())) })
+        });
+        Box::pin(async move { answer.await.map(|reply| reply.is_some()) })
+    }
+
+    fn get(&self, key: &str, now_ms: u64) -> StoreFuture<Option<String>> {
+        let mut command = redis::cmd("GET");
+        command.arg(self.connection.key(key));
+        let key = key.to_owned();
+        self.command(command, move |local| local.get(&key, now_ms))
+    }
+
+    fn delete(&self, key: &str) -> StoreFuture<()> {
+        let mut command = redis::cmd("DEL");
+        command.arg(self.connection.key(key));
+        let key = key.to_owned();
+        let answer = self.command::<u64>(command, move |local| {
+            let delete = local.delete(&key);
+            Box::pin(async move { delete.await.map(|()| 0) })
+        });
+        Box::pin(async move { answer.await.map(|_| ()) })
+    }
 }
 
 impl RedisStore {
+    /// `command` on the connection, or the local store's answer while Redis is away.
+    fn command<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        command: redis::Cmd,
+        local: impl Fn(&dyn Store) -> StoreFuture<T> + Send + 'static,
+    ) -> StoreFuture<T> {
+        if let Some(answer) = self.while_open(&local) {
+            return answer;
+        }
+        let connection = self.connection.clone();
+        self.or_local(Box::pin(async move { connection.query(command).await }), local)
+    }
+
+    /// `SET key value PX ttl`, with `NX` when `only_new`.
+    fn set(&self, key: &str, value: &str, ttl: Duration, only_new: bool) -> redis::Cmd {
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.connection.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        if only_new {
+            command.arg("NX");
+        }
+        command
+    }
+
     /// Queues one rate-limit decision for the next batch.
     fn queue_gcra(&self, key: String, now_ms: u64, rate: Rate) -> StoreFuture<GcraOutcome> {
         let (reply, answer) = oneshot::channel();

@@ -17,6 +17,7 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use http::{Method, Uri};
 use ipnet::IpNet;
+use portcullis_core::access::{AccessConfig, AccessRules, IdentityHeaders};
 use portcullis_core::bans::BansConfig;
 use portcullis_core::cookies::{CookieHardening, CookiesConfig};
 use portcullis_core::csrf::{CrossOriginProtection, CsrfConfig};
@@ -29,6 +30,7 @@ use portcullis_core::limits::{LimitsConfig, RequestLimits};
 use portcullis_core::login::{LoginConfig, LoginRules};
 use portcullis_core::pages::NeutralPages;
 use portcullis_core::rate_limit::{RateLimitConfig, RateLimitRules};
+use portcullis_core::session::SessionConfig;
 use portcullis_core::store::{OnError, RedisStore};
 use portcullis_core::waf::{Waf, WafConfig};
 use portcullis_core::InvalidConfig;
@@ -36,6 +38,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::log::JsonLog;
+use crate::portal::{self, PortalSection, PortalSettings};
 use crate::tls::{self, CertificateFiles, Challenges, Resolver, Tls, TlsSection};
 use locate::Locator;
 use portcullis_core::path::PathPattern;
@@ -94,6 +97,11 @@ pub struct Config {
     pub logins: Option<LoginRules>,
     /// `[tls]`, certificates loaded; `None`: plain HTTP.
     pub tls: Option<Tls>,
+    /// `[[access]]` entries, compiled; `None`: there are none.
+    pub access: Option<Arc<AccessRules>>,
+    /// The login portal, when `[portal]` is given or an access rule needs a login.
+    pub portal: Option<Arc<PortalSettings>>,
+    pub session: SessionConfig,
 }
 
 /// Every per-route policy, compiled once when the config loads and shared
@@ -286,6 +294,9 @@ struct FileConfig {
     filter: toml::Table,
     bans: toml::Table,
     login: Vec<toml::Table>,
+    access: Vec<toml::Table>,
+    portal: Option<toml::Table>,
+    session: toml::Table,
     tls: TlsSection,
     route: Vec<RouteSection>,
 }
@@ -392,8 +403,31 @@ impl Config {
             .collect::<Result<_, _>>()?;
         loader.validate_store(&file.store)?;
         let (_, bans) = loader.checked(("bans".into(), toml::Value::Table(file.bans)), BansConfig::validate)?;
-        let logins: Vec<LoginConfig> = file
-            .login
+        let (_, session) = loader.checked(
+            ("session".into(), toml::Value::Table(file.session)),
+            SessionConfig::validate,
+        )?;
+        let portal_given = file.portal.is_some();
+        let portal_section: PortalSection =
+            loader.deserialize("portal", toml::Value::Table(file.portal.unwrap_or_default()))?;
+        let identity = loader.identity(&portal_section)?;
+        let access = file
+            .access
+            .into_iter()
+            .enumerate()
+            .map(|(i, table)| loader.deserialize(&format!("access[{i}]"), toml::Value::Table(table)))
+            .collect::<Result<Vec<AccessConfig>, _>>()?;
+        let access = AccessRules::new(&access, identity, &portal_section.prefix)
+            .map_err(|e| loader.error(&format!("access{}", e.key), e.message))?;
+        let portal = match portal_given || access.needs_login() {
+            true => Some(Arc::new(loader.portal(&portal_section)?)),
+            false => None,
+        };
+        let mut login = file.login;
+        if let Some(portal) = &portal {
+            login.push(portal::login_protection(&portal.prefix));
+        }
+        let logins: Vec<LoginConfig> = login
             .into_iter()
             .enumerate()
             .map(|(i, table)| {
@@ -419,6 +453,9 @@ impl Config {
             bans,
             logins,
             tls: loader.tls(&file.tls)?,
+            access: (!access.is_empty()).then(|| Arc::new(access)),
+            portal,
+            session,
         })
     }
 }
@@ -522,6 +559,42 @@ impl Loader<'_> {
             handshake_timeout: section.handshake_timeout,
             reload_interval: section.reload_interval,
         }))
+    }
+
+    fn identity(&self, section: &PortalSection) -> Result<IdentityHeaders, ConfigError> {
+        let user = portal::header_name(&section.user_header).map_err(|m| self.error("portal.user_header", m))?;
+        let groups = portal::header_name(&section.groups_header).map_err(|m| self.error("portal.groups_header", m))?;
+        Ok(IdentityHeaders { user, groups })
+    }
+
+    /// The portal's settings, with its users file read (relative to the
+    /// config file's directory).
+    fn portal(&self, section: &PortalSection) -> Result<PortalSettings, ConfigError> {
+        let prefix = &section.prefix;
+        let shaped = prefix.starts_with('/') && prefix.ends_with('/') && prefix.len() > 2;
+        if !shaped || portcullis_core::path::normalize(prefix) != prefix.as_str() {
+            return Err(self.error(
+                "portal.prefix",
+                "a lowercase path that starts and ends with `/`, e.g. \"/.portcullis/\"",
+            ));
+        }
+        let base = Path::new(self.source).parent().filter(|p| !p.as_os_str().is_empty());
+        let path = match base {
+            Some(base) if section.users.is_relative() => base.join(&section.users),
+            _ => section.users.clone(),
+        };
+        let users = portal::users::UsersFile::open(&path).map_err(|e| ConfigError {
+            source: e.path.display().to_string(),
+            line: e.line,
+            key: e.key,
+            message: e.message,
+        })?;
+        Ok(PortalSettings {
+            prefix: prefix.clone(),
+            second_factor: section.second_factor,
+            issuer: section.issuer.clone(),
+            users,
+        })
     }
 
     fn validate_store(&self, store: &StoreConfig) -> Result<(), ConfigError> {
