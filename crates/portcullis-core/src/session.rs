@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cookies::request_cookie;
-use crate::csrf::token::constant_time_eq;
 use crate::store::{SharedState, StoreError};
 use crate::InvalidConfig;
 
@@ -124,6 +123,11 @@ impl Sessions {
         }
     }
 
+    /// The portal's CSRF cookie, named after the session's.
+    pub fn csrf_cookie_name(&self, https: bool) -> String {
+        format!("{}-csrf", self.cookie_name(https))
+    }
+
     /// The id a request presents, if it has the shape of one.
     pub fn presented(&self, headers: &HeaderMap, https: bool) -> Option<SessionId> {
         let value = request_cookie(headers, &self.cookie_name(https))?;
@@ -221,13 +225,14 @@ impl Sessions {
         HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    /// Removes the session cookie (either spelling) from the request, so the
-    /// app never sees it and cannot leak it.
+    /// Removes the session cookie and the portal's CSRF cookie (either
+    /// spelling) from the request, so the app never sees them and cannot leak them.
     pub fn strip_cookie(&self, headers: &mut HeaderMap) {
+        let csrf = format!("{}-csrf", self.config.cookie);
         let ours = |pair: &[u8]| {
             let name = pair.split(|b| *b == b'=').next().unwrap_or(pair).trim_ascii();
             let bare = name.strip_prefix(b"__Host-").unwrap_or(name);
-            constant_time_eq(bare, self.config.cookie.as_bytes())
+            bare == self.config.cookie.as_bytes() || bare == csrf.as_bytes()
         };
         let carries = headers
             .get_all(header::COOKIE)
@@ -311,7 +316,7 @@ mod tests {
         headers.insert(
             header::COOKIE,
             HeaderValue::from_str(&format!(
-                "theme=dark; __Host-portcullis-session={id}; portcullis-session=x"
+                "theme=dark; __Host-portcullis-session={id}; portcullis-session=x; portcullis-session-csrf=y"
             ))
             .unwrap(),
         );

@@ -241,7 +241,7 @@ impl Inner {
             return portcullis_core::context::missing("portal", &self.pages, &self.events);
         };
         let https = context.https;
-        let csrf_cookie = self.csrf_cookie_name(https);
+        let csrf_cookie = self.sessions.csrf_cookie_name(https);
         let presented_csrf = request_cookie(request.headers(), &csrf_cookie)
             .filter(|v| v.len() == 32 && v.iter().all(u8::is_ascii_hexdigit))
             .map(|v| String::from_utf8_lossy(v).into_owned());
@@ -290,14 +290,6 @@ impl Inner {
             }
         }
         response
-    }
-
-    fn csrf_cookie_name(&self, https: bool) -> &'static str {
-        if https {
-            "__Host-portcullis-csrf"
-        } else {
-            "portcullis-csrf"
-        }
     }
 
     /// The form of a POST, once its size and CSRF token are checked.

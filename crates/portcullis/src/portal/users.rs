@@ -192,14 +192,14 @@ fn read(path: &Path) -> Result<HashMap<String, User>, UsersError> {
     }
 }
 
+const NEW_FILE_HEADER: &str = "# portcullis users: written by `portcullis user add` and `portcullis user totp`.\n\n";
+
 /// Changes one user's entry in the file at `path` (created if missing),
 /// keeping everything else as written.
 pub fn edit(path: &Path, user: &str, change: impl FnOnce(&mut toml_edit::Table)) -> Result<(), String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            "# portcullis users: written by `portcullis user add` and `portcullis user totp`.\n".to_owned()
-        }
+    let (text, header) = match std::fs::read_to_string(path) {
+        Ok(text) => (text, ""),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => (String::new(), NEW_FILE_HEADER),
         Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
     };
     let mut document: DocumentMut = text
@@ -211,7 +211,7 @@ pub fn edit(path: &Path, user: &str, change: impl FnOnce(&mut toml_edit::Table))
     };
     change(table);
     // Parsed back before it replaces the old file: a write never breaks it.
-    let written = document.to_string();
+    let written = format!("{header}{document}");
     parse(&written, path).map_err(|e| e.to_string())?;
     let temporary = path.with_extension("toml.tmp");
     write_private(&temporary, &written).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;

@@ -91,11 +91,16 @@ fn the_bare_app_fails_fingerprinting_leaks_its_stack_and_takes_cross_site_posts(
     assert_eq!(leak["item"], "C4");
 }
 
+/// The example app's admin page, kept to a private network.
+const ADMIN_RULE: &str = "[[access]]\npath = \"/admin\"\nallow = [\"10.0.0.0/8\"]\n";
+
 #[test]
 fn through_portcullis_over_https_the_grade_is_a_plus_and_findings_return_with_their_protection_off() {
-    // (config, the findings the audit must report, its exit code, the grade)
-    let cases: [(&str, &[&str], i32, &str); 6] = [
+    // (config, the findings the audit must report, its exit code, the grade);
+    // every config but the second keeps the app's admin page to 10.0.0.0/8.
+    let cases: [(&str, &[&str], i32, &str); 7] = [
         ("", &[], 0, "A+"),
+        ("", &["exposed.path"], 0, "A+"),
         (
             "[fingerprint]\nremove_headers = []\n",
             &["fingerprint.x-powered-by"],
@@ -127,8 +132,13 @@ fn through_portcullis_over_https_the_grade_is_a_plus_and_findings_return_with_th
         ),
     ];
     let certificates = TestCertificates::new();
-    for (config, expected, exit, grade) in cases {
-        let (_app, gateway, redirect) = https_gateway(&certificates, config);
+    for (i, (config, expected, exit, grade)) in cases.into_iter().enumerate() {
+        let config = if i == 1 {
+            config.to_owned()
+        } else {
+            format!("{ADMIN_RULE}{config}")
+        };
+        let (_app, gateway, redirect) = https_gateway(&certificates, &config);
         let (code, rules, report) = audit_with(
             &format!("https://127.0.0.1:{}/", gateway.addr.port()),
             &[
@@ -163,7 +173,7 @@ fn active_probes_find_no_limits_on_the_bare_app_and_portcullis_limits() {
     }
     // The same probes over TLS, through portcullis.
     let certificates = TestCertificates::new();
-    let (_app, gateway, redirect) = https_gateway(&certificates, "");
+    let (_app, gateway, redirect) = https_gateway(&certificates, ADMIN_RULE);
     let (code, rules, report) = audit_with(
         &format!("https://127.0.0.1:{}/", gateway.addr.port()),
         &[

@@ -1,0 +1,209 @@
+//! Access rules and the login portal in front of the example app's admin
+//! pages, with real browsers, a real Redis and the gateway's own CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::{client, ExpressApp, Gateway, RedisServer, TempDir};
+use crate::tls::{give_to_nobody, TestCertificates};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A users file with `ada` (group admin, password [`PASSWORD`]) and her
+/// TOTP secret, written by `portcullis user add` and `user totp`.
+pub fn users_file(dir: &Path) -> (PathBuf, String) {
+    let users = dir.join("users.toml");
+    let mut add = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["user", "add", "ada", "--groups", "admin", "--password-stdin", "--users"])
+        .arg(&users)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+    let totp = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["user", "totp", "ada", "--users"])
+        .arg(&users)
+        .output()
+        .unwrap();
+    assert!(totp.status.success(), "{}", String::from_utf8_lossy(&totp.stderr));
+    let stdout = String::from_utf8(totp.stdout).unwrap();
+    let uri = stdout.lines().find(|l| l.starts_with("otpauth://")).unwrap();
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(stdout.contains('█'), "a QR code for the terminal: {stdout}");
+    give_to_nobody(dir);
+    (users, secret)
+}
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+#[test]
+fn the_portal_in_headless_chromium_across_two_gateways_sharing_redis() {
+    crate::harness::npm_ci_once(&browser_dir());
+    let dir = TempDir::new();
+    let (users, secret) = users_file(&dir.0);
+    let redis = RedisServer::start();
+    let app = ExpressApp::start();
+    let certificates = TestCertificates::new();
+    let config = certificates.config(&format!(
+        "[portal]\nusers = \"{}\"\n[store]\nredis = \"{}\"\n[[access]]\npath = \"/admin\"\ngroups = [\"admin\"]\n",
+        users.display(),
+        redis.url()
+    ));
+    let first = Gateway::start(&app.url(), &config);
+    let second = Gateway::start(&app.url(), &config);
+    let output = Command::new("node")
+        .arg("portal.mjs")
+        .current_dir(browser_dir())
+        .env("GATEWAY", format!("https://localhost:{}", first.addr.port()))
+        .env("SECOND_GATEWAY", format!("https://localhost:{}", second.addr.port()))
+        .env("TOTP_SECRET", &secret)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "portal.mjs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(results["redirectedTo"], "/.portcullis/login?rd=%2Fadmin", "{results}");
+    assert_eq!(results["wrongPasswordStatus"], 401, "{results}");
+    assert_eq!(
+        results["wrongPasswordMessage"], "Wrong user name or password.",
+        "{results}"
+    );
+    assert_eq!(results["afterPassword"], "/.portcullis/totp", "{results}");
+    assert_eq!(results["afterCode"], "/admin", "{results}");
+    assert_eq!(
+        (&results["adminUser"], &results["adminGroups"]),
+        (&"ada".into(), &"admin".into()),
+        "{results}"
+    );
+    let cookie = &results["sessionCookie"];
+    assert_eq!(cookie["httpOnly"], true, "{results}");
+    assert_eq!(cookie["secure"], true, "{results}");
+    assert_eq!(cookie["sameSite"], "Lax", "{results}");
+    assert_eq!(
+        cookie["rotated"], true,
+        "a new id once the second factor is checked: {results}"
+    );
+    assert_eq!(results["documentCookie"], "", "{results}");
+    assert_eq!(results["identity"]["user"], "ada", "{results}");
+    let app_cookies = results["identity"]["cookie"].as_str().unwrap_or("");
+    assert!(
+        !app_cookies.contains("portcullis"),
+        "the app never holds the portal's cookies: {results}"
+    );
+    let users_body = results["usersBody"].as_str().unwrap();
+    assert!(
+        users_body.contains("grace") && !users_body.contains("passwordHash"),
+        "{results}"
+    );
+    assert_eq!(
+        results["secondGatewayUser"], "ada",
+        "the session is shared through Redis: {results}"
+    );
+    assert_eq!(results["logoutMessage"], "You are logged out.", "{results}");
+    assert_eq!(results["afterLogout"], "/.portcullis/login", "{results}");
+    assert_eq!(
+        results["oldCookiePath"], "/.portcullis/login",
+        "logout ended it server-side: {results}"
+    );
+    assert_eq!(results["cspViolations"], serde_json::json!([]), "{results}");
+    first.process.stdout.wait_for("\"rule\":\"login_failed\"");
+    first.process.stdout.wait_for("\"rule\":\"logout\"");
+}
+
+#[tokio::test]
+async fn address_rules_refuse_before_the_app_and_identity_headers_cannot_be_forged() {
+    let app = ExpressApp::start();
+    let gateway = Gateway::start(
+        &app.url(),
+        "[[access]]\npath = \"/admin/identity\"\nallow = [\"127.0.0.1\"]\n\
+         [[access]]\npath = \"/admin\"\nallow = [\"10.0.0.0/8\"]\n\
+         [[access]]\npath = \"/download\"\ndeny = [\"127.0.0.0/8\"]\n",
+    );
+    let before = app.received().await;
+    for path in ["/admin", "/%61dmin/", "//ADMIN", "/download"] {
+        let response = client().get(gateway.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+    assert_eq!(app.received().await, before, "the app never saw them");
+    gateway.process.stdout.wait_for("\"rule\":\"address_not_allowed\"");
+    gateway.process.stdout.wait_for("\"rule\":\"denied_address\"");
+
+    let identity: serde_json::Value = client()
+        .get(gateway.url("/admin/identity"))
+        .header("x-portcullis-user", "root")
+        .header("x-portcullis-groups", "admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(identity["user"], serde_json::Value::Null, "{identity}");
+    assert_eq!(identity["groups"], serde_json::Value::Null, "{identity}");
+}
+
+#[tokio::test]
+async fn portal_answers_bad_input_with_a_clear_status() {
+    let dir = TempDir::new();
+    let (users, _) = users_file(&dir.0);
+    let app = ExpressApp::start();
+    let gateway = Gateway::start(
+        &app.url(),
+        &format!(
+            "[portal]\nusers = \"{}\"\n[[access]]\npath = \"/admin\"\nlogin = true\n",
+            users.display()
+        ),
+    );
+    let before = app.received().await;
+    // No CSRF cookie: refused.
+    let response = client()
+        .post(gateway.url("/.portcullis/login"))
+        .form(&[("username", "ada"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // A huge form.
+    let response = client()
+        .post(gateway.url("/.portcullis/login"))
+        .form(&[("username", "ada"), ("password", &"x".repeat(100_000))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    // A forged session cookie, and an API client without one.
+    for cookie in [
+        "portcullis-session=".to_owned() + &"ab".repeat(32),
+        "portcullis-session=../../x".into(),
+    ] {
+        let response = client()
+            .get(gateway.url("/admin"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let response = client().get(gateway.url("/.PORTCULLIS/nothing")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        404,
+        "another spelling of the prefix is still the portal's"
+    );
+    assert_eq!(app.received().await, before, "the app saw none of it");
+}
