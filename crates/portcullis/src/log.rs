@@ -98,6 +98,7 @@ struct EventLine {
 
 impl EventSink for JsonLog {
     fn emit(&self, event: SecurityEvent) {
+        crate::alerts::offer(&event);
         self.write(&EventLine {
             ts: Timestamp(SystemTime::now()),
             r#type: "event",

@@ -1,5 +1,6 @@
 //! portcullis: a secure-by-default gateway in front of Node.js/Express apps.
 
+mod alerts;
 mod audit;
 mod config;
 mod demo;
@@ -219,6 +220,9 @@ async fn run(args: RunArgs) -> ExitCode {
         let _ = stop.send(true);
     });
     keep_certificates(&config);
+    if let Some(webhook) = &config.alerts_webhook {
+        alerts::start(&config.alerts, webhook.clone());
+    }
     if let Some(redirect) = redirect {
         let https_port = listener.local_addr().map_or(config.server.listen.port(), |a| a.port());
         start_redirect(redirect, https_port, &config, stopping.clone());

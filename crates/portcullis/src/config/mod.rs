@@ -37,6 +37,7 @@ use portcullis_core::InvalidConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::alerts::AlertsSection;
 use crate::log::JsonLog;
 use crate::portal::{self, PortalSection, PortalSettings};
 use crate::tls::{self, CertificateFiles, Challenges, Resolver, Tls, TlsSection};
@@ -102,6 +103,9 @@ pub struct Config {
     /// The login portal, when `[portal]` is given or an access rule needs a login.
     pub portal: Option<Arc<PortalSettings>>,
     pub session: SessionConfig,
+    /// `[alerts]`, and its webhook when one is set.
+    pub alerts: AlertsSection,
+    pub alerts_webhook: Option<Uri>,
 }
 
 /// Every per-route policy, compiled once when the config loads and shared
@@ -297,6 +301,7 @@ struct FileConfig {
     access: Vec<toml::Table>,
     portal: Option<toml::Table>,
     session: toml::Table,
+    alerts: AlertsSection,
     tls: TlsSection,
     route: Vec<RouteSection>,
 }
@@ -442,6 +447,10 @@ impl Config {
                 LoginRules::new(&logins, events()).map_err(|e| loader.error(&format!("login{}", e.key), e.message))?,
             ),
         };
+        let alerts_webhook = file
+            .alerts
+            .validate()
+            .map_err(|(key, message)| loader.error(&format!("alerts.{key}"), message))?;
         Ok(Self {
             server: file.server,
             store: file.store,
@@ -456,6 +465,8 @@ impl Config {
             access: (!access.is_empty()).then(|| Arc::new(access)),
             portal,
             session,
+            alerts: file.alerts,
+            alerts_webhook,
         })
     }
 }
@@ -821,8 +832,12 @@ fn parse_cidr(text: &str) -> Result<IpNet, String> {
 
 /// Durations are written as `"10s"`, `"500ms"`, `"1m 30s"`.
 pub(crate) mod duration {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*duration).to_string())
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;

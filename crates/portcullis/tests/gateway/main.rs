@@ -5,6 +5,7 @@ mod harness;
 
 mod access;
 mod acme;
+mod alerts;
 mod audit;
 
 mod browser;
