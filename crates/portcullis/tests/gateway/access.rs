@@ -207,3 +207,190 @@ async fn portal_answers_bad_input_with_a_clear_status() {
     );
     assert_eq!(app.received().await, before, "the app saw none of it");
 }
+
+/// A login form's CSRF cookie and token, as a browser would get them.
+async fn login_form(gateway: &Gateway) -> (String, String) {
+    let login = client().get(gateway.url("/.portcullis/login")).send().await.unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = cookie.split('=').nth(1).unwrap().to_owned();
+    (cookie, token)
+}
+
+#[tokio::test]
+async fn with_redis_down_logins_fail_closed_unless_the_gateway_may_decide_alone() {
+    let dir = TempDir::new();
+    let (users, _) = users_file(&dir.0);
+    let mut redis = RedisServer::start();
+    let app = ExpressApp::start();
+    let config = |on_error: &str| {
+        format!(
+            "[portal]\nusers = \"{}\"\nsecond_factor = \"optional\"\n[store]\nredis = \"{}\"\non_error = \"{on_error}\"\n\
+             [[access]]\npath = \"/admin\"\nlogin = true\n",
+            users.display(),
+            redis.url()
+        )
+    };
+    let closed = Gateway::start(&app.url(), &config("fail_open"));
+    let local = Gateway::start(&app.url(), &config("local"));
+    let forms = [login_form(&closed).await, login_form(&local).await];
+    redis.kill();
+    let mut statuses = Vec::new();
+    for (gateway, (cookie, token)) in [&closed, &local].into_iter().zip(&forms) {
+        // The user has a TOTP secret, so the password step leads to the code.
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = no_redirects
+            .post(gateway.url("/.portcullis/login"))
+            .header("cookie", cookie)
+            .form(&[("csrf", token.as_str()), ("username", "ada"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [503, 303],
+        "fail_open never opens a login; local decides alone"
+    );
+    closed.process.stdout.wait_for("\"rule\":\"store_unavailable\"");
+}
+
+#[tokio::test]
+async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
+    let dir = TempDir::new();
+    let (users, _) = users_file(&dir.0);
+    // Bob has a password only; the portal requires a second factor.
+    let mut add = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["user", "add", "bob", "--password-stdin", "--users"])
+        .arg(&users)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+    give_to_nobody(&dir.0);
+    let app = ExpressApp::start();
+    let gateway = Gateway::start(
+        &app.url(),
+        &format!(
+            "[portal]\nusers = \"{}\"\n[[access]]\npath = \"/admin\"\nlogin = true\n",
+            users.display()
+        ),
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (csrf_cookie, token) = login_form(&gateway).await;
+    let response = browser
+        .post(gateway.url("/.portcullis/login"))
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", "bob"),
+            ("password", PASSWORD),
+            ("rd", "/admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/.portcullis/enrol?rd=%2Fadmin");
+    let session = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let cookies = format!("{csrf_cookie}; {session}");
+    let half = browser
+        .get(gateway.url("/admin"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(half.status(), 401, "the password alone is not a login");
+
+    let page = browser
+        .get(gateway.url("/.portcullis/enrol?rd=/admin"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<svg") && page.contains("QR code"), "{page}");
+    let secret = page
+        .split("Key: <code>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let totp = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap(),
+        None,
+        "bob".into(),
+    )
+    .unwrap();
+    let wrong = browser
+        .post(gateway.url("/.portcullis/enrol"))
+        .header("cookie", &cookies)
+        .form(&[("csrf", token.as_str()), ("code", "000000"), ("rd", "/admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let done = browser
+        .post(gateway.url("/.portcullis/enrol"))
+        .header("cookie", &cookies)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("code", &totp.generate_current().unwrap()),
+            ("rd", "/admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.headers()["location"], "/admin");
+    let full = done.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(full, session, "a new session id once both factors are checked");
+    let admin = browser
+        .get(gateway.url("/admin"))
+        .header("cookie", &full)
+        .send()
+        .await
+        .unwrap();
+    assert!(admin.text().await.unwrap().contains("<p id=\"user\">bob</p>"));
+    let written = std::fs::read_to_string(&users).unwrap();
+    assert!(written.contains(&format!("totp = \"{secret}\"")), "{written}");
+    let old = browser
+        .get(gateway.url("/admin"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401, "the half-way session ended with the rotation");
+}
