@@ -964,6 +964,53 @@ mod tests {
     }
 
     #[test]
+    fn access_and_alert_errors_point_at_their_line() {
+        let text = format!(
+            "{UPSTREAM}[[access]]\npath = \"/admin\"\nlogin = true\n\n[[access]]\npath = \"/admin/x\"\ndeny = [\"::1\"]\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(8), Some("access[1].path")),
+            "{err}"
+        );
+        assert!(err.message.contains("never used"), "{err}");
+        let err = parse(&format!(
+            "{UPSTREAM}[[access]]\npath = \"/x\"\nallow = [\"10.0.0.0/40\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("access[0].allow[0]"), "{err}");
+        let err = parse(&format!("{UPSTREAM}[alerts]\nwebhook = \"ftp://x\"\n")).unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(4), Some("alerts.webhook")),
+            "{err}"
+        );
+        let err = parse(&format!("{UPSTREAM}[filter]\nmode = \"strip\"\n")).unwrap_err();
+        assert!(
+            err.message.contains("remove") && err.message.contains("detect"),
+            "{err}"
+        );
+        let err = parse(&format!("{UPSTREAM}[portal]\nprefix = \"/Login\"\n")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("portal.prefix"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// Any text is a config or a config error, never a panic (toml_edit
+        /// 0.23 panicked on `==\n["".]`, found by this test).
+        #[test]
+        fn any_text_is_loaded_or_refused(text in "(\\[{1,2}[a-z\" .]{0,8}\\]{1,2}\n|[a-z_.]{1,8} = (\"[^\"]{0,12}\"|\\[\"[a-z]{0,4}\"\\]|[0-9]{1,3}|true)\n|.{0,12}\n){0,8}") {
+            let _ = parse(&text);
+        }
+    }
+
+    #[test]
+    fn a_malformed_table_header_is_an_error_with_a_line() {
+        let err = parse("==\n[\"\".]\n").unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+    }
+
+    #[test]
     fn syntax_errors_have_a_line() {
         let err = parse("[upstream]\nurl = \"http://x\n").unwrap_err();
         assert_eq!(err.line, Some(2), "{err}");

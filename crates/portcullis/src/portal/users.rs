@@ -235,6 +235,15 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text gets users or an error, never a panic.
+        #[test]
+        fn any_text_is_read_or_refused(text in "(\\[[a-z\" .]{0,8}\\]\n|[a-z]{1,8} = (\"[^\"]{0,20}\"|\\[\"[a-z]{0,4}\"\\]|[0-9]{1,3})\n|.{0,12}\n){0,8}") {
+            let _ = parse(&text, Path::new("users.toml"));
+        }
+    }
 
     #[test]
     fn errors_name_the_line_and_key() {

@@ -357,14 +357,12 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
+    // Kept: the same code is tried again below.
+    let used = totp.generate_current().unwrap();
     let done = browser
         .post(gateway.url("/.portcullis/enrol"))
         .header("cookie", &cookies)
-        .form(&[
-            ("csrf", token.as_str()),
-            ("code", &totp.generate_current().unwrap()),
-            ("rd", "/admin"),
-        ])
+        .form(&[("csrf", token.as_str()), ("code", used.as_str()), ("rd", "/admin")])
         .send()
         .await
         .unwrap();
@@ -393,4 +391,111 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
         .await
         .unwrap();
     assert_eq!(old.status(), 401, "the half-way session ended with the rotation");
+
+    // Bob now has a second factor: the code that turned it on is spent.
+    let again = browser
+        .post(gateway.url("/.portcullis/login"))
+        .header("cookie", &csrf_cookie)
+        .form(&[("csrf", token.as_str()), ("username", "bob"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.headers()["location"], "/.portcullis/totp?rd=%2F");
+    let session = again.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let replay = browser
+        .post(gateway.url("/.portcullis/totp"))
+        .header("cookie", format!("{csrf_cookie}; {session}"))
+        .form(&[("csrf", token.as_str()), ("code", used.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    assert!(replay.text().await.unwrap().contains("used already"));
+    gateway.process.stdout.wait_for("\"rule\":\"code_replayed\"");
+}
+
+#[tokio::test]
+async fn failed_portal_logins_are_generic_and_blocked_by_the_login_protection() {
+    let dir = TempDir::new();
+    let (users, _) = users_file(&dir.0);
+    let app = ExpressApp::start();
+    let gateway = Gateway::start(&app.url(), &format!("[portal]\nusers = \"{}\"\n", users.display()));
+    let (cookie, token) = login_form(&gateway).await;
+    let attempt = |user: &'static str, password: &'static str| {
+        let request = client()
+            .post(gateway.url("/.portcullis/login"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str()), ("username", user), ("password", password)]);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (unknown_status, unknown_page) = attempt("nobody-here", "whatever").await;
+    let (known_status, known_page) = attempt("ada", "whatever").await;
+    assert_eq!((unknown_status, known_status), (401, 401));
+    let message = |page: &str| {
+        page.split("role=\"alert\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        message(&unknown_page),
+        message(&known_page),
+        "the same words whether the user exists or not"
+    );
+    for _ in 0..9 {
+        assert_eq!(attempt("ada", "whatever").await.0, 401);
+    }
+    let (status, _) = attempt("ada", PASSWORD).await;
+    assert_eq!(
+        status, 429,
+        "ten failures in a row block the user and address, the right password included"
+    );
+}
+
+#[test]
+fn weak_passwords_and_bad_users_files_are_refused_with_their_reason() {
+    let dir = TempDir::new();
+    let users = dir.0.join("users.toml");
+    for (password, reason) in [("short", "at least 12"), ("1qaz2wsx3edc", "common")] {
+        let mut add = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["user", "add", "ada", "--password-stdin", "--users"])
+            .arg(&users)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+        let output = add.wait_with_output().unwrap();
+        assert!(!output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains(reason), "{output:?}");
+    }
+    assert!(!users.exists(), "nothing written");
+    std::fs::write(
+        &users,
+        "[ada]\npassword = \"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy\"\n",
+    )
+    .unwrap();
+    let config = dir.0.join("portcullis.toml");
+    std::fs::write(&config, "[upstream]\nurl = \"http://127.0.0.1:9\"\n[portal]\n").unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!check.status.success());
+    let error = String::from_utf8_lossy(&check.stderr);
+    assert!(error.contains("users.toml:2: key `ada.password`"), "{error}");
 }
