@@ -46,7 +46,7 @@ async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
         upstream: Some(format!("http://127.0.0.1:{app_port}")),
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
     };
-    let config = Config::from_overrides(&overrides).map_err(|e| e.to_string())?;
+    let (config, password, users_dir) = demo_config(&overrides)?;
     let listener =
         crate::server::Listeners::bind(config.server.listen, config.server.workers.get()).map_err(|e| e.to_string())?;
     let gateway: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -55,12 +55,36 @@ async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
         "\nportcullis demo\n\n  example app, unprotected:  http://127.0.0.1:{app_port}/\n  the same app, protected:   http://{gateway}/\n\n\
          Compare, for instance:\n  curl -i http://127.0.0.1:{app_port}/boom     # stack trace, X-Powered-By\n  curl -i http://{gateway}/boom     # neutral 500, security headers\n  curl -i http://{gateway}/no-such-page\n  \
          curl -i \"http://127.0.0.1:{app_port}/echo?q=%27%20OR%201%3D1--\"     # the app takes it in\n  \
-         curl -i \"http://{gateway}/echo?q=%27%20OR%201%3D1--\"     # the WAF refuses it: 403\n\n\
+         curl -i \"http://{gateway}/echo?q=%27%20OR%201%3D1--\"     # the WAF refuses it: 403\n  \
+         curl http://127.0.0.1:{app_port}/api/users     # password hashes and reset tokens\n  \
+         curl http://{gateway}/api/users     # removed\n  \
+         open http://{gateway}/admin in a browser: the login portal (user `admin`, password `{password}`)\n\n\
          Press Ctrl-C to stop both. Gateway log lines (JSON) follow.\n"
     );
     let code = crate::serve(config, listener, crate::shutdown_signal()).await;
     let _ = app.kill().await;
+    let _ = std::fs::remove_dir_all(users_dir);
     Ok(code)
+}
+
+/// The defaults, with the example's admin page behind the portal: one user,
+/// `admin`, with a random password, in a users file of the demo's own.
+fn demo_config(overrides: &Overrides) -> Result<(Config, String, std::path::PathBuf), String> {
+    let dir = std::env::temp_dir().join(format!("portcullis-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let password = portcullis_core::session::random_hex::<8>().map_err(|e| e.to_string())?;
+    let hash = crate::portal::password::hash(&password)?;
+    let users = dir.join("users.toml");
+    crate::portal::users::edit(&users, "admin", |table| {
+        table["password"] = toml_edit::value(hash);
+        table["groups"] = toml_edit::value(toml_edit::Array::from_iter(["admin"]));
+    })?;
+    let text = format!(
+        "[portal]\nusers = {:?}\nsecond_factor = \"optional\"\n\n[[access]]\npath = \"/admin\"\ngroups = [\"admin\"]\n",
+        users.display().to_string()
+    );
+    let config = Config::parse(&text, "demo config", overrides).map_err(|e| e.to_string())?;
+    Ok((config, password, dir))
 }
 
 /// Runs `npm ci` once, when `node_modules` is missing.
