@@ -190,6 +190,11 @@ impl Rule {
         methods && self.path.covers(&later.path)
     }
 
+    /// The entry as events name it: `[0] /admin`.
+    fn place(&self) -> String {
+        format!("[{}] {}", self.index, self.path_text)
+    }
+
     fn matches(&self, method: &Method, path: &str) -> bool {
         self.methods.as_ref().is_none_or(|m| m.contains(method)) && self.path.matches(path)
     }
@@ -219,13 +224,10 @@ impl AccessControl {
         };
         let ip = context.client_ip;
         if rule.deny.iter().any(|net| net.contains(&ip)) {
-            return Check::Refuse(
-                "denied_address",
-                format!("[{}] {}: {ip} is in deny", rule.index, rule.path_text),
-            );
+            return Check::Refuse("denied_address", format!("{}: {ip} is in deny", rule.place()));
         }
         if !rule.allow.is_empty() && !rule.allow.iter().any(|net| net.contains(&ip)) {
-            let detail = format!("[{}] {}: {ip} is not in allow", rule.index, rule.path_text);
+            let detail = format!("{}: {ip} is not in allow", rule.place());
             return Check::Refuse("address_not_allowed", detail);
         }
         match rule.login {
@@ -336,40 +338,47 @@ where
                 &control.events,
             ))));
         };
-        let path = normalize(request.uri().path()).into_owned();
-        let portal = path.starts_with(&control.rules.portal);
         let presented = control.sessions.presented(request.headers(), context.https);
-        if !portal {
-            control.sessions.strip_cookie(request.headers_mut());
-        }
-        let check = control.check(request.method(), &path, &context);
-        let rule = match check {
-            Check::Pass => return Box::pin(self.inner.call(request)),
+        let path = normalize(request.uri().path());
+        let portal = path.starts_with(&control.rules.portal);
+        let index = match control.check(request.method(), &path, &context) {
+            Check::Pass => None,
             Check::Refuse(rule, detail) => {
                 let page = control.refuse(&context, StatusCode::FORBIDDEN, rule, detail);
                 return Box::pin(std::future::ready(Ok(page)));
             }
-            Check::NeedsSession(rule) => (rule.index, rule.path_text.clone(), rule.groups.clone()),
+            Check::NeedsSession(rule) => Some(rule.index),
+        };
+        drop(path);
+        if !portal {
+            control.sessions.strip_cookie(request.headers_mut());
+        }
+        let Some(index) = index else {
+            return Box::pin(self.inner.call(request));
         };
         // The inner service was polled ready; keep that one for this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let (index, path_text, groups) = rule;
-            let place = format!("[{index}] {path_text}");
+            // Rules are kept in the order of their indices.
+            let rule = &control.rules.rules[index];
             let Some(id) = presented else {
-                return Ok(control.login_first(&request, &context, format!("{place}: no session")));
+                return Ok(control.login_first(&request, &context, format!("{}: no session", rule.place())));
             };
             let session = match control.sessions.load(&id).await {
                 Ok(Some(session)) if session.complete => session,
-                Ok(_) => return Ok(control.login_first(&request, &context, format!("{place}: no valid session"))),
+                Ok(_) => {
+                    let detail = format!("{}: no valid session", rule.place());
+                    return Ok(control.login_first(&request, &context, detail));
+                }
                 Err(error) => {
-                    let detail = format!("{place}: sessions unavailable ({error})");
+                    let detail = format!("{}: sessions unavailable ({error})", rule.place());
                     return Ok(control.refuse(&context, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", detail));
                 }
             };
+            let groups = &rule.groups;
             if !groups.is_empty() && !session.groups.iter().any(|g| groups.contains(g)) {
-                let detail = format!("{place}: {} is not in {}", session.user, groups.join(", "));
+                let detail = format!("{}: {} is not in {}", rule.place(), session.user, groups.join(", "));
                 return Ok(control.refuse(&context, StatusCode::FORBIDDEN, "group_required", detail));
             }
             control.identify(&mut request, &session);
