@@ -80,8 +80,14 @@ impl SessionId {
         ))
     }
 
+    /// The SHA-256 of the id's 32 bytes (one block to hash, not the two
+    /// its hex text would take).
     fn store_key(&self) -> String {
-        format!("session:{}", hex(&Sha256::digest(self.0.as_bytes())))
+        let mut raw = [0u8; 32];
+        for (byte, pair) in raw.iter_mut().zip(self.0.as_bytes().chunks_exact(2)) {
+            *byte = (nibble(pair[0]) << 4) | nibble(pair[1]);
+        }
+        format!("session:{}", hex(&Sha256::digest(raw)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -94,6 +100,14 @@ pub fn random_hex<const N: usize>() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes)?;
     Ok(hex(&bytes))
+}
+
+/// A lowercase hex digit's value (ids are checked to be hex when presented).
+fn nibble(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        _ => (digit | 0x20).wrapping_sub(b'a').wrapping_add(10) & 15,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -115,28 +129,34 @@ const TOUCH_MS: u64 = 60_000;
 pub struct Sessions {
     config: SessionConfig,
     state: SharedState,
+    /// The cookies' names over HTTP and HTTPS: (session, CSRF) each.
+    names: std::sync::Arc<[(String, String); 2]>,
 }
 
 impl Sessions {
     pub fn new(config: SessionConfig, state: SharedState) -> Self {
-        Self { config, state }
+        let named = |prefix: &str| {
+            (
+                format!("{prefix}{}", config.cookie),
+                format!("{prefix}{}-csrf", config.cookie),
+            )
+        };
+        let names = std::sync::Arc::new([named(""), named("__Host-")]);
+        Self { config, state, names }
     }
 
-    pub fn cookie_name(&self, https: bool) -> String {
-        match https {
-            true => format!("__Host-{}", self.config.cookie),
-            false => self.config.cookie.clone(),
-        }
+    pub fn cookie_name(&self, https: bool) -> &str {
+        &self.names[usize::from(https)].0
     }
 
     /// The portal's CSRF cookie, named after the session's.
-    pub fn csrf_cookie_name(&self, https: bool) -> String {
-        format!("{}-csrf", self.cookie_name(https))
+    pub fn csrf_cookie_name(&self, https: bool) -> &str {
+        &self.names[usize::from(https)].1
     }
 
     /// The id a request presents, if it has the shape of one.
     pub fn presented(&self, headers: &HeaderMap, https: bool) -> Option<SessionId> {
-        let value = request_cookie(headers, &self.cookie_name(https))?;
+        let value = request_cookie(headers, self.cookie_name(https))?;
         let shaped = value.len() == 64 && value.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         shaped.then(|| SessionId(String::from_utf8_lossy(value).into_owned()))
     }
@@ -234,11 +254,11 @@ impl Sessions {
     /// Removes the session cookie and the portal's CSRF cookie (either
     /// spelling) from the request, so the app never sees them and cannot leak them.
     pub fn strip_cookie(&self, headers: &mut HeaderMap) {
-        let csrf = format!("{}-csrf", self.config.cookie);
+        let (session, csrf) = &self.names[0];
         let ours = |pair: &[u8]| {
             let name = pair.split(|b| *b == b'=').next().unwrap_or(pair).trim_ascii();
             let bare = name.strip_prefix(b"__Host-").unwrap_or(name);
-            bare == self.config.cookie.as_bytes() || bare == csrf.as_bytes()
+            bare == session.as_bytes() || bare == csrf.as_bytes()
         };
         let carries = headers
             .get_all(header::COOKIE)

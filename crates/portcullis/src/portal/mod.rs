@@ -198,9 +198,21 @@ where
         // Compared as the access rules compare it: a spelling of the prefix
         // the app would serve must not slip past both.
         match &mut self.portal {
-            Some(portal) if normalize(request.uri().path()).starts_with(portal.prefix()) => portal.call(request),
+            Some(portal) if under_prefix(request.uri().path(), portal.prefix()) => portal.call(request),
             _ => Box::pin(self.upstream.call(request)),
         }
+    }
+}
+
+/// Whether `path`, normalised, starts with `prefix` (lowercase, normalised).
+/// Most paths are told apart without normalising: one with no escape, no
+/// backslash and no `//` or `/.` normalises to itself lowercased.
+fn under_prefix(path: &str, prefix: &str) -> bool {
+    let starts = path.len() >= prefix.len() && path.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes());
+    let plain = !path.contains(['%', '\\']) && !path.contains("//") && !path.contains("/.");
+    match plain {
+        true => starts,
+        false => normalize(path).starts_with(prefix),
     }
 }
 
@@ -669,4 +681,50 @@ pub fn qr_terminal(text: &str) -> String {
 /// An identity header's name, validated.
 pub fn header_name(text: &str) -> Result<http::HeaderName, String> {
     http::HeaderName::from_bytes(text.as_bytes()).map_err(|_| format!("`{text}` is not a header name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_the_prefix_is_the_portals() {
+        let prefix = "/.portcullis/";
+        for path in [
+            "/.portcullis/login",
+            "/.PORTCULLIS/login",
+            "//.portcullis/x",
+            "/%2Eportcullis/",
+            "/a/../.portcullis/",
+            "\\.portcullis\\login",
+        ] {
+            assert!(under_prefix(path, prefix), "{path}");
+            assert_eq!(
+                under_prefix(path, prefix),
+                normalize(path).starts_with(prefix),
+                "{path}"
+            );
+        }
+        for path in ["/", "/admin", "/portcullis/login", "/.portcullisx/", "/a.portcullis/"] {
+            assert!(!under_prefix(path, prefix), "{path}");
+        }
+        let auth = "/auth/";
+        assert!(under_prefix("/AUTH/login", auth) && !under_prefix("/author", auth));
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        let next = |text: &str| safe_next(Some(&text.to_owned()), "/.portcullis/");
+        assert_eq!(next("/admin?x=1"), "/admin?x=1");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/.portcullis/logout",
+            "/a\nb",
+            "admin",
+        ] {
+            assert_eq!(next(bad), "/", "{bad:?}");
+        }
+    }
 }
