@@ -254,7 +254,7 @@ impl Inner {
         };
         let https = context.https;
         let csrf_cookie = self.sessions.csrf_cookie_name(https);
-        let presented_csrf = request_cookie(request.headers(), &csrf_cookie)
+        let presented_csrf = request_cookie(request.headers(), csrf_cookie)
             .filter(|v| v.len() == 32 && v.iter().all(u8::is_ascii_hexdigit))
             .map(|v| String::from_utf8_lossy(v).into_owned());
         let (csrf, new_csrf) = match presented_csrf {
