@@ -7,6 +7,7 @@ mod demo;
 mod explain;
 mod forwarded;
 mod heads;
+mod init;
 mod log;
 mod pool;
 mod portal;
@@ -82,6 +83,8 @@ enum Command {
     /// The ReDoS check of the code audit, on given patterns or a tree.
     #[command(subcommand)]
     Regex(regex::RegexCommand),
+    /// Write a commented starter config for an app on a given port.
+    Init(init::InitArgs),
     /// The login portal's users.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
         Some(Command::Advisories(AdvisoriesCommand::Update { from, to })) => with_runtime(audit::update(&from, to)),
         Some(Command::Regex(command)) => regex::run(command),
         Some(Command::User(command)) => user::run(command),
+        Some(Command::Init(args)) => init::run(args),
         None => with_runtime(run(cli.run)),
     }
 }
