@@ -138,3 +138,47 @@ fn a_second_gateway_on_a_busy_port_refuses_to_start() {
         "{output:?}"
     );
 }
+
+/// The systemd unit in deploy/, as `systemd-analyze security` scores it
+/// (offline: the unit file alone, no running systemd needed).
+#[test]
+fn the_systemd_unit_is_rated_ok_or_better_by_systemd_analyze() {
+    let unit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/portcullis.service");
+    let dir = TempDir::new();
+    // systemd-analyze reads a unit by its file name, from the working directory.
+    std::fs::copy(&unit, dir.0.join("portcullis.service")).unwrap();
+    let output = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager", "./portcullis.service"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("systemd-analyze (Debian package systemd)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let overall = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let score: f64 = overall
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        score <= 2.0,
+        "exposure {score} (OK is up to 4.9; this unit scored 1.4): {overall}"
+    );
+    for hardening in [
+        "DynamicUser=yes",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+    ] {
+        assert!(
+            std::fs::read_to_string(&unit).unwrap().contains(hardening),
+            "{hardening}"
+        );
+    }
+}
