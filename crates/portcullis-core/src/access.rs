@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tower::{Layer, Service};
 
 use crate::body::Body;
+use crate::client_ip::parse_nets;
 use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
@@ -85,23 +86,6 @@ pub struct AccessRules {
     portal: String,
 }
 
-fn cidrs(texts: &[String], key: &str) -> Result<Vec<IpNet>, InvalidConfig> {
-    texts
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            text.parse::<IpNet>()
-                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    InvalidConfig::new(
-                        format!("{key}[{i}]"),
-                        format!("`{text}` is not a CIDR range or address, e.g. 10.0.0.0/8 or ::1"),
-                    )
-                })
-        })
-        .collect()
-}
-
 impl AccessRules {
     /// Errors name the entry: `[2].allow[0]`.
     pub fn new(entries: &[AccessConfig], identity: IdentityHeaders, portal: &str) -> Result<Self, InvalidConfig> {
@@ -115,21 +99,14 @@ impl AccessRules {
                     format!("the portal's own pages ({portal}) are open to all: they are where a login happens"),
                 ));
             }
-            let methods = entry
-                .methods
-                .iter()
-                .map(|m| {
-                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                        .map_err(|_| InvalidConfig::new(at("methods"), format!("`{m}` is not an HTTP method")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let methods = crate::parse_methods(&entry.methods, &at("methods"))?;
             let rule = Rule {
                 index,
                 path,
                 path_text: entry.path.clone(),
                 methods: (!methods.is_empty()).then_some(methods),
-                allow: cidrs(&entry.allow, &at("allow"))?,
-                deny: cidrs(&entry.deny, &at("deny"))?,
+                allow: parse_nets(&entry.allow, &at("allow"))?,
+                deny: parse_nets(&entry.deny, &at("deny"))?,
                 login: entry.login || !entry.groups.is_empty(),
                 groups: entry.groups.clone(),
             };

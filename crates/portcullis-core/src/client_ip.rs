@@ -8,6 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
+use crate::InvalidConfig;
+
 /// The headers a trusted proxy reports the client and scheme in.
 pub const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
@@ -16,6 +18,22 @@ pub const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x
 /// subscriber commonly holds a whole /56 (or /48), so counting single
 /// addresses would let one client act as millions.
 pub const DEFAULT_IPV6_PREFIX: u8 = 56;
+
+/// A CIDR range (`10.0.0.0/8`) or a single address, as config lists them.
+pub fn parse_net(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not a CIDR range or IP address, expected e.g. 10.0.0.0/8 or ::1"))
+}
+
+/// A config list of ranges; an error names the entry (`key[i]`).
+pub fn parse_nets(texts: &[String], key: &str) -> Result<Vec<IpNet>, InvalidConfig> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| parse_net(text).map_err(|message| InvalidConfig::new(format!("{key}[{i}]"), message)))
+        .collect()
+}
 
 /// The address a client is counted under: IPv4 as is, IPv6 by its `prefix`.
 pub fn group(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {

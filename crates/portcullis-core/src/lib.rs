@@ -61,6 +61,17 @@ impl InvalidConfig {
     }
 }
 
+/// HTTP methods as a config lists them (any case); an error names `key`.
+pub fn parse_methods(names: &[String], key: &str) -> Result<Vec<http::Method>, InvalidConfig> {
+    names
+        .iter()
+        .map(|name| {
+            http::Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+                .map_err(|_| InvalidConfig::new(key, format!("`{name}` is not an HTTP method")))
+        })
+        .collect()
+}
+
 impl std::fmt::Display for InvalidConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "`{}`: {}", self.key, self.message)

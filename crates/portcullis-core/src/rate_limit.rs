@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::bans::Bans;
 use crate::body::Body;
-use crate::client_ip::group;
+use crate::client_ip::{group, parse_nets};
 use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
@@ -71,20 +71,7 @@ impl RateLimitConfig {
     }
 
     fn allowed(&self) -> Result<Vec<IpNet>, InvalidConfig> {
-        self.allow
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                text.parse::<IpNet>()
-                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        InvalidConfig::new(
-                            format!("allow[{i}]"),
-                            format!("`{text}` is not a CIDR range or IP address"),
-                        )
-                    })
-            })
-            .collect()
+        parse_nets(&self.allow, "allow")
     }
 
     fn rate(&self) -> Rate {

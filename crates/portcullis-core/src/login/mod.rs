@@ -102,14 +102,7 @@ impl LoginConfig {
                 "the login path, starting with `/`, e.g. `/login`",
             ));
         }
-        let methods = self
-            .methods
-            .iter()
-            .map(|m| {
-                Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                    .map_err(|_| InvalidConfig::new("methods", format!("`{m}` is not an HTTP method")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let methods = crate::parse_methods(&self.methods, "methods")?;
         if methods.is_empty() {
             return Err(InvalidConfig::new("methods", "at least one method, e.g. [\"POST\"]"));
         }

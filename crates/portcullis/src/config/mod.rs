@@ -386,7 +386,10 @@ impl Config {
             .trusted_proxies
             .iter()
             .enumerate()
-            .map(|(i, cidr)| parse_cidr(cidr).map_err(|m| loader.error(&format!("trusted_proxies[{i}]"), m)))
+            .map(|(i, cidr)| {
+                portcullis_core::client_ip::parse_net(cidr)
+                    .map_err(|m| loader.error(&format!("trusted_proxies[{i}]"), m))
+            })
             .collect::<Result<_, _>>()?;
         let global = RawPolicies {
             headers: &file.headers,
@@ -760,14 +763,8 @@ impl Loader<'_> {
     fn route(&self, global: &RawPolicies, route: &RouteSection, index: usize) -> Result<Route, ConfigError> {
         let prefix = format!("route[{index}]");
         let path = PathPattern::parse(&route.path).map_err(|m| self.error(&format!("{prefix}.path"), m))?;
-        let methods = route
-            .methods
-            .iter()
-            .map(|m| {
-                Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                    .map_err(|_| self.error(&format!("{prefix}.methods"), format!("`{m}` is not an HTTP method")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let methods = portcullis_core::parse_methods(&route.methods, &format!("{prefix}.methods"))
+            .map_err(|e| self.error(&e.key, e.message))?;
         let policies = self.policies(global, Some((route, index)), &prefix)?;
         Ok(Route {
             path,
@@ -821,13 +818,6 @@ fn upstream(section: &UpstreamSection, url: &str) -> Result<Upstream, String> {
         pool_idle_timeout: section.pool_idle_timeout,
         pool_max_idle: section.pool_max_idle,
     })
-}
-
-/// A CIDR (`10.0.0.0/8`) or a single address.
-fn parse_cidr(text: &str) -> Result<IpNet, String> {
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{text}` is not a CIDR range or IP address, expected e.g. 10.0.0.0/8 or ::1"))
 }
 
 /// Durations are written as `"10s"`, `"500ms"`, `"1m 30s"`.
