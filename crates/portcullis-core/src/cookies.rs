@@ -191,28 +191,15 @@ impl CookieHardening {
     }
 
     fn rewrite_request_cookies(&self, headers: &mut HeaderMap) {
-        let mut pairs: Vec<Vec<u8>> = Vec::new();
-        for value in headers.get_all(COOKIE) {
-            for pair in value
-                .as_bytes()
-                .split(|b| *b == b';')
-                .map(trim)
-                .filter(|p| !p.is_empty())
-            {
-                let (name, rest) = split_pair(pair);
-                if let Some(original) = self.original_of(name) {
-                    pairs.push([original.as_bytes(), rest].concat());
-                } else if !self.config.rename.iter().any(|r| r.as_bytes() == name) {
-                    pairs.push(pair.to_vec());
-                }
+        rewrite_request_cookies(headers, |pair| {
+            if let Some(original) = self.original_of(pair.name) {
+                Some([original.as_bytes(), pair.rest].concat())
+            } else if self.config.rename.iter().any(|r| r.as_bytes() == pair.name) {
+                None
+            } else {
+                Some(pair.whole.to_vec())
             }
-        }
-        headers.remove(COOKIE);
-        if let Ok(value) = HeaderValue::from_bytes(&pairs.join(&b"; "[..])) {
-            if !value.is_empty() {
-                headers.insert(COOKIE, value);
-            }
-        }
+        });
     }
 
     /// Rewrites every `Set-Cookie`; reports the cookies over a size limit and
@@ -366,15 +353,48 @@ impl Policy for CookieHardening {
     }
 }
 
-/// The value of cookie `name` in a request's `Cookie` header(s).
-pub fn request_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+/// One `name=value` pair of a request's `Cookie` header.
+#[derive(Debug, Clone, Copy)]
+pub struct CookiePair<'h> {
+    /// The name, trimmed.
+    pub name: &'h [u8],
+    /// `=value`, or empty when there is no `=`.
+    pub rest: &'h [u8],
+    /// The pair as sent, trimmed.
+    pub whole: &'h [u8],
+}
+
+/// Every pair of a request's `Cookie` header(s) (HTTP/2 sends one per cookie).
+pub fn request_cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = CookiePair<'_>> {
     headers
         .get_all(COOKIE)
         .iter()
         .flat_map(|value| value.as_bytes().split(|b| *b == b';'))
-        .map(|pair| split_pair(trim(pair)))
-        .find(|(n, _)| *n == name.as_bytes())
-        .map(|(_, rest)| rest.strip_prefix(b"=").unwrap_or(rest))
+        .map(trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|whole| {
+            let (name, rest) = split_pair(whole);
+            CookiePair { name, rest, whole }
+        })
+}
+
+/// Replaces a request's `Cookie` headers with one holding what `rewrite`
+/// makes of each pair (`None`: the pair is dropped); no header if none is left.
+pub fn rewrite_request_cookies(headers: &mut HeaderMap, mut rewrite: impl FnMut(CookiePair<'_>) -> Option<Vec<u8>>) {
+    let pairs: Vec<Vec<u8>> = request_cookie_pairs(headers).filter_map(&mut rewrite).collect();
+    headers.remove(COOKIE);
+    if let Ok(value) = HeaderValue::from_bytes(&pairs.join(&b"; "[..])) {
+        if !value.is_empty() {
+            headers.insert(COOKIE, value);
+        }
+    }
+}
+
+/// The value of cookie `name` in a request's `Cookie` header(s).
+pub fn request_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+    request_cookie_pairs(headers)
+        .find(|pair| pair.name == name.as_bytes())
+        .map(|pair| pair.rest.strip_prefix(b"=").unwrap_or(pair.rest))
 }
 
 /// The value a response's `Set-Cookie` gives cookie `name`, if it sets it.

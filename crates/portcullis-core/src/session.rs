@@ -13,11 +13,11 @@
 
 use std::time::Duration;
 
-use http::{header, HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cookies::request_cookie;
+use crate::cookies::{request_cookie, request_cookie_pairs, rewrite_request_cookies, CookiePair};
 use crate::store::{SharedState, StoreError};
 use crate::InvalidConfig;
 
@@ -255,31 +255,12 @@ impl Sessions {
     /// spelling) from the request, so the app never sees them and cannot leak them.
     pub fn strip_cookie(&self, headers: &mut HeaderMap) {
         let (session, csrf) = &self.names[0];
-        let ours = |pair: &[u8]| {
-            let name = pair.split(|b| *b == b'=').next().unwrap_or(pair).trim_ascii();
-            let bare = name.strip_prefix(b"__Host-").unwrap_or(name);
+        let ours = |pair: &CookiePair| {
+            let bare = pair.name.strip_prefix(b"__Host-").unwrap_or(pair.name);
             bare == session.as_bytes() || bare == csrf.as_bytes()
         };
-        let carries = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .any(|value| value.as_bytes().split(|b| *b == b';').any(ours));
-        if !carries {
-            return;
-        }
-        let kept: Vec<&[u8]> = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .flat_map(|value| value.as_bytes().split(|b| *b == b';'))
-            .map(<[u8]>::trim_ascii)
-            .filter(|pair| !pair.is_empty() && !ours(pair))
-            .collect();
-        let joined = kept.join(&b"; "[..]);
-        headers.remove(header::COOKIE);
-        if let Ok(value) = HeaderValue::from_bytes(&joined) {
-            if !value.is_empty() {
-                headers.insert(header::COOKIE, value);
-            }
+        if request_cookie_pairs(headers).any(|pair| ours(&pair)) {
+            rewrite_request_cookies(headers, |pair| (!ours(&pair)).then(|| pair.whole.to_vec()));
         }
     }
 }
@@ -288,6 +269,7 @@ impl Sessions {
 mod tests {
     use super::*;
     use crate::store::{ManualClock, MemoryStore, OnError};
+    use http::header;
     use std::sync::Arc;
 
     fn sessions() -> (Sessions, ManualClock) {
