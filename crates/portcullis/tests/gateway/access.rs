@@ -9,19 +9,34 @@ use crate::tls::{give_to_nobody, TestCertificates};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// `portcullis user add ARGS --users USERS`, given `password` on standard input.
+fn user_add(users: &Path, args: &[&str], password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut add = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["user", "add", "--password-stdin", "--users"])
+        .arg(users)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+    add.wait_with_output().unwrap()
+}
+
+/// The first `name=value` a response's `Set-Cookie` sets.
+fn set_cookie(response: &reqwest::Response) -> String {
+    let header = response.headers()["set-cookie"].to_str().unwrap();
+    header.split(';').next().unwrap().to_owned()
+}
+
 /// A users file with `ada` (group admin, password [`PASSWORD`]) and her
 /// TOTP secret, written by `portcullis user add` and `user totp`.
 pub fn users_file(dir: &Path) -> (PathBuf, String) {
     let users = dir.join("users.toml");
-    let mut add = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["user", "add", "ada", "--groups", "admin", "--password-stdin", "--users"])
-        .arg(&users)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    let added = user_add(&users, &["ada", "--groups", "admin"], PASSWORD);
+    assert!(added.status.success(), "{added:?}");
     let totp = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["user", "totp", "ada", "--users"])
         .arg(&users)
@@ -209,15 +224,9 @@ async fn portal_answers_bad_input_with_a_clear_status() {
 }
 
 /// A login form's CSRF cookie and token, as a browser would get them.
-async fn login_form(gateway: &Gateway) -> (String, String) {
+pub async fn login_form(gateway: &Gateway) -> (String, String) {
     let login = client().get(gateway.url("/.portcullis/login")).send().await.unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&login);
     let token = cookie.split('=').nth(1).unwrap().to_owned();
     (cookie, token)
 }
@@ -243,10 +252,7 @@ async fn with_redis_down_logins_fail_closed_unless_the_gateway_may_decide_alone(
     let mut statuses = Vec::new();
     for (gateway, (cookie, token)) in [&closed, &local].into_iter().zip(&forms) {
         // The user has a TOTP secret, so the password step leads to the code.
-        let no_redirects = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let no_redirects = crate::harness::client_without_redirects();
         let response = no_redirects
             .post(gateway.url("/.portcullis/login"))
             .header("cookie", cookie)
@@ -269,15 +275,7 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
     let dir = TempDir::new();
     let (users, _) = users_file(&dir.0);
     // Bob has a password only; the portal requires a second factor.
-    let mut add = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["user", "add", "bob", "--password-stdin", "--users"])
-        .arg(&users)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    assert!(user_add(&users, &["bob"], PASSWORD).status.success());
     give_to_nobody(&dir.0);
     let app = ExpressApp::start();
     let gateway = Gateway::start(
@@ -287,10 +285,7 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
             users.display()
         ),
     );
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser = crate::harness::client_without_redirects();
     let (csrf_cookie, token) = login_form(&gateway).await;
     let response = browser
         .post(gateway.url("/.portcullis/login"))
@@ -305,13 +300,7 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
         .await
         .unwrap();
     assert_eq!(response.headers()["location"], "/.portcullis/enrol?rd=%2Fadmin");
-    let session = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = set_cookie(&response);
     let cookies = format!("{csrf_cookie}; {session}");
     let half = browser
         .get(gateway.url("/admin"))
@@ -367,13 +356,7 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
         .await
         .unwrap();
     assert_eq!(done.headers()["location"], "/admin");
-    let full = done.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let full = set_cookie(&done);
     assert_ne!(full, session, "a new session id once both factors are checked");
     let admin = browser
         .get(gateway.url("/admin"))
@@ -401,13 +384,7 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
         .await
         .unwrap();
     assert_eq!(again.headers()["location"], "/.portcullis/totp?rd=%2F");
-    let session = again.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = set_cookie(&again);
     let replay = browser
         .post(gateway.url("/.portcullis/totp"))
         .header("cookie", format!("{csrf_cookie}; {session}"))
@@ -469,16 +446,7 @@ fn weak_passwords_and_bad_users_files_are_refused_with_their_reason() {
     let dir = TempDir::new();
     let users = dir.0.join("users.toml");
     for (password, reason) in [("short", "at least 12"), ("1qaz2wsx3edc", "common")] {
-        let mut add = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(["user", "add", "ada", "--password-stdin", "--users"])
-            .arg(&users)
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
-        let output = add.wait_with_output().unwrap();
+        let output = user_add(&users, &["ada"], password);
         assert!(!output.status.success());
         assert!(String::from_utf8_lossy(&output.stderr).contains(reason), "{output:?}");
     }

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-use crate::access::users_file;
+use crate::access::{login_form, users_file};
 use crate::harness::{client, free_port, ExpressApp, Gateway, TempDir};
 
 /// A webhook on loopback that keeps every JSON body it is sent.
@@ -41,15 +41,7 @@ async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<serde_json::Value>>>) {
 }
 
 async fn fail_logins(gateway: &Gateway, times: usize) {
-    let login = client().get(gateway.url("/.portcullis/login")).send().await.unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = cookie.split('=').nth(1).unwrap().to_owned();
+    let (cookie, csrf) = login_form(gateway).await;
     for _ in 0..times {
         let response = client()
             .post(gateway.url("/.portcullis/login"))

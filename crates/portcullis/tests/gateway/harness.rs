@@ -364,6 +364,15 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// As [`client`], with redirects handed back rather than followed.
+pub fn client_without_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// Sends raw bytes and reads until the peer closes or `limit` passes.
 pub fn raw_exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> String {
     use std::io::Write;

@@ -248,11 +248,7 @@ async fn http1_and_http2_over_tls_with_hsts() {
 async fn plain_http_is_redirected_with_308() {
     let certificates = TestCertificates::new();
     let (_app, gateway, redirect) = https_gateway(&certificates, "");
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let response = crate::harness::client_without_redirects()
         .post(format!("http://{redirect}/login?next=%2Fme"))
         .header("host", "localhost")
         .send()
