@@ -80,18 +80,25 @@ impl SessionId {
         ))
     }
 
-    /// The SHA-256 of the id's 32 bytes (one block to hash, not the two
-    /// its hex text would take).
-    fn store_key(&self) -> String {
+    /// The key of what the store keeps for this session under `scope`
+    /// (`session`, or a portal step's): the SHA-256 of the id's 32 bytes (one
+    /// block to hash, not the two its hex text would take), never the id.
+    pub fn store_key(&self, scope: &str) -> String {
         let mut raw = [0u8; 32];
         for (byte, pair) in raw.iter_mut().zip(self.0.as_bytes().chunks_exact(2)) {
             *byte = (nibble(pair[0]) << 4) | nibble(pair[1]);
         }
-        format!("session:{}", hex(&Sha256::digest(raw)))
+        format!("{scope}:{}", hex(&Sha256::digest(raw)))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// An id as a cookie carries it: 64 lowercase hex digits, or `None`.
+    pub fn from_cookie(value: &str) -> Option<Self> {
+        let shaped = value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        shaped.then(|| Self(value.to_owned()))
     }
 }
 
@@ -119,6 +126,8 @@ fn hex(bytes: &[u8]) -> String {
     }
     text
 }
+
+const SESSION_SCOPE: &str = "session";
 
 /// How often a session in use is written back to extend its idle time: not
 /// on every request.
@@ -157,14 +166,13 @@ impl Sessions {
     /// The id a request presents, if it has the shape of one.
     pub fn presented(&self, headers: &HeaderMap, https: bool) -> Option<SessionId> {
         let value = request_cookie(headers, self.cookie_name(https))?;
-        let shaped = value.len() == 64 && value.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        shaped.then(|| SessionId(String::from_utf8_lossy(value).into_owned()))
+        SessionId::from_cookie(std::str::from_utf8(value).ok()?)
     }
 
     /// The session behind `id`, unless it has ended (then it is deleted).
     pub async fn load(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let now = self.state.now_ms();
-        let key = id.store_key();
+        let key = id.store_key(SESSION_SCOPE);
         let Some(text) = self.state.store.get(&key, now).await? else {
             return Ok(None);
         };
@@ -214,7 +222,7 @@ impl Sessions {
             seen_ms: now,
         };
         let id = SessionId::random()?;
-        self.save(&id.store_key(), &session, now).await?;
+        self.save(&id.store_key(SESSION_SCOPE), &session, now).await?;
         Ok(id)
     }
 
@@ -226,7 +234,7 @@ impl Sessions {
     }
 
     pub async fn end(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.state.store.delete(&id.store_key()).await
+        self.state.store.delete(&id.store_key(SESSION_SCOPE)).await
     }
 
     /// `Set-Cookie` for `id`: a browser-session cookie (no `Max-Age`), so it

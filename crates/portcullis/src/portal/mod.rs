@@ -33,7 +33,7 @@ use portcullis_core::events::Events;
 use portcullis_core::pages::NeutralPages;
 use portcullis_core::path::normalize;
 use portcullis_core::session::{random_hex, SessionId, Sessions};
-use portcullis_core::store::{SharedState, StrikeRule};
+use portcullis_core::store::{SharedState, StoreError, StrikeRule};
 use serde::Deserialize;
 use tower::Service;
 
@@ -521,7 +521,13 @@ impl Inner {
     }
 
     fn enrolment_key(id: &SessionId) -> String {
-        format!("portal-enrol:{}", id.as_str())
+        id.store_key("portal-enrol")
+    }
+
+    /// The secret a pending enrolment showed, if it is still kept.
+    async fn enrolment_secret(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let stored = self.state.store.get(key, self.state.now_ms()).await?;
+        Ok(stored.and_then(|secret| totp::decode_secret(&secret).ok()))
     }
 
     async fn enrol_page(&self, visit: &Visit, error: Option<&str>) -> Response<Body> {
@@ -530,11 +536,9 @@ impl Inner {
             Ok(Some((id, user))) if user.totp.is_none() => (id, user),
             Ok(_) => return self.login_page(visit, None, StatusCode::OK),
         };
-        let now = self.state.now_ms();
         let key = Self::enrolment_key(&id);
-        let secret = match self.state.store.get(&key, now).await {
-            Ok(Some(secret)) => totp::decode_secret(&secret).ok(),
-            Ok(None) => None,
+        let secret = match self.enrolment_secret(&key).await {
+            Ok(secret) => secret,
             Err(error) => return self.unavailable(visit, error),
         };
         let secret = match secret {
@@ -545,6 +549,7 @@ impl Inner {
                         .pages
                         .render(StatusCode::INTERNAL_SERVER_ERROR, Some(&visit.context));
                 };
+                let now = self.state.now_ms();
                 let stored = self
                     .state
                     .store
@@ -578,10 +583,9 @@ impl Inner {
             Ok(Some((id, user))) if user.totp.is_none() => (id, user),
             Ok(_) => return self.login_page(visit, Some("Log in first."), StatusCode::UNAUTHORIZED),
         };
-        let now = self.state.now_ms();
         let key = Self::enrolment_key(&id);
-        let secret = match self.state.store.get(&key, now).await {
-            Ok(Some(secret)) => totp::decode_secret(&secret).unwrap_or_default(),
+        let secret = match self.enrolment_secret(&key).await {
+            Ok(Some(secret)) => secret,
             Ok(None) => {
                 return self
                     .enrol_page(visit, Some("The key expired: scan this new one."))
@@ -710,6 +714,13 @@ mod tests {
         }
         let auth = "/auth/";
         assert!(under_prefix("/AUTH/login", auth) && !under_prefix("/author", auth));
+    }
+
+    #[test]
+    fn the_store_never_holds_a_session_id_in_a_key() {
+        let id = SessionId::from_cookie(&"ab".repeat(32)).unwrap();
+        let key = Inner::enrolment_key(&id);
+        assert!(key.starts_with("portal-enrol:") && !key.contains(id.as_str()), "{key}");
     }
 
     #[test]
