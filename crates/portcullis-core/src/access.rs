@@ -315,7 +315,6 @@ where
                 &control.events,
             ))));
         };
-        let presented = control.sessions.presented(request.headers(), context.https);
         let path = normalize(request.uri().path());
         let portal = path.starts_with(&control.rules.portal);
         let index = match control.check(request.method(), &path, &context) {
@@ -327,6 +326,8 @@ where
             Check::NeedsSession(rule) => Some(rule.index),
         };
         drop(path);
+        // Read before the cookie is stripped, and only where a rule asks.
+        let presented = index.and_then(|_| control.sessions.presented(request.headers(), context.https));
         if !portal {
             control.sessions.strip_cookie(request.headers_mut());
         }

@@ -184,7 +184,9 @@ impl ResponseFilter {
             let mut event = context.event("filter", rule, action);
             event.detail = Some(format!(
                 "{} ({} {}): {detail}",
-                self.route, request.method, request.path
+                self.route,
+                request.method,
+                request.uri.path()
             ));
             self.events.emit(event);
         }
@@ -194,7 +196,8 @@ impl ResponseFilter {
 pub struct RequestFacts {
     context: Option<RequestContext>,
     method: Method,
-    path: String,
+    /// For the events; a clone shares the request's bytes.
+    uri: http::Uri,
 }
 
 /// How an answer's body is encoded, among those the filter can undo.
@@ -267,7 +270,7 @@ impl Policy for ResponseFilter {
         Verdict::Forward(Some(RequestFacts {
             context: request.extensions().get::<RequestContext>().cloned(),
             method: request.method().clone(),
-            path: request.uri().path().to_owned(),
+            uri: request.uri().clone(),
         }))
     }
 
