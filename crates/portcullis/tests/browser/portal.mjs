@@ -4,7 +4,7 @@
 // Redis, logout, and an old session cookie tried again. The Rust test starts
 // the app, the gateways and Redis, and asserts on the JSON this prints.
 import crypto from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const gateway = process.env.GATEWAY;
 const secondGateway = process.env.SECOND_GATEWAY;
@@ -29,11 +29,7 @@ function totp(key, step) {
 }
 const step = () => Math.floor(Date.now() / 30000);
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launch();
 const results = {};
 try {
   const context = await browser.newContext({ ignoreHTTPSErrors: true });

@@ -1,14 +1,10 @@
 // Opens an audit's HTML report in headless Chromium, as someone who gets it
 // attached to a ticket would, and prints what the page shows (its text, and
 // whether any script ran) as JSON; saves a screenshot beside the report.
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [report, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launch();
 const page = await browser.newPage();
 let dialogs = 0;
 page.on('dialog', async (dialog) => {

@@ -3,7 +3,7 @@
 // URLs, and asserts on the JSON it prints. Everything stays on loopback.
 import http from 'node:http';
 import { once } from 'node:events';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const gateway = process.env.GATEWAY;
 const tokenGateway = process.env.TOKEN_GATEWAY;
@@ -25,11 +25,7 @@ attacker.listen(0, '127.0.0.1');
 await once(attacker, 'listening');
 const attackerUrl = `http://127.0.0.1:${attacker.address().port}/`;
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launch();
 const results = {};
 try {
   const context = await browser.newContext();
