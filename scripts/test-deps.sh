@@ -4,7 +4,8 @@
 # shared store), pebble (an ACME server) and openssl (a TLS client). Only
 # what is missing: a machine's own Node.js must not be replaced by Debian's
 # packages (they conflict). nginx is the misconfigured TLS server the audit
-# must catch; systemd-analyze scores the service unit. Not root and
+# must catch; systemd-analyze scores the service unit; wrk is the load a
+# config reload must not disturb. Not root and
 # something missing: says what to run.
 # Then sslyze (a TLS scanner) from PyPI, into a virtualenv of its own where
 # the gateway tests look for it.
@@ -24,6 +25,7 @@ command -v pebble >/dev/null || missing+=(pebble)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v nginx >/dev/null || missing+=(nginx)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v wrk >/dev/null || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing ${missing[*]}: run  sudo apt-get install -y ${missing[*]}" >&2

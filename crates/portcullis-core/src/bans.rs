@@ -80,7 +80,8 @@ impl BansConfig {
 /// The bans one gateway knows of, shared by its event loops.
 pub struct Bans {
     config: BansConfig,
-    known: MemoryStore,
+    /// Shared with the `Bans` a config reload makes, so bans in force stay.
+    known: Arc<MemoryStore>,
     pages: NeutralPages,
     events: Events,
 }
@@ -90,10 +91,24 @@ const MAX_KNOWN_BANS: usize = 100_000;
 
 impl Bans {
     pub fn new(config: BansConfig, pages: NeutralPages, events: Events) -> Result<Arc<Self>, InvalidConfig> {
+        Self::with_known(config, pages, events, Arc::new(MemoryStore::new(MAX_KNOWN_BANS)))
+    }
+
+    /// The bans of a reloaded config: new settings, the same bans in force.
+    pub fn reconfigured(&self, config: BansConfig, pages: NeutralPages) -> Result<Arc<Self>, InvalidConfig> {
+        Self::with_known(config, pages, self.events.clone(), self.known.clone())
+    }
+
+    fn with_known(
+        config: BansConfig,
+        pages: NeutralPages,
+        events: Events,
+        known: Arc<MemoryStore>,
+    ) -> Result<Arc<Self>, InvalidConfig> {
         config.validate()?;
         Ok(Arc::new(Self {
             config,
-            known: MemoryStore::new(MAX_KNOWN_BANS),
+            known,
             pages,
             events,
         }))

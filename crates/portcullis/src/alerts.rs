@@ -15,9 +15,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use http::{header, Request, Uri};
 use http_body_util::Full;
@@ -131,8 +132,9 @@ impl AlertsSection {
     }
 }
 
-/// Where the log offers events; set once, when alerts are configured.
-static ALERTER: OnceLock<Offer> = OnceLock::new();
+/// Where the log offers events, when alerts are configured; a reload
+/// replaces it (the old alerter sends what it holds, then ends).
+static ALERTER: ArcSwapOption<Offer> = ArcSwapOption::const_empty();
 
 struct Offer {
     queue: mpsc::Sender<SecurityEvent>,
@@ -142,7 +144,8 @@ struct Offer {
 
 /// Called by the log for every event: cheap, never waits.
 pub fn offer(event: &SecurityEvent) {
-    let Some(offer) = ALERTER.get() else {
+    let offer = ALERTER.load();
+    let Some(offer) = offer.as_deref() else {
         return;
     };
     if !offer.kinds.iter().any(|kind| kind == event.kind) {
@@ -153,8 +156,13 @@ pub fn offer(event: &SecurityEvent) {
     }
 }
 
-/// Starts the alerter on the current runtime.
-pub fn start(section: &AlertsSection, webhook: Uri) {
+/// Starts the alerter `section` and `webhook` ask for, on the current
+/// runtime, in place of any earlier one; none if there is no webhook.
+pub fn start(section: &AlertsSection, webhook: Option<&Uri>) {
+    let Some(webhook) = webhook.cloned() else {
+        ALERTER.store(None);
+        return;
+    };
     let (queue, events) = mpsc::channel(section.max_queue);
     let dropped = Arc::new(AtomicU64::new(0));
     let mut kinds: Vec<String> = section.thresholds.iter().map(|t| t.kind.clone()).collect();
@@ -164,9 +172,7 @@ pub fn start(section: &AlertsSection, webhook: Uri) {
         kinds,
         dropped: dropped.clone(),
     };
-    if ALERTER.set(offer).is_err() {
-        return;
-    }
+    ALERTER.store(Some(Arc::new(offer)));
     let alerter = Alerter {
         section: section.clone(),
         webhook,
@@ -219,7 +225,10 @@ impl Alerter {
             };
             tokio::select! {
                 event = events.recv() => {
-                    let Some(event) = event else { break };
+                    let Some(event) = event else {
+                        // Replaced by a reload: what was batched still goes.
+                        return self.send(&client, batch).await;
+                    };
                     let now = Instant::now();
                     batch.extend(self.count(event, now));
                     if !batch.is_empty() && deadline.is_none() {

@@ -61,7 +61,9 @@ async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
          open http://{gateway}/admin in a browser: the login portal (user `admin`, password `{password}`)\n\n\
          Press Ctrl-C to stop both. Gateway log lines (JSON) follow.\n"
     );
-    let code = crate::serve(config, listener, crate::shutdown_signal()).await;
+    // Its config is not read from a file: there is nothing to reload.
+    let source = crate::instance::Source { path: None, overrides };
+    let code = crate::serve(source, config, listener, None).await;
     let _ = app.kill().await;
     let _ = std::fs::remove_dir_all(users_dir);
     Ok(code)

@@ -8,12 +8,14 @@ mod explain;
 mod forwarded;
 mod heads;
 mod init;
+mod instance;
 mod log;
 mod pool;
 mod portal;
 mod privileges;
 mod proxy;
 mod regex;
+mod reload;
 mod routes;
 mod server;
 mod stack;
@@ -83,6 +85,9 @@ enum Command {
     /// The ReDoS check of the code audit, on given patterns or a tree.
     #[command(subcommand)]
     Regex(regex::RegexCommand),
+    /// Check the running gateway's config, then have it reload (SIGHUP
+    /// through its pid file): exit 0 if sent, 1 if the config is invalid.
+    Reload(reload::ReloadArgs),
     /// Write a commented starter config for an app on a given port.
     Init(init::InitArgs),
     /// The login portal's users.
@@ -144,6 +149,7 @@ fn main() -> ExitCode {
         Some(Command::Regex(command)) => regex::run(command),
         Some(Command::User(command)) => user::run(command),
         Some(Command::Init(args)) => init::run(args),
+        Some(Command::Reload(args)) => reload::run(args),
         None => with_runtime(run(cli.run)),
     }
 }
@@ -191,51 +197,85 @@ fn self_signed(hosts: &[String], out: &std::path::Path) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let overrides = Overrides {
-        upstream: args.upstream,
-        listen: args.listen,
+    let source = instance::Source {
+        path: args.config,
+        overrides: Overrides {
+            upstream: args.upstream,
+            listen: args.listen,
+        },
     };
-    let config = match &args.config {
-        Some(path) => Config::load(path, &overrides),
-        None => Config::from_overrides(&overrides),
-    };
-    let config = match config {
+    let config = match source.load() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("portcullis: refusing to start: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let (listener, redirect) = match bind(&config) {
+    let (listeners, redirect) = match bind(&config) {
         Ok(bound) => bound,
         Err(error) => {
             eprintln!("portcullis: {error}");
             return ExitCode::FAILURE;
         }
     };
+    let pid_file = match config.server.pid_file.as_deref().map(reload::PidFile::write) {
+        Some(Err(error)) => {
+            eprintln!("portcullis: [server] pid_file: {error}");
+            return ExitCode::FAILURE;
+        }
+        written => written.map(Result::ok),
+    };
     // Every port is bound: root is no longer needed.
     if let Err(reason) = drop_root(&config, args.allow_root) {
         eprintln!("portcullis: refusing to serve: {reason}");
         return ExitCode::FAILURE;
     }
+    let code = serve(source, config, listeners, redirect).await;
+    drop(pid_file);
+    code
+}
+
+/// Serves `config` on `listeners` until SIGTERM or SIGINT, then drains;
+/// on SIGHUP, reads the config again from `source` and puts it in force.
+async fn serve(
+    source: instance::Source,
+    config: Config,
+    listeners: server::Listeners,
+    redirect: Option<std::net::TcpListener>,
+) -> ExitCode {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    keep_certificates(&config);
-    if let Some(webhook) = &config.alerts_webhook {
-        alerts::start(&config.alerts, webhook.clone());
-    }
-    if let Some(redirect) = redirect {
-        let https_port = listener.local_addr().map_or(config.server.listen.port(), |a| a.port());
-        start_redirect(redirect, https_port, &config, stopping.clone());
-    }
+    let address = listeners
+        .local_addr()
+        .map_or_else(|_| config.server.listen.to_string(), |a| a.to_string());
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let upstream = config.upstream.authority.to_string();
+    let running = match server::Running::new(config) {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("portcullis: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (instance, running) = instance::Instance::start(source, running, (&listeners, redirect));
+    tokio::spawn(instance.run(stopping.clone()));
+    JsonLog.notice("listening", Some(format!("{scheme}://{address} -> http://{upstream}")));
     let mut stopped = stopping;
-    serve(config, listener, async move {
+    let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
-    })
-    .await
+    };
+    match server::serve(running, listeners, shutdown).await {
+        Ok(true) => JsonLog.notice("stopped", None),
+        Ok(false) => JsonLog.notice("stopped before every request finished", None),
+        Err(error) => {
+            JsonLog.notice("failed", Some(error.to_string()));
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// The gateway's listeners, and the redirect listener if TLS asks for one.
@@ -267,87 +307,6 @@ fn drop_root(config: &Config, allow_root: bool) -> Result<(), String> {
         privileges::Outcome::KeptRoot { reason } => JsonLog.notice("running as root (--allow-root)", Some(reason)),
     }
     Ok(())
-}
-
-/// Keeps certificates current: from ACME, or reloaded from their files. SIGHUP
-/// reloads the files, and never stops the gateway, even without any.
-fn keep_certificates(config: &Config) {
-    let Some(tls) = config.tls.as_ref() else {
-        tokio::spawn(tls::reload::nothing_to_reload(JsonLog));
-        return;
-    };
-    match &tls.acme {
-        Some(acme) => {
-            let (resolver, challenges) = (tls.resolver.clone(), tls.challenges.clone());
-            tokio::spawn(tls::acme::run(acme.clone(), resolver, challenges, JsonLog));
-            tokio::spawn(tls::reload::nothing_to_reload(JsonLog));
-        }
-        None => {
-            JsonLog.notice("certificates", Some(tls.resolver.current().describe()));
-            tokio::spawn(tls::reload::watch(tls.clone(), JsonLog));
-        }
-    }
-}
-
-/// Redirects plain HTTP to HTTPS on `https_port` until `stopping`.
-fn start_redirect(
-    listener: std::net::TcpListener,
-    https_port: u16,
-    config: &Config,
-    stopping: tokio::sync::watch::Receiver<bool>,
-) {
-    let address = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
-    JsonLog.notice(
-        "redirecting",
-        Some(format!("http://{address} -> https (port {https_port})")),
-    );
-    let redirect = tls::redirect::Redirect {
-        https_port,
-        challenges: config
-            .tls
-            .as_ref()
-            .map(|tls| tls.challenges.clone())
-            .unwrap_or_default(),
-    };
-    let server = &config.server;
-    let serving = tls::redirect::serve(
-        listener,
-        redirect,
-        server.max_connections,
-        server.header_read_timeout,
-        stopping,
-    );
-    tokio::spawn(async move {
-        if let Err(error) = serving.await {
-            JsonLog.notice("redirect listener failed", Some(error.to_string()));
-        }
-    });
-}
-
-/// Serves on `listener` until `shutdown`, then drains.
-async fn serve(
-    config: Config,
-    listener: server::Listeners,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> ExitCode {
-    let log = JsonLog;
-    let address = listener
-        .local_addr()
-        .map_or_else(|_| config.server.listen.to_string(), |a| a.to_string());
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
-    log.notice(
-        "listening",
-        Some(format!("{scheme}://{address} -> http://{}", config.upstream.authority)),
-    );
-    match server::serve(config, listener, shutdown).await {
-        Ok(true) => log.notice("stopped", None),
-        Ok(false) => log.notice("stopped before every request finished", None),
-        Err(error) => {
-            log.notice("failed", Some(error.to_string()));
-            return ExitCode::FAILURE;
-        }
-    }
-    ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {

@@ -13,6 +13,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use futures_util::FutureExt;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
@@ -91,31 +93,97 @@ fn reuse_port_listener(address: SocketAddr) -> io::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
-/// Runs the gateway on `listeners` until `shutdown`, then drains. Returns
-/// whether every connection finished within the drain timeout.
-pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> io::Result<bool> {
+/// What the workers serve with: a config, and what is built from it once
+/// for all of them. A reload hands the workers a new one; each keeps what
+/// did not change (the store, the connection limits, TLS sessions).
+pub struct Running {
+    config: Arc<Config>,
+    backend: Arc<Backend>,
+    bans: Arc<Bans>,
+    limits: Limits,
+    tls: Option<TlsTermination>,
+    /// Sockets on a new `[server] listen`, one for each worker to take.
+    listeners: Vec<Mutex<Option<std::net::TcpListener>>>,
+}
+
+impl Running {
+    pub fn new(config: Config) -> io::Result<Self> {
+        let events: Events = Arc::new(JsonLog);
+        let bans = Bans::new(config.bans.clone(), config.policies.pages.clone(), events.clone());
+        Ok(Self {
+            backend: Arc::new(Backend::new(&config.store, events)),
+            bans: bans.map_err(io::Error::other)?,
+            limits: Limits::new(&config.server, PerIp::default()),
+            tls: config.tls.as_ref().map(TlsTermination::new).transpose()?,
+            config: Arc::new(config),
+            listeners: Vec::new(),
+        })
+    }
+
+    /// The next config's, keeping what it shares with this one. `listeners`:
+    /// the sockets of a changed `[server] listen`.
+    pub fn next(&self, config: Config, listeners: Option<Listeners>) -> io::Result<Self> {
+        let old = &self.config;
+        let backend = match old.same_section(&config, "store") {
+            true => self.backend.clone(),
+            false => Arc::new(Backend::new(&config.store, Arc::new(JsonLog))),
+        };
+        let limits = match old.same_section(&config, "server") {
+            true => self.limits.clone(),
+            false => Limits::new(&config.server, self.limits.per_ip.clone()),
+        };
+        // The same resolver: the reload kept `[tls]`, and with it the ticket keys.
+        let same_tls = match (&old.tls, &config.tls) {
+            (Some(old), Some(new)) => Arc::ptr_eq(&old.resolver, &new.resolver),
+            _ => false,
+        };
+        let tls = match same_tls {
+            true => self.tls.clone(),
+            false => config.tls.as_ref().map(TlsTermination::new).transpose()?,
+        };
+        let bans = self
+            .bans
+            .reconfigured(config.bans.clone(), config.policies.pages.clone());
+        let listeners = listeners.map_or_else(Vec::new, |Listeners(l)| {
+            l.into_iter().map(|l| Mutex::new(Some(l))).collect()
+        });
+        Ok(Self {
+            backend,
+            bans: bans.map_err(io::Error::other)?,
+            limits,
+            tls,
+            config: Arc::new(config),
+            listeners,
+        })
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Worker `index`'s new socket, if the listen address changed.
+    fn take_listener(&self, index: usize) -> Option<std::net::TcpListener> {
+        let slot = self.listeners.get(index)?;
+        slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    }
+}
+
+/// Runs the gateway on `listeners` with the config `running` holds, and each
+/// one it is given next, until `shutdown`; then drains. Returns whether every
+/// connection finished within the drain timeout.
+pub async fn serve(
+    running: watch::Receiver<Arc<Running>>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<bool> {
     let Listeners(listeners) = listeners;
-    let workers = listeners.len();
-    let config = Arc::new(config);
-    let limits = Limits::new(&config.server);
-    let tls = match &config.tls {
-        Some(tls) => Some(TlsTermination {
-            acceptor: TlsAcceptor::from(tls.server_config().map_err(io::Error::other)?),
-            handshake_timeout: tls.handshake_timeout,
-        }),
-        None => None,
-    };
-    let events: Events = Arc::new(JsonLog);
-    let backend = Backend::new(&config.store, events.clone());
-    let bans = Bans::new(config.bans.clone(), config.policies.pages.clone(), events).map_err(io::Error::other)?;
     let (stop, stopping) = watch::channel(false);
-    let mut handles = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(listeners.len());
     for (index, listener) in listeners.into_iter().enumerate() {
-        let (config, limits, stopping) = (config.clone(), limits.clone(), stopping.clone());
-        let (backend, bans, tls) = (backend.clone(), bans.clone(), tls.clone());
+        let (running, stopping) = (running.clone(), stopping.clone());
         let handle = std::thread::Builder::new()
             .name(format!("portcullis-worker-{index}"))
-            .spawn(move || worker(&config, listener, limits, (&backend, bans), tls, stopping))?;
+            .spawn(move || worker(index, listener, running, stopping))?;
         handles.push(handle);
     }
     shutdown.await;
@@ -130,35 +198,19 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
 
 /// One worker thread: its own runtime, stacks and upstream pool.
 fn worker(
-    config: &Config,
+    index: usize,
     listener: std::net::TcpListener,
-    limits: Limits,
-    (backend, bans): (&Backend, Arc<Bans>),
-    tls: Option<TlsTermination>,
+    mut running: watch::Receiver<Arc<Running>>,
     mut stopping: watch::Receiver<bool>,
 ) -> io::Result<bool> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let drained = runtime.block_on(async {
-        let log = JsonLog;
-        let shared = stack::Shared {
-            state: SharedState {
-                store: backend.store()?,
-                clock: Arc::new(SystemClock),
-                on_error: config.store.on_error,
-            },
-            bans,
-        };
-        let server = Server {
-            gateway: stack::gateway(config, &log, &shared),
-            shared,
-            head_refusals: HeadRefusals::render(config, tls.is_some()),
-            tls,
-            over_limit: stack::refusal(config, &log, StatusCode::TOO_MANY_REQUESTS),
-            log,
-            max_head_bytes: max_head_bytes(config),
-            config: config.server.clone(),
-            limits,
-        };
+        let first = running.borrow_and_update().clone();
+        let store = first.backend.store()?;
+        let server = Arc::new(Server {
+            current: ArcSwap::from_pointee(Generation::new(&first, store)),
+            log: JsonLog,
+        });
         let flusher = tokio::spawn(async {
             let mut tick = tokio::time::interval(FLUSH_EVERY);
             loop {
@@ -168,7 +220,7 @@ fn worker(
         });
         let listener = TcpListener::from_std(listener)?;
         let drained = server
-            .run(listener, async move {
+            .run(listener, (index, running), async move {
                 let _ = stopping.wait_for(|stop| *stop).await;
             })
             .await;
@@ -177,6 +229,15 @@ fn worker(
     });
     JsonLog::flush_thread();
     drained
+}
+
+/// The next connection, once the connection limit lets one more in.
+async fn accept(
+    limits: &Limits,
+    listener: &TcpListener,
+) -> (OwnedSemaphorePermit, io::Result<(TcpStream, SocketAddr)>) {
+    let permit = limits.total.clone().acquire_owned().await;
+    (permit.expect("the semaphore is never closed"), listener.accept().await)
 }
 
 /// hyper's own head buffer: above every route's URI and header limits, so that
@@ -244,32 +305,75 @@ struct Limits {
 }
 
 impl Limits {
-    fn new(config: &ServerConfig) -> Self {
+    /// The counts per IP carry over a reload: they are open connections.
+    fn new(config: &ServerConfig, per_ip: PerIp) -> Self {
         Self {
             total: Arc::new(Semaphore::new(config.max_connections)),
-            per_ip: PerIp::default(),
+            per_ip,
             max_per_ip: config.max_connections_per_ip,
         }
     }
 }
 
-/// One worker's server.
+/// One worker's server: the generation new connections and requests get.
 struct Server {
+    current: ArcSwap<Generation>,
+    log: JsonLog,
+}
+
+/// One worker's stacks and settings for one config.
+struct Generation {
     config: ServerConfig,
     /// Serves requests.
     gateway: Stack,
     /// Serves connections from a client already at its connection limit.
     over_limit: Stack,
-    log: JsonLog,
     /// The largest request head any route accepts; hyper's own buffer is sized above it.
     max_head_bytes: usize,
     limits: Limits,
-    /// For the bans checked when a connection is accepted.
+    /// This worker's store and the bans, also checked when a connection is accepted.
     shared: stack::Shared,
+    /// Whose store `shared` holds: a reload that keeps it keeps the store.
+    backend: Arc<Backend>,
     /// `None`: plain HTTP.
     tls: Option<TlsTermination>,
     /// The pages that replace hyper's own answers to heads it refuses.
     head_refusals: Option<Arc<HeadRefusals>>,
+}
+
+impl Generation {
+    fn new(running: &Running, store: Arc<dyn Store>) -> Self {
+        let config = &running.config;
+        let log = JsonLog;
+        let shared = stack::Shared {
+            state: SharedState {
+                store,
+                clock: Arc::new(SystemClock),
+                on_error: config.store.on_error,
+            },
+            bans: running.bans.clone(),
+        };
+        Self {
+            gateway: stack::gateway(config, &log, &shared),
+            over_limit: stack::refusal(config, &log, StatusCode::TOO_MANY_REQUESTS),
+            head_refusals: HeadRefusals::render(config, running.tls.is_some()),
+            max_head_bytes: max_head_bytes(config),
+            config: config.server.clone(),
+            limits: running.limits.clone(),
+            shared,
+            backend: running.backend.clone(),
+            tls: running.tls.clone(),
+        }
+    }
+
+    /// The generation for `running`, on this worker's event loop.
+    fn next(&self, running: &Running) -> io::Result<Self> {
+        let store = match Arc::ptr_eq(&self.backend, &running.backend) {
+            true => self.shared.state.store.clone(),
+            false => running.backend.store()?,
+        };
+        Ok(Self::new(running, store))
+    }
 }
 
 /// What HTTPS connections go through before HTTP.
@@ -279,62 +383,104 @@ struct TlsTermination {
     handshake_timeout: Duration,
 }
 
+impl TlsTermination {
+    fn new(tls: &crate::tls::Tls) -> io::Result<Self> {
+        Ok(Self {
+            acceptor: TlsAcceptor::from(tls.server_config().map_err(io::Error::other)?),
+            handshake_timeout: tls.handshake_timeout,
+        })
+    }
+}
+
 impl Server {
     /// Serves until `shutdown` resolves, then stops accepting and lets this
-    /// worker's in-flight requests finish for up to the drain timeout.
-    async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> bool {
-        let this = Arc::new(self);
+    /// worker's in-flight requests finish for up to the drain timeout. Each
+    /// config `running` is given next is swapped in for new connections and
+    /// requests (`index`: this worker's, to take its socket if the address changed).
+    async fn run(
+        self: Arc<Self>,
+        mut listener: TcpListener,
+        (index, mut running): (usize, watch::Receiver<Arc<Running>>),
+        shutdown: impl Future<Output = ()>,
+    ) -> bool {
         // Every open connection of this worker holds one of these, so the
         // drain is over once all of them are back.
         let open = Arc::new(Semaphore::new(TRACKED as usize));
         let (draining, drain_signal) = watch::channel(false);
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
+            let generation = self.current.load_full();
+            let next = tokio::select! {
                 _ = &mut shutdown => break,
-                permit = this.limits.total.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                Ok(()) = running.changed() => None,
+                accepted = accept(&generation.limits, &listener) => Some(accepted),
             };
-            let (stream, peer) = tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of descriptors or similar: back off instead of spinning.
-                        this.log.notice("accept failed", Some(error.to_string()));
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let Some((permit, accepted)) = next else {
+                let next = running.borrow_and_update().clone();
+                self.swap(&generation, &next, index, &mut listener);
+                continue;
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors or similar: back off instead of spinning.
+                    self.log.notice("accept failed", Some(error.to_string()));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
             };
             let tracked = open
                 .clone()
                 .try_acquire_owned()
                 .expect("far more permits than connections");
-            this.clone()
-                .spawn_connection(stream, peer, [permit, tracked], drain_signal.clone());
+            self.clone()
+                .spawn_connection(generation, stream, peer, [permit, tracked], drain_signal.clone());
         }
         drop(listener);
         let _ = draining.send(true);
-        let drained = tokio::time::timeout(this.config.drain_timeout, open.acquire_many(TRACKED))
-            .await
-            .is_ok();
-        drained
+        let drain_timeout = self.current.load().config.drain_timeout;
+        let drained = tokio::time::timeout(drain_timeout, open.acquire_many(TRACKED)).await;
+        drained.is_ok()
+    }
+
+    /// Puts `running`'s generation in place of `current`, and its socket in
+    /// place of `listener` if it brings one. A worker that cannot open the
+    /// new store keeps serving with the old generation.
+    fn swap(&self, current: &Generation, running: &Running, index: usize, listener: &mut TcpListener) {
+        match current.next(running) {
+            Ok(next) => self.current.store(Arc::new(next)),
+            Err(error) => {
+                return self
+                    .log
+                    .notice("reload: store unavailable, config kept", Some(error.to_string()))
+            }
+        }
+        if let Some(socket) = running.take_listener(index) {
+            match TcpListener::from_std(socket) {
+                Ok(socket) => *listener = socket,
+                Err(error) => self
+                    .log
+                    .notice("reload: listener unusable, address kept", Some(error.to_string())),
+            }
+        }
     }
 
     fn spawn_connection(
         self: Arc<Self>,
+        generation: Arc<Generation>,
         stream: TcpStream,
         peer: SocketAddr,
         permits: [OwnedSemaphorePermit; 2],
         drain_signal: watch::Receiver<bool>,
     ) {
         let client = canonical(peer.ip());
-        let bans = &self.shared.bans;
-        if bans.closes_connections() && bans.banned_ms(client, &*self.shared.state.clock) > 0 {
+        let bans = &generation.shared.bans;
+        if bans.closes_connections() && bans.banned_ms(client, &*generation.shared.state.clock) > 0 {
             // Closed before any other work; the ban was reported when it began.
             return;
         }
-        let within_limit = self.limits.per_ip.enter(client, self.limits.max_per_ip);
+        let limits = &generation.limits;
+        let within_limit = limits.per_ip.enter(client, limits.max_per_ip);
         if within_limit.is_none() {
             self.log.emit(SecurityEvent {
                 kind: "limits",
@@ -347,19 +493,25 @@ impl Server {
             });
         }
         tokio::spawn(async move {
-            let stack = if within_limit.is_some() {
-                self.gateway.clone()
-            } else {
-                self.over_limit.clone()
-            };
-            self.connection(stream, peer, stack, drain_signal).await;
+            // Over the limit: every request gets the refusal, whatever the config.
+            let fixed = within_limit.is_none().then(|| generation.over_limit.clone());
+            self.connection(&generation, stream, peer, fixed, drain_signal).await;
             drop((within_limit, permits));
         });
     }
 
-    async fn connection(&self, stream: TcpStream, peer: SocketAddr, stack: Stack, draining: watch::Receiver<bool>) {
+    /// Serves one connection: `fixed` answers all its requests if given;
+    /// otherwise each request gets the current generation's gateway.
+    async fn connection(
+        self: &Arc<Self>,
+        generation: &Generation,
+        stream: TcpStream,
+        peer: SocketAddr,
+        fixed: Option<Stack>,
+        draining: watch::Receiver<bool>,
+    ) {
         let _ = stream.set_nodelay(true);
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = &generation.tls {
             let Some(stream) = self.handshake(tls, stream, peer).await else {
                 return;
             };
@@ -368,13 +520,25 @@ impl Server {
                 return; // An ACME CA checking a challenge: the handshake was the answer.
             }
             let http2 = alpn == Some(crate::tls::ALPN_H2);
-            return self.serve_http(stream, http2, true, peer, stack, draining).await;
+            let connection = Connection {
+                http2,
+                tls: true,
+                peer,
+                fixed,
+            };
+            return self.serve_http(generation, stream, connection, draining).await;
         }
-        let Ok(Ok((stream, http2))) = tokio::time::timeout(self.config.header_read_timeout, detect_http2(stream)).await
-        else {
+        let header_read_timeout = generation.config.header_read_timeout;
+        let Ok(Ok((stream, http2))) = tokio::time::timeout(header_read_timeout, detect_http2(stream)).await else {
             return; // Silent or gone before saying anything: nothing to answer.
         };
-        self.serve_http(stream, http2, false, peer, stack, draining).await;
+        let connection = Connection {
+            http2,
+            tls: false,
+            peer,
+            fixed,
+        };
+        self.serve_http(generation, stream, connection, draining).await;
     }
 
     /// The TLS handshake, within its timeout. Plain HTTP sent to this port
@@ -431,23 +595,28 @@ impl Server {
     /// a task that also holds borrows across awaits, but it can at this
     /// coercion, where every type is concrete.
     fn serve_http<I>(
-        &self,
+        self: &Arc<Self>,
+        generation: &Generation,
         stream: I,
-        http2: bool,
-        tls: bool,
-        peer: SocketAddr,
-        stack: Stack,
+        Connection {
+            http2,
+            tls,
+            peer,
+            fixed,
+        }: Connection,
         draining: watch::Receiver<bool>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        let config = &generation.config;
         let info = ConnectionInfo::new(peer, tls);
         let in_flight = InFlight::default();
         let requests = in_flight.clone();
         let heads = HeadWatch::default();
         let dispatched = heads.clone();
-        let body_read_timeout = self.config.body_read_timeout;
+        let body_read_timeout = config.body_read_timeout;
+        let server = self.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let mut request = request.map(|b| body::boxed(ReadTimeout::new(b, body_read_timeout)));
             request.extensions_mut().insert(info.clone());
@@ -455,18 +624,22 @@ impl Server {
             let waiting = requests.enter();
             // Boxed with its type spelled out: rustc cannot infer that the
             // unboxed future is `Send` for every lifetime when it is spawned.
-            let response: ResponseFuture = Box::pin(stack.clone().oneshot(request).map(move |response| {
+            let stack = match &fixed {
+                Some(stack) => stack.clone(),
+                None => server.current.load().gateway.clone(),
+            };
+            let response: ResponseFuture = Box::pin(stack.oneshot(request).map(move |response| {
                 drop(waiting);
                 response.map(discard_unread)
             }));
             response
         });
         if http2 {
-            let io = TokioIo::new(IdleTimeout::new(stream, self.config.keep_alive_timeout, in_flight));
+            let io = TokioIo::new(IdleTimeout::new(stream, config.keep_alive_timeout, in_flight));
             let connection = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
-                .max_concurrent_streams(self.config.h2_max_concurrent_streams)
-                .max_header_list_size(u32::try_from(self.max_head_bytes).unwrap_or(u32::MAX))
+                .max_concurrent_streams(config.h2_max_concurrent_streams)
+                .max_header_list_size(u32::try_from(generation.max_head_bytes).unwrap_or(u32::MAX))
                 // No pings: they would count as traffic and keep idle connections
                 // open; the idle timeout already drops dead peers.
                 .keep_alive_interval(None)
@@ -475,12 +648,13 @@ impl Server {
         } else {
             // hyper restarts this timer whenever it waits for a request head,
             // so it also bounds the idle time between keep-alive requests.
-            let head_buffer = self.max_head_bytes.max(8192);
-            let watched = heads.watch(stream, self.head_refusals.clone(), head_buffer, canonical(peer.ip()));
+            let head_buffer = generation.max_head_bytes.max(8192);
+            let refusals = generation.head_refusals.clone();
+            let watched = heads.watch(stream, refusals, head_buffer, canonical(peer.ip()));
             let io = TokioIo::new(watched);
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(self.config.header_read_timeout.min(self.config.keep_alive_timeout))
+                .header_read_timeout(config.header_read_timeout.min(config.keep_alive_timeout))
                 .max_buf_size(head_buffer)
                 .serve_connection(io, service)
                 .with_upgrades();
@@ -501,6 +675,15 @@ impl Server {
             })
         }
     }
+}
+
+/// An accepted connection, as HTTP is about to be spoken on it.
+struct Connection {
+    http2: bool,
+    tls: bool,
+    peer: SocketAddr,
+    /// Serves every request instead of the current gateway (a refusal).
+    fixed: Option<Stack>,
 }
 
 /// An answer given before its request body was read goes out at once; the

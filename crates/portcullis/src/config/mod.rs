@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,6 +106,16 @@ pub struct Config {
     /// `[alerts]`, and its webhook when one is set.
     pub alerts: AlertsSection,
     pub alerts_webhook: Option<Uri>,
+    /// The file's top-level sections as written: what a reload compares to
+    /// tell which parts changed.
+    pub sections: toml::Table,
+}
+
+impl Config {
+    /// Whether `section` reads the same in both files.
+    pub fn same_section(&self, other: &Config, section: &str) -> bool {
+        self.sections.get(section) == other.sections.get(section)
+    }
 }
 
 /// Every per-route policy, compiled once when the config loads and shared
@@ -175,6 +185,8 @@ pub struct ServerConfig {
     /// this user and group right after binding, before serving anything.
     pub user: String,
     pub group: String,
+    /// Where the gateway writes its process id, for `portcullis reload`.
+    pub pid_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -191,6 +203,7 @@ impl Default for ServerConfig {
             h2_max_concurrent_streams: 128,
             user: "nobody".into(),
             group: "nogroup".into(),
+            pid_file: None,
         }
     }
 }
@@ -360,11 +373,13 @@ impl Config {
             key: None,
             message: error.message().to_owned(),
         })?;
+        let sections = value.clone();
         let mut file: FileConfig = loader.deserialize("", toml::Value::Table(value))?;
         if let Some(listen) = overrides.listen {
             file.server.listen = listen;
         }
         loader.validate_server(&file.server)?;
+        file.server.pid_file = file.server.pid_file.map(|path| loader.beside_config(&path));
         let upstream = match &overrides.upstream {
             Some(url) => upstream(&file.upstream, url).map_err(|message| ConfigError {
                 source: "--upstream".into(),
@@ -470,6 +485,7 @@ impl Config {
             session,
             alerts: file.alerts,
             alerts_webhook,
+            sections,
         })
     }
 }
@@ -492,6 +508,14 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    /// A path the config gives, relative to the config file's directory.
+    fn beside_config(&self, path: &Path) -> PathBuf {
+        match Path::new(self.source).parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path.to_owned(),
+        }
+    }
+
     fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError {
             source: self.source.to_owned(),
@@ -592,11 +616,7 @@ impl Loader<'_> {
                 "a lowercase path that starts and ends with `/`, e.g. \"/.portcullis/\"",
             ));
         }
-        let base = Path::new(self.source).parent().filter(|p| !p.as_os_str().is_empty());
-        let path = match base {
-            Some(base) if section.users.is_relative() => base.join(&section.users),
-            _ => section.users.clone(),
-        };
+        let path = self.beside_config(&section.users);
         let users = portal::users::UsersFile::open(&path).map_err(|e| ConfigError {
             source: e.path.display().to_string(),
             line: e.line,

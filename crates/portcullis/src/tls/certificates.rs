@@ -218,8 +218,8 @@ impl Resolver {
         })
     }
 
-    pub fn replace(&self, set: CertificateSet) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+    pub fn replace(&self, set: impl Into<Arc<CertificateSet>>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = set.into();
     }
 
     pub fn current(&self) -> Arc<CertificateSet> {

@@ -4,7 +4,7 @@
 //! implements nothing weaker), which is Mozilla's "intermediate" profile.
 //! ALPN offers `h2` and `http/1.1`. Certificates are chosen by SNI, session
 //! tickets are encrypted under keys rotated every 6 hours, and the files are
-//! reloaded when they change or on SIGHUP.
+//! reloaded when they change or when the config is reloaded.
 
 pub mod acme;
 mod certificates;

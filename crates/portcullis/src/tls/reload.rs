@@ -6,7 +6,6 @@ use std::os::unix::fs::MetadataExt;
 use std::time::SystemTime;
 
 use portcullis_core::events::SecurityEvent;
-use tokio::signal::unix::{signal, SignalKind};
 
 use super::certificates::{CertificateFiles, CertificateSet, LoadError};
 use super::{provider, Tls};
@@ -39,18 +38,14 @@ fn stamps(files: &[CertificateFiles]) -> Vec<Stamp> {
 }
 
 /// Checks the files every `reload_interval` and reloads them when they
-/// changed, or at once on SIGHUP. Runs until the process ends.
+/// changed (a config reload also reads them again). Runs until aborted.
 pub async fn watch(tls: Tls, log: JsonLog) {
-    let mut hangup = signal(SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(tls.reload_interval);
     let mut seen = stamps(&tls.files);
     loop {
-        let forced = tokio::select! {
-            _ = tick.tick() => false,
-            Some(()) = async { hangup.as_mut()?.recv().await } => true,
-        };
+        tick.tick().await;
         let now = stamps(&tls.files);
-        if !forced && now == seen {
+        if now == seen {
             continue;
         }
         // A refused set is retried only when the files change again.
@@ -79,16 +74,5 @@ pub async fn watch(tls: Tls, log: JsonLog) {
                 });
             }
         }
-    }
-}
-
-/// Without certificate files, SIGHUP has nothing to reload; it must not
-/// stop the gateway (its default action), so it is answered with a notice.
-pub async fn nothing_to_reload(log: JsonLog) {
-    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    while hangup.recv().await.is_some() {
-        log.notice("SIGHUP: no certificate files to reload", None);
     }
 }

@@ -84,6 +84,11 @@ impl Lines {
         }
     }
 
+    /// Every line so far, joined.
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+
     pub fn count(&self, needle: &str) -> usize {
         self.0.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
     }
@@ -225,7 +230,7 @@ impl ExpressApp {
 pub struct Gateway {
     pub process: Process,
     pub addr: SocketAddr,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Gateway {
@@ -251,11 +256,26 @@ impl Gateway {
                 .args(args),
         );
         let addr = address_in(&process.stdout.wait_for_or_explain("\"listening\"", &process.stderr));
-        Self {
-            process,
-            addr,
-            _dir: dir,
-        }
+        Self { process, addr, dir }
+    }
+
+    /// The gateway as a deployment runs it: from `config` alone, no
+    /// command-line overrides. The file stays at [`Gateway::config_path`].
+    pub fn from_config(config: &str) -> Self {
+        let dir = TempDir::new();
+        let path = dir.0.join("portcullis.toml");
+        std::fs::write(&path, config).unwrap();
+        let process = Process::spawn(
+            Command::new(env!("CARGO_BIN_EXE_portcullis"))
+                .arg("--config")
+                .arg(&path),
+        );
+        let addr = address_in(&process.stdout.wait_for_or_explain("\"listening\"", &process.stderr));
+        Self { process, addr, dir }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.0.join("portcullis.toml")
     }
 
     pub fn url(&self, path: &str) -> String {

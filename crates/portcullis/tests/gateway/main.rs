@@ -21,6 +21,7 @@ mod operations;
 mod proxying;
 mod rate_limits;
 mod redos;
+mod reload;
 mod scanners;
 mod sessions;
 mod shared_store;

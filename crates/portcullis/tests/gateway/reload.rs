@@ -1,0 +1,133 @@
+//! Whole-config hot reload: SIGHUP or `portcullis reload` puts a new config in
+//! force for new requests, without losing one; a config that does not
+//! validate is refused and the one in force stays.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{client, free_port, ExpressApp, Gateway, Process};
+
+/// A deployment's config: everything in the file, the rate limit lifted for
+/// the loopback load generator.
+fn config(app: &ExpressApp, port: u16, more: &str) -> String {
+    format!(
+        "[upstream]\nurl = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:{port}\"\npid_file = \"pid\"\n\n\
+         [rate_limit]\nallow = [\"127.0.0.0/8\"]\n\n{more}",
+        app.url()
+    )
+}
+
+fn rewrite(gateway: &Gateway, text: &str) {
+    // Written aside and renamed in, as deployment tools do.
+    let path = gateway.config_path();
+    let aside = path.with_extension("new");
+    std::fs::write(&aside, text).unwrap();
+    std::fs::rename(aside, path).unwrap();
+}
+
+/// `portcullis reload --config FILE`, run where the relative pid file lives.
+fn reload(gateway: &Gateway) -> std::process::Output {
+    let path = gateway.config_path();
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["reload", "--config"])
+        .arg(&path)
+        .current_dir(path.parent().unwrap())
+        .output()
+        .unwrap()
+}
+
+async fn frame_options(url: &str) -> String {
+    let response = client().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.headers()["x-frame-options"].to_str().unwrap().to_owned()
+}
+
+/// Waits until new requests get `expected` (each worker swaps in the new
+/// config when its event loop next runs).
+async fn until_frame_options(url: &str, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while frame_options(url).await != expected {
+        assert!(Instant::now() < deadline, "X-Frame-Options never became {expected}");
+    }
+}
+
+#[tokio::test]
+async fn a_reload_under_load_loses_no_request_and_a_broken_config_is_refused() {
+    let app = ExpressApp::start();
+    let port = free_port();
+    let gateway = Gateway::from_config(&config(&app, port, ""));
+    let url = gateway.url("/");
+    assert_eq!(frame_options(&url).await, "SAMEORIGIN");
+    let wrk = Process::spawn(Command::new("wrk").args(["-t1", "-c8", "-d4s", &url]));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.received().await < 100 {
+        assert!(Instant::now() < deadline, "wrk's load never reached the app");
+    }
+
+    rewrite(&gateway, &config(&app, port, "[headers]\nx_frame_options = \"DENY\"\n"));
+    let sent = reload(&gateway);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let notice = gateway.process.stdout.wait_for("\"config reloaded\"");
+    assert!(notice.contains("changed: headers"), "{notice}");
+    until_frame_options(&url, "DENY").await;
+
+    // Refused by the command, which checks first, and by the gateway itself.
+    let broken = config(&app, port, "[headers]\nx_frame_options = \"ALLOW\"\n");
+    rewrite(&gateway, &broken);
+    let refused = reload(&gateway);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    let line = 1 + broken.lines().position(|l| l.contains("ALLOW")).unwrap();
+    let named = format!("portcullis.toml:{line}: key `headers.x_frame_options`");
+    assert!(said.contains(&named), "{said}");
+    gateway.process.signal("HUP");
+    let event = gateway.process.stdout.wait_for("\"rule\":\"reload\"");
+    assert!(
+        event.contains("\"action\":\"refused\"") && event.contains(&named),
+        "{event}"
+    );
+    assert_eq!(frame_options(&url).await, "DENY", "the config in force stays");
+
+    let mut wrk = wrk;
+    assert!(wrk.wait_exit(Duration::from_secs(20)).success());
+    wrk.stdout.wait_for("Transfer/sec");
+    let report = wrk.stdout.text();
+    assert!(report.contains("requests in"), "{report}");
+    // wrk names these only when there are some.
+    assert!(
+        !report.contains("Non-2xx") && !report.contains("Socket errors"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_listen_address_is_bound_and_limit_state_survives() {
+    let app = ExpressApp::start();
+    let (first, second) = (free_port(), free_port());
+    let limited =
+        "[[route]]\npath = \"/hit\"\n[route.rate_limit]\nrequests = 1\nwindow_secs = 3600\nburst = 2\nallow = []\n";
+    let gateway = Gateway::from_config(&config(&app, first, limited));
+    let hit = |port: u16| client().get(format!("http://127.0.0.1:{port}/hit")).send();
+    for _ in 0..2 {
+        assert_eq!(hit(first).await.unwrap().status(), 200);
+    }
+    assert_eq!(hit(first).await.unwrap().status(), 429);
+
+    rewrite(
+        &gateway,
+        &config(
+            &app,
+            second,
+            &format!("{limited}[headers]\nx_frame_options = \"DENY\"\n"),
+        ),
+    );
+    gateway.process.signal("HUP");
+    gateway.process.stdout.wait_for("\"config reloaded\"");
+    until_frame_options(&format!("http://127.0.0.1:{second}/"), "DENY").await;
+    assert_eq!(hit(second).await.unwrap().status(), 429, "the client's count is kept");
+    assert_eq!(app.hits().await, 2);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hit(first).await.is_ok() {
+        assert!(Instant::now() < deadline, "the old address is still served");
+    }
+}
