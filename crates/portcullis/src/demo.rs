@@ -63,7 +63,12 @@ async fn start(app_dir: Option<PathBuf>) -> Result<ExitCode, String> {
     );
     // Its config is not read from a file: there is nothing to reload.
     let source = crate::instance::Source { path: None, overrides };
-    let code = crate::serve(source, config, listener, None).await;
+    let sockets = crate::instance::Sockets {
+        listeners: listener,
+        redirect: None,
+        metrics: None,
+    };
+    let code = crate::serve(source, config, sockets).await;
     let _ = app.kill().await;
     let _ = std::fs::remove_dir_all(users_dir);
     Ok(code)

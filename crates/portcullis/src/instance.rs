@@ -33,6 +33,42 @@ impl Source {
     }
 }
 
+/// Every socket a config asks for, bound before privileges are dropped.
+pub struct Sockets {
+    pub listeners: Listeners,
+    pub redirect: Option<std::net::TcpListener>,
+    pub metrics: Option<std::net::TcpListener>,
+}
+
+impl Sockets {
+    pub fn bind(config: &Config) -> Result<Self, String> {
+        let listen = config.server.listen;
+        let listeners = Listeners::bind(listen, config.server.workers.get())
+            .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
+        Ok(Self {
+            listeners,
+            redirect: bind_side(redirect_address(config), "[tls] redirect_listen")?,
+            metrics: bind_side(metrics_address(config), "[metrics] listen")?,
+        })
+    }
+}
+
+fn redirect_address(config: &Config) -> Option<SocketAddr> {
+    config.tls.as_ref().and_then(|tls| tls.redirect_listen)
+}
+
+fn metrics_address(config: &Config) -> Option<SocketAddr> {
+    config.metrics.as_ref().map(|metrics| metrics.listen)
+}
+
+fn bind_side(address: Option<SocketAddr>, key: &str) -> Result<Option<std::net::TcpListener>, String> {
+    address.map(|address| bind_one(address, key)).transpose()
+}
+
+fn bind_one(address: SocketAddr, key: &str) -> Result<std::net::TcpListener, String> {
+    std::net::TcpListener::bind(address).map_err(|error| format!("cannot listen on {address} ({key}): {error}"))
+}
+
 /// What runs beside the workers for the config in force.
 pub struct Instance {
     source: Source,
@@ -42,18 +78,45 @@ pub struct Instance {
     /// The port the workers listen on, where redirects point.
     https_port: u16,
     certificates: JoinHandle<()>,
-    redirect: Option<Redirecting>,
+    redirect: Option<Side>,
+    metrics: Option<Side>,
 }
 
-/// The redirect listener: its socket (kept to restart it on new settings)
-/// and the stop of the task serving it.
-struct Redirecting {
+/// A listener beside the workers' (the redirect, the metrics): its socket,
+/// kept to restart it on new settings, and the stop of the task serving it.
+struct Side {
     address: SocketAddr,
     socket: std::net::TcpListener,
     stop: watch::Sender<bool>,
 }
 
-impl Drop for Redirecting {
+impl Side {
+    /// Runs `serve` on a copy of `socket` until the side is dropped.
+    fn start<F>(
+        socket: std::net::TcpListener,
+        serve: impl FnOnce(std::net::TcpListener, watch::Receiver<bool>) -> F,
+    ) -> Option<Self>
+    where
+        F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let address = socket.local_addr().ok()?;
+        let kept = socket.try_clone().ok()?;
+        let (stop, stopping) = watch::channel(false);
+        let serving = serve(socket, stopping);
+        tokio::spawn(async move {
+            if let Err(error) = serving.await {
+                JsonLog.notice("listener failed", Some(format!("{address}: {error}")));
+            }
+        });
+        Some(Self {
+            address,
+            socket: kept,
+            stop,
+        })
+    }
+}
+
+impl Drop for Side {
     fn drop(&mut self) {
         // Stops accepting; the redirects in flight finish.
         let _ = self.stop.send(true);
@@ -67,22 +130,33 @@ impl Instance {
     pub fn start(
         source: Source,
         running: Running,
-        (listeners, redirect): (&Listeners, Option<std::net::TcpListener>),
-    ) -> (Self, watch::Receiver<Arc<Running>>) {
+        sockets: Sockets,
+    ) -> (Self, watch::Receiver<Arc<Running>>, Listeners) {
         let config = running.config().clone();
         alerts::start(&config.alerts, config.alerts_webhook.as_ref());
+        if config.metrics.is_some() {
+            crate::metrics::enable();
+        }
         let workers = config.server.workers.get();
+        let listeners = sockets.listeners;
         let https_port = listeners.local_addr().map_or(config.server.listen.port(), |a| a.port());
         let (sender, receiver) = watch::channel(Arc::new(running));
-        let instance = Self {
+        let mut instance = Self {
             source,
             running: sender,
             workers,
             https_port,
             certificates: keep_certificates(&config),
-            redirect: redirect.and_then(|socket| start_redirect(socket, &config, https_port)),
+            redirect: None,
+            metrics: None,
         };
-        (instance, receiver)
+        instance.redirect = sockets
+            .redirect
+            .and_then(|socket| start_redirect(socket, &config, https_port));
+        instance.metrics = sockets
+            .metrics
+            .and_then(|socket| instance.start_metrics(socket, &config));
+        (instance, receiver, listeners)
     }
 
     /// Reloads on every SIGHUP until `stopping`, then stops the redirect listener.
@@ -104,7 +178,11 @@ impl Instance {
         if self.source.path.is_none() {
             return JsonLog.notice("SIGHUP: no config file to reload", None);
         }
-        match self.try_reload() {
+        let reloaded = self.try_reload();
+        if let Some(metrics) = crate::metrics::enabled() {
+            metrics.reload(reloaded.is_ok());
+        }
+        match reloaded {
             Ok(changed) => JsonLog.notice("config reloaded", Some(changed)),
             Err(reason) => JsonLog.emit_now(SecurityEvent {
                 kind: "config",
@@ -140,7 +218,21 @@ impl Instance {
             Some(bound) => bound.local_addr().map_or(new.server.listen.port(), |a| a.port()),
             None => self.https_port,
         };
-        let redirect = self.next_redirect(&old, &new)?;
+        let redirect = next_side(
+            &self.redirect,
+            redirect_address(&new),
+            old.same_section(&new, "tls") && old.server.listen == new.server.listen,
+            "[tls] redirect_listen",
+        )?;
+        let metrics = next_side(
+            &self.metrics,
+            metrics_address(&new),
+            old.same_section(&new, "metrics"),
+            "[metrics] listen",
+        )?;
+        if new.metrics.is_some() {
+            crate::metrics::enable();
+        }
         let next = self
             .running
             .borrow()
@@ -156,31 +248,51 @@ impl Instance {
         if let Some(redirect) = redirect {
             self.redirect = redirect.and_then(|socket| start_redirect(socket, &new, https_port));
         }
+        if let Some(metrics) = metrics {
+            self.metrics = metrics.and_then(|socket| self.start_metrics(socket, &new));
+        }
         if !old.same_section(&new, "alerts") {
             alerts::start(&new.alerts, new.alerts_webhook.as_ref());
         }
         Ok(changed_sections(&old, &new))
     }
 
-    /// The redirect listener's socket for `new`, if it must restart:
-    /// `Some(None)` if it stops, `None` if it goes on as it is.
-    fn next_redirect(&self, old: &Config, new: &Config) -> Result<Option<Option<std::net::TcpListener>>, String> {
-        let address = new.tls.as_ref().and_then(|tls| tls.redirect_listen);
-        let unchanged = old.same_section(new, "tls") && old.server.listen == new.server.listen;
-        if unchanged && address == self.redirect.as_ref().map(|r| r.address) {
-            return Ok(None);
-        }
-        let Some(address) = address else {
-            return Ok(Some(None));
-        };
-        let socket = match &self.redirect {
-            Some(current) if current.address == address => current.socket.try_clone(),
-            _ => std::net::TcpListener::bind(address),
-        };
-        socket
-            .map(|socket| Some(Some(socket)))
-            .map_err(|error| format!("cannot listen on {address} ([tls] redirect_listen): {error}"))
+    fn start_metrics(&self, socket: std::net::TcpListener, config: &Config) -> Option<Side> {
+        let allow = config.metrics.as_ref()?.allow.clone();
+        let running = self.running.subscribe();
+        JsonLog.notice(
+            "metrics",
+            socket.local_addr().ok().map(|a| format!("http://{a}/metrics")),
+        );
+        Side::start(socket, |socket, stopping| {
+            crate::metrics::listener::serve(socket, allow, running, stopping)
+        })
     }
+}
+
+/// The socket a side listener restarts on for the new config: `None` if it
+/// goes on as it is (`unchanged` settings, same address), `Some(None)` if it
+/// stops, else its current socket if the address is the same, or a new one.
+fn next_side(
+    current: &Option<Side>,
+    address: Option<SocketAddr>,
+    unchanged: bool,
+    key: &str,
+) -> Result<Option<Option<std::net::TcpListener>>, String> {
+    if unchanged && address == current.as_ref().map(|side| side.address) {
+        return Ok(None);
+    }
+    let Some(address) = address else {
+        return Ok(Some(None));
+    };
+    let socket = match current {
+        Some(side) if side.address == address => side
+            .socket
+            .try_clone()
+            .map_err(|error| format!("cannot reuse {address} ({key}): {error}")),
+        _ => bind_one(address, key),
+    };
+    socket.map(|socket| Some(Some(socket)))
 }
 
 /// Keeps the certificates in force when `[tls]` did not change: the same
@@ -238,10 +350,9 @@ fn keep_certificates(config: &Config) -> JoinHandle<()> {
 }
 
 /// Redirects plain HTTP on `socket` to HTTPS on `https_port`.
-fn start_redirect(socket: std::net::TcpListener, config: &Config, https_port: u16) -> Option<Redirecting> {
+fn start_redirect(socket: std::net::TcpListener, config: &Config, https_port: u16) -> Option<Side> {
     let tls = config.tls.as_ref()?;
     let address = socket.local_addr().ok()?;
-    let kept = socket.try_clone().ok()?;
     JsonLog.notice(
         "redirecting",
         Some(format!("http://{address} -> https (port {https_port})")),
@@ -250,23 +361,14 @@ fn start_redirect(socket: std::net::TcpListener, config: &Config, https_port: u1
         https_port,
         challenges: tls.challenges.clone(),
     };
-    let (stop, stopping) = watch::channel(false);
-    let server = &config.server;
-    let serving = tls::redirect::serve(
-        socket,
-        redirect,
-        server.max_connections,
-        server.header_read_timeout,
-        stopping,
-    );
-    tokio::spawn(async move {
-        if let Err(error) = serving.await {
-            JsonLog.notice("redirect listener failed", Some(error.to_string()));
-        }
-    });
-    Some(Redirecting {
-        address,
-        socket: kept,
-        stop,
+    let server = config.server.clone();
+    Side::start(socket, move |socket, stopping| {
+        tls::redirect::serve(
+            socket,
+            redirect,
+            server.max_connections,
+            server.header_read_timeout,
+            stopping,
+        )
     })
 }

@@ -99,6 +99,9 @@ struct EventLine {
 impl EventSink for JsonLog {
     fn emit(&self, event: SecurityEvent) {
         crate::alerts::offer(&event);
+        if let Some(metrics) = crate::metrics::enabled() {
+            metrics.security_event(event.kind, event.rule, event.action);
+        }
         self.write(&EventLine {
             ts: Timestamp(SystemTime::now()),
             r#type: "event",

@@ -10,6 +10,7 @@ mod heads;
 mod init;
 mod instance;
 mod log;
+mod metrics;
 mod pool;
 mod portal;
 mod privileges;
@@ -211,7 +212,7 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (listeners, redirect) = match bind(&config) {
+    let sockets = match instance::Sockets::bind(&config) {
         Ok(bound) => bound,
         Err(error) => {
             eprintln!("portcullis: {error}");
@@ -230,25 +231,21 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("portcullis: refusing to serve: {reason}");
         return ExitCode::FAILURE;
     }
-    let code = serve(source, config, listeners, redirect).await;
+    let code = serve(source, config, sockets).await;
     drop(pid_file);
     code
 }
 
 /// Serves `config` on `listeners` until SIGTERM or SIGINT, then drains;
 /// on SIGHUP, reads the config again from `source` and puts it in force.
-async fn serve(
-    source: instance::Source,
-    config: Config,
-    listeners: server::Listeners,
-    redirect: Option<std::net::TcpListener>,
-) -> ExitCode {
+async fn serve(source: instance::Source, config: Config, sockets: instance::Sockets) -> ExitCode {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let address = listeners
+    let address = sockets
+        .listeners
         .local_addr()
         .map_or_else(|_| config.server.listen.to_string(), |a| a.to_string());
     let scheme = if config.tls.is_some() { "https" } else { "http" };
@@ -260,7 +257,7 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let (instance, running) = instance::Instance::start(source, running, (&listeners, redirect));
+    let (instance, running, listeners) = instance::Instance::start(source, running, sockets);
     tokio::spawn(instance.run(stopping.clone()));
     JsonLog.notice("listening", Some(format!("{scheme}://{address} -> http://{upstream}")));
     let mut stopped = stopping;
@@ -276,21 +273,6 @@ async fn serve(
         }
     }
     ExitCode::SUCCESS
-}
-
-/// The gateway's listeners, and the redirect listener if TLS asks for one.
-fn bind(config: &Config) -> Result<(server::Listeners, Option<std::net::TcpListener>), String> {
-    let listen = config.server.listen;
-    let listener = server::Listeners::bind(listen, config.server.workers.get())
-        .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
-    let redirect = match config.tls.as_ref().and_then(|tls| tls.redirect_listen) {
-        Some(address) => Some(
-            std::net::TcpListener::bind(address)
-                .map_err(|error| format!("cannot listen on {address} ([tls] redirect_listen): {error}"))?,
-        ),
-        None => None,
-    };
-    Ok((listener, redirect))
 }
 
 /// Switches from root to `[server] user` and `group` (see privileges.rs),

@@ -161,6 +161,14 @@ impl Running {
         &self.config
     }
 
+    /// Whether the shared store is in an outage; `None`: memory only.
+    pub fn store_down(&self) -> Option<bool> {
+        match &*self.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis { health, .. } => Some(health.is_down()),
+        }
+    }
+
     /// Worker `index`'s new socket, if the listen address changed.
     fn take_listener(&self, index: usize) -> Option<std::net::TcpListener> {
         let slot = self.listeners.get(index)?;
@@ -275,7 +283,7 @@ impl Backend {
                     timeout: config.timeout,
                     key_prefix: config.key_prefix.clone(),
                 },
-                health: StoreHealth::new(events),
+                health: StoreHealth::timed(events, Some(crate::metrics::store_call)),
                 local: (config.on_error == OnError::Local).then(memory),
             },
         }
@@ -492,11 +500,12 @@ impl Server {
                 exclusion: None,
             });
         }
+        let counted = crate::metrics::enabled().map(|metrics| metrics.connection_opened());
         tokio::spawn(async move {
             // Over the limit: every request gets the refusal, whatever the config.
             let fixed = within_limit.is_none().then(|| generation.over_limit.clone());
             self.connection(&generation, stream, peer, fixed, drain_signal).await;
-            drop((within_limit, permits));
+            drop((within_limit, permits, counted));
         });
     }
 
@@ -570,17 +579,25 @@ impl Server {
             }
             tls.acceptor.accept(stream).await.map(Some)
         };
+        let metrics = crate::metrics::enabled();
+        let counted = |failure| metrics.inspect(|m| m.tls_handshake(failure));
         match tokio::time::timeout(tls.handshake_timeout, attempt).await {
-            Ok(Ok(Some(stream))) => Some(stream),
+            Ok(Ok(Some(stream))) => {
+                counted(None);
+                Some(stream)
+            }
             Ok(Ok(None)) => {
+                counted(Some("plain_http"));
                 refused("plain_http", "plain HTTP sent to the HTTPS port".into());
                 None
             }
             Ok(Err(error)) => {
+                counted(Some("handshake"));
                 refused("handshake", error.to_string());
                 None
             }
             Err(_) => {
+                counted(Some("handshake_timeout"));
                 refused(
                     "handshake_timeout",
                     format!("no handshake within {:?}", tls.handshake_timeout),

@@ -31,6 +31,7 @@ use tower::{service_fn, Service, ServiceBuilder};
 
 use crate::config::{Config, Policies};
 use crate::log::{AccessLog, AccessLogLayer, JsonLog};
+use crate::metrics::{RouteMetricsLayer, UpstreamTimingLayer};
 use crate::portal::{Portal, PortalOr};
 use crate::proxy::Proxy;
 use crate::routes::{RouteStack, Router, Stack};
@@ -63,16 +64,21 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
         .access
         .as_ref()
         .map(|rules| rules.bind(sessions.clone(), config.policies.pages.clone(), events.clone()));
-    let route = |policies: &Policies| {
+    let metrics = crate::metrics::enabled();
+    let route = |name: &str, policies: &Policies| {
         let login = config
             .logins
             .as_ref()
             .map(|rules| LoginProtectionLayer::new(rules.bind(shared.state.clone(), policies.pages.clone())));
+        let upstream = ServiceBuilder::new()
+            .option_layer(metrics.map(|m| UpstreamTimingLayer::new(m.upstream(name))))
+            .service(proxy.with_pages(policies.pages.clone()));
         let inner = ServiceBuilder::new()
             .option_layer(login)
             .layer(WafLayer::from(policies.waf.clone()))
-            .service(PortalOr::new(portal.clone(), proxy.with_pages(policies.pages.clone())));
-        policy_stack(policies, shared, access.clone(), inner)
+            .service(PortalOr::new(portal.clone(), upstream));
+        let measured = metrics.map(|m| RouteMetricsLayer::new(m.route(name)));
+        policy_stack(policies, shared, (measured, access.clone()), inner)
     };
     let routes = config
         .routes
@@ -80,10 +86,10 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
         .map(|r| RouteStack {
             path: r.path.clone(),
             methods: r.methods.clone(),
-            stack: route(&r.policies),
+            stack: route(&r.name, &r.policies),
         })
         .collect();
-    edge(config, log, Router::new(routes, route(&config.policies)))
+    edge(config, log, Router::new(routes, route("default", &config.policies)))
 }
 
 /// Answers every request with one neutral status page (e.g. 429 for a client
@@ -136,8 +142,14 @@ where
     )
 }
 
-/// One route's policies around `inner`, outermost first.
-fn policy_stack<S>(policies: &Policies, shared: &Shared, access: Option<AccessLayer>, inner: S) -> Stack
+/// One route's policies around `inner`, outermost first, with its metrics
+/// if they are on and its access rules if there are any.
+fn policy_stack<S>(
+    policies: &Policies,
+    shared: &Shared,
+    (measured, access): (Option<RouteMetricsLayer>, Option<AccessLayer>),
+    inner: S,
+) -> Stack
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -147,6 +159,7 @@ where
         .bind(shared.state.clone(), Some(shared.bans.clone()));
     BoxCloneSyncService::new(
         ServiceBuilder::new()
+            .option_layer(measured)
             .layer(SecurityHeadersLayer::from(policies.headers.clone()))
             .layer(FingerprintLayer::from(policies.fingerprint.clone()))
             .layer(ResponseFilterLayer::from(policies.filter.clone()))

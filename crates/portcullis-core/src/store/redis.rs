@@ -118,13 +118,21 @@ pub struct StoreHealth {
     /// Connections whose circuit is open.
     open: AtomicUsize,
     events: Events,
+    /// Told how long each call took, answered or not (for a latency histogram).
+    on_call: Option<fn(Duration)>,
 }
 
 impl StoreHealth {
     pub fn new(events: Events) -> Arc<Self> {
+        Self::timed(events, None)
+    }
+
+    /// Health that also reports each call's duration to `on_call`.
+    pub fn timed(events: Events, on_call: Option<fn(Duration)>) -> Arc<Self> {
         Arc::new(Self {
             open: AtomicUsize::new(0),
             events,
+            on_call,
         })
     }
 
@@ -330,6 +338,7 @@ impl Connection {
             return Err(Self::unreachable());
         }
         let timeout = self.config.timeout;
+        let started = std::time::Instant::now();
         let attempts = async {
             match request(self.manager.clone()).await {
                 // A connection that broke while idle (Redis restarted, say) fails
@@ -347,6 +356,9 @@ impl Connection {
             Ok(Err(error)) => Err(StoreError(format!("redis: {error}"))),
             Err(_) => Err(StoreError(format!("redis: no answer within {timeout:?}"))),
         };
+        if let Some(on_call) = self.health.on_call {
+            on_call(started.elapsed());
+        }
         if let Err(error) = &result {
             self.open_circuit(error);
         }

@@ -106,6 +106,8 @@ pub struct Config {
     /// `[alerts]`, and its webhook when one is set.
     pub alerts: AlertsSection,
     pub alerts_webhook: Option<Uri>,
+    /// `[metrics]`, when its listener is on.
+    pub metrics: Option<MetricsConfig>,
     /// The file's top-level sections as written: what a reload compares to
     /// tell which parts changed.
     pub sections: toml::Table,
@@ -146,6 +148,8 @@ impl fmt::Debug for Policies {
 
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// Its label in metrics: `name`, or `route-N` (N from 1, in file order).
+    pub name: String,
     pub path: PathPattern,
     /// `None`: every method.
     pub methods: Option<Vec<Method>>,
@@ -316,12 +320,40 @@ struct FileConfig {
     session: toml::Table,
     alerts: AlertsSection,
     tls: TlsSection,
+    metrics: MetricsSection,
     route: Vec<RouteSection>,
+}
+
+/// `[metrics]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct MetricsSection {
+    /// The metrics, health and dashboard listener, or `"off"`.
+    listen: String,
+    /// Who may connect to it.
+    allow: Vec<String>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            listen: "off".into(),
+            allow: vec!["127.0.0.0/8".into(), "::1".into()],
+        }
+    }
+}
+
+/// The metrics listener, validated.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+    pub allow: Vec<IpNet>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RouteSection {
+    name: Option<String>,
     path: String,
     #[serde(default)]
     methods: Vec<String>,
@@ -469,6 +501,7 @@ impl Config {
             .alerts
             .validate()
             .map_err(|(key, message)| loader.error(&format!("alerts.{key}"), message))?;
+        let metrics = loader.metrics(&file.metrics, &file.server)?;
         Ok(Self {
             server: file.server,
             store: file.store,
@@ -485,6 +518,7 @@ impl Config {
             session,
             alerts: file.alerts,
             alerts_webhook,
+            metrics,
             sections,
         })
     }
@@ -641,6 +675,30 @@ impl Loader<'_> {
         }
     }
 
+    fn metrics(&self, section: &MetricsSection, server: &ServerConfig) -> Result<Option<MetricsConfig>, ConfigError> {
+        if section.listen == "off" {
+            return Ok(None);
+        }
+        let listen: SocketAddr = section.listen.parse().map_err(|_| {
+            self.error(
+                "metrics.listen",
+                format!(
+                    "`{}` is not an address such as \"127.0.0.1:9464\"; or \"off\"",
+                    section.listen
+                ),
+            )
+        })?;
+        if listen.port() == server.listen.port() && listen.port() != 0 {
+            return Err(self.error(
+                "metrics.listen",
+                "metrics are never served on the gateway's own port: pick another, e.g. \"127.0.0.1:9464\"",
+            ));
+        }
+        let allow = portcullis_core::client_ip::parse_nets(&section.allow, "metrics.allow")
+            .map_err(|e| self.error(&e.key, e.message))?;
+        Ok(Some(MetricsConfig { listen, allow }))
+    }
+
     fn validate_server(&self, server: &ServerConfig) -> Result<(), ConfigError> {
         InvalidConfig::require_positive(&[
             ("max_connections", server.max_connections as u64),
@@ -786,12 +844,28 @@ impl Loader<'_> {
         let methods = portcullis_core::parse_methods(&route.methods, &format!("{prefix}.methods"))
             .map_err(|e| self.error(&e.key, e.message))?;
         let policies = self.policies(global, Some((route, index)), &prefix)?;
+        let name = match &route.name {
+            Some(name) if is_label(name) => name.clone(),
+            Some(_) => {
+                return Err(self.error(
+                    &format!("{prefix}.name"),
+                    "1 to 64 letters, digits, `-`, `_` or `.`, e.g. \"api\"",
+                ))
+            }
+            None => format!("route-{}", index + 1),
+        };
         Ok(Route {
+            name,
             path,
             methods: (!methods.is_empty()).then_some(methods),
             policies,
         })
     }
+}
+
+/// A route name fit for a metrics label and a log line.
+fn is_label(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn join_key(prefix: &str, key: &str) -> String {

@@ -160,6 +160,19 @@ impl CertificateSet {
         Self { certificates }
     }
 
+    /// Each name served and when its certificate expires (the earliest, if
+    /// several certificates cover it), by name.
+    pub fn expiries(&self) -> Vec<(String, SystemTime)> {
+        let mut earliest: std::collections::BTreeMap<&str, SystemTime> = Default::default();
+        for certificate in &self.certificates {
+            for name in &certificate.names {
+                let at = earliest.entry(name).or_insert(certificate.not_after);
+                *at = (*at).min(certificate.not_after);
+            }
+        }
+        earliest.into_iter().map(|(name, at)| (name.to_owned(), at)).collect()
+    }
+
     /// For the log: each certificate's names and when it expires.
     pub fn describe(&self) -> String {
         let lines: Vec<String> = self.certificates.iter().map(Loaded::describe).collect();

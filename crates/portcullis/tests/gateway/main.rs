@@ -16,6 +16,7 @@ mod filter;
 mod headers;
 mod limits;
 mod logins;
+mod metrics;
 mod observatory;
 mod operations;
 mod proxying;
