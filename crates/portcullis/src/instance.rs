@@ -134,9 +134,7 @@ impl Instance {
     ) -> (Self, watch::Receiver<Arc<Running>>, Listeners) {
         let config = running.config().clone();
         alerts::start(&config.alerts, config.alerts_webhook.as_ref());
-        if config.metrics.is_some() {
-            crate::metrics::enable();
-        }
+        switch_on(&config);
         let workers = config.server.workers.get();
         let listeners = sockets.listeners;
         let https_port = listeners.local_addr().map_or(config.server.listen.port(), |a| a.port());
@@ -230,9 +228,7 @@ impl Instance {
             old.same_section(&new, "metrics"),
             "[metrics] listen",
         )?;
-        if new.metrics.is_some() {
-            crate::metrics::enable();
-        }
+        switch_on(&new);
         let next = self
             .running
             .borrow()
@@ -293,6 +289,17 @@ fn next_side(
         _ => bind_one(address, key),
     };
     socket.map(|socket| Some(Some(socket)))
+}
+
+/// Turns the metrics, and the dashboard, on if `config` asks for them: before
+/// any stack is built for it, since routes resolve their metrics then.
+fn switch_on(config: &Config) {
+    if let Some(wanted) = &config.metrics {
+        crate::metrics::enable();
+        if wanted.dashboard {
+            crate::dashboard::enable();
+        }
+    }
 }
 
 /// Keeps the certificates in force when `[tls]` did not change: the same

@@ -102,11 +102,22 @@ impl EventSink for JsonLog {
         if let Some(metrics) = crate::metrics::enabled() {
             metrics.security_event(event.kind, event.rule, event.action);
         }
-        self.write(&EventLine {
+        let line = EventLine {
             ts: Timestamp(SystemTime::now()),
             r#type: "event",
             event,
-        });
+        };
+        let Some(dashboard) = crate::dashboard::enabled() else {
+            return self.write(&line);
+        };
+        // Written once, for the log and for the dashboard.
+        if let Ok(json) = serde_json::to_string(&line) {
+            self.append(|buffer| {
+                buffer.extend_from_slice(json.as_bytes());
+                true
+            });
+            dashboard.record(&line.event, json.into());
+        }
     }
 }
 

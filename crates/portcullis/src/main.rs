@@ -3,6 +3,7 @@
 mod alerts;
 mod audit;
 mod config;
+mod dashboard;
 mod demo;
 mod explain;
 mod forwarded;

@@ -332,6 +332,8 @@ struct MetricsSection {
     listen: String,
     /// Who may connect to it.
     allow: Vec<String>,
+    /// The live security dashboard at `/dashboard`.
+    dashboard: bool,
 }
 
 impl Default for MetricsSection {
@@ -339,6 +341,7 @@ impl Default for MetricsSection {
         Self {
             listen: "off".into(),
             allow: vec!["127.0.0.0/8".into(), "::1".into()],
+            dashboard: true,
         }
     }
 }
@@ -348,6 +351,7 @@ impl Default for MetricsSection {
 pub struct MetricsConfig {
     pub listen: SocketAddr,
     pub allow: Vec<IpNet>,
+    pub dashboard: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -696,7 +700,11 @@ impl Loader<'_> {
         }
         let allow = portcullis_core::client_ip::parse_nets(&section.allow, "metrics.allow")
             .map_err(|e| self.error(&e.key, e.message))?;
-        Ok(Some(MetricsConfig { listen, allow }))
+        Ok(Some(MetricsConfig {
+            listen,
+            allow,
+            dashboard: section.dashboard,
+        }))
     }
 
     fn validate_server(&self, server: &ServerConfig) -> Result<(), ConfigError> {

@@ -9,6 +9,7 @@ mod alerts;
 mod audit;
 
 mod browser;
+mod dashboard;
 mod dependencies;
 mod early_answers;
 mod errors;
