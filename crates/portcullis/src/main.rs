@@ -90,6 +90,13 @@ enum Command {
     /// Check the running gateway's config, then have it reload (SIGHUP
     /// through its pid file): exit 0 if sent, 1 if the config is invalid.
     Reload(reload::ReloadArgs),
+    /// Ask a running gateway's metrics listener whether it is healthy: exit
+    /// 0 if it answers 200, 1 if not (for container health checks).
+    Healthcheck {
+        /// The `[metrics] listen` address.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+        address: SocketAddr,
+    },
     /// Write a commented starter config for an app on a given port.
     Init(init::InitArgs),
     /// The login portal's users.
@@ -152,6 +159,7 @@ fn main() -> ExitCode {
         Some(Command::User(command)) => user::run(command),
         Some(Command::Init(args)) => init::run(args),
         Some(Command::Reload(args)) => reload::run(args),
+        Some(Command::Healthcheck { address }) => healthcheck(address),
         None => with_runtime(run(cli.run)),
     }
 }
@@ -175,6 +183,19 @@ fn check(path: &std::path::Path) -> ExitCode {
         }
         Err(error) => {
             eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(address: SocketAddr) -> ExitCode {
+    match metrics::listener::probe(address) {
+        Ok(body) => {
+            println!("healthy: {body}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("portcullis: unhealthy: {reason}");
             ExitCode::FAILURE
         }
     }

@@ -181,3 +181,27 @@ fn text(status: StatusCode, content_type: &'static str, text: String) -> Respons
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
+
+/// `portcullis healthcheck`: asks `/healthz` on the metrics listener at
+/// `address`, for container health checks in an image without a shell or
+/// curl. `Ok` with the answer's body when it is a 200.
+pub fn probe(address: std::net::SocketAddr) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let limit = Duration::from_secs(3);
+    let failed = |e: std::io::Error| format!("{address}: {e}");
+    let mut stream = std::net::TcpStream::connect_timeout(&address, limit).map_err(failed)?;
+    stream.set_read_timeout(Some(limit)).map_err(failed)?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(failed)?;
+    let mut answer = Vec::new();
+    // A health answer is one short line: read a few KiB at most.
+    stream.take(4096).read_to_end(&mut answer).map_err(failed)?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or("no answer");
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body).trim();
+    match status.starts_with("HTTP/1.1 200 ") {
+        true => Ok(body.to_owned()),
+        false => Err(format!("{address}: {status}")),
+    }
+}

@@ -1,3 +1,4 @@
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -143,7 +144,7 @@ fn a_second_gateway_on_a_busy_port_refuses_to_start() {
 /// (offline: the unit file alone, no running systemd needed).
 #[test]
 fn the_systemd_unit_is_rated_ok_or_better_by_systemd_analyze() {
-    let unit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/portcullis.service");
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/portcullis.service");
     let dir = TempDir::new();
     // systemd-analyze reads a unit by its file name, from the working directory.
     std::fs::copy(&unit, dir.0.join("portcullis.service")).unwrap();
@@ -181,4 +182,49 @@ fn the_systemd_unit_is_rated_ok_or_better_by_systemd_analyze() {
             "{hardening}"
         );
     }
+}
+
+/// The image's files agree with each other: the container config is valid,
+/// and the health check asks the metrics address that config listens on,
+/// in exec form (the runtime image has no shell), as a non-root user.
+/// Building the image needs a container runtime: docs/operations.md.
+#[test]
+fn the_container_config_is_valid_and_its_health_check_asks_its_metrics_listener() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let config = root.join("deploy/container/portcullis.toml");
+    let checked = portcullis(&["check", "--config", config.to_str().unwrap()]);
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    let text = std::fs::read_to_string(&config).unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    let metrics = table["metrics"]["listen"].as_str().unwrap();
+
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let runtime = dockerfile.rsplit("\nFROM ").next().unwrap();
+    assert!(runtime.contains("USER nonroot"), "{runtime}");
+    let check = format!("CMD [\"/usr/local/bin/portcullis\", \"healthcheck\", \"--address\", \"{metrics}\"]");
+    assert!(runtime.contains(&check), "the health check asks {metrics}: {runtime}");
+    assert!(runtime.contains("ENTRYPOINT [\"/usr/local/bin/portcullis\"]"));
+}
+
+#[tokio::test]
+async fn healthcheck_says_whether_the_metrics_listener_answers() {
+    let app = crate::harness::ExpressApp::start();
+    let port = crate::harness::free_port();
+    let config = format!(
+        "[upstream]\nurl = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+        app.url()
+    );
+    let gateway = crate::harness::Gateway::from_config(&config);
+    gateway.process.stdout.wait_for("\"metrics\"");
+    let address = format!("127.0.0.1:{port}");
+    let healthy = portcullis(&["healthcheck", "--address", &address]);
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&healthy.stdout),
+        "healthy: {\"status\":\"ok\",\"store\":\"memory\"}\n"
+    );
+    drop(gateway);
+    let gone = portcullis(&["healthcheck", "--address", &address]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("unhealthy"));
 }
