@@ -75,17 +75,6 @@ load_with_cookie() {
   echo "$(awk '/^Requests\/sec:/ {print $2}' "$out") $(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")"
 }
 
-# Each pair is run three times, alternating, and the medians reported: on a
-# shared machine two back-to-back runs can differ by more than the cost measured.
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
-pair() {
-  local a_name=$1 a_url=$2 b_name=$3 b_url=$4 loader=$5 a_rps=() a_p99=() b_rps=() b_p99=() rps p99
-  for round in 1 2 3; do
-    read -r rps p99 < <($loader "$a_name-$round" "$a_url"); a_rps+=("$rps"); a_p99+=("$p99")
-    read -r rps p99 < <($loader "$b_name-$round" "$b_url"); b_rps+=("$rps"); b_p99+=("$p99")
-  done
-  echo "$(median "${a_rps[@]}") $(median "${a_p99[@]}") $(median "${b_rps[@]}") $(median "${b_p99[@]}")"
-}
 read -r PLAIN_RPS PLAIN_P99 RULED_RPS RULED_P99 < <(pair access-none "http://127.0.0.1:$PLAIN/admin" access-rule "http://127.0.0.1:$RULED/admin" load_with_cookie)
 read -r OFF_RPS OFF_P99 ON_RPS ON_P99 < <(pair filter-off "http://127.0.0.1:$FILTER_OFF/users.json" filter-on "http://127.0.0.1:$PLAIN/users.json" load)
 

@@ -183,3 +183,16 @@ EOF
   nginx -p "$dir" -c "$dir.conf" & PIDS+=($!)
   NGINX_PID=$!
 }
+
+# pair A_NAME A_URL B_NAME B_URL LOADER: each side loaded three times,
+# alternating, and the medians printed ("a_rps a_p99 b_rps b_p99"): on a
+# shared machine two back-to-back runs can differ by more than the cost measured.
+median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+pair() {
+  local a_name=$1 a_url=$2 b_name=$3 b_url=$4 loader=$5 a_rps=() a_p99=() b_rps=() b_p99=() rps p99
+  for round in 1 2 3; do
+    read -r rps p99 < <($loader "$a_name-$round" "$a_url"); a_rps+=("$rps"); a_p99+=("$p99")
+    read -r rps p99 < <($loader "$b_name-$round" "$b_url"); b_rps+=("$rps"); b_p99+=("$p99")
+  done
+  echo "$(median "${a_rps[@]}") $(median "${a_p99[@]}") $(median "${b_rps[@]}") $(median "${b_p99[@]}")"
+}

@@ -41,6 +41,8 @@ url = "http://127.0.0.1:{APP_PORT}"
 # max_connections_per_ip = 256
 # user = "nobody"
 # group = "nogroup"
+# For `portcullis reload` (SIGHUP reloads the whole config):
+# pid_file = "/run/portcullis.pid"
 
 [tls]
 # Certificate files (PEM), reloaded when they change:
@@ -101,6 +103,10 @@ url = "http://127.0.0.1:{APP_PORT}"
 # [portal]
 # users = "users.toml"
 
+# Prometheus metrics, /healthz and the live dashboard, on loopback:
+[metrics]
+# listen = "127.0.0.1:9464"
+
 # Alerts when one client keeps failing logins or tripping the WAF:
 # [alerts]
 # webhook = "https://hooks.slack.com/services/..."
@@ -108,6 +114,7 @@ url = "http://127.0.0.1:{APP_PORT}"
 
 # A route with its own policies:
 # [[route]]
+# name = "upload"
 # path = "/upload"
 # methods = ["POST"]
 # [route.limits]

@@ -124,9 +124,9 @@ impl Drop for Side {
 }
 
 impl Instance {
-    /// Starts what `running`'s config needs beside the workers; `redirect`
-    /// is the redirect listener's socket, bound before privileges dropped.
-    /// Returns the instance and what the workers follow.
+    /// Starts what `running`'s config needs beside the workers, on
+    /// `sockets` (bound before privileges dropped). Returns the instance,
+    /// what the workers follow, and the workers' sockets.
     pub fn start(
         source: Source,
         running: Running,
@@ -157,7 +157,7 @@ impl Instance {
         (instance, receiver, listeners)
     }
 
-    /// Reloads on every SIGHUP until `stopping`, then stops the redirect listener.
+    /// Reloads on every SIGHUP until `stopping`; then the side listeners stop.
     pub async fn run(mut self, mut stopping: watch::Receiver<bool>) {
         use tokio::signal::unix::{signal, SignalKind};
         // Without a handler SIGHUP would end the process: its default action.
@@ -197,7 +197,6 @@ impl Instance {
     fn try_reload(&mut self) -> Result<String, String> {
         let old = self.running.borrow().config().clone();
         let mut new = self.source.load().map_err(|error| error.to_string())?;
-        let kept_tls = carry_tls(&old, &mut new);
         for key in ["workers", "user", "group"] {
             let section = |c: &Config| c.sections.get("server").and_then(|s| s.get(key)).cloned();
             if section(&old) != section(&new) {
@@ -228,6 +227,8 @@ impl Instance {
             old.same_section(&new, "metrics"),
             "[metrics] listen",
         )?;
+        // Every socket is bound: from here on nothing is refused but a TLS setup.
+        let kept_tls = carry_tls(&old, &mut new);
         switch_on(&new);
         let next = self
             .running
@@ -299,6 +300,13 @@ fn switch_on(config: &Config) {
         if wanted.dashboard {
             crate::dashboard::enable();
         }
+    }
+    if config
+        .portal
+        .as_ref()
+        .is_some_and(|portal| !portal.dashboard_groups.is_empty())
+    {
+        crate::dashboard::enable();
     }
 }
 

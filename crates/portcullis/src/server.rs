@@ -36,6 +36,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::{Config, ServerConfig, StoreConfig};
+use crate::dashboard::Sources;
 use crate::heads::{HeadRefusals, HeadWatch};
 use crate::log::{JsonLog, FLUSH_EVERY};
 use crate::routes::Stack;
@@ -161,12 +162,10 @@ impl Running {
         &self.config
     }
 
-    /// Whether the shared store is in an outage; `None`: memory only.
-    pub fn store_down(&self) -> Option<bool> {
-        match &*self.backend {
-            Backend::Memory(_) => None,
-            Backend::Redis { health, .. } => Some(health.is_down()),
-        }
+    /// Where the metrics and the dashboard read the store's health and the
+    /// certificates in service.
+    pub fn sources(&self) -> Sources {
+        self.backend.sources(&self.config)
     }
 
     /// Worker `index`'s new socket, if the listen address changed.
@@ -289,6 +288,16 @@ impl Backend {
         }
     }
 
+    fn sources(&self, config: &Config) -> Sources {
+        Sources {
+            health: match self {
+                Self::Memory(_) => None,
+                Self::Redis { health, .. } => Some(health.clone()),
+            },
+            resolver: config.tls.as_ref().map(|tls| tls.resolver.clone()),
+        }
+    }
+
     /// This worker's store; call it on the worker's event loop.
     fn store(&self) -> io::Result<Arc<dyn Store>> {
         Ok(match self {
@@ -361,8 +370,9 @@ impl Generation {
             },
             bans: running.bans.clone(),
         };
+        let sources = running.backend.sources(config);
         Self {
-            gateway: stack::gateway(config, &log, &shared),
+            gateway: stack::gateway(config, &log, &shared, sources),
             over_limit: stack::refusal(config, &log, StatusCode::TOO_MANY_REQUESTS),
             head_refusals: HeadRefusals::render(config, running.tls.is_some()),
             max_head_bytes: max_head_bytes(config),

@@ -30,6 +30,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Service, ServiceBuilder};
 
 use crate::config::{Config, Policies};
+use crate::dashboard::Sources;
 use crate::log::{AccessLog, AccessLogLayer, JsonLog};
 use crate::metrics::{RouteMetricsLayer, UpstreamTimingLayer};
 use crate::portal::{Portal, PortalOr};
@@ -46,19 +47,15 @@ pub struct Shared {
 
 /// The whole gateway as one service, for one event loop: the policies
 /// compiled when the config loaded, bound to this loop's store.
-pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared) -> Stack {
+/// `sources` feed the dashboard the portal may serve.
+pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared, sources: Sources) -> Stack {
     let events: Events = Arc::new(log.clone());
     let proxy = Proxy::new(config.upstream.clone(), config.policies.pages.clone(), events.clone());
     let sessions = Sessions::new(config.session.clone(), shared.state.clone());
     let portal = config.portal.as_ref().map(|settings| {
         let pages = config.policies.pages.clone();
-        Portal::new(
-            settings.clone(),
-            sessions.clone(),
-            shared.state.clone(),
-            pages,
-            events.clone(),
-        )
+        let store = (sessions.clone(), shared.state.clone());
+        Portal::new(settings.clone(), store, pages, events.clone(), sources.clone())
     });
     let access = config
         .access

@@ -666,6 +666,7 @@ impl Loader<'_> {
             second_factor: section.second_factor,
             issuer: section.issuer.clone(),
             users,
+            dashboard_groups: section.dashboard_groups.clone(),
         })
     }
 
@@ -959,6 +960,35 @@ mod tests {
         assert_eq!(config.policies.limits.config().max_body_bytes, 1024 * 1024);
         assert_eq!(config.upstream.authority, "127.0.0.1:3000");
         assert!(parse("").unwrap_err().to_string().contains("no upstream"));
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_refused_on_the_gateway_port() {
+        assert!(parse(UPSTREAM).unwrap().metrics.is_none());
+        let on = parse(&format!("{UPSTREAM}[metrics]\nlisten = \"127.0.0.1:9464\"\n")).unwrap();
+        let metrics = on.metrics.unwrap();
+        assert!(metrics.dashboard && metrics.allow.len() == 2);
+        for (bad, message) in [
+            ("listen = \"127.0.0.1:8080\"", "never served on the gateway's own port"),
+            ("listen = \"localhost\"", "is not an address"),
+            (
+                "listen = \"127.0.0.1:9464\"\nallow = [\"10.0.0.0/33\"]",
+                "metrics.allow[0]",
+            ),
+        ] {
+            let text = parse(&format!("{UPSTREAM}[metrics]\n{bad}\n")).unwrap_err().to_string();
+            assert!(text.contains(message) && text.contains("portcullis.toml:"), "{text}");
+        }
+    }
+
+    #[test]
+    fn routes_are_named_for_metrics() {
+        let text = format!("{UPSTREAM}[[route]]\npath = \"/a\"\n[[route]]\nname = \"api\"\npath = \"/api\"\n");
+        let config = parse(&text).unwrap();
+        assert_eq!(config.routes[0].name, "route-1");
+        assert_eq!(config.routes[1].name, "api");
+        let bad = parse(&format!("{UPSTREAM}[[route]]\nname = \"a b\"\npath = \"/a\"\n")).unwrap_err();
+        assert!(bad.to_string().contains("key `route[0].name`"), "{bad}");
     }
 
     #[test]

@@ -8,11 +8,20 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::StreamBody;
+use portcullis_core::body::{self, Body, BodyError};
 use portcullis_core::events::SecurityEvent;
+use portcullis_core::store::StoreHealth;
 use serde::Serialize;
 use tokio::sync::broadcast;
+
+use crate::metrics::listener::text;
+use crate::tls::Resolver;
 
 pub const PAGE: &str = include_str!("assets/index.html");
 pub const SCRIPT: &str = include_str!("assets/app.js");
@@ -31,6 +40,35 @@ const MINUTES: usize = 60;
 const MAX_CLIENTS: usize = 10_000;
 /// Events a slow page may fall behind by before it is told it missed some.
 const FEED: usize = 1024;
+
+/// A comment on an idle event feed this often, so that proxies and
+/// browsers keep it open.
+const FEED_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// What the page shows beside the events, read when it asks: the store's
+/// health and the certificates in service.
+#[derive(Clone, Default)]
+pub struct Sources {
+    pub health: Option<Arc<StoreHealth>>,
+    pub resolver: Option<Arc<Resolver>>,
+}
+
+impl Sources {
+    pub fn store(&self) -> &'static str {
+        match &self.health {
+            None => "memory",
+            Some(health) if health.is_down() => "down",
+            Some(_) => "up",
+        }
+    }
+
+    pub fn certificates(&self) -> Vec<(String, SystemTime)> {
+        self.resolver
+            .as_ref()
+            .map(|r| r.current().expiries())
+            .unwrap_or_default()
+    }
+}
 
 /// Actions that stopped a request or a client.
 fn is_block(action: &str) -> bool {
@@ -89,12 +127,46 @@ impl Dashboard {
         let _ = self.feed.send(line);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
-        self.feed.subscribe()
+    /// The answer to `page` (what follows `…/dashboard` in the path).
+    pub fn answer(&'static self, page: &str, sources: &Sources) -> Response<Body> {
+        let mut response = match page {
+            "" => text(StatusCode::OK, "text/html; charset=utf-8", PAGE.into()),
+            "/app.js" => text(StatusCode::OK, "text/javascript; charset=utf-8", SCRIPT.into()),
+            "/style.css" => text(StatusCode::OK, "text/css; charset=utf-8", STYLE.into()),
+            "/state" => {
+                let state = self.snapshot(sources.store(), sources.certificates());
+                text(StatusCode::OK, "application/json", state)
+            }
+            "/events" => {
+                let mut response = text(StatusCode::OK, "text/event-stream", String::new());
+                *response.body_mut() = self.feed();
+                response
+            }
+            _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+        };
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        response
+    }
+
+    /// Each event as a server-sent event, with a comment now and then.
+    fn feed(&'static self) -> Body {
+        let frames = futures_util::stream::unfold(self.feed.subscribe(), |mut feed| async move {
+            let text = match tokio::time::timeout(FEED_KEEP_ALIVE, feed.recv()).await {
+                Ok(Ok(line)) => format!("data: {line}\n\n"),
+                Ok(Err(broadcast::error::RecvError::Lagged(missed))) => format!(": {missed} events missed\n\n"),
+                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                Err(_) => ": keep-alive\n\n".to_owned(),
+            };
+            Some((Ok::<_, BodyError>(Frame::data(Bytes::from(text))), feed))
+        });
+        body::boxed(StreamBody::new(frames))
     }
 
     /// The page's state as JSON, with what the running config adds.
-    pub fn snapshot(&self, store: &'static str, certificates: Vec<(String, SystemTime)>) -> String {
+    fn snapshot(&self, store: &'static str, certificates: Vec<(String, SystemTime)>) -> String {
         let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut top: Vec<(IpAddr, u64)> = state.blocks_by_client.iter().map(|(ip, n)| (*ip, *n)).collect();
         top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

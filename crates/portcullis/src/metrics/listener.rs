@@ -9,25 +9,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Frame;
-use http_body_util::StreamBody;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use ipnet::IpNet;
-use portcullis_core::body::{self, Body, BodyError};
+use portcullis_core::body::{self, Body};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
-use crate::dashboard::{self, Dashboard};
+use crate::dashboard;
 use crate::server::Running;
 
 /// Connections served at once; scrapers and probes need few.
 const MAX_CONNECTIONS: usize = 64;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A comment on an idle event feed this often.
-const FEED_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -81,23 +76,26 @@ fn answer(request: &Request<Incoming>, running: &Running) -> Response<Body> {
     match request.uri().path() {
         "/metrics" => match super::enabled() {
             Some(metrics) => {
-                let body = metrics.render(running.store_down(), &certificates(running));
+                let sources = running.sources();
+                let body = metrics.render(sources.store() == "down", &sources.certificates());
                 text(StatusCode::OK, OPENMETRICS, body)
             }
             None => text(StatusCode::NOT_FOUND, "text/plain", "metrics are off\n".into()),
         },
         "/healthz" => {
-            let store = store_state(running);
+            let store = running.sources().store();
             text(
                 StatusCode::OK,
                 "application/json",
                 format!("{{\"status\":\"ok\",\"store\":\"{store}\"}}\n"),
             )
         }
-        path if path == "/dashboard" || path.starts_with("/dashboard/") || path == "/favicon.ico" => {
+        // Browsers ask for one; there is none.
+        "/favicon.ico" => text(StatusCode::NO_CONTENT, "text/plain", String::new()),
+        path if path == "/dashboard" || path.starts_with("/dashboard/") => {
             let wanted = running.config().metrics.as_ref().is_some_and(|m| m.dashboard);
             match dashboard::enabled().filter(|_| wanted) {
-                Some(board) => dashboard_answer(board, path, running),
+                Some(board) => board.answer(&path["/dashboard".len()..], &running.sources()),
                 None => text(StatusCode::NOT_FOUND, "text/plain", "the dashboard is off\n".into()),
             }
         }
@@ -109,70 +107,7 @@ fn answer(request: &Request<Incoming>, running: &Running) -> Response<Body> {
     }
 }
 
-fn store_state(running: &Running) -> &'static str {
-    match running.store_down() {
-        None => "memory",
-        Some(false) => "up",
-        Some(true) => "down",
-    }
-}
-
-fn dashboard_answer(board: &'static Dashboard, path: &str, running: &Running) -> Response<Body> {
-    let mut response = match path {
-        "/dashboard" => text(StatusCode::OK, "text/html; charset=utf-8", dashboard::PAGE.into()),
-        "/dashboard/app.js" => text(
-            StatusCode::OK,
-            "text/javascript; charset=utf-8",
-            dashboard::SCRIPT.into(),
-        ),
-        "/dashboard/style.css" => text(StatusCode::OK, "text/css; charset=utf-8", dashboard::STYLE.into()),
-        "/dashboard/state" => {
-            let state = board.snapshot(store_state(running), certificates(running));
-            text(StatusCode::OK, "application/json", state)
-        }
-        // Browsers ask for one; there is none.
-        "/favicon.ico" => text(StatusCode::NO_CONTENT, "text/plain", String::new()),
-        "/dashboard/events" => {
-            let mut response = Response::new(event_stream(board));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(dashboard::POLICY),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
-}
-
-/// Each event as a server-sent event, and a comment now and then so that
-/// proxies and browsers keep an idle feed open.
-fn event_stream(board: &'static Dashboard) -> Body {
-    let feed = board.subscribe();
-    let frames = futures_util::stream::unfold(feed, |mut feed| async move {
-        let text = match tokio::time::timeout(FEED_KEEP_ALIVE, feed.recv()).await {
-            Ok(Ok(line)) => format!("data: {line}\n\n"),
-            Ok(Err(broadcast::error::RecvError::Lagged(missed))) => format!(": {missed} events missed\n\n"),
-            Ok(Err(broadcast::error::RecvError::Closed)) => return None,
-            Err(_) => ": keep-alive\n\n".to_owned(),
-        };
-        Some((Ok::<_, BodyError>(Frame::data(Bytes::from(text))), feed))
-    });
-    body::boxed(StreamBody::new(frames))
-}
-
-fn certificates(running: &Running) -> Vec<(String, std::time::SystemTime)> {
-    let tls = running.config().tls.as_ref();
-    tls.map(|tls| tls.resolver.current().expiries()).unwrap_or_default()
-}
-
-fn text(status: StatusCode, content_type: &'static str, text: String) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, content_type: &'static str, text: String) -> Response<Body> {
     let mut response = Response::new(body::full(Bytes::from(text)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

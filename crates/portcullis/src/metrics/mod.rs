@@ -260,8 +260,8 @@ impl Metrics {
     }
 
     /// The series read at scrape time, then the whole text.
-    pub fn render(&self, store_down: Option<bool>, certificates: &[(String, SystemTime)]) -> String {
-        self.store_up.set(i64::from(store_down != Some(true)));
+    pub fn render(&self, store_down: bool, certificates: &[(String, SystemTime)]) -> String {
+        self.store_up.set(i64::from(!store_down));
         self.certificate_expiry.clear();
         for (name, expires) in certificates {
             let at = expires.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();

@@ -40,6 +40,8 @@ use tower::Service;
 use pages::Frame;
 use users::{User, UsersFile};
 
+use crate::dashboard::Sources;
+
 /// Whether users must have a second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,6 +67,9 @@ pub struct PortalSection {
     pub groups_header: String,
     /// The name authenticator apps show beside the user's.
     pub issuer: String,
+    /// Users of these groups see the live dashboard at `{prefix}dashboard`;
+    /// none: it is not served on the gateway.
+    pub dashboard_groups: Vec<String>,
 }
 
 impl Default for PortalSection {
@@ -76,6 +81,7 @@ impl Default for PortalSection {
             user_header: "X-Portcullis-User".into(),
             groups_header: "X-Portcullis-Groups".into(),
             issuer: "portcullis".into(),
+            dashboard_groups: Vec::new(),
         }
     }
 }
@@ -86,6 +92,7 @@ pub struct PortalSettings {
     pub second_factor: SecondFactor,
     pub issuer: String,
     pub users: UsersFile,
+    pub dashboard_groups: Vec<String>,
 }
 
 impl std::fmt::Debug for PortalSettings {
@@ -129,15 +136,17 @@ struct Inner {
     state: SharedState,
     pages: NeutralPages,
     events: Events,
+    /// What the dashboard shows beside its events.
+    dashboard: Sources,
 }
 
 impl Portal {
     pub fn new(
         settings: Arc<PortalSettings>,
-        sessions: Sessions,
-        state: SharedState,
+        (sessions, state): (Sessions, SharedState),
         pages: NeutralPages,
         events: Events,
+        dashboard: Sources,
     ) -> Self {
         Self(Arc::new(Inner {
             settings,
@@ -145,6 +154,7 @@ impl Portal {
             state,
             pages,
             events,
+            dashboard,
         }))
     }
 
@@ -234,7 +244,7 @@ fn safe_next(next: Option<&String>, prefix: &str) -> String {
             if next.starts_with('/')
                 && !next.starts_with("//")
                 && !next.starts_with("/\\")
-                && !next.starts_with(prefix)
+                && (!next.starts_with(prefix) || next[prefix.len()..] == *"dashboard")
                 && !next.bytes().any(|b| b < 0x20 || b == 0x7f) =>
         {
             next.clone()
@@ -285,6 +295,9 @@ impl Inner {
             (Method::GET | Method::HEAD, "totp") => self.totp_page(&visit).await,
             (Method::GET | Method::HEAD, "enrol") => self.enrol_page(&visit, None).await,
             (Method::GET | Method::HEAD, "logout") => self.logout_page(&visit).await,
+            (Method::GET | Method::HEAD, page) if page == "dashboard" || page.starts_with("dashboard/") => {
+                self.dashboard(&visit, &page["dashboard".len()..]).await
+            }
             (Method::POST, _) => match self.form(request, &visit).await {
                 Ok(form) => self.post(&page, &visit, form).await,
                 Err(refusal) => refusal,
@@ -435,6 +448,36 @@ impl Inner {
             headers.append(header::SET_COOKIE, self.sessions.set_cookie(id, https));
         }
         response
+    }
+
+    /// The live dashboard, for logged-in users of `dashboard_groups`; others
+    /// are sent to log in, or refused (403) if logged in without the group.
+    async fn dashboard(&self, visit: &Visit, page: &str) -> Response<Body> {
+        let groups = &self.settings.dashboard_groups;
+        let Some(board) = crate::dashboard::enabled().filter(|_| !groups.is_empty()) else {
+            return self.pages.render(StatusCode::NOT_FOUND, Some(&visit.context));
+        };
+        let session = match &visit.session {
+            None => None,
+            Some(id) => match self.sessions.load(id).await {
+                Ok(session) => session.filter(|s| s.complete),
+                Err(error) => return self.unavailable(visit, error),
+            },
+        };
+        match session {
+            Some(session) if session.groups.iter().any(|g| groups.contains(g)) => board.answer(page, &self.dashboard),
+            Some(session) => {
+                let mut event = visit.context.event("access", "dashboard_group", "denied");
+                event.detail = Some(format!("user {} is in none of {}", session.user, groups.join(", ")));
+                self.events.emit(event);
+                self.pages.render(StatusCode::FORBIDDEN, Some(&visit.context))
+            }
+            None => {
+                let back = format!("{}dashboard", self.settings.prefix);
+                let location = format!("{}login?rd={}", self.settings.prefix, encoded(&back));
+                self.redirect(&location, None)
+            }
+        }
     }
 
     /// The half-logged-in user (password checked, second factor next).

@@ -10,7 +10,7 @@ use crate::tls::{give_to_nobody, TestCertificates};
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// `portcullis user add ARGS --users USERS`, given `password` on standard input.
-fn user_add(users: &Path, args: &[&str], password: &str) -> std::process::Output {
+pub fn user_add(users: &Path, args: &[&str], password: &str) -> std::process::Output {
     use std::io::Write;
     let mut add = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["user", "add", "--password-stdin", "--users"])
@@ -26,7 +26,7 @@ fn user_add(users: &Path, args: &[&str], password: &str) -> std::process::Output
 }
 
 /// The first `name=value` a response's `Set-Cookie` sets.
-fn set_cookie(response: &reqwest::Response) -> String {
+pub fn set_cookie(response: &reqwest::Response) -> String {
     let header = response.headers()["set-cookie"].to_str().unwrap();
     header.split(';').next().unwrap().to_owned()
 }

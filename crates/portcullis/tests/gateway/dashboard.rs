@@ -1,10 +1,13 @@
-//! The live security dashboard in headless Chromium: events the test causes
-//! appear on the page within a second, under a strict CSP.
+//! The live security dashboard: in headless Chromium on the metrics
+//! listener, events the test causes appear within a second under a strict
+//! CSP; on the gateway, behind the portal login and its groups.
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use crate::harness::{free_port, ExpressApp, Gateway};
+use crate::access::{login_form, set_cookie, user_add, PASSWORD};
+use crate::harness::{client, client_without_redirects, free_port, ExpressApp, Gateway, TempDir};
 
 #[test]
 fn events_appear_on_the_dashboard_within_a_second() {
@@ -63,4 +66,100 @@ fn events_appear_on_the_dashboard_within_a_second() {
     );
     assert!(screenshot.exists());
     gateway.process.stdout.wait_for("\"rule\":\"xss\"");
+}
+
+/// Logs `user` in through the portal form; returns the session cookie.
+async fn log_in(gateway: &Gateway, user: &str) -> String {
+    let (csrf_cookie, token) = login_form(gateway).await;
+    let response = client_without_redirects()
+        .post(gateway.url("/.portcullis/login"))
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", user),
+            ("password", PASSWORD),
+            ("rd", "/.portcullis/dashboard"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/.portcullis/dashboard",
+        "back to the dashboard"
+    );
+    set_cookie(&response)
+}
+
+#[tokio::test]
+async fn on_the_gateway_the_dashboard_needs_a_login_in_its_groups() {
+    let dir = TempDir::new();
+    let users = dir.0.join("users.toml");
+    for (user, groups) in [("ada", "ops"), ("bob", "staff")] {
+        let added = user_add(&users, &[user, "--groups", groups], PASSWORD);
+        assert!(added.status.success(), "{added:?}");
+    }
+    crate::tls::give_to_nobody(&dir.0);
+    let app = ExpressApp::start();
+    let config = format!(
+        "[portal]\nusers = \"{}\"\nsecond_factor = \"optional\"\ndashboard_groups = [\"ops\"]\n",
+        users.display()
+    );
+    let gateway = Gateway::start(&app.url(), &config);
+    let browser = client_without_redirects();
+    let page = gateway.url("/.portcullis/dashboard");
+
+    let anonymous = browser.get(&page).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(
+        anonymous.headers()["location"],
+        "/.portcullis/login?rd=%2F.portcullis%2Fdashboard"
+    );
+
+    let bob = log_in(&gateway, "bob").await;
+    let refused = browser.get(&page).header("cookie", &bob).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    gateway.process.stdout.wait_for("\"rule\":\"dashboard_group\"");
+
+    let ada = log_in(&gateway, "ada").await;
+    let shown = browser.get(&page).header("cookie", &ada).send().await.unwrap();
+    assert_eq!(shown.status(), 200);
+    let csp = shown.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.starts_with("default-src 'none'"), "the page's own policy: {csp}");
+    assert!(shown.text().await.unwrap().contains("src=\"dashboard/app.js\""));
+    let mut feed = browser
+        .get(gateway.url("/.portcullis/dashboard/events"))
+        .header("cookie", &ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.headers()["content-type"], "text/event-stream");
+    let blocked = client()
+        .get(gateway.url("/echo?q=%27%20OR%201%3D1--"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), 403);
+    let chunk = tokio::time::timeout(Duration::from_secs(5), feed.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&chunk);
+    assert!(
+        text.starts_with("data: {") && text.contains("\"rule\":\"sqli\""),
+        "{text}"
+    );
+    let state: serde_json::Value = browser
+        .get(gateway.url("/.portcullis/dashboard/state"))
+        .header("cookie", &ada)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["store"], "memory");
+    assert_eq!(state["top_clients"][0]["ip"], "127.0.0.1");
 }

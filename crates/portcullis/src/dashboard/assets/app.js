@@ -114,12 +114,12 @@ function showState(state, withEvents) {
 }
 
 async function refresh(withEvents) {
-  const response = await fetch('/dashboard/state', { cache: 'no-store' });
+  const response = await fetch('dashboard/state', { cache: 'no-store' });
   showState(await response.json(), withEvents);
 }
 
 function follow() {
-  const feed = new EventSource('/dashboard/events');
+  const feed = new EventSource('dashboard/events');
   feed.onopen = () => {
     $('status').textContent = 'live';
     $('status').className = 'live';
