@@ -19,6 +19,7 @@ use tower::Service;
 
 use crate::config::Upstream;
 use crate::forwarded::{is_upgrade, set_forwarding_headers, strip_hop_by_hop};
+use crate::metrics::UpstreamTiming;
 use crate::pool::{SendError, UpstreamPool};
 use crate::timeouts::{BodyProgress, BodyReadTimedOut, ReadTimeout};
 
@@ -32,6 +33,8 @@ struct Forwarder {
     upstream: Upstream,
     pages: NeutralPages,
     events: Events,
+    /// The route's upstream latency, when metrics are on.
+    timing: Option<UpstreamTiming>,
 }
 
 impl Proxy {
@@ -42,13 +45,16 @@ impl Proxy {
             upstream,
             pages,
             events,
+            timing: None,
         }))
     }
 
-    /// The same upstream pool, rendering failures with a route's own pages.
-    pub fn with_pages(&self, pages: NeutralPages) -> Self {
+    /// The same upstream pool, for one route: failures rendered with its
+    /// pages, the app's latency counted under its name if metrics are on.
+    pub fn for_route(&self, pages: NeutralPages, timing: Option<UpstreamTiming>) -> Self {
         Self(Arc::new(Forwarder {
             pages,
+            timing,
             ..(*self.0).clone()
         }))
     }
@@ -63,6 +69,7 @@ impl Forwarder {
             return self.pages.render(status, context.as_ref());
         }
         let progress = self.track_body(&mut request);
+        let started = self.timing.as_ref().map(|_| std::time::Instant::now());
         let sent = match progress {
             None => tokio::time::timeout(self.upstream.response_timeout, self.pool.send(request))
                 .await
@@ -72,6 +79,9 @@ impl Forwarder {
                 () = progress.idle_for(self.upstream.response_timeout) => None,
             },
         };
+        if let (Some(timing), Some(started)) = (&self.timing, started) {
+            timing.observe(started.elapsed());
+        }
         let mut response = match sent {
             Some(Ok(response)) => response,
             Some(Err(error)) => return self.failed(&error, context.as_ref()),

@@ -32,7 +32,7 @@ use tower::{service_fn, Service, ServiceBuilder};
 use crate::config::{Config, Policies};
 use crate::dashboard::Sources;
 use crate::log::{AccessLog, AccessLogLayer, JsonLog};
-use crate::metrics::{RouteMetricsLayer, UpstreamTimingLayer};
+use crate::metrics::RouteMetricsLayer;
 use crate::portal::{Portal, PortalOr};
 use crate::proxy::Proxy;
 use crate::routes::{RouteStack, Router, Stack};
@@ -67,9 +67,7 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared, sources: Sources
             .logins
             .as_ref()
             .map(|rules| LoginProtectionLayer::new(rules.bind(shared.state.clone(), policies.pages.clone())));
-        let upstream = ServiceBuilder::new()
-            .option_layer(metrics.map(|m| UpstreamTimingLayer::new(m.upstream(name))))
-            .service(proxy.with_pages(policies.pages.clone()));
+        let upstream = proxy.for_route(policies.pages.clone(), metrics.map(|m| m.upstream(name)));
         let inner = ServiceBuilder::new()
             .option_layer(login)
             .layer(WafLayer::from(policies.waf.clone()))

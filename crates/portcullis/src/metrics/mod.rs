@@ -10,7 +10,7 @@
 mod layer;
 pub mod listener;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use http::Method;
@@ -21,7 +21,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-pub use layer::{RouteMetrics, RouteMetricsLayer, UpstreamTiming, UpstreamTimingLayer};
+pub use layer::{RouteMetrics, RouteMetricsLayer, UpstreamTiming};
+
+use layer::RequestSeries;
 
 /// Latency buckets in seconds, 0.5 ms to 10 s: a gateway's own work is
 /// sub-millisecond, an app's answers reach seconds.
@@ -86,11 +88,7 @@ struct VersionLabel {
 /// Every series the gateway exports.
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    request_duration: Family<RouteLabel, Histogram>,
-    upstream_duration: Family<RouteLabel, Histogram>,
-    request_bytes: Family<RouteLabel, Counter>,
-    response_bytes: Family<RouteLabel, Counter>,
+    requests: Arc<RequestSeries>,
     open_connections: Gauge,
     connections: Counter,
     tls_handshakes: Counter,
@@ -136,11 +134,7 @@ impl Metrics {
             .set(1);
         registry.register("build_info", "The running build; always 1", build);
         let metrics = Self {
-            requests: Family::default(),
-            request_duration: Family::new_with_constructor(latency),
-            upstream_duration: Family::new_with_constructor(latency),
-            request_bytes: Family::default(),
-            response_bytes: Family::default(),
+            requests: Arc::default(),
             open_connections: Gauge::default(),
             connections: Counter::default(),
             tls_handshakes: Counter::default(),
@@ -157,35 +151,7 @@ impl Metrics {
 
     fn register_all(mut self) -> Self {
         let r = &mut self.registry;
-        r.register(
-            "http_requests",
-            "Requests answered, by route, method and status class",
-            self.requests.clone(),
-        );
-        r.register_with_unit(
-            "http_request_duration",
-            "From the request head to the last byte of the answer, by route",
-            Unit::Seconds,
-            self.request_duration.clone(),
-        );
-        r.register_with_unit(
-            "upstream_duration",
-            "From forwarding a request to the app's answer head, by route",
-            Unit::Seconds,
-            self.upstream_duration.clone(),
-        );
-        r.register_with_unit(
-            "http_request_body",
-            "Request body bytes read, by route",
-            Unit::Bytes,
-            self.request_bytes.clone(),
-        );
-        r.register_with_unit(
-            "http_response_body",
-            "Response body bytes sent, by route",
-            Unit::Bytes,
-            self.response_bytes.clone(),
-        );
+        r.register_collector(Box::new(self.requests.clone()));
         r.register(
             "open_connections",
             "Client connections open now",
@@ -228,13 +194,15 @@ impl Metrics {
         self
     }
 
-    /// The handles one route's requests update, resolved once per stack.
+    /// The shard one route's requests update, resolved once per stack.
+    /// Call it on the thread that serves the route: its counts go to that
+    /// thread's shard.
     pub fn route(&self, route: &str) -> RouteMetrics {
-        RouteMetrics::resolve(self, route)
+        RouteMetrics::new(self.requests.shard(route))
     }
 
     pub fn upstream(&self, route: &str) -> UpstreamTiming {
-        UpstreamTiming::new(self, route)
+        UpstreamTiming::new(self.requests.shard(route))
     }
 
     pub fn connection_opened(&'static self) -> OpenConnection {
