@@ -199,6 +199,7 @@ mod tests {
         let text = uncommented(&starter(3999))
             .replace("cert = \"/etc/portcullis/cert.pem\"\n", "")
             .replace("key = \"/etc/portcullis/key.pem\"\n", "")
+            .replace("pid_file = \"/run/portcullis.pid\"\n", "")
             .replace("users = \"users.toml\"", "users = \"/nonexistent/users.toml\"");
         let text = text.split("[tls.acme]").next().unwrap().to_owned() + &text[text.find("[headers]").unwrap()..];
         let result = Config::parse(&text, "portcullis.toml", &Overrides::default());

@@ -222,10 +222,7 @@ impl Policy for RouteMetrics {
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<(Instant, usize)> {
         if !http_body::Body::is_end_stream(request.body()) {
             let inner = std::mem::replace(request.body_mut(), body::empty());
-            *request.body_mut() = body::boxed(Counted {
-                inner,
-                shard: self.0.clone(),
-            });
+            *request.body_mut() = Tallied::wrap(inner, Direction::Request, &self.0);
         }
         Verdict::Forward((Instant::now(), method_index(request.method())))
     }
@@ -236,56 +233,38 @@ impl Policy for RouteMetrics {
         response: Response<Body>,
     ) -> Response<Body> {
         self.0.requests[method][class_index(response.status())].fetch_add(1, Ordering::Relaxed);
-        response.map(|inner| {
-            body::boxed(Timed {
-                inner,
-                start,
-                bytes: 0,
-                shard: self.0.clone(),
-            })
-        })
+        response.map(|inner| Tallied::wrap(inner, Direction::Response(start), &self.0))
     }
 }
 
-/// A request body whose bytes are counted as they are read.
-struct Counted {
+/// Which way a body goes, and so where its bytes are counted when it ends.
+enum Direction {
+    Request,
+    /// A response, to the request that started at this instant.
+    Response(Instant),
+}
+
+/// A body whose bytes are counted as they pass; when it is done or dropped
+/// they go to its shard, with the request's duration for a response.
+struct Tallied {
     inner: Body,
-    shard: Arc<RouteShard>,
-}
-
-impl http_body::Body for Counted {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.shard.request_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A response body that, once sent or abandoned, records the request's
-/// duration and its bytes.
-struct Timed {
-    inner: Body,
-    start: Instant,
+    direction: Direction,
     bytes: u64,
     shard: Arc<RouteShard>,
 }
 
-impl http_body::Body for Timed {
+impl Tallied {
+    fn wrap(inner: Body, direction: Direction, shard: &Arc<RouteShard>) -> Body {
+        body::boxed(Self {
+            inner,
+            direction,
+            bytes: 0,
+            shard: shard.clone(),
+        })
+    }
+}
+
+impl http_body::Body for Tallied {
     type Data = Bytes;
     type Error = BodyError;
 
@@ -308,10 +287,15 @@ impl http_body::Body for Timed {
     }
 }
 
-impl Drop for Timed {
+impl Drop for Tallied {
     fn drop(&mut self) {
-        self.shard.duration.observe(self.start.elapsed());
-        self.shard.response_bytes.fetch_add(self.bytes, Ordering::Relaxed);
+        match self.direction {
+            Direction::Request => self.shard.request_bytes.fetch_add(self.bytes, Ordering::Relaxed),
+            Direction::Response(start) => {
+                self.shard.duration.observe(start.elapsed());
+                self.shard.response_bytes.fetch_add(self.bytes, Ordering::Relaxed)
+            }
+        };
     }
 }
 
