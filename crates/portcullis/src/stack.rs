@@ -61,7 +61,8 @@ pub fn gateway(config: &Config, log: &JsonLog, shared: &Shared, sources: Sources
         .access
         .as_ref()
         .map(|rules| rules.bind(sessions.clone(), config.policies.pages.clone(), events.clone()));
-    let metrics = crate::metrics::enabled();
+    // On once a config asked for them, but measured only while one does.
+    let metrics = config.metrics.as_ref().and(crate::metrics::enabled());
     let route = |name: &str, policies: &Policies| {
         let login = config
             .logins
