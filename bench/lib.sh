@@ -8,6 +8,9 @@ mkdir -p "$RESULTS"
 PIDS=()
 
 cleanup() {
+  # Only the script itself: a subshell (a process substitution, say) that
+  # ends must not stop the servers or remove the work directory.
+  [ "$BASHPID" = "$$" ] || return 0
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
