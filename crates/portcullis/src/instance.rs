@@ -1,5 +1,5 @@
 //! The running gateway beside its workers: the background tasks a config
-//! asks for (certificates, the redirect listener, alerts), and the
+//! asks for (certificates, the redirect and metrics listeners, alerts), and the
 //! whole-config reload (SIGHUP, or `portcullis reload`) that validates a new
 //! config and swaps it in for new connections and requests while in-flight
 //! ones finish on the old one.
