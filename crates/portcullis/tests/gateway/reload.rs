@@ -131,3 +131,33 @@ async fn a_new_listen_address_is_bound_and_limit_state_survives() {
         assert!(Instant::now() < deadline, "the old address is still served");
     }
 }
+
+#[tokio::test]
+async fn a_reload_brings_new_waf_exclusions_and_access_rules() {
+    let app = ExpressApp::start();
+    let port = free_port();
+    let gateway = Gateway::from_config(&config(&app, port, ""));
+    let attack = gateway.url("/echo?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
+    assert_eq!(client().get(&attack).send().await.unwrap().status(), 403);
+    let line = gateway.process.stdout.wait_for("\"kind\":\"waf\"");
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let exclusion = event["exclusion"].as_str().unwrap().to_owned();
+    assert_eq!(client().get(gateway.url("/admin")).send().await.unwrap().status(), 200);
+
+    let rule = "[[access]]\npath = \"/admin\"\nallow = [\"192.0.2.0/24\"]\n";
+    rewrite(&gateway, &config(&app, port, &format!("{rule}{exclusion}")));
+    gateway.process.signal("HUP");
+    let notice = gateway.process.stdout.wait_for("\"config reloaded\"");
+    assert!(notice.contains("access") && notice.contains("waf"), "{notice}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client().get(gateway.url("/admin")).send().await.unwrap().status() != 403 {
+        assert!(Instant::now() < deadline, "the access rule never applied");
+    }
+    let before = app.received().await;
+    assert_eq!(
+        client().get(&attack).send().await.unwrap().status(),
+        200,
+        "excluded now"
+    );
+    assert_eq!(app.received().await, before + 1, "and it reached the app");
+}
