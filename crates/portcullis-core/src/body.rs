@@ -68,6 +68,57 @@ where
     body.map_err(BodyError::new).boxed_unsync()
 }
 
+/// `body`, with its data bytes counted as they pass; `done` gets the count
+/// once, when the body is dropped: sent whole, failed or abandoned.
+pub fn counted(body: Body, done: impl FnOnce(u64) + Send + Unpin + 'static) -> Body {
+    Counted {
+        inner: body,
+        bytes: 0,
+        done: Some(done),
+    }
+    .boxed_unsync()
+}
+
+struct Counted<F: FnOnce(u64)> {
+    inner: Body,
+    bytes: u64,
+    done: Option<F>,
+}
+
+impl<F: FnOnce(u64) + Unpin> http_body::Body for Counted<F> {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.bytes += data.len() as u64;
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<F: FnOnce(u64)> Drop for Counted<F> {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done(self.bytes);
+        }
+    }
+}
+
 /// How much of a refused request's body is read and discarded after the
 /// refusal.
 pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
@@ -244,6 +295,21 @@ mod tests {
             .iter()
             .map(|c| Ok::<_, BodyError>(http_body::Frame::data(Bytes::from_static(c))));
         StreamBody::new(stream::iter(frames.collect::<Vec<_>>())).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn counted_bodies_report_their_bytes_once_read_or_abandoned() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let report = |seen: &Arc<Mutex<Vec<u64>>>| {
+            let seen = seen.clone();
+            move |bytes| seen.lock().unwrap().push(bytes)
+        };
+        let whole = counted(chunked(&[b"abc", b"defg"]), report(&seen));
+        assert_eq!(whole.collect().await.unwrap().to_bytes(), "abcdefg");
+        let mut abandoned = counted(chunked(&[b"abc", b"defg"]), report(&seen));
+        abandoned.frame().await.unwrap().unwrap();
+        drop(abandoned);
+        assert_eq!(*seen.lock().unwrap(), [7, 3]);
     }
 
     #[tokio::test]

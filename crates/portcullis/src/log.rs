@@ -11,9 +11,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use portcullis_core::body::{Body, BodyError};
+use portcullis_core::body::{self, Body};
 use portcullis_core::context::RequestContext;
 use portcullis_core::events::{EventSink, SecurityEvent};
 use portcullis_core::policy::{Policy, PolicyLayer, Verdict};
@@ -262,14 +261,13 @@ impl Policy for AccessLog {
     async fn on_response(self: Arc<Self>, mut pending: Pending, response: Response<Body>) -> Response<Body> {
         pending.status = response.status().as_u16();
         response.map(|body| {
-            use http_body_util::BodyExt;
-            Logged {
-                inner: body,
-                pending: Some(pending),
-                log: self.log.clone(),
-                unbuffered: self.unbuffered,
-            }
-            .boxed_unsync()
+            body::counted(body, move |bytes| {
+                pending.bytes = bytes;
+                pending.write(&self.log);
+                if self.unbuffered {
+                    JsonLog::flush_thread();
+                }
+            })
         })
     }
 }
@@ -297,50 +295,6 @@ impl std::fmt::Display for LoggedPath<'_> {
             }
         }
         Ok(())
-    }
-}
-
-struct Logged {
-    inner: Body,
-    pending: Option<Pending>,
-    log: JsonLog,
-    unbuffered: bool,
-}
-
-impl http_body::Body for Logged {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
-            if let (Some(data), Some(pending)) = (frame.data_ref(), self.pending.as_mut()) {
-                pending.bytes += data.len() as u64;
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            pending.write(&self.log);
-            if self.unbuffered {
-                JsonLog::flush_thread();
-            }
-        }
     }
 }
 

@@ -6,17 +6,13 @@
 //! label lookup.
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::Frame;
-use portcullis_core::body::{self, Body, BodyError};
+use portcullis_core::body::{self, Body};
 use portcullis_core::policy::{Policy, PolicyLayer, Verdict};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -221,8 +217,11 @@ impl Policy for RouteMetrics {
 
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<(Instant, usize)> {
         if !http_body::Body::is_end_stream(request.body()) {
+            let shard = self.0.clone();
             let inner = std::mem::replace(request.body_mut(), body::empty());
-            *request.body_mut() = Tallied::wrap(inner, Direction::Request, &self.0);
+            *request.body_mut() = body::counted(inner, move |bytes| {
+                shard.request_bytes.fetch_add(bytes, Ordering::Relaxed);
+            });
         }
         Verdict::Forward((Instant::now(), method_index(request.method())))
     }
@@ -233,69 +232,13 @@ impl Policy for RouteMetrics {
         response: Response<Body>,
     ) -> Response<Body> {
         self.0.requests[method][class_index(response.status())].fetch_add(1, Ordering::Relaxed);
-        response.map(|inner| Tallied::wrap(inner, Direction::Response(start), &self.0))
-    }
-}
-
-/// Which way a body goes, and so where its bytes are counted when it ends.
-enum Direction {
-    Request,
-    /// A response, to the request that started at this instant.
-    Response(Instant),
-}
-
-/// A body whose bytes are counted as they pass; when it is done or dropped
-/// they go to its shard, with the request's duration for a response.
-struct Tallied {
-    inner: Body,
-    direction: Direction,
-    bytes: u64,
-    shard: Arc<RouteShard>,
-}
-
-impl Tallied {
-    fn wrap(inner: Body, direction: Direction, shard: &Arc<RouteShard>) -> Body {
-        body::boxed(Self {
-            inner,
-            direction,
-            bytes: 0,
-            shard: shard.clone(),
+        // Done when its last byte is sent (or it is abandoned): the request's whole time.
+        response.map(|inner| {
+            body::counted(inner, move |bytes| {
+                self.0.duration.observe(start.elapsed());
+                self.0.response_bytes.fetch_add(bytes, Ordering::Relaxed);
+            })
         })
-    }
-}
-
-impl http_body::Body for Tallied {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.bytes += data.len() as u64;
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Tallied {
-    fn drop(&mut self) {
-        match self.direction {
-            Direction::Request => self.shard.request_bytes.fetch_add(self.bytes, Ordering::Relaxed),
-            Direction::Response(start) => {
-                self.shard.duration.observe(start.elapsed());
-                self.shard.response_bytes.fetch_add(self.bytes, Ordering::Relaxed)
-            }
-        };
     }
 }
 
