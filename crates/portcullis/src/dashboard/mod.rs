@@ -57,9 +57,14 @@ impl Sources {
     pub fn store(&self) -> &'static str {
         match &self.health {
             None => "memory",
-            Some(health) if health.is_down() => "down",
+            Some(_) if self.store_down() => "down",
             Some(_) => "up",
         }
+    }
+
+    /// Whether the shared store is in an outage (memory never is).
+    pub fn store_down(&self) -> bool {
+        self.health.as_ref().is_some_and(|health| health.is_down())
     }
 
     pub fn certificates(&self) -> Vec<(String, SystemTime)> {

@@ -75,11 +75,7 @@ fn answer(request: &Request<Incoming>, running: &Running) -> Response<Body> {
     }
     match request.uri().path() {
         "/metrics" => match super::enabled() {
-            Some(metrics) => {
-                let sources = running.sources();
-                let body = metrics.render(sources.store() == "down", &sources.certificates());
-                text(StatusCode::OK, OPENMETRICS, body)
-            }
+            Some(metrics) => text(StatusCode::OK, OPENMETRICS, metrics.render(&running.sources())),
             None => text(StatusCode::NOT_FOUND, "text/plain", "metrics are off\n".into()),
         },
         "/healthz" => {

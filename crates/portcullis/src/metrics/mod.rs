@@ -23,6 +23,8 @@ use prometheus_client::registry::{Registry, Unit};
 
 pub use layer::{RouteMetrics, RouteMetricsLayer, UpstreamTiming};
 
+use crate::dashboard::Sources;
+
 use layer::RequestSeries;
 
 /// Latency buckets in seconds, 0.5 ms to 10 s: a gateway's own work is
@@ -119,10 +121,6 @@ pub fn store_call(took: Duration) {
     }
 }
 
-fn latency() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS)
-}
-
 impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
@@ -141,7 +139,7 @@ impl Metrics {
             tls_failures: Family::default(),
             events: Family::default(),
             store_up: Gauge::default(),
-            store_duration: latency(),
+            store_duration: Histogram::new(LATENCY_BUCKETS),
             certificate_expiry: Family::default(),
             reloads: Family::default(),
             registry,
@@ -227,16 +225,14 @@ impl Metrics {
         self.reloads.get_or_create(&ResultLabel { result }).inc();
     }
 
-    /// The series read at scrape time, then the whole text.
-    pub fn render(&self, store_down: bool, certificates: &[(String, SystemTime)]) -> String {
-        self.store_up.set(i64::from(!store_down));
+    /// The series read at scrape time (from `sources`), then the whole text.
+    pub fn render(&self, sources: &Sources) -> String {
+        self.store_up.set(i64::from(!sources.store_down()));
         self.certificate_expiry.clear();
-        for (name, expires) in certificates {
+        for (name, expires) in sources.certificates() {
             let at = expires.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
             let seconds = i64::try_from(at.as_secs()).unwrap_or(i64::MAX);
-            self.certificate_expiry
-                .get_or_create(&NameLabel { name: name.clone() })
-                .set(seconds);
+            self.certificate_expiry.get_or_create(&NameLabel { name }).set(seconds);
         }
         let mut text = String::new();
         // Writing to a String cannot fail.
