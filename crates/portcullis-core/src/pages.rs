@@ -11,6 +11,17 @@ use http::{header, HeaderValue, Response, StatusCode};
 use crate::body::{full, Body};
 use crate::context::RequestContext;
 
+/// An answer generated here that no cache may keep: `status`, with `body`
+/// as `content_type`.
+pub fn uncached(status: StatusCode, content_type: &'static str, body: impl Into<bytes::Bytes>) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// Marks a response as generated here, so later layers never "fix" it again.
 #[derive(Debug, Clone, Copy)]
 pub struct NeutralPage;
@@ -50,11 +61,7 @@ impl NeutralPages {
                 default_html(status.as_u16(), reason, request_id),
             )
         };
-        let mut response = Response::new(full(text));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let mut response = uncached(status, content_type, text);
         response.extensions_mut().insert(NeutralPage);
         response
     }

@@ -7,13 +7,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use ipnet::IpNet;
-use portcullis_core::body::{self, Body};
+use portcullis_core::body::Body;
+use portcullis_core::pages::uncached;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -104,12 +104,9 @@ fn answer(request: &Request<Incoming>, running: &Running) -> Response<Body> {
 }
 
 pub(crate) fn text(status: StatusCode, content_type: &'static str, text: String) -> Response<Body> {
-    let mut response = Response::new(body::full(Bytes::from(text)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let mut response = uncached(status, content_type, text);
+    let nosniff = HeaderValue::from_static("nosniff");
+    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, nosniff);
     response
 }
 

@@ -3,7 +3,8 @@
 //! element carries a nonce), with no resource from elsewhere.
 
 use http::{header, HeaderValue, Response, StatusCode};
-use portcullis_core::body::{full, Body};
+use portcullis_core::body::Body;
+use portcullis_core::pages::uncached;
 
 /// What every page needs from its request.
 pub struct Frame<'a> {
@@ -49,16 +50,9 @@ pub fn page(status: StatusCode, title: &str, content: &str) -> Response<Body> {
         "default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'"
     );
-    let mut response = Response::new(full(html));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = uncached(status, "text/html; charset=utf-8", html);
     if let Ok(policy) = HeaderValue::from_str(&policy) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     response
 }
