@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{client, ExpressApp, Gateway, RedisServer, TempDir};
+use crate::harness::{client, client_without_redirects, get_with_cookie, ExpressApp, Gateway, RedisServer, TempDir};
 use crate::tls::{give_to_nobody, TestCertificates};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -231,6 +231,19 @@ pub async fn login_form(gateway: &Gateway) -> (String, String) {
     (cookie, token)
 }
 
+/// Posts the portal's login form with `fields` (username, password, rd...)
+/// and `form`'s CSRF cookie and token; redirects are not followed.
+pub async fn post_login(
+    gateway: &Gateway,
+    (cookie, token): &(String, String),
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend_from_slice(fields);
+    let request = client_without_redirects().post(gateway.url("/.portcullis/login"));
+    request.header("cookie", cookie).form(&form).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn with_redis_down_logins_fail_closed_unless_the_gateway_may_decide_alone() {
     let dir = TempDir::new();
@@ -250,16 +263,9 @@ async fn with_redis_down_logins_fail_closed_unless_the_gateway_may_decide_alone(
     let forms = [login_form(&closed).await, login_form(&local).await];
     redis.kill();
     let mut statuses = Vec::new();
-    for (gateway, (cookie, token)) in [&closed, &local].into_iter().zip(&forms) {
+    for (gateway, form) in [&closed, &local].into_iter().zip(&forms) {
         // The user has a TOTP secret, so the password step leads to the code.
-        let no_redirects = crate::harness::client_without_redirects();
-        let response = no_redirects
-            .post(gateway.url("/.portcullis/login"))
-            .header("cookie", cookie)
-            .form(&[("csrf", token.as_str()), ("username", "ada"), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
+        let response = post_login(gateway, form, &[("username", "ada"), ("password", PASSWORD)]).await;
         statuses.push(response.status().as_u16());
     }
     assert_eq!(
@@ -286,39 +292,18 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
         ),
     );
     let browser = crate::harness::client_without_redirects();
-    let (csrf_cookie, token) = login_form(&gateway).await;
-    let response = browser
-        .post(gateway.url("/.portcullis/login"))
-        .header("cookie", &csrf_cookie)
-        .form(&[
-            ("csrf", token.as_str()),
-            ("username", "bob"),
-            ("password", PASSWORD),
-            ("rd", "/admin"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = login_form(&gateway).await;
+    let (csrf_cookie, token) = &form;
+    let bob = [("username", "bob"), ("password", PASSWORD)];
+    let response = post_login(&gateway, &form, &[bob[0], bob[1], ("rd", "/admin")]).await;
     assert_eq!(response.headers()["location"], "/.portcullis/enrol?rd=%2Fadmin");
     let session = set_cookie(&response);
     let cookies = format!("{csrf_cookie}; {session}");
-    let half = browser
-        .get(gateway.url("/admin"))
-        .header("cookie", &cookies)
-        .send()
-        .await
-        .unwrap();
+    let half = get_with_cookie(&gateway.url("/admin"), &cookies).await;
     assert_eq!(half.status(), 401, "the password alone is not a login");
 
-    let page = browser
-        .get(gateway.url("/.portcullis/enrol?rd=/admin"))
-        .header("cookie", &cookies)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_with_cookie(&gateway.url("/.portcullis/enrol?rd=/admin"), &cookies).await;
+    let page = page.text().await.unwrap();
     assert!(page.contains("<svg") && page.contains("QR code"), "{page}");
     let secret = page
         .split("Key: <code>")
@@ -358,31 +343,15 @@ async fn a_user_without_a_second_factor_enrols_one_from_the_portal() {
     assert_eq!(done.headers()["location"], "/admin");
     let full = set_cookie(&done);
     assert_ne!(full, session, "a new session id once both factors are checked");
-    let admin = browser
-        .get(gateway.url("/admin"))
-        .header("cookie", &full)
-        .send()
-        .await
-        .unwrap();
+    let admin = get_with_cookie(&gateway.url("/admin"), &full).await;
     assert!(admin.text().await.unwrap().contains("<p id=\"user\">bob</p>"));
     let written = std::fs::read_to_string(&users).unwrap();
     assert!(written.contains(&format!("totp = \"{secret}\"")), "{written}");
-    let old = browser
-        .get(gateway.url("/admin"))
-        .header("cookie", &cookies)
-        .send()
-        .await
-        .unwrap();
+    let old = get_with_cookie(&gateway.url("/admin"), &cookies).await;
     assert_eq!(old.status(), 401, "the half-way session ended with the rotation");
 
     // Bob now has a second factor: the code that turned it on is spent.
-    let again = browser
-        .post(gateway.url("/.portcullis/login"))
-        .header("cookie", &csrf_cookie)
-        .form(&[("csrf", token.as_str()), ("username", "bob"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let again = post_login(&gateway, &form, &bob).await;
     assert_eq!(again.headers()["location"], "/.portcullis/totp?rd=%2F");
     let session = set_cookie(&again);
     let replay = browser
@@ -403,14 +372,11 @@ async fn failed_portal_logins_are_generic_and_blocked_by_the_login_protection() 
     let (users, _) = users_file(&dir.0);
     let app = ExpressApp::start();
     let gateway = Gateway::start(&app.url(), &format!("[portal]\nusers = \"{}\"\n", users.display()));
-    let (cookie, token) = login_form(&gateway).await;
+    let form = login_form(&gateway).await;
     let attempt = |user: &'static str, password: &'static str| {
-        let request = client()
-            .post(gateway.url("/.portcullis/login"))
-            .header("cookie", &cookie)
-            .form(&[("csrf", token.as_str()), ("username", user), ("password", password)]);
+        let (gateway, form) = (&gateway, &form);
         async move {
-            let response = request.send().await.unwrap();
+            let response = post_login(gateway, form, &[("username", user), ("password", password)]).await;
             (response.status().as_u16(), response.text().await.unwrap())
         }
     };

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-use crate::access::{login_form, users_file};
+use crate::access::{login_form, post_login, users_file};
 use crate::harness::{client, free_port, ExpressApp, Gateway, TempDir};
 
 /// A webhook on loopback that keeps every JSON body it is sent.
@@ -41,15 +41,9 @@ async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<serde_json::Value>>>) {
 }
 
 async fn fail_logins(gateway: &Gateway, times: usize) {
-    let (cookie, csrf) = login_form(gateway).await;
+    let form = login_form(gateway).await;
     for _ in 0..times {
-        let response = client()
-            .post(gateway.url("/.portcullis/login"))
-            .header("cookie", &cookie)
-            .form(&[("csrf", csrf.as_str()), ("username", "ada"), ("password", "guess")])
-            .send()
-            .await
-            .unwrap();
+        let response = post_login(gateway, &form, &[("username", "ada"), ("password", "guess")]).await;
         assert_eq!(response.status(), 401);
     }
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::access::{login_form, set_cookie, user_add, PASSWORD};
-use crate::harness::{client, client_without_redirects, free_port, ExpressApp, Gateway, TempDir};
+use crate::access::{login_form, post_login, set_cookie, user_add, PASSWORD};
+use crate::harness::{client, client_without_redirects, free_port, get_with_cookie, ExpressApp, Gateway, TempDir};
 
 #[test]
 fn events_appear_on_the_dashboard_within_a_second() {
@@ -70,19 +70,13 @@ fn events_appear_on_the_dashboard_within_a_second() {
 
 /// Logs `user` in through the portal form; returns the session cookie.
 async fn log_in(gateway: &Gateway, user: &str) -> String {
-    let (csrf_cookie, token) = login_form(gateway).await;
-    let response = client_without_redirects()
-        .post(gateway.url("/.portcullis/login"))
-        .header("cookie", &csrf_cookie)
-        .form(&[
-            ("csrf", token.as_str()),
-            ("username", user),
-            ("password", PASSWORD),
-            ("rd", "/.portcullis/dashboard"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = login_form(gateway).await;
+    let fields = [
+        ("username", user),
+        ("password", PASSWORD),
+        ("rd", "/.portcullis/dashboard"),
+    ];
+    let response = post_login(gateway, &form, &fields).await;
     assert_eq!(response.status(), 303);
     assert_eq!(
         response.headers()["location"],
@@ -107,10 +101,9 @@ async fn on_the_gateway_the_dashboard_needs_a_login_in_its_groups() {
         users.display()
     );
     let gateway = Gateway::start(&app.url(), &config);
-    let browser = client_without_redirects();
     let page = gateway.url("/.portcullis/dashboard");
 
-    let anonymous = browser.get(&page).send().await.unwrap();
+    let anonymous = client_without_redirects().get(&page).send().await.unwrap();
     assert_eq!(anonymous.status(), 303);
     assert_eq!(
         anonymous.headers()["location"],
@@ -118,22 +111,17 @@ async fn on_the_gateway_the_dashboard_needs_a_login_in_its_groups() {
     );
 
     let bob = log_in(&gateway, "bob").await;
-    let refused = browser.get(&page).header("cookie", &bob).send().await.unwrap();
+    let refused = get_with_cookie(&page, &bob).await;
     assert_eq!(refused.status(), 403);
     gateway.process.stdout.wait_for("\"rule\":\"dashboard_group\"");
 
     let ada = log_in(&gateway, "ada").await;
-    let shown = browser.get(&page).header("cookie", &ada).send().await.unwrap();
+    let shown = get_with_cookie(&page, &ada).await;
     assert_eq!(shown.status(), 200);
     let csp = shown.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.starts_with("default-src 'none'"), "the page's own policy: {csp}");
     assert!(shown.text().await.unwrap().contains("src=\"dashboard/app.js\""));
-    let mut feed = browser
-        .get(gateway.url("/.portcullis/dashboard/events"))
-        .header("cookie", &ada)
-        .send()
-        .await
-        .unwrap();
+    let mut feed = get_with_cookie(&gateway.url("/.portcullis/dashboard/events"), &ada).await;
     assert_eq!(feed.headers()["content-type"], "text/event-stream");
     let blocked = client()
         .get(gateway.url("/echo?q=%27%20OR%201%3D1--"))
@@ -151,15 +139,8 @@ async fn on_the_gateway_the_dashboard_needs_a_login_in_its_groups() {
         text.starts_with("data: {") && text.contains("\"rule\":\"sqli\""),
         "{text}"
     );
-    let state: serde_json::Value = browser
-        .get(gateway.url("/.portcullis/dashboard/state"))
-        .header("cookie", &ada)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_with_cookie(&gateway.url("/.portcullis/dashboard/state"), &ada).await;
+    let state: serde_json::Value = state.json().await.unwrap();
     assert_eq!(state["store"], "memory");
     assert_eq!(state["top_clients"][0]["ip"], "127.0.0.1");
 }

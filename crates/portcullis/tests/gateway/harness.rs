@@ -385,6 +385,12 @@ pub fn client() -> reqwest::Client {
 }
 
 /// As [`client`], with redirects handed back rather than followed.
+/// `GET url` with a `Cookie` header, redirects not followed.
+pub async fn get_with_cookie(url: &str, cookie: &str) -> reqwest::Response {
+    let request = client_without_redirects().get(url).header("cookie", cookie);
+    request.send().await.unwrap()
+}
+
 pub fn client_without_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
