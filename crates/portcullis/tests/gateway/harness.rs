@@ -385,6 +385,15 @@ pub fn client() -> reqwest::Client {
 }
 
 /// As [`client`], with redirects handed back rather than followed.
+/// Checks `condition` again and again until it holds; fails saying `never`
+/// if it still does not after `limit`.
+pub async fn eventually(limit: Duration, never: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{never}");
+    }
+}
+
 /// `GET url` with a `Cookie` header, redirects not followed.
 pub async fn get_with_cookie(url: &str, cookie: &str) -> reqwest::Response {
     let request = client_without_redirects().get(url).header("cookie", cookie);

@@ -3,9 +3,9 @@
 //! validate is refused and the one in force stays.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{client, free_port, ExpressApp, Gateway, Process};
+use crate::harness::{client, eventually, free_port, ExpressApp, Gateway, Process};
 
 /// A deployment's config: everything in the file, the rate limit lifted for
 /// the loopback load generator.
@@ -45,10 +45,11 @@ async fn frame_options(url: &str) -> String {
 /// Waits until new requests get `expected` (each worker swaps in the new
 /// config when its event loop next runs).
 async fn until_frame_options(url: &str, expected: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while frame_options(url).await != expected {
-        assert!(Instant::now() < deadline, "X-Frame-Options never became {expected}");
-    }
+    let never = format!("X-Frame-Options never became {expected}");
+    eventually(Duration::from_secs(5), &never, async || {
+        frame_options(url).await == expected
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -59,10 +60,8 @@ async fn a_reload_under_load_loses_no_request_and_a_broken_config_is_refused() {
     let url = gateway.url("/");
     assert_eq!(frame_options(&url).await, "SAMEORIGIN");
     let wrk = Process::spawn(Command::new("wrk").args(["-t1", "-c8", "-d4s", &url]));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while app.received().await < 100 {
-        assert!(Instant::now() < deadline, "wrk's load never reached the app");
-    }
+    let never = "wrk's load never reached the app";
+    eventually(Duration::from_secs(5), never, async || app.received().await >= 100).await;
 
     rewrite(&gateway, &config(&app, port, "[headers]\nx_frame_options = \"DENY\"\n"));
     let sent = reload(&gateway);
@@ -126,10 +125,8 @@ async fn a_new_listen_address_is_bound_and_limit_state_survives() {
     until_frame_options(&format!("http://127.0.0.1:{second}/"), "DENY").await;
     assert_eq!(hit(second).await.unwrap().status(), 429, "the client's count is kept");
     assert_eq!(app.hits().await, 2);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while hit(first).await.is_ok() {
-        assert!(Instant::now() < deadline, "the old address is still served");
-    }
+    let never = "the old address is still served";
+    eventually(Duration::from_secs(5), never, async || hit(first).await.is_err()).await;
 }
 
 #[tokio::test]
@@ -149,10 +146,8 @@ async fn a_reload_brings_new_waf_exclusions_and_access_rules() {
     gateway.process.signal("HUP");
     let notice = gateway.process.stdout.wait_for("\"config reloaded\"");
     assert!(notice.contains("access") && notice.contains("waf"), "{notice}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while client().get(gateway.url("/admin")).send().await.unwrap().status() != 403 {
-        assert!(Instant::now() < deadline, "the access rule never applied");
-    }
+    let refused = async || client().get(gateway.url("/admin")).send().await.unwrap().status() == 403;
+    eventually(Duration::from_secs(5), "the access rule never applied", refused).await;
     let before = app.received().await;
     assert_eq!(
         client().get(&attack).send().await.unwrap().status(),
