@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# Memory per idle connection, keep-alive HTTP/1.1 and HTTP/2, portcullis
-# beside nginx doing the same work: each holds COUNT connections (from many
-# loopback source addresses, 25 each, one request answered on each, by
-# bench/idle-clients.mjs), and the growth of its resident memory over its
-# base, divided by COUNT, is the cost of one. Both proxy the same static
-# nginx upstream. Every process started here is stopped by its PID on exit;
-# the clients hold for at most 120 s.
+# Memory per idle connection, keep-alive HTTP/1.1, HTTP/2 and WebSocket,
+# portcullis beside nginx doing the same work: each holds COUNT connections
+# (from many loopback source addresses, 25 each, one request answered on
+# each, or one WebSocket opened, by bench/idle-clients.mjs), and the growth
+# of its resident memory over its base, divided by COUNT, is the cost of one.
+# Both proxy the same static nginx upstream, and the example app for the
+# WebSockets. Every process started here is stopped by its PID on exit; the
+# clients hold for at most 120 s.
 #
-# Usage: bench/connections.sh [count]     (default 10000; the fd limit bounds it)
+# Usage: bench/connections.sh [count] [modes]   (default 10000 "h1 h2 ws"; the fd limit bounds the count)
 # Needs: nginx, node, python3.
 set -euo pipefail
 
 COUNT=${1:-10000}
+MODES=${2:-h1 h2 ws}
 DURATION=0 CONNECTIONS=0
 source "$(dirname "$0")/lib.sh"
 
 need nginx node python3
+# A tunnel holds two descriptors: raise the hard limit where allowed (root).
+ulimit -Hn 200000 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)"
 build_portcullis
 start_static_upstream
+STATIC=$UPSTREAM
+APP=$(free_port)
+(cd "$ROOT/examples/express-app" && [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null)
+(cd "$ROOT/examples/express-app" && NODE_ENV=production PORT=$APP HOST=127.0.0.1 exec node app.js >/dev/null) & PIDS+=($!)
+wait_port "$APP"
 
 rss_kib() {
   local total=0 pid
@@ -50,18 +59,22 @@ measure() {
   echo "$base $held $(awk -v b="$base" -v h="$held" -v n="$COUNT" 'BEGIN { printf "%.1f", (h - b) / n }')"
 }
 
-# nginx_idle NAME LISTEN: nginx doing the same work, with room for COUNT connections.
+# nginx_idle NAME LISTEN: nginx doing the same work, with room for COUNT
+# connections (twice that for tunnels, which hold one upstream each), and
+# WebSockets passed on at /ws.
 nginx_idle() {
   nginx_same_work "$1" "$2"
   kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true
-  sed -i 's/worker_connections 4096;/worker_connections 30000;/' "$WORK/$1.conf"
+  sed -i 's/worker_connections 4096;/worker_connections 60000;/' "$WORK/$1.conf"
+  sed -i 's|^    location / {|    location /ws { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; proxy_read_timeout 600s; }\n    location / {|' "$WORK/$1.conf"
   nginx -p "$WORK/$1" -c "$WORK/$1.conf" & PIDS+=($!); NGINX_PID=$!
 }
 
 LIMITS=$'[server]\nmax_connections = 100000\n[rate_limit]\nallow = ["127.0.0.0/8"]\n'
 echo "| $COUNT idle connections | base RSS, MiB | holding them, MiB | per connection, KiB |"
 echo "|---|---:|---:|---:|"
-for mode in h1 h2; do
+for mode in $MODES; do
+  [ "$mode" = ws ] && UPSTREAM=$APP || UPSTREAM=$STATIC
   start_portcullis "idle-$mode" "$LIMITS"
   read -r base held per < <(measure portcullis "$mode" "$GATEWAY" "$GATEWAY_PID")
   echo "| $mode, portcullis | $((base / 1024)) | $((held / 1024)) | $per |"

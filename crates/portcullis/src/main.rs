@@ -8,6 +8,7 @@ mod demo;
 mod explain;
 mod forwarded;
 mod heads;
+mod idle;
 mod init;
 mod instance;
 mod log;
@@ -23,6 +24,7 @@ mod server;
 mod stack;
 mod timeouts;
 mod tls;
+mod tunnel;
 mod user;
 
 use std::net::SocketAddr;

@@ -22,6 +22,7 @@ use crate::forwarded::{is_upgrade, set_forwarding_headers, strip_hop_by_hop};
 use crate::metrics::UpstreamTiming;
 use crate::pool::{SendError, UpstreamPool};
 use crate::timeouts::{BodyProgress, BodyReadTimedOut, ReadTimeout};
+use crate::tunnel::Tunnel;
 
 /// The proxy as a service: cloned for every request, so one shared pointer.
 #[derive(Clone)]
@@ -188,7 +189,7 @@ impl Forwarder {
 /// Copies bytes both ways between an upgraded client and upstream connection.
 async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
     if let Ok((client, upstream)) = tokio::try_join!(client, upstream) {
-        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
+        let _ = Tunnel::new(TokioIo::new(client), TokioIo::new(upstream)).await;
     }
 }
 

@@ -38,6 +38,7 @@ use tower::ServiceExt;
 use crate::config::{Config, ServerConfig, StoreConfig};
 use crate::dashboard::Sources;
 use crate::heads::{HeadRefusals, HeadWatch};
+use crate::idle;
 use crate::log::{JsonLog, FLUSH_EVERY};
 use crate::routes::Stack;
 use crate::stack;
@@ -531,7 +532,9 @@ impl Server {
     ) {
         let _ = stream.set_nodelay(true);
         if let Some(tls) = &generation.tls {
-            let Some(stream) = self.handshake(tls, stream, peer).await else {
+            // Boxed: a connection's task would otherwise keep room for the
+            // handshake (a whole rustls session) for its lifetime.
+            let Some(stream) = Box::pin(self.handshake(tls, stream, peer)).await else {
                 return;
             };
             let alpn = stream.get_ref().1.alpn_protocol();
@@ -548,7 +551,8 @@ impl Server {
             return self.serve_http(generation, stream, connection, draining).await;
         }
         let header_read_timeout = generation.config.header_read_timeout;
-        let Ok(Ok((stream, http2))) = tokio::time::timeout(header_read_timeout, detect_http2(stream)).await else {
+        let detected = Box::pin(tokio::time::timeout(header_read_timeout, detect_http2(stream)));
+        let Ok(Ok((stream, http2))) = detected.await else {
             return; // Silent or gone before saying anything: nothing to answer.
         };
         let connection = Connection {
@@ -634,7 +638,7 @@ impl Server {
         draining: watch::Receiver<bool>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>
     where
-        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + idle::Socket + Unpin + Send + 'static,
     {
         let config = &generation.config;
         let info = ConnectionInfo::new(peer, tls);
@@ -656,8 +660,10 @@ impl Server {
                 None => server.current.load().gateway.clone(),
             };
             let response: ResponseFuture = Box::pin(stack.oneshot(request).map(move |response| {
-                drop(waiting);
-                response.map(discard_unread)
+                // In flight until hyper has taken the whole answer.
+                response.map(|response| {
+                    discard_unread(response).map(|answer| body::counted(answer, move |_| drop(waiting)))
+                })
             }));
             response
         });
@@ -677,29 +683,45 @@ impl Server {
             // so it also bounds the idle time between keep-alive requests.
             let head_buffer = generation.max_head_bytes.max(8192);
             let refusals = generation.head_refusals.clone();
-            let watched = heads.watch(stream, refusals, head_buffer, canonical(peer.ip()));
-            let io = TokioIo::new(watched);
-            let connection = http1::Builder::new()
+            let mut builder = http1::Builder::new();
+            builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(config.header_read_timeout.min(config.keep_alive_timeout))
-                .max_buf_size(head_buffer)
-                .serve_connection(io, service)
-                .with_upgrades();
+                .max_buf_size(head_buffer);
+            let keep_alive = config.keep_alive_timeout;
+            let client = canonical(peer.ip());
             let log = self.log.clone();
-            Box::pin(async move {
-                let ended = drive(connection, draining).await;
-                if ended.is_err_and(|error| error.is_timeout()) && heads.stalled() {
-                    log.emit(SecurityEvent {
-                        kind: "limits",
-                        rule: "header_read_timeout",
-                        action: "closed",
-                        request_id: None,
-                        client_ip: Some(canonical(peer.ip())),
-                        detail: None,
-                        exclusion: None,
-                    });
+            let serve = async move {
+                let home = idle::Home::default();
+                let (mut stream, mut draining) = (stream, draining);
+                loop {
+                    let lent = idle::Lent::new(stream, &home, in_flight.clone());
+                    let io = TokioIo::new(heads.watch(lent, refusals.clone(), head_buffer, client));
+                    let connection = builder.serve_connection(io, service.clone()).with_upgrades();
+                    let session: idle::Session = Box::pin(drive(connection, draining.clone()));
+                    let ended = session.await;
+                    if ended.is_err_and(|error| error.is_timeout()) && heads.stalled() {
+                        log.emit(SecurityEvent {
+                            kind: "limits",
+                            rule: "header_read_timeout",
+                            action: "closed",
+                            request_id: None,
+                            client_ip: Some(client),
+                            detail: None,
+                            exclusion: None,
+                        });
+                    }
+                    // Closed or upgraded unless hyper gave the socket back idle.
+                    let Some(resting) = home.take() else { return };
+                    let counted = crate::metrics::enabled().map(|metrics| metrics.connection_idle());
+                    let Some(woken) = idle::rest(resting, keep_alive, &mut draining).await else {
+                        return;
+                    };
+                    drop(counted);
+                    stream = woken;
                 }
-            })
+            };
+            Box::pin(serve)
         }
     }
 }

@@ -28,7 +28,7 @@ use portcullis_core::body::{Body, BodyError, BoxError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Requests of one connection still waiting for their response head.
+/// Requests of one connection whose answer is not yet all handed to hyper.
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<AtomicUsize>);
 
@@ -40,7 +40,7 @@ impl InFlight {
         InFlightGuard(self.clone())
     }
 
-    fn busy(&self) -> bool {
+    pub fn busy(&self) -> bool {
         self.0.load(Ordering::Relaxed) > 0
     }
 }

@@ -92,6 +92,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Arc<RequestSeries>,
     open_connections: Gauge,
+    idle_connections: Gauge,
     connections: Counter,
     tls_handshakes: Counter,
     tls_failures: Family<ReasonLabel, Counter>,
@@ -134,6 +135,7 @@ impl Metrics {
         let metrics = Self {
             requests: Arc::default(),
             open_connections: Gauge::default(),
+            idle_connections: Gauge::default(),
             connections: Counter::default(),
             tls_handshakes: Counter::default(),
             tls_failures: Family::default(),
@@ -154,6 +156,11 @@ impl Metrics {
             "open_connections",
             "Client connections open now",
             self.open_connections.clone(),
+        );
+        r.register(
+            "idle_connections",
+            "HTTP/1.1 connections resting between requests, held without hyper's buffers",
+            self.idle_connections.clone(),
         );
         r.register("connections", "Client connections accepted", self.connections.clone());
         r.register(
@@ -209,6 +216,11 @@ impl Metrics {
         OpenConnection(self)
     }
 
+    pub fn connection_idle(&'static self) -> IdleConnection {
+        self.idle_connections.inc();
+        IdleConnection(self)
+    }
+
     pub fn tls_handshake(&self, failure: Option<&'static str>) {
         match failure {
             None => self.tls_handshakes.inc(),
@@ -247,5 +259,14 @@ pub struct OpenConnection(&'static Metrics);
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.open_connections.dec();
+    }
+}
+
+/// Counts a connection as resting between requests until dropped.
+pub struct IdleConnection(&'static Metrics);
+
+impl Drop for IdleConnection {
+    fn drop(&mut self) {
+        self.0.idle_connections.dec();
     }
 }

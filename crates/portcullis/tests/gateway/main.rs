@@ -15,6 +15,7 @@ mod early_answers;
 mod errors;
 mod filter;
 mod headers;
+mod keep_alive;
 mod limits;
 mod logins;
 mod metrics;
