@@ -4,10 +4,10 @@
 //! the connection lives, idle or not (hyper 1.12 `proto/h1/io.rs`): 10,000
 //! idle keep-alive clients cost 160 MiB that way. So between requests the
 //! socket is taken back from hyper. Once every request read on it has been
-//! answered and the answer flushed, and no byte of a next request is there,
-//! [`Lent`] ends hyper's connection as a client closing would, without
-//! closing the socket. The socket then waits alone ([`rest`]) and a new
-//! hyper connection serves its next request.
+//! answered and the answer flushed, and no byte of a next request has come
+//! for [`REST_AFTER`], [`Lent`] ends hyper's connection as a client closing
+//! would, without closing the socket. The socket then waits alone
+//! ([`rest`]) and a new hyper connection serves its next request.
 //!
 //! That is only safe when hyper holds no byte of a next request, which hyper
 //! does not tell. [`Framing`] follows the bytes hyper is given, head by head
@@ -27,8 +27,15 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 
 use crate::timeouts::InFlight;
+
+/// How long a connection stays idle with hyper before its socket is taken
+/// back. A client that sends its next request at once (a page's assets, a
+/// busy API client) keeps its hyper connection, so the hand-over, a new
+/// hyper connection and its buffers, is paid only by connections that rest.
+pub const REST_AFTER: Duration = Duration::from_millis(250);
 
 /// hyper's own limit on the header fields of a request.
 const MAX_HEADERS: usize = 100;
@@ -172,8 +179,9 @@ fn body_framing(request: &httparse::Request) -> Framing {
     }
 }
 
-/// Where a [`Lent`] socket goes back to when hyper lets it go idle.
-pub struct Home<S>(Arc<Mutex<Option<S>>>);
+/// Where a [`Lent`] socket goes back to when hyper lets it go idle, with
+/// the moment it became idle.
+pub struct Home<S>(Arc<Mutex<Option<(S, Instant)>>>);
 
 impl<S> Default for Home<S> {
     fn default() -> Self {
@@ -183,12 +191,12 @@ impl<S> Default for Home<S> {
 
 impl<S> Home<S> {
     /// The socket, if the last hyper connection gave it back idle.
-    pub fn take(&self) -> Option<S> {
+    pub fn take(&self) -> Option<(S, Instant)> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
     }
 
-    fn put(&self, stream: S) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(stream);
+    fn put(&self, stream: S, idle_since: Instant) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((stream, idle_since));
     }
 }
 
@@ -204,6 +212,11 @@ pub struct Lent<S> {
     unflushed: bool,
     /// hyper was told the client closed; the socket goes home on drop.
     given_back: bool,
+    /// When the connection became idle, while it is.
+    idle_since: Option<Instant>,
+    /// Wakes hyper once the connection has been idle for [`REST_AFTER`];
+    /// made at the first rest, re-armed only when it fires.
+    rest_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S> Lent<S> {
@@ -215,11 +228,39 @@ impl<S> Lent<S> {
             in_flight,
             unflushed: false,
             given_back: false,
+            idle_since: None,
+            rest_timer: None,
         }
     }
 
     fn idle(&self) -> bool {
         self.framing.between_requests() && !self.unflushed && !self.in_flight.busy()
+    }
+
+    /// Whether the idle connection has waited [`REST_AFTER`]; if not, the
+    /// timer will wake hyper to ask again. The timer is only reset when it
+    /// has fired, so a busy connection pays a clock read per request, not a
+    /// timer update.
+    fn rest_is_due(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = Instant::now();
+        let due = *self.idle_since.get_or_insert(now) + REST_AFTER;
+        if due <= now {
+            return true;
+        }
+        let timer = self
+            .rest_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        loop {
+            if timer.is_elapsed() {
+                timer.as_mut().reset(due);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            if Instant::now() >= due {
+                return true;
+            }
+        }
     }
 
     fn stream(&mut self) -> io::Result<Pin<&mut S>>
@@ -236,7 +277,7 @@ impl<S> Lent<S> {
 impl<S> Drop for Lent<S> {
     fn drop(&mut self) {
         if let (true, Some(stream)) = (self.given_back, self.stream.take()) {
-            self.home.put(stream);
+            self.home.put(stream, self.idle_since.unwrap_or_else(Instant::now));
         }
     }
 }
@@ -249,10 +290,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Lent<S> {
         let before = buf.filled().len();
         match self.stream()?.poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
+                self.idle_since = None;
                 self.framing.follow(&buf.filled()[before..]);
                 Poll::Ready(Ok(()))
             }
             Poll::Pending if self.idle() => {
+                if !self.rest_is_due(cx) {
+                    return Poll::Pending;
+                }
                 // An end of stream for hyper, which then lets the socket go.
                 self.given_back = true;
                 Poll::Ready(Ok(()))
@@ -303,6 +348,7 @@ impl<S> Lent<S> {
     fn wrote(&mut self) {
         self.unflushed = true;
         self.given_back = false;
+        self.idle_since = None;
     }
 }
 
@@ -324,11 +370,16 @@ impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
 }
 
 /// Waits, holding no buffer, until `stream`'s next request starts to
-/// arrive; `None` when it stays silent for `keep_alive` or the server drains.
-pub async fn rest<S: Socket>(stream: S, keep_alive: Duration, draining: &mut watch::Receiver<bool>) -> Option<S> {
+/// arrive; `None` when it stays silent until `keep_alive` after it became
+/// idle, or the server drains.
+pub async fn rest<S: Socket>(
+    (stream, idle_since): (S, Instant),
+    keep_alive: Duration,
+    draining: &mut watch::Receiver<bool>,
+) -> Option<S> {
     let woken = tokio::select! {
         ready = stream.tcp().readable() => ready.is_ok(),
-        _ = tokio::time::sleep(keep_alive) => false,
+        _ = tokio::time::sleep_until(idle_since + keep_alive) => false,
         _ = draining.wait_for(|draining| *draining) => false,
     };
     woken.then_some(stream)
