@@ -83,7 +83,9 @@ EOF
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 
+# PORTCULLIS_BIN=path measures that binary instead (an earlier build, say).
 build_portcullis() {
+  if [ -n "${PORTCULLIS_BIN:-}" ]; then PORTCULLIS=$PORTCULLIS_BIN; return; fi
   echo "building portcullis (release)..." >&2
   (cd "$ROOT" && cargo build --release -q)
   PORTCULLIS="$ROOT/target/release/portcullis"
