@@ -35,7 +35,7 @@ use crate::timeouts::InFlight;
 /// back. A client that sends its next request at once (a page's assets, a
 /// busy API client) keeps its hyper connection, so the hand-over, a new
 /// hyper connection and its buffers, is paid only by connections that rest.
-pub const REST_AFTER: Duration = Duration::from_millis(250);
+pub const REST_AFTER: Duration = Duration::from_millis(50);
 
 /// hyper's own limit on the header fields of a request.
 const MAX_HEADERS: usize = 100;

@@ -531,37 +531,58 @@ impl Server {
         draining: watch::Receiver<bool>,
     ) {
         let _ = stream.set_nodelay(true);
-        if let Some(tls) = &generation.tls {
-            // Boxed: a connection's task would otherwise keep room for the
-            // handshake (a whole rustls session) for its lifetime.
-            let Some(stream) = Box::pin(self.handshake(tls, stream, peer)).await else {
-                return;
-            };
-            let alpn = stream.get_ref().1.alpn_protocol();
-            if alpn == Some(crate::tls::ALPN_ACME_TLS) {
-                return; // An ACME CA checking a challenge: the handshake was the answer.
-            }
-            let http2 = alpn == Some(crate::tls::ALPN_H2);
-            let connection = Connection {
-                http2,
-                tls: true,
-                peer,
-                fixed,
-            };
-            return self.serve_http(generation, stream, connection, draining).await;
-        }
-        let header_read_timeout = generation.config.header_read_timeout;
-        let detected = Box::pin(tokio::time::timeout(header_read_timeout, detect_http2(stream)));
-        let Ok(Ok((stream, http2))) = detected.await else {
-            return; // Silent or gone before saying anything: nothing to answer.
-        };
         let connection = Connection {
-            http2,
-            tls: false,
+            http2: false,
+            tls: generation.tls.is_some(),
             peer,
             fixed,
         };
-        self.serve_http(generation, stream, connection, draining).await;
+        // Each start boxed and gone once done: otherwise a connection's task
+        // would keep room for a TLS handshake (a whole rustls session) or
+        // the protocol detection as long as it lives, resting or not.
+        let serving = match &generation.tls {
+            Some(tls) => Box::pin(self.start_tls(tls, generation, stream, connection, draining)).await,
+            None => Box::pin(self.start_plain(generation, stream, connection, draining)).await,
+        };
+        if let Some(serving) = serving {
+            serving.await;
+        }
+    }
+
+    /// The handshake, then HTTP as ALPN chose.
+    async fn start_tls(
+        self: &Arc<Self>,
+        tls: &TlsTermination,
+        generation: &Generation,
+        stream: TcpStream,
+        mut connection: Connection,
+        draining: watch::Receiver<bool>,
+    ) -> Option<Serving> {
+        let stream = self.handshake(tls, stream, connection.peer).await?;
+        let alpn = stream.get_ref().1.alpn_protocol();
+        if alpn == Some(crate::tls::ALPN_ACME_TLS) {
+            return None; // An ACME CA checking a challenge: the handshake was the answer.
+        }
+        connection.http2 = alpn == Some(crate::tls::ALPN_H2);
+        Some(self.serve_http(generation, stream, connection, draining))
+    }
+
+    /// HTTP/1.1 or HTTP/2 by the first bytes, within the header timeout.
+    async fn start_plain(
+        self: &Arc<Self>,
+        generation: &Generation,
+        stream: TcpStream,
+        mut connection: Connection,
+        draining: watch::Receiver<bool>,
+    ) -> Option<Serving> {
+        let header_read_timeout = generation.config.header_read_timeout;
+        // Silent or gone before saying anything: nothing to answer.
+        let (stream, http2) = tokio::time::timeout(header_read_timeout, detect_http2(stream))
+            .await
+            .ok()?
+            .ok()?;
+        connection.http2 = http2;
+        Some(self.serve_http(generation, stream, connection, draining))
     }
 
     /// The TLS handshake, within its timeout. Plain HTTP sent to this port
@@ -636,7 +657,7 @@ impl Server {
             fixed,
         }: Connection,
         draining: watch::Receiver<bool>,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>>
+    ) -> Serving
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + idle::Socket + Unpin + Send + 'static,
     {
@@ -725,6 +746,9 @@ impl Server {
         }
     }
 }
+
+/// A connection's HTTP, from its first request to its close.
+type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// An accepted connection, as HTTP is about to be spoken on it.
 struct Connection {
