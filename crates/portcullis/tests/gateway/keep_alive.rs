@@ -184,3 +184,34 @@ async fn resting_connections_close_at_shutdown_without_waiting_for_the_drain() {
     assert!(gateway.process.wait_exit(Duration::from_secs(10)).success());
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_body_read_over_many_reads_leaves_the_connection_able_to_rest() {
+    let app = ExpressApp::start();
+    let metrics = free_port();
+    let gateway = with_metrics(&app, metrics);
+    let mut stream = TcpStream::connect(gateway.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    response(&mut stream);
+    wait_resting(metrics, 1).await;
+
+    // Just under the default body limit, in many reads.
+    let body = vec![b'a'; 1000 * 1000];
+    let head = format!(
+        "POST /count HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    for chunk in body.chunks(16 * 1024) {
+        stream.write_all(chunk).unwrap();
+    }
+    assert_eq!(
+        response(&mut stream),
+        ("HTTP/1.1 200 OK".into(), r#"{"bytes":1000000}"#.into())
+    );
+    // Followed to the last byte: the connection rests again and serves on.
+    wait_resting(metrics, 1).await;
+    stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(response(&mut stream).1, r#"{"hits":2}"#);
+}

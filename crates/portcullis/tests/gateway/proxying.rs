@@ -145,6 +145,24 @@ async fn websocket_echo_through_the_gateway() {
     assert_eq!(reply.into_data().as_ref(), [0u8, 1, 2, 255]);
 }
 
+/// A message far larger than any socket buffer: the tunnel holds what the
+/// other side cannot take yet and passes all of it on, in order.
+#[tokio::test]
+async fn a_large_websocket_message_crosses_the_tunnel_whole() {
+    let (_app, gateway) = protected("");
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", gateway.addr))
+        .await
+        .unwrap();
+    let message: Vec<u8> = (0..8 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
+    socket.send(Message::binary(message.clone())).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(20), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(reply.into_data().as_ref() == message.as_slice(), "the echo differs");
+}
+
 #[tokio::test]
 async fn a_200_mib_download_streams_in_bounded_memory() {
     let (_app, gateway) = protected("");
