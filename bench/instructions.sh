@@ -23,20 +23,10 @@ start_static_upstream
 chmod 755 "$WORK"
 mkdir -m 777 "$WORK/cg"
 
-# wait_long PORT: valgrind starts slowly.
-wait_long() {
-  for _ in $(seq 1 600); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "bench: nothing listening on port $1" >&2
-  exit 1
-}
-
 # count NAME PORT PID AS_USER: warm up, zero, load, stop; prints instructions per request.
 count() {
   local name=$1 port=$2 pid=$3 user=$4
-  wait_long "$port"
+  wait_port "$port" 1200 # valgrind starts slowly
   # Under runuser, valgrind is its child.
   local counted
   counted=$(pgrep -P "$pid" || echo "$pid")

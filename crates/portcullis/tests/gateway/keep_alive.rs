@@ -93,19 +93,26 @@ fn response(stream: &mut TcpStream) -> (String, String) {
     (status, String::from_utf8(body).unwrap())
 }
 
-#[tokio::test]
-async fn a_resting_connection_loses_no_byte_of_split_or_pipelined_requests() {
+/// A gateway in front of the example app, with its metrics on the returned
+/// port, and a connection to it that has served one request and rests.
+async fn a_rested_connection() -> (ExpressApp, Gateway, u16, TcpStream) {
     let app = ExpressApp::start();
     let metrics = free_port();
     let gateway = with_metrics(&app, metrics);
     let mut stream = TcpStream::connect(gateway.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(
         response(&mut stream),
         ("HTTP/1.1 200 OK".into(), r#"{"hits":1}"#.into())
     );
+    wait_resting(metrics, 1).await;
+    (app, gateway, metrics, stream)
+}
+
+#[tokio::test]
+async fn a_resting_connection_loses_no_byte_of_split_or_pipelined_requests() {
+    let (_app, gateway, metrics, mut stream) = a_rested_connection().await;
 
     // A head cut in two, its first part read by a fresh hyper connection.
     let head = b"GET /hit HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
@@ -141,14 +148,7 @@ async fn a_resting_connection_loses_no_byte_of_split_or_pipelined_requests() {
 
 #[tokio::test]
 async fn a_websocket_opens_on_a_connection_that_rested() {
-    let app = ExpressApp::start();
-    let metrics = free_port();
-    let gateway = with_metrics(&app, metrics);
-    let mut stream = TcpStream::connect(gateway.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(response(&mut stream).0, "HTTP/1.1 200 OK");
-    wait_resting(metrics, 1).await;
+    let (_app, gateway, metrics, stream) = a_rested_connection().await;
 
     stream.set_nonblocking(true).unwrap();
     let stream = tokio::net::TcpStream::from_std(stream).unwrap();
@@ -168,14 +168,7 @@ async fn a_websocket_opens_on_a_connection_that_rested() {
 
 #[tokio::test]
 async fn resting_connections_close_at_shutdown_without_waiting_for_the_drain() {
-    let app = ExpressApp::start();
-    let metrics = free_port();
-    let mut gateway = with_metrics(&app, metrics);
-    let mut stream = TcpStream::connect(gateway.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    response(&mut stream);
-    wait_resting(metrics, 1).await;
+    let (_app, mut gateway, _, mut stream) = a_rested_connection().await;
 
     let started = std::time::Instant::now();
     gateway.process.signal("TERM");
@@ -187,14 +180,7 @@ async fn resting_connections_close_at_shutdown_without_waiting_for_the_drain() {
 
 #[tokio::test]
 async fn a_body_read_over_many_reads_leaves_the_connection_able_to_rest() {
-    let app = ExpressApp::start();
-    let metrics = free_port();
-    let gateway = with_metrics(&app, metrics);
-    let mut stream = TcpStream::connect(gateway.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream.write_all(b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    response(&mut stream);
-    wait_resting(metrics, 1).await;
+    let (_app, _gateway, metrics, mut stream) = a_rested_connection().await;
 
     // Just under the default body limit, in many reads.
     let body = vec![b'a'; 1000 * 1000];
