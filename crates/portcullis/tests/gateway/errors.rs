@@ -1,17 +1,10 @@
-use crate::harness::client;
+use crate::harness::{client, text_of};
 use crate::protected;
 
 #[tokio::test]
 async fn stack_trace_is_replaced_and_kept_in_the_security_log() {
     let (app, gateway) = protected("");
-    let direct = client()
-        .get(format!("{}/boom", app.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let direct = text_of(&format!("{}/boom", app.url())).await;
     assert!(direct.contains("app.js:"), "the app itself leaks its stack trace");
 
     let response = client().get(gateway.url("/boom")).send().await.unwrap();

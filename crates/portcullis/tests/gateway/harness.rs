@@ -395,6 +395,11 @@ pub async fn eventually(limit: Duration, never: &str, mut condition: impl AsyncF
 }
 
 /// `GET url` with a `Cookie` header, redirects not followed.
+/// The body of a plain GET of `url`, whatever its status.
+pub async fn text_of(url: &str) -> String {
+    client().get(url).send().await.unwrap().text().await.unwrap()
+}
+
 pub async fn get_with_cookie(url: &str, cookie: &str) -> reqwest::Response {
     let request = client_without_redirects().get(url).header("cookie", cookie);
     request.send().await.unwrap()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{client, eventually, free_port, ExpressApp, Gateway};
+use crate::harness::{eventually, free_port, text_of, ExpressApp, Gateway};
 
 /// A gateway in front of `app` with its metrics on `metrics`.
 fn with_metrics(app: &ExpressApp, metrics: u16) -> Gateway {
@@ -21,14 +21,7 @@ fn with_metrics(app: &ExpressApp, metrics: u16) -> Gateway {
 
 /// Connections resting between requests, by the gateway's own gauge.
 async fn resting(metrics: u16) -> u64 {
-    let text = client()
-        .get(format!("http://127.0.0.1:{metrics}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(&format!("http://127.0.0.1:{metrics}/metrics")).await;
     text.lines()
         .find_map(|line| line.strip_prefix("portcullis_idle_connections "))
         .unwrap_or_else(|| panic!("no idle gauge in\n{text}"))
