@@ -22,6 +22,10 @@ pub struct ConnectionInfo {
     /// The peer's address as header text, formatted once per connection
     /// rather than for every header and log line of every request.
     pub peer_text: HeaderValue,
+    /// What the server holds for the connection (its place within the
+    /// connection limits): whatever outlives the connection in its name,
+    /// an upgraded tunnel, keeps a clone.
+    pub hold: Option<ConnectionHold>,
 }
 
 impl ConnectionInfo {
@@ -30,7 +34,33 @@ impl ConnectionInfo {
             peer,
             tls,
             peer_text: ip_text(canonical(peer.ip())),
+            hold: None,
         }
+    }
+
+    pub fn holding(self, hold: ConnectionHold) -> Self {
+        Self {
+            hold: Some(hold),
+            ..self
+        }
+    }
+}
+
+/// Released once the connection and everything keeping a clone are gone.
+#[derive(Clone)]
+pub struct ConnectionHold {
+    _held: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl ConnectionHold {
+    pub fn new(held: impl std::any::Any + Send + Sync) -> Self {
+        Self { _held: Arc::new(held) }
+    }
+}
+
+impl std::fmt::Debug for ConnectionHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectionHold")
     }
 }
 

@@ -12,7 +12,7 @@ use http::uri::{PathAndQuery, Uri};
 use http::{header, Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use portcullis_core::body::{self, Body, BodyError};
-use portcullis_core::context::RequestContext;
+use portcullis_core::context::{ConnectionHold, ConnectionInfo, RequestContext};
 use portcullis_core::events::Events;
 use portcullis_core::pages::NeutralPages;
 use tower::Service;
@@ -66,6 +66,9 @@ impl Forwarder {
         let context = request.extensions().get::<RequestContext>().cloned();
         let upgrade = is_upgrade(request.headers());
         let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
+        let hold = upgrade
+            .then(|| request.extensions().get::<ConnectionInfo>()?.hold.clone())
+            .flatten();
         if let Err(status) = self.prepare(&mut request, upgrade, context.as_ref()) {
             return self.pages.render(status, context.as_ref());
         }
@@ -91,7 +94,7 @@ impl Forwarder {
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if let (true, Some(client_side)) = (switching, client_side) {
             let upstream_side = hyper::upgrade::on(&mut response);
-            tokio::spawn(tunnel(client_side, upstream_side));
+            tokio::spawn(tunnel(client_side, upstream_side, hold));
         }
         strip_hop_by_hop(response.headers_mut(), switching);
         // An upstream that stalls mid-body must not hold the client forever.
@@ -186,8 +189,9 @@ impl Forwarder {
     }
 }
 
-/// Copies bytes both ways between an upgraded client and upstream connection.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+/// Copies bytes both ways between an upgraded client and upstream
+/// connection, holding the client connection's place within the limits.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade, _hold: Option<ConnectionHold>) {
     if let Ok((client, upstream)) = tokio::try_join!(client, upstream) {
         let _ = Tunnel::new(TokioIo::new(client), TokioIo::new(upstream)).await;
     }

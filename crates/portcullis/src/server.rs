@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use portcullis_core::bans::Bans;
 use portcullis_core::body;
 use portcullis_core::client_ip::canonical;
-use portcullis_core::context::ConnectionInfo;
+use portcullis_core::context::{ConnectionHold, ConnectionInfo};
 use portcullis_core::events::Events;
 use portcullis_core::events::{EventSink, SecurityEvent};
 use portcullis_core::store::{
@@ -515,8 +515,13 @@ impl Server {
         tokio::spawn(async move {
             // Over the limit: every request gets the refusal, whatever the config.
             let fixed = within_limit.is_none().then(|| generation.over_limit.clone());
-            self.connection(&generation, stream, peer, fixed, drain_signal).await;
-            drop((within_limit, permits, counted));
+            // The drain waits for the connection; its place within the limits
+            // is held as long as a tunnel it became lives too.
+            let [limit, tracked] = permits;
+            let hold = ConnectionHold::new((within_limit, limit, counted));
+            self.connection(&generation, stream, (peer, hold), fixed, drain_signal)
+                .await;
+            drop(tracked);
         });
     }
 
@@ -526,7 +531,7 @@ impl Server {
         self: &Arc<Self>,
         generation: &Generation,
         stream: TcpStream,
-        peer: SocketAddr,
+        (peer, hold): (SocketAddr, ConnectionHold),
         fixed: Option<Stack>,
         draining: watch::Receiver<bool>,
     ) {
@@ -535,6 +540,7 @@ impl Server {
             http2: false,
             tls: generation.tls.is_some(),
             peer,
+            hold,
             fixed,
         };
         // Each start boxed and gone once done: otherwise a connection's task
@@ -654,6 +660,7 @@ impl Server {
             http2,
             tls,
             peer,
+            hold,
             fixed,
         }: Connection,
         draining: watch::Receiver<bool>,
@@ -662,7 +669,7 @@ impl Server {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + idle::Socket + Unpin + Send + 'static,
     {
         let config = &generation.config;
-        let info = ConnectionInfo::new(peer, tls);
+        let info = ConnectionInfo::new(peer, tls).holding(hold);
         let in_flight = InFlight::default();
         let requests = in_flight.clone();
         let heads = HeadWatch::default();
@@ -700,16 +707,17 @@ impl Server {
                 .serve_connection(io, service);
             Box::pin(drive(connection, draining).map(drop))
         } else {
-            // hyper restarts this timer whenever it waits for a request head,
-            // so it also bounds the idle time between keep-alive requests.
             let head_buffer = generation.max_head_bytes.max(8192);
             let refusals = generation.head_refusals.clone();
+            // hyper restarts its header timer whenever it waits for a request
+            // head, so it bounds the idle time between keep-alive requests; a
+            // resting connection waits no longer.
+            let keep_alive = config.header_read_timeout.min(config.keep_alive_timeout);
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(config.header_read_timeout.min(config.keep_alive_timeout))
+                .header_read_timeout(keep_alive)
                 .max_buf_size(head_buffer);
-            let keep_alive = config.keep_alive_timeout;
             let client = canonical(peer.ip());
             let log = self.log.clone();
             let serve = async move {
@@ -755,6 +763,7 @@ struct Connection {
     http2: bool,
     tls: bool,
     peer: SocketAddr,
+    hold: ConnectionHold,
     /// Serves every request instead of the current gateway (a refusal).
     fixed: Option<Stack>,
 }

@@ -2,7 +2,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::harness::{client, raw_exchange};
+use crate::harness::{client, eventually, raw_exchange};
 use crate::protected;
 
 #[tokio::test]
@@ -238,6 +238,34 @@ async fn connections_per_ip_are_limited() {
         assert!(Instant::now() < deadline, "still refused after its connections closed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A WebSocket keeps its connection's place within the per-IP limit for as
+/// long as its tunnel lives, not just until the upgrade.
+#[tokio::test]
+async fn websocket_tunnels_count_within_the_per_ip_limit() {
+    let (_app, gateway) = protected("[server]\nmax_connections_per_ip = 2\n");
+    let mut tunnels = Vec::new();
+    for _ in 0..2 {
+        let (socket, answer) = tokio_tungstenite::connect_async(format!("ws://{}/ws", gateway.addr))
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 101);
+        tunnels.push(socket);
+    }
+    let third = raw_exchange(
+        gateway.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(third.starts_with("HTTP/1.1 429"), "{third:.80}");
+    drop(tunnels);
+    eventually(
+        Duration::from_secs(10),
+        "still refused after its tunnels closed",
+        async || client().get(gateway.url("/")).send().await.unwrap().status() == 200,
+    )
+    .await;
 }
 
 #[tokio::test]
