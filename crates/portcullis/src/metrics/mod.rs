@@ -210,15 +210,13 @@ impl Metrics {
         UpstreamTiming::new(self.requests.shard(route))
     }
 
-    pub fn connection_opened(&'static self) -> OpenConnection {
+    pub fn connection_opened(&'static self) -> Counting {
         self.connections.inc();
-        self.open_connections.inc();
-        OpenConnection(self)
+        Counting::in_gauge(&self.open_connections)
     }
 
-    pub fn connection_idle(&'static self) -> IdleConnection {
-        self.idle_connections.inc();
-        IdleConnection(self)
+    pub fn connection_idle(&'static self) -> Counting {
+        Counting::in_gauge(&self.idle_connections)
     }
 
     pub fn tls_handshake(&self, failure: Option<&'static str>) {
@@ -253,20 +251,18 @@ impl Metrics {
     }
 }
 
-/// Counts a connection as open until dropped.
-pub struct OpenConnection(&'static Metrics);
+/// Counts one in a gauge (open connections, resting ones) until dropped.
+pub struct Counting(&'static Gauge);
 
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.open_connections.dec();
+impl Counting {
+    fn in_gauge(gauge: &'static Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
     }
 }
 
-/// Counts a connection as resting between requests until dropped.
-pub struct IdleConnection(&'static Metrics);
-
-impl Drop for IdleConnection {
+impl Drop for Counting {
     fn drop(&mut self) {
-        self.0.idle_connections.dec();
+        self.0.dec();
     }
 }
