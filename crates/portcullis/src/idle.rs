@@ -385,10 +385,6 @@ pub async fn rest<S: Socket>(
     woken.then_some(stream)
 }
 
-/// Boxed so that a resting connection's task does not hold room for a
-/// hyper connection.
-pub type Session = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,10 +65,14 @@ impl Forwarder {
     async fn forward(self: Arc<Self>, mut request: Request<Body>) -> Response<Body> {
         let context = request.extensions().get::<RequestContext>().cloned();
         let upgrade = is_upgrade(request.headers());
-        let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
-        let hold = upgrade
-            .then(|| request.extensions().get::<ConnectionInfo>()?.hold.clone())
-            .flatten();
+        // The client's side of a tunnel, with its connection's place within the limits.
+        let client_side = upgrade.then(|| {
+            let hold = request
+                .extensions()
+                .get::<ConnectionInfo>()
+                .and_then(|info| info.hold.clone());
+            (hyper::upgrade::on(&mut request), hold)
+        });
         if let Err(status) = self.prepare(&mut request, upgrade, context.as_ref()) {
             return self.pages.render(status, context.as_ref());
         }
@@ -92,7 +96,7 @@ impl Forwarder {
             None => return self.refuse(StatusCode::GATEWAY_TIMEOUT, "response_timeout", context.as_ref()),
         };
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-        if let (true, Some(client_side)) = (switching, client_side) {
+        if let (true, Some((client_side, hold))) = (switching, client_side) {
             let upstream_side = hyper::upgrade::on(&mut response);
             tokio::spawn(tunnel(client_side, upstream_side, hold));
         }

@@ -518,31 +518,28 @@ impl Server {
             // The drain waits for the connection; its place within the limits
             // is held as long as a tunnel it became lives too.
             let [limit, tracked] = permits;
-            let hold = ConnectionHold::new((within_limit, limit, counted));
-            self.connection(&generation, stream, (peer, hold), fixed, drain_signal)
-                .await;
+            let connection = Connection {
+                http2: false,
+                tls: generation.tls.is_some(),
+                peer,
+                hold: ConnectionHold::new((within_limit, limit, counted)),
+                fixed,
+            };
+            self.connection(&generation, stream, connection, drain_signal).await;
             drop(tracked);
         });
     }
 
-    /// Serves one connection: `fixed` answers all its requests if given;
-    /// otherwise each request gets the current generation's gateway.
+    /// Serves one connection: its `fixed` stack answers all its requests if
+    /// given; otherwise each request gets the current generation's gateway.
     async fn connection(
         self: &Arc<Self>,
         generation: &Generation,
         stream: TcpStream,
-        (peer, hold): (SocketAddr, ConnectionHold),
-        fixed: Option<Stack>,
+        connection: Connection,
         draining: watch::Receiver<bool>,
     ) {
         let _ = stream.set_nodelay(true);
-        let connection = Connection {
-            http2: false,
-            tls: generation.tls.is_some(),
-            peer,
-            hold,
-            fixed,
-        };
         // Each start boxed and gone once done: otherwise a connection's task
         // would keep room for a TLS handshake (a whole rustls session) or
         // the protocol detection as long as it lives, resting or not.
@@ -727,8 +724,8 @@ impl Server {
                     let lent = idle::Lent::new(stream, &home, in_flight.clone());
                     let io = TokioIo::new(heads.watch(lent, refusals.clone(), head_buffer, client));
                     let connection = builder.serve_connection(io, service.clone()).with_upgrades();
-                    let session: idle::Session = Box::pin(drive(connection, draining.clone()));
-                    let ended = session.await;
+                    // Boxed: a resting connection's task keeps no room for hyper's.
+                    let ended = Box::pin(drive(connection, draining.clone())).await;
                     if ended.is_err_and(|error| error.is_timeout()) && heads.stalled() {
                         log.emit(SecurityEvent {
                             kind: "limits",
@@ -760,6 +757,7 @@ type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// An accepted connection, as HTTP is about to be spoken on it.
 struct Connection {
+    /// Known once the client has spoken (ALPN, or the h2c preface).
     http2: bool,
     tls: bool,
     peer: SocketAddr,
