@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
 pub fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/express-app")
 }
@@ -395,6 +398,19 @@ pub async fn eventually(limit: Duration, never: &str, mut condition: impl AsyncF
 }
 
 /// `GET url` with a `Cookie` header, redirects not followed.
+/// Sends `message` on a WebSocket and returns the next one received, within `limit`.
+pub async fn echoed<S>(socket: &mut S, message: Message, limit: Duration) -> Message
+where
+    S: Sink<Message, Error = WsError> + Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    socket.send(message).await.unwrap();
+    tokio::time::timeout(limit, socket.next())
+        .await
+        .expect("no answer in time")
+        .expect("the socket closed")
+        .unwrap()
+}
+
 /// The body of a plain GET of `url`, whatever its status.
 pub async fn text_of(url: &str) -> String {
     client().get(url).send().await.unwrap().text().await.unwrap()

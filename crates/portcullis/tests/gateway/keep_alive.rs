@@ -6,10 +6,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{eventually, free_port, text_of, ExpressApp, Gateway};
+use crate::harness::{echoed, eventually, free_port, text_of, ExpressApp, Gateway};
 
 /// A gateway in front of `app` with its metrics on `metrics`.
 fn with_metrics(app: &ExpressApp, metrics: u16) -> Gateway {
@@ -148,12 +147,7 @@ async fn a_websocket_opens_on_a_connection_that_rested() {
     let url = format!("ws://{}/ws", gateway.addr);
     let (mut socket, answer) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     assert_eq!(answer.status(), 101);
-    socket.send(Message::text("after a rest")).await.unwrap();
-    let echo = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let echo = echoed(&mut socket, Message::text("after a rest"), Duration::from_secs(5)).await;
     assert_eq!(echo.into_text().unwrap().as_str(), "after a rest");
     // A tunnel is not an idle HTTP connection, however quiet it is.
     assert_eq!(resting(metrics).await, 0);

@@ -1,9 +1,8 @@
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::client;
+use crate::harness::{client, echoed};
 use crate::protected;
 
 async fn echo(
@@ -128,20 +127,15 @@ async fn websocket_echo_through_the_gateway() {
         .unwrap();
     assert_eq!(response.status(), 101);
     for text in ["hello", "second message"] {
-        socket.send(Message::text(text)).await.unwrap();
-        let reply = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let reply = echoed(&mut socket, Message::text(text), Duration::from_secs(5)).await;
         assert_eq!(reply.into_text().unwrap().as_str(), text);
     }
-    socket.send(Message::binary(vec![0u8, 1, 2, 255])).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let reply = echoed(
+        &mut socket,
+        Message::binary(vec![0u8, 1, 2, 255]),
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(reply.into_data().as_ref(), [0u8, 1, 2, 255]);
 }
 
@@ -154,12 +148,7 @@ async fn a_large_websocket_message_crosses_the_tunnel_whole() {
         .await
         .unwrap();
     let message: Vec<u8> = (0..8 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
-    socket.send(Message::binary(message.clone())).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(20), socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let reply = echoed(&mut socket, Message::binary(message.clone()), Duration::from_secs(20)).await;
     assert!(reply.into_data().as_ref() == message.as_slice(), "the echo differs");
 }
 
