@@ -35,6 +35,20 @@ fn browser_headers() -> HeaderMap {
     headers
 }
 
+/// `count` sets of `headers`, each with its own browser version and session.
+fn strangers(headers: &HeaderMap, count: usize) -> Vec<HeaderMap> {
+    (0..count)
+        .map(|i| {
+            let mut headers = headers.clone();
+            let agent = format!("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.{i}.0 Safari/537.36");
+            let cookie = format!("connect.sid=s%3AJHm0ZnBcB5vGRy7ZxCYxQpbVmB{i:08}.sQ9zS3rT4aB%2Bcd5Ef6Gh7Ij8Kl9Mn0Op1Qr2St3Uv; theme=dark; consent=analytics%3Dfalse");
+            headers.insert("user-agent", HeaderValue::from_str(&agent).unwrap());
+            headers.insert("cookie", HeaderValue::from_str(&cookie).unwrap());
+            headers
+        })
+        .collect()
+}
+
 fn form_body() -> String {
     let text = "I ordered the blue running shoes last week and they arrived quickly. The fit is true to size, the cushioning is great for long runs, and the colour matches the photos. ";
     let message: String = text.repeat(12).chars().take(1900).collect();
@@ -84,8 +98,15 @@ fn adversarial() -> Vec<(&'static str, String)> {
 fn bench(c: &mut Criterion) {
     let waf = Waf::compile(WafConfig::default()).unwrap_or_else(|e| panic!("{e}"));
     let headers = browser_headers();
-    c.bench_function("typical GET: 200-byte query, browser headers", |b| {
+    c.bench_function("typical GET: 200-byte query, browser headers seen before", |b| {
         b.iter(|| waf.inspect("/search", Some(QUERY), &headers, None).score())
+    });
+    // Many more distinct values than the table of clean ones holds, so
+    // nearly every header is inspected in full.
+    let strangers = strangers(&headers, 4096);
+    let mut next = strangers.iter().cycle();
+    c.bench_function("typical GET: 200-byte query, browser headers never seen", |b| {
+        b.iter(|| waf.inspect("/search", Some(QUERY), next.next().unwrap(), None).score())
     });
     let mut group = c.benchmark_group("bodies");
     for (name, path, kind, body) in [

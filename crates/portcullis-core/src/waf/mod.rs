@@ -20,6 +20,7 @@
 pub mod command;
 pub mod decode;
 pub mod json;
+mod memo;
 pub mod multipart;
 pub mod nosql;
 pub mod prototype;
@@ -256,6 +257,8 @@ pub struct Inspection {
     /// The normalised path, which exclusions match.
     path: String,
     findings: Vec<Finding>,
+    /// What the detectors found, excluded or not.
+    hits: usize,
     parameters: usize,
 }
 
@@ -265,6 +268,7 @@ impl Inspection {
             rules,
             path: normalize(path).into_owned(),
             findings: Vec::new(),
+            hits: 0,
             parameters: 0,
         }
     }
@@ -296,6 +300,21 @@ impl Inspection {
         if raw.is_empty() {
             return;
         }
+        // Headers and cookies repeat from request to request (see `memo`).
+        let repeats = matches!(item.source, Source::Header | Source::Cookie);
+        if repeats && memo::seen_clean(item.role, item.origin, raw) {
+            return;
+        }
+        let hits = self.hits;
+        self.inspect_item(&item);
+        if repeats && self.hits == hits {
+            memo::remember_clean(item.role, item.origin, raw);
+        }
+    }
+
+    /// Every detector that applies to `item`, on each of its spellings.
+    fn inspect_item(&mut self, item: &Item<'_>) {
+        let raw = item.raw.bytes();
         // Most keys are plain names (`user.address`, `items[0]`): nothing to
         // decode, only the prototype check can apply.
         const KEY: ByteSet = ByteSet::of(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.[]");
@@ -309,7 +328,7 @@ impl Inspection {
                 Raw::Bytes(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
             };
             let hit = prototype::inspect(walk::segments(key));
-            self.record(&item, Detector::PrototypePollution, hit, key, &Steps::default());
+            self.record(item, Detector::PrototypePollution, hit, key, &Steps::default());
             return;
         }
         let spellings = decode::spellings(item.raw, item.origin);
@@ -326,7 +345,7 @@ impl Inspection {
                     context,
                     at: 0,
                 });
-                self.record(&item, Detector::EncodingEvasion, hit, text, steps);
+                self.record(item, Detector::EncodingEvasion, hit, text, steps);
             }
         }
         for spelling in spellings.iter() {
@@ -335,30 +354,30 @@ impl Inspection {
                 Role::Key => {
                     let segments = || walk::segments(text);
                     self.record(
-                        &item,
+                        item,
                         Detector::PrototypePollution,
                         prototype::inspect(segments()),
                         text,
                         steps,
                     );
-                    self.record(&item, Detector::NosqlInjection, nosql::key(segments()), text, steps);
+                    self.record(item, Detector::NosqlInjection, nosql::key(segments()), text, steps);
                     // JSON keys are paths the walker built; only a query's or
                     // a form's own names can carry other payloads.
                     if item.source != Source::Json {
-                        self.values(&item, spelling);
+                        self.values(item, spelling);
                     }
                 }
                 Role::Path => {
-                    self.record(&item, Detector::PathTraversal, traversal::inspect(text), text, steps);
+                    self.record(item, Detector::PathTraversal, traversal::inspect(text), text, steps);
                     for segment in text.split('/').filter(|s| !s.is_empty()) {
-                        self.values_except_traversal(&item, segment, steps);
+                        self.values_except_traversal(item, segment, steps);
                     }
                 }
                 Role::UserAgent => {
-                    self.record(&item, Detector::Scanner, scanner::inspect(text), text, steps);
-                    self.values(&item, spelling);
+                    self.record(item, Detector::Scanner, scanner::inspect(text), text, steps);
+                    self.values(item, spelling);
                 }
-                Role::Value => self.values(&item, spelling),
+                Role::Value => self.values(item, spelling),
             }
         }
     }
@@ -420,6 +439,7 @@ impl Inspection {
         let Some(mut hit) = hit else {
             return;
         };
+        self.hits += 1;
         // Nobody double-encodes `../` or spells it in overlong UTF-8 by
         // accident: the disguise is the intent.
         if detector == Detector::PathTraversal && steps.iter().any(|s| matches!(s, Step::Percent(2..) | Step::Overlong))
