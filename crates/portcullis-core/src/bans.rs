@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, StatusCode};
 use serde::Deserialize;
 
 use crate::body::Body;
@@ -189,10 +189,6 @@ impl Policy for BanCheck {
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         Verdict::Answer(page)
-    }
-
-    async fn on_response(self: Arc<Self>, _: (), response: Response<Body>) -> Response<Body> {
-        response
     }
 }
 

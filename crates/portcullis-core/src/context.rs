@@ -10,7 +10,7 @@ use crate::body::Body;
 use crate::client_ip::{canonical, ip_text, TrustedProxies, X_FORWARDED_FOR, X_FORWARDED_PROTO};
 use crate::events::{Events, SecurityEvent};
 use crate::pages::NeutralPages;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 use crate::request_id;
 
 /// Set by whoever accepted the connection, before the stack runs.
@@ -238,11 +238,11 @@ impl Policy for RequestContextPolicy {
         Verdict::Forward(Some(id))
     }
 
-    async fn on_response(self: Arc<Self>, id: Option<HeaderValue>, mut response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, id: Option<HeaderValue>, mut response: Response<Body>) -> Responded {
         if let Some(id) = id {
             response.headers_mut().insert(request_id::HEADER, id);
         }
-        response
+        Responded::Now(response)
     }
 }
 

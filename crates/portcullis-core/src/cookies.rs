@@ -27,7 +27,7 @@ use serde::Deserialize;
 use crate::body::Body;
 use crate::context::RequestContext;
 use crate::events::Events;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 use crate::InvalidConfig;
 
 /// Default session cookie names of common stacks.
@@ -320,15 +320,11 @@ impl Policy for CookieHardening {
         Verdict::Forward(request.extensions().get::<RequestContext>().cloned())
     }
 
-    async fn on_response(
-        self: Arc<Self>,
-        context: Option<RequestContext>,
-        mut response: Response<Body>,
-    ) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, context: Option<RequestContext>, mut response: Response<Body>) -> Responded {
         let https = context.as_ref().is_some_and(|c| c.https);
         let report = self.harden_response_cookies(response.headers_mut(), https);
         let Some(context) = context else {
-            return response;
+            return Responded::Now(response);
         };
         let size_action = match self.config.oversize {
             Oversize::Drop => "dropped",
@@ -349,7 +345,7 @@ impl Policy for CookieHardening {
                 self.events.emit(event);
             }
         }
-        response
+        Responded::Now(response)
     }
 }
 

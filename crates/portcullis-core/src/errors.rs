@@ -16,7 +16,7 @@ use crate::context::RequestContext;
 use crate::events::Events;
 use crate::leak::{find_leak, is_framework_404};
 use crate::pages::{NeutralPage, NeutralPages};
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 
 /// The `[errors]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -93,12 +93,12 @@ impl Policy for SafeErrors {
         })
     }
 
-    async fn on_response(self: Arc<Self>, facts: RequestFacts, response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, facts: RequestFacts, response: Response<Body>) -> Responded {
         let status = response.status();
         let inspect_404 = status == StatusCode::NOT_FOUND && self.config.replace_default_404;
         let inspect = inspect_404 || (status.as_u16() >= 400 && self.config.replace_leaking_errors);
         if !inspect || response.extensions().get::<NeutralPage>().is_some() {
-            return response;
+            return Responded::Now(response);
         }
         let encoded = response
             .headers()
@@ -107,12 +107,22 @@ impl Policy for SafeErrors {
         if encoded {
             // A compressed body cannot be read here. A server error is replaced
             // rather than trusted; anything else passes.
-            return if status.is_server_error() && self.config.replace_leaking_errors {
+            return Responded::Now(if status.is_server_error() && self.config.replace_leaking_errors {
                 self.replace(&facts, status, "uninspectable_5xx", b"(compressed body)")
             } else {
                 response
-            };
+            });
         }
+        let errors = self.clone();
+        Responded::later(async move { errors.read_error(facts, inspect_404, response).await })
+    }
+}
+
+impl SafeErrors {
+    /// Replaces an error page whose first bytes show a framework's default
+    /// 404 or a leak (a stack trace, a query, a path on the server).
+    async fn read_error(&self, facts: RequestFacts, inspect_404: bool, response: Response<Body>) -> Response<Body> {
+        let status = response.status();
         let (parts, body) = response.into_parts();
         let prefix = match read_prefix(body, self.config.inspect_bytes).await {
             Ok(prefix) => prefix,

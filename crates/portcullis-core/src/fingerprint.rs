@@ -7,7 +7,7 @@ use http::{Request, Response};
 use serde::Deserialize;
 
 use crate::body::Body;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 use crate::InvalidConfig;
 
 /// Headers that tell an attacker which framework and version to aim at.
@@ -94,9 +94,9 @@ impl Policy for Fingerprint {
         Verdict::Forward(())
     }
 
-    async fn on_response(self: Arc<Self>, _: (), mut response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, _: (), mut response: Response<Body>) -> Responded {
         self.apply(response.headers_mut());
-        response
+        Responded::Now(response)
     }
 }
 

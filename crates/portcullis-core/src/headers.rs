@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::body::Body;
 use crate::context::RequestContext;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 use crate::InvalidConfig;
 
 /// The defaults, in one table: config key, header, helmet 8 value, and the
@@ -277,9 +277,9 @@ impl Policy for SecurityHeaders {
         Verdict::Forward(request.extensions().get::<RequestContext>().is_some_and(|c| c.https))
     }
 
-    async fn on_response(self: Arc<Self>, https: bool, mut response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, https: bool, mut response: Response<Body>) -> Responded {
         self.apply(response.headers_mut(), https);
-        response
+        Responded::Now(response)
     }
 }
 

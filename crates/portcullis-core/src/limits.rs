@@ -26,7 +26,7 @@ use crate::body::{Body, BodyError, Unread};
 use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 
 /// The `[limits]` section (per route).
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -142,7 +142,7 @@ impl Policy for RequestLimits {
         Verdict::Forward(Overflow { leftover, context })
     }
 
-    async fn on_response(self: Arc<Self>, overflow: Overflow, response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, overflow: Overflow, response: Response<Body>) -> Responded {
         let rest = overflow
             .leftover
             .lock()
@@ -156,9 +156,9 @@ impl Policy for RequestLimits {
                     overflow.context.as_ref(),
                 );
                 Unread::attach(&mut page, rest);
-                page
+                Responded::Now(page)
             }
-            None => response,
+            None => Responded::Now(response),
         }
     }
 }

@@ -7,11 +7,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use futures_util::future::Either;
-use futures_util::{FutureExt, TryFutureExt};
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::body::Body;
@@ -23,13 +22,13 @@ pub trait Policy: Send + Sync + 'static {
     /// Inspects or rewrites the request, and decides whether it goes on.
     fn on_request(&self, request: &mut Request<Body>) -> Verdict<Self::State>;
 
-    /// Inspects or rewrites the response the inner service produced. The
-    /// future owns its policy, so it can outlive the request's borrow.
-    fn on_response(
-        self: Arc<Self>,
-        state: Self::State,
-        response: Response<Body>,
-    ) -> impl Future<Output = Response<Body>> + Send;
+    /// Inspects or rewrites the response the inner service produced; at
+    /// once, or after a wait the policy owns (so it can outlive the
+    /// request's borrow). By default, the response as it is.
+    fn on_response(self: &Arc<Self>, state: Self::State, response: Response<Body>) -> Responded {
+        let _ = state;
+        Responded::Now(response)
+    }
 }
 
 /// What a policy decided about a request.
@@ -49,6 +48,20 @@ pub enum Verdict<S> {
 /// What [`Verdict::Later`] resolves to: the body to forward, and either the
 /// state for the response hook or the answer to send instead.
 pub type Decision<S> = Pin<Box<dyn Future<Output = (Body, Result<S, Response<Body>>)> + Send>>;
+
+/// What a policy's response hook gives back. Most responses are decided at
+/// once; only those that need a look at the body or a word with the store
+/// wait, and only they pay for a future of their own.
+pub enum Responded {
+    Now(Response<Body>),
+    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
+impl Responded {
+    pub fn later(response: impl Future<Output = Response<Body>> + Send + 'static) -> Self {
+        Self::Later(Box::pin(response))
+    }
+}
 
 #[derive(Debug)]
 pub struct PolicyLayer<P> {
@@ -108,13 +121,11 @@ impl<P, S: Clone> Clone for PolicyService<P, S> {
 impl<P, S> Service<Request<Body>> for PolicyService<P, S>
 where
     P: Policy,
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>> + Clone,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
+    type Future = PolicyFuture<P, S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -124,30 +135,90 @@ where
         match self.policy.on_request(&mut request) {
             Verdict::Answer(answer) => {
                 let body = std::mem::replace(request.body_mut(), crate::body::empty());
-                Box::pin(std::future::ready(Ok(early(answer, body, &request))))
+                PolicyFuture::Answered {
+                    answer: Some(early(answer, body, &request)),
+                }
             }
-            Verdict::Forward(state) => {
-                let response = self.inner.call(request);
-                let policy = self.policy.clone();
-                // Combinators rather than an async block: rustc cannot yet prove an
-                // async block holding `S::Future` is `Send` for every lifetime.
-                Box::pin(response.and_then(move |response| policy.on_response(state, response).map(Ok)))
-            }
+            Verdict::Forward(state) => PolicyFuture::Inner {
+                response: self.inner.call(request),
+                after: Some((self.policy.clone(), state)),
+            },
             Verdict::Later(decision) => {
                 // The inner service was polled ready; keep that one for the
                 // call after the decision and leave a clone in its place.
                 let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                let policy = self.policy.clone();
-                Box::pin(decision.then(move |(body, decision)| match decision {
-                    Err(answer) => Either::Left(std::future::ready(Ok(early(answer, body, &request)))),
-                    Ok(state) => {
-                        *request.body_mut() = body;
-                        let response = inner.call(request);
-                        Either::Right(response.and_then(move |response| policy.on_response(state, response).map(Ok)))
-                    }
-                }))
+                let inner = std::mem::replace(&mut self.inner, clone);
+                PolicyFuture::Deciding {
+                    decision,
+                    waiting: Some((request, inner, self.policy.clone())),
+                }
             }
+        }
+    }
+}
+
+pin_project! {
+    /// One layer's part of a request: its decision, the inner service's
+    /// response, then its response hook. A plain value nested in the outer
+    /// layer's, so a request through the whole stack allocates nothing for
+    /// the layers that decide at once.
+    #[project = Step]
+    pub enum PolicyFuture<P: Policy, S: Service<Request<Body>>> {
+        Answered { answer: Option<Response<Body>> },
+        Deciding {
+            decision: Decision<P::State>,
+            waiting: Option<(Request<Body>, S, Arc<P>)>,
+        },
+        Inner {
+            #[pin]
+            response: S::Future,
+            after: Option<(Arc<P>, P::State)>,
+        },
+        Responding { response: Pin<Box<dyn Future<Output = Response<Body>> + Send>> },
+    }
+}
+
+impl<P, S> Future for PolicyFuture<P, S>
+where
+    P: Policy,
+    S: Service<Request<Body>, Response = Response<Body>>,
+{
+    type Output = Result<Response<Body>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Each step's values are taken exactly once, as it ends; a future is
+        // not polled again after it returned `Ready`.
+        const SPENT: &str = "PolicyFuture polled after it completed";
+        loop {
+            let next = match self.as_mut().project() {
+                Step::Answered { answer } => return Poll::Ready(Ok(answer.take().expect(SPENT))),
+                Step::Deciding { decision, waiting } => {
+                    let (body, decision) = ready!(decision.as_mut().poll(cx));
+                    let (mut request, mut inner, policy) = waiting.take().expect(SPENT);
+                    match decision {
+                        Err(answer) => PolicyFuture::Answered {
+                            answer: Some(early(answer, body, &request)),
+                        },
+                        Ok(state) => {
+                            *request.body_mut() = body;
+                            PolicyFuture::Inner {
+                                response: inner.call(request),
+                                after: Some((policy, state)),
+                            }
+                        }
+                    }
+                }
+                Step::Inner { response, after } => {
+                    let response = ready!(response.poll(cx))?;
+                    let (policy, state) = after.take().expect(SPENT);
+                    match policy.on_response(state, response) {
+                        Responded::Now(response) => return Poll::Ready(Ok(response)),
+                        Responded::Later(response) => PolicyFuture::Responding { response },
+                    }
+                }
+                Step::Responding { response } => return response.as_mut().poll(cx).map(Ok),
+            };
+            self.set(next);
         }
     }
 }

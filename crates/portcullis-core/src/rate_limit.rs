@@ -20,7 +20,7 @@ use crate::client_ip::{group, parse_nets};
 use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 use crate::store::{GcraOutcome, Rate, SharedState};
 use crate::text::decimal;
 use crate::InvalidConfig;
@@ -267,15 +267,11 @@ impl Policy for RateLimit {
         }))
     }
 
-    async fn on_response(
-        self: Arc<Self>,
-        outcome: Option<GcraOutcome>,
-        mut response: Response<Body>,
-    ) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, outcome: Option<GcraOutcome>, mut response: Response<Body>) -> Responded {
         if let Some(outcome) = outcome {
             self.rules.answers.add_headers(response.headers_mut(), &outcome);
         }
-        response
+        Responded::Now(response)
     }
 }
 

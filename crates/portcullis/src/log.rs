@@ -15,7 +15,7 @@ use http::{Request, Response};
 use portcullis_core::body::{self, Body};
 use portcullis_core::context::RequestContext;
 use portcullis_core::events::{EventSink, SecurityEvent};
-use portcullis_core::policy::{Policy, PolicyLayer, Verdict};
+use portcullis_core::policy::{Policy, PolicyLayer, Responded, Verdict};
 use portcullis_core::text::decimal;
 use serde::Serialize;
 
@@ -258,17 +258,18 @@ impl Policy for AccessLog {
         })
     }
 
-    async fn on_response(self: Arc<Self>, mut pending: Pending, response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, mut pending: Pending, response: Response<Body>) -> Responded {
         pending.status = response.status().as_u16();
-        response.map(|body| {
+        let log = self.clone();
+        Responded::Now(response.map(|body| {
             body::counted(body, move |bytes| {
                 pending.bytes = bytes;
-                pending.write(&self.log);
-                if self.unbuffered {
+                pending.write(&log.log);
+                if log.unbuffered {
                     JsonLog::flush_thread();
                 }
             })
-        })
+        }))
     }
 }
 

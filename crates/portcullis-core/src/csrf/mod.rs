@@ -27,7 +27,7 @@ use crate::context::RequestContext;
 use crate::cookies::{request_cookie, response_cookie};
 use crate::events::Events;
 use crate::pages::NeutralPages;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 use crate::InvalidConfig;
 use token::{constant_time_eq, TokenConfig, Tokens};
 
@@ -313,9 +313,9 @@ impl Policy for CrossOriginProtection {
         }
     }
 
-    async fn on_response(self: Arc<Self>, state: Option<TokenState>, mut response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, state: Option<TokenState>, mut response: Response<Body>) -> Responded {
         let (Some(state), Some(tokens)) = (state, self.tokens.as_ref()) else {
-            return response;
+            return Responded::Now(response);
         };
         let token = &self.config.token;
         // The session this response leaves the browser with: a new one if the app just set it.
@@ -324,7 +324,7 @@ impl Policy for CrossOriginProtection {
             .or(state.session)
             .unwrap_or_default();
         if state.token.is_some_and(|current| tokens.verify(&current, &session)) {
-            return response;
+            return Responded::Now(response);
         }
         let secure = if state.https { "; Secure" } else { "" };
         let cookie = format!(
@@ -336,7 +336,7 @@ impl Policy for CrossOriginProtection {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
-        response
+        Responded::Now(response)
     }
 }
 

@@ -29,7 +29,7 @@ use crate::body::{failed, full, read_bounded, Body, Bounded};
 use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPage;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 use crate::InvalidConfig;
 
 pub use scan::{apply, find, Found, Unreadable, MAX_DEPTH};
@@ -256,8 +256,17 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or("").trim().as_bytes();
+    let starts = |prefix: &str| {
+        essence
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    let ends = |suffix: &str| {
+        let from = essence.len().saturating_sub(suffix.len());
+        essence.len() >= suffix.len() && essence[from..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    essence.eq_ignore_ascii_case(b"application/json") || (starts("application/") && ends("+json"))
 }
 
 impl Policy for ResponseFilter {
@@ -274,9 +283,9 @@ impl Policy for ResponseFilter {
         }))
     }
 
-    async fn on_response(self: Arc<Self>, request: Self::State, response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, request: Self::State, response: Response<Body>) -> Responded {
         let Some(request) = request else {
-            return response;
+            return Responded::Now(response);
         };
         let status = response.status();
         if !is_json(response.headers())
@@ -284,15 +293,29 @@ impl Policy for ResponseFilter {
             || status == StatusCode::NOT_MODIFIED
             || response.extensions().get::<NeutralPage>().is_some()
         {
-            return response;
+            return Responded::Now(response);
         }
         let encoding = match Encoding::of(response.headers()) {
             Ok(encoding) => encoding,
             Err(other) => {
                 self.report(&request, "unfilterable", "passed", format!("compressed with `{other}`"));
-                return response;
+                return Responded::Now(response);
             }
         };
+        let filter = self.clone();
+        Responded::later(async move { filter.filter_response(request, encoding, response).await })
+    }
+}
+
+impl ResponseFilter {
+    /// A JSON answer read whole (within `max_bytes`), with its sensitive
+    /// fields removed, or passed as it came where it cannot be read.
+    async fn filter_response(
+        &self,
+        request: RequestFacts,
+        encoding: Encoding,
+        response: Response<Body>,
+    ) -> Response<Body> {
         let (mut parts, body) = response.into_parts();
         let bytes = match read_bounded(body, self.max_bytes).await {
             Ok(Bounded::Whole(bytes)) => bytes,

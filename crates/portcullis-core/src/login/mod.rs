@@ -34,7 +34,7 @@ use crate::context::RequestContext;
 use crate::events::Events;
 use crate::pages::NeutralPages;
 use crate::path::normalize;
-use crate::policy::{Policy, PolicyLayer, Verdict};
+use crate::policy::{Policy, PolicyLayer, Responded, Verdict};
 use crate::store::{SharedState, StrikeRule};
 use crate::InvalidConfig;
 
@@ -399,19 +399,21 @@ impl Policy for LoginProtection {
         }))
     }
 
-    async fn on_response(self: Arc<Self>, state: Self::State, response: Response<Body>) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, state: Self::State, response: Response<Body>) -> Responded {
         let Some((attempt, context)) = state else {
-            return response;
+            return Responded::Now(response);
         };
-        let this = &self.0;
-        if this.endpoints[attempt.endpoint].failed(&response) {
-            this.count_failure(&attempt, context.as_ref()).await;
-        } else if response.status().is_success() || response.status().is_redirection() {
-            if let Some(pair) = &attempt.pair {
-                let _ = this.state.store.forgive(pair, this.state.now_ms()).await;
+        let this = self.0.clone();
+        Responded::later(async move {
+            if this.endpoints[attempt.endpoint].failed(&response) {
+                this.count_failure(&attempt, context.as_ref()).await;
+            } else if response.status().is_success() || response.status().is_redirection() {
+                if let Some(pair) = &attempt.pair {
+                    let _ = this.state.store.forgive(pair, this.state.now_ms()).await;
+                }
             }
-        }
-        response
+            response
+        })
     }
 }
 

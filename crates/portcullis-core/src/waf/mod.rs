@@ -860,10 +860,6 @@ impl Policy for Waf {
             (prefix.body, decision.map_or(Ok(()), Err))
         }))
     }
-
-    async fn on_response(self: Arc<Self>, _: (), response: Response<Body>) -> Response<Body> {
-        response
-    }
 }
 
 /// The body as the app's parser will read it: inflated when sent with

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use portcullis_core::body::{self, Body};
-use portcullis_core::policy::{Policy, PolicyLayer, Verdict};
+use portcullis_core::policy::{Policy, PolicyLayer, Responded, Verdict};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -226,19 +226,16 @@ impl Policy for RouteMetrics {
         Verdict::Forward((Instant::now(), method_index(request.method())))
     }
 
-    async fn on_response(
-        self: Arc<Self>,
-        (start, method): (Instant, usize),
-        response: Response<Body>,
-    ) -> Response<Body> {
+    fn on_response(self: &Arc<Self>, (start, method): (Instant, usize), response: Response<Body>) -> Responded {
         self.0.requests[method][class_index(response.status())].fetch_add(1, Ordering::Relaxed);
         // Done when its last byte is sent (or it is abandoned): the request's whole time.
-        response.map(|inner| {
+        let route = self.clone();
+        Responded::Now(response.map(|inner| {
             body::counted(inner, move |bytes| {
-                self.0.duration.observe(start.elapsed());
-                self.0.response_bytes.fetch_add(bytes, Ordering::Relaxed);
+                route.0.duration.observe(start.elapsed());
+                route.0.response_bytes.fetch_add(bytes, Ordering::Relaxed);
             })
-        })
+        }))
     }
 }
 
