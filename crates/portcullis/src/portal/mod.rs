@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::Either;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use portcullis_core::body::{read_bounded, Body, Bounded};
 use portcullis_core::context::RequestContext;
@@ -194,11 +195,10 @@ impl<S> PortalOr<S> {
 impl<S> Service<Request<Body>> for PortalOr<S>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    type Future = Either<<Portal as Service<Request<Body>>>::Future, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.upstream.poll_ready(cx)
@@ -208,8 +208,8 @@ where
         // Compared as the access rules compare it: a spelling of the prefix
         // the app would serve must not slip past both.
         match &mut self.portal {
-            Some(portal) if under_prefix(request.uri().path(), portal.prefix()) => portal.call(request),
-            _ => Box::pin(self.upstream.call(request)),
+            Some(portal) if under_prefix(request.uri().path(), portal.prefix()) => Either::Left(portal.call(request)),
+            _ => Either::Right(self.upstream.call(request)),
         }
     }
 }
