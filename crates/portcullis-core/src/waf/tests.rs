@@ -122,18 +122,22 @@ async fn detect_mode_forwards_and_reports() {
     assert_eq!(events.taken()[0].action, "detected");
 }
 
+/// The defaults, with one exclusion under `/cms` (no detectors: all of them).
+fn excluding_on_cms(location: &str, detectors: Vec<Detector>) -> WafConfig {
+    WafConfig {
+        exclude: vec![ExclusionConfig {
+            path: "/cms".into(),
+            location: location.into(),
+            detectors,
+        }],
+        ..WafConfig::default()
+    }
+}
+
 #[tokio::test]
 async fn exclusions_let_exactly_their_requests_through() {
     let events = Arc::new(Recorder::default());
-    let config = WafConfig {
-        exclude: vec![ExclusionConfig {
-            path: "/cms".into(),
-            location: "json.body".into(),
-            detectors: vec![Detector::Xss],
-        }],
-        ..WafConfig::default()
-    };
-    let waf = waf(config, &events);
+    let waf = waf(excluding_on_cms("json.body", vec![Detector::Xss]), &events);
     let script = r#"{"body":"<script>track()</script>"}"#;
     assert_eq!(
         send(&waf, post("/cms/page", "application/json", script)).await.0,
@@ -161,15 +165,7 @@ async fn exclusions_let_exactly_their_requests_through() {
 #[tokio::test]
 async fn a_header_excused_on_one_path_is_blocked_on_the_next_request_elsewhere() {
     let events = Arc::new(Recorder::default());
-    let config = WafConfig {
-        exclude: vec![ExclusionConfig {
-            path: "/cms".into(),
-            location: "header.x-preview".into(),
-            detectors: vec![],
-        }],
-        ..WafConfig::default()
-    };
-    let waf = waf(config, &events);
+    let waf = waf(excluding_on_cms("header.x-preview", vec![]), &events);
     let with_header = |uri: &str| {
         Request::get(uri)
             .header("x-preview", "<script>alert(document.cookie)</script>")
