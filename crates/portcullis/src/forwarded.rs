@@ -54,7 +54,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .collect();
     let upgrade = keep_upgrade.then(|| headers.get(header::UPGRADE).cloned()).flatten();
     remove_present(headers, &HOP_BY_HOP);
-    remove_present(headers, &named);
+    if !named.is_empty() {
+        remove_present(headers, &named);
+    }
     if let Some(upgrade) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, upgrade);

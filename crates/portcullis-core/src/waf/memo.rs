@@ -1,7 +1,7 @@
-//! Header and cookie values already found clean, remembered per thread.
+//! Paths, header and cookie values already found clean, remembered per thread.
 //!
 //! A browser sends the same `User-Agent`, `Referer` and cookies on every
-//! request of a visit, and what the detectors find in a value depends only on
+//! request of a visit, most requests go to a few paths, and what the detectors find in a value depends only on
 //! its bytes and its place (its [`Role`] and how it is encoded), never on the
 //! request around it or on the route's settings: exclusions and thresholds
 //! apply to findings afterwards. So a value that a full inspection found

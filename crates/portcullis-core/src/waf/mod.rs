@@ -300,8 +300,8 @@ impl Inspection {
         if raw.is_empty() {
             return;
         }
-        // Headers and cookies repeat from request to request (see `memo`).
-        let repeats = matches!(item.source, Source::Header | Source::Cookie);
+        // The path, headers and cookies repeat from request to request (see `memo`).
+        let repeats = matches!(item.source, Source::Path | Source::Header | Source::Cookie);
         if repeats && memo::seen_clean(item.role, item.origin, raw) {
             return;
         }
@@ -819,18 +819,20 @@ impl Policy for Waf {
         if self.rules.config.mode == Mode::Off {
             return Verdict::Forward(());
         }
-        let context = request.extensions().get::<RequestContext>().cloned();
-        let path = request.uri().path().to_owned();
         let body_kind = (!http_body::Body::is_end_stream(request.body()))
             .then(|| BodyKind::of(request.headers()))
             .flatten();
-        let mut inspection = self.inspect(&path, request.uri().query(), request.headers(), None);
+        let path = request.uri().path();
+        let mut inspection = self.inspect(path, request.uri().query(), request.headers(), None);
+        let context = request.extensions().get::<RequestContext>();
         let Some(kind) = body_kind else {
-            return match self.decide(&inspection.findings, &path, context.as_ref()) {
+            return match self.decide(&inspection.findings, path, context) {
                 None => Verdict::Forward(()),
                 Some(answer) => Verdict::Answer(answer),
             };
         };
+        // The body is read later, when the request is no longer borrowed.
+        let (path, context) = (path.to_owned(), context.cloned());
         let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
         let waf = self.clone();

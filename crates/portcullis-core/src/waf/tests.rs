@@ -179,6 +179,19 @@ async fn a_header_excused_on_one_path_is_blocked_on_the_next_request_elsewhere()
     }
 }
 
+/// Clean paths are remembered (see `memo`); one with an attack never is.
+#[tokio::test]
+async fn a_path_with_an_attack_is_blocked_each_time_it_is_sent() {
+    let events = Arc::new(Recorder::default());
+    let waf = waf(WafConfig::default(), &events);
+    for _ in 0..3 {
+        assert_eq!(send(&waf, get("/products/list")).await.0, StatusCode::OK);
+        let (status, reached, _) = send(&waf, get("/files/..%2f..%2f..%2fetc%2fpasswd")).await;
+        assert_eq!((status, reached), (StatusCode::FORBIDDEN, 0));
+    }
+    assert_eq!(events.taken().len(), 3);
+}
+
 #[tokio::test]
 async fn limits_give_a_defined_answer() {
     let events = Arc::new(Recorder::default());
