@@ -6,15 +6,29 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
+use futures_util::future::{BoxFuture, Either};
 use http::{Method, Request, Response};
 use portcullis_core::body::Body;
 use portcullis_core::path::{normalize, PathPattern};
-use tower::util::BoxCloneSyncService;
+use tower::util::{BoxCloneSyncService, Oneshot};
 use tower::{Service, ServiceExt};
 
 pub type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// A stack's answer to one request (see [`call_ready`]).
+pub type Answer = Either<BoxFuture<'static, Result<Response<Body>, Infallible>>, Oneshot<Stack, Request<Body>>>;
+
+/// Calls `stack` in place when it is ready at once, as every layer here
+/// is, so that a request costs no clone of the stack (a box and a
+/// reference count per layer); through a clone that waits for it otherwise.
+pub fn call_ready(stack: &mut Stack, request: Request<Body>) -> Answer {
+    match stack.poll_ready(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(())) => Either::Left(stack.call(request)),
+        Poll::Pending => Either::Right(stack.clone().oneshot(request)),
+    }
+}
 
 /// One route's match conditions and its stack.
 pub struct RouteStack {
@@ -23,30 +37,49 @@ pub struct RouteStack {
     pub stack: Stack,
 }
 
+/// What a route matches.
+struct Conditions {
+    path: PathPattern,
+    methods: Option<Vec<Method>>,
+}
+
 /// Sends each request to the first route that matches, or the default stack.
+/// Cloned with the stack it is part of: the conditions are shared, each
+/// clone owns its stacks so that it can call them in place.
 #[derive(Clone)]
 pub struct Router {
-    routes: Arc<[RouteStack]>,
+    conditions: Arc<[Conditions]>,
+    /// One per condition, in the same order.
+    stacks: Vec<Stack>,
     fallback: Stack,
 }
 
 impl Router {
     pub fn new(routes: Vec<RouteStack>, fallback: Stack) -> Self {
+        let (conditions, stacks) = routes
+            .into_iter()
+            .map(|RouteStack { path, methods, stack }| (Conditions { path, methods }, stack))
+            .unzip::<_, _, Vec<_>, _>();
         Self {
-            routes: routes.into(),
+            conditions: conditions.into(),
+            stacks,
             fallback,
         }
     }
 
-    fn pick(&self, method: &Method, path: &str) -> &Stack {
-        if self.routes.is_empty() {
-            return &self.fallback;
+    fn pick(&mut self, method: &Method, path: &str) -> &mut Stack {
+        if self.conditions.is_empty() {
+            return &mut self.fallback;
         }
         let path = normalize(path);
-        self.routes
+        let matched = self
+            .conditions
             .iter()
-            .find(|route| route_matches(&route.path, route.methods.as_deref(), method, &path))
-            .map_or(&self.fallback, |route| &route.stack)
+            .position(|route| route_matches(&route.path, route.methods.as_deref(), method, &path));
+        match matched.and_then(|index| self.stacks.get_mut(index)) {
+            Some(stack) => stack,
+            None => &mut self.fallback,
+        }
     }
 }
 
@@ -59,16 +92,16 @@ pub fn route_matches(path: &PathPattern, methods: Option<&[Method]>, method: &Me
 impl Service<Request<Body>> for Router {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = tower::util::Oneshot<Stack, Request<Body>>;
+    type Future = Answer;
 
+    /// Ready at once: each route's stack is checked as it is called.
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        self.pick(request.method(), request.uri().path())
-            .clone()
-            .oneshot(request)
+        let stack = self.pick(request.method(), request.uri().path());
+        call_ready(stack, request)
     }
 }
 

@@ -5,6 +5,7 @@
 //! connection limits. Each speaks HTTP/1.1 or HTTP/2 (h2c with prior
 //! knowledge) and drains on shutdown.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -33,14 +34,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use crate::config::{Config, ServerConfig, StoreConfig};
 use crate::dashboard::Sources;
 use crate::heads::{HeadRefusals, HeadWatch};
 use crate::idle;
 use crate::log::{JsonLog, FLUSH_EVERY};
-use crate::routes::Stack;
+use crate::routes::{self, Stack};
 use crate::stack;
 use crate::timeouts::{IdleTimeout, InFlight, ReadTimeout};
 
@@ -672,7 +672,7 @@ impl Server {
         let heads = HeadWatch::default();
         let dispatched = heads.clone();
         let body_read_timeout = config.body_read_timeout;
-        let server = self.clone();
+        let stack = ConnectionStack::new(self.clone(), fixed);
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let mut request = request.map(|b| body::boxed(ReadTimeout::new(b, body_read_timeout)));
             request.extensions_mut().insert(info.clone());
@@ -680,11 +680,7 @@ impl Server {
             let waiting = requests.enter();
             // Boxed with its type spelled out: rustc cannot infer that the
             // unboxed future is `Send` for every lifetime when it is spawned.
-            let stack = match &fixed {
-                Some(stack) => stack.clone(),
-                None => server.current.load().gateway.clone(),
-            };
-            let response: ResponseFuture = Box::pin(stack.oneshot(request).map(move |response| {
+            let response: ResponseFuture = Box::pin(stack.call(request).map(move |response| {
                 // In flight until hyper has taken the whole answer.
                 response.map(|response| {
                     discard_unread(response).map(|answer| body::counted(answer, move |_| drop(waiting)))
@@ -749,6 +745,51 @@ impl Server {
             };
             Box::pin(serve)
         }
+    }
+}
+
+/// The stack one hyper connection's requests go through: its `fixed` one,
+/// or the current generation's gateway. Cloned when the connection's first
+/// request comes and again only after a reload, not for every request; a
+/// clone of it (hyper's, for each run of a connection between rests) starts
+/// without one, so a resting connection holds none.
+struct ConnectionStack {
+    server: Arc<Server>,
+    fixed: Option<Stack>,
+    /// The stack, and the generation it belongs to (kept, so that a new
+    /// one cannot take its address and pass for it).
+    held: RefCell<Option<(Arc<Generation>, Stack)>>,
+}
+
+impl ConnectionStack {
+    fn new(server: Arc<Server>, fixed: Option<Stack>) -> Self {
+        Self {
+            server,
+            fixed,
+            held: RefCell::new(None),
+        }
+    }
+
+    fn call(&self, request: Request<body::Body>) -> routes::Answer {
+        let current = self.server.current.load();
+        let mut held = self.held.borrow_mut();
+        if held
+            .as_ref()
+            .is_some_and(|(generation, _)| !Arc::ptr_eq(generation, &current))
+        {
+            *held = None;
+        }
+        let (_, stack) = held.get_or_insert_with(|| {
+            let stack = self.fixed.clone().unwrap_or_else(|| current.gateway.clone());
+            (Arc::clone(&current), stack)
+        });
+        routes::call_ready(stack, request)
+    }
+}
+
+impl Clone for ConnectionStack {
+    fn clone(&self) -> Self {
+        Self::new(self.server.clone(), self.fixed.clone())
     }
 }
 

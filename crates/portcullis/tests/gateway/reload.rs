@@ -156,3 +156,73 @@ async fn a_reload_brings_new_waf_exclusions_and_access_rules() {
     );
     assert_eq!(app.received().await, before + 1, "and it reached the app");
 }
+
+/// One keep-alive connection asked again and again, through a reload: its
+/// requests come too close together for it to rest, so the same hyper
+/// connection, and the stack it holds, serve them all.
+#[tokio::test]
+async fn a_connection_kept_busy_through_a_reload_gets_the_new_config() {
+    let app = ExpressApp::start();
+    let port = free_port();
+    let gateway = Gateway::from_config(&config(&app, port, ""));
+    let (asked, first) = std::sync::mpsc::channel();
+    let asking = std::thread::spawn(move || {
+        let mut connection = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        connection.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut answers = Vec::new();
+        while std::time::Instant::now() < deadline {
+            let frame_options = frame_options_on(&mut connection);
+            answers.push(frame_options.clone());
+            if answers.len() == 1 {
+                asked.send(()).unwrap();
+            }
+            if frame_options == "DENY" {
+                break;
+            }
+        }
+        answers
+    });
+    first.recv().unwrap();
+    rewrite(&gateway, &config(&app, port, "[headers]\nx_frame_options = \"DENY\"\n"));
+    gateway.process.signal("HUP");
+    gateway.process.stdout.wait_for("\"config reloaded\"");
+    let answers = asking.join().unwrap();
+    assert_eq!(answers[0], "SAMEORIGIN");
+    assert_eq!(
+        answers.last().map(String::as_str),
+        Some("DENY"),
+        "{} answers",
+        answers.len()
+    );
+}
+
+/// `GET /` on `connection`, kept open: the answer's `X-Frame-Options`.
+fn frame_options_on(connection: &mut std::net::TcpStream) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    connection
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(connection);
+    let (mut frame_options, mut length) = (String::new(), 0);
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        match name.to_ascii_lowercase().as_str() {
+            "x-frame-options" => frame_options = value.trim().to_owned(),
+            "content-length" => length = value.trim().parse().unwrap(),
+            "transfer-encoding" => panic!("a chunked answer: {line}"),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    // Nothing is pipelined: the reader holds no byte past this answer.
+    assert!(reader.buffer().is_empty());
+    frame_options
+}
