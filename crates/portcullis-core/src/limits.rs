@@ -72,7 +72,8 @@ pub type RequestLimitsLayer = PolicyLayer<RequestLimits>;
 type Leftover = Arc<Mutex<Option<Body>>>;
 
 pub struct Overflow {
-    leftover: Leftover,
+    /// `None` for a request whose body had already ended: nothing to count.
+    leftover: Option<Leftover>,
     context: Option<RequestContext>,
 }
 
@@ -131,6 +132,12 @@ impl Policy for RequestLimits {
             // The policy layer leaves the body to be discarded after the answer.
             return Verdict::Answer(self.refuse(status, rule, context.as_ref()));
         }
+        if http_body::Body::is_end_stream(request.body()) {
+            return Verdict::Forward(Overflow {
+                leftover: None,
+                context,
+            });
+        }
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
         let leftover = Leftover::default();
         let counted = Counted {
@@ -139,15 +146,16 @@ impl Policy for RequestLimits {
             leftover: leftover.clone(),
         };
         *request.body_mut() = counted.boxed_unsync();
-        Verdict::Forward(Overflow { leftover, context })
+        Verdict::Forward(Overflow {
+            leftover: Some(leftover),
+            context,
+        })
     }
 
     fn on_response(self: &Arc<Self>, overflow: Overflow, response: Response<Body>) -> Responded {
         let rest = overflow
             .leftover
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+            .and_then(|leftover| leftover.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take());
         match rest {
             Some(rest) => {
                 let mut page = self.refuse(

@@ -32,6 +32,7 @@ pub mod traversal;
 pub mod walk;
 pub mod xss;
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -252,21 +253,21 @@ pub struct Finding {
 }
 
 /// The findings of one request, collected as the walker goes.
-pub struct Inspection {
+pub struct Inspection<'a> {
     rules: Arc<Rules>,
     /// The normalised path, which exclusions match.
-    path: String,
+    path: Cow<'a, str>,
     findings: Vec<Finding>,
     /// What the detectors found, excluded or not.
     hits: usize,
     parameters: usize,
 }
 
-impl Inspection {
-    fn new(rules: Arc<Rules>, path: &str) -> Self {
+impl<'a> Inspection<'a> {
+    fn new(rules: Arc<Rules>, path: &'a str) -> Self {
         Self {
             rules,
-            path: normalize(path).into_owned(),
+            path: normalize(path),
             findings: Vec::new(),
             hits: 0,
             parameters: 0,
@@ -279,6 +280,17 @@ impl Inspection {
 
     pub fn into_findings(self) -> Vec<Finding> {
         self.findings
+    }
+
+    /// The same, no longer borrowing the request's path.
+    fn into_owned(self) -> Inspection<'static> {
+        Inspection {
+            path: Cow::Owned(self.path.into_owned()),
+            rules: self.rules,
+            findings: self.findings,
+            hits: self.hits,
+            parameters: self.parameters,
+        }
     }
 
     /// The anomaly score: each detector's strongest finding per location, summed.
@@ -696,13 +708,13 @@ impl Waf {
     }
 
     /// The findings in a request's head and (a prefix of) its body.
-    pub fn inspect(
+    pub fn inspect<'a>(
         &self,
-        path: &str,
+        path: &'a str,
         query: Option<&str>,
         headers: &HeaderMap,
         body: Option<(&BodyKind, &[u8], bool)>,
-    ) -> Inspection {
+    ) -> Inspection<'a> {
         let mut inspection = Inspection::new(self.rules.clone(), path);
         walk::head(path, query, headers, &mut |item| inspection.visit(item));
         if let Some((kind, bytes, complete)) = body {
@@ -823,7 +835,7 @@ impl Policy for Waf {
             .then(|| BodyKind::of(request.headers()))
             .flatten();
         let path = request.uri().path();
-        let mut inspection = self.inspect(path, request.uri().query(), request.headers(), None);
+        let inspection = self.inspect(path, request.uri().query(), request.headers(), None);
         let context = request.extensions().get::<RequestContext>();
         let Some(kind) = body_kind else {
             return match self.decide(&inspection.findings, path, context) {
@@ -833,6 +845,7 @@ impl Policy for Waf {
         };
         // The body is read later, when the request is no longer borrowed.
         let (path, context) = (path.to_owned(), context.cloned());
+        let mut inspection = inspection.into_owned();
         let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
         let body = std::mem::replace(request.body_mut(), crate::body::empty());
         let waf = self.clone();
