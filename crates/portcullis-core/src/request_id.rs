@@ -6,9 +6,10 @@ pub const HEADER: http::HeaderName = http::HeaderName::from_static("x-request-id
 
 /// A fresh, unguessable id (a UUID v4 without dashes).
 pub fn generate() -> HeaderValue {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut text = [0; uuid::fmt::Simple::LENGTH];
+    let id = uuid::Uuid::new_v4().simple().encode_lower(&mut text);
     // A hex string is always a valid header value.
-    HeaderValue::from_str(&id).expect("hex is a valid header value")
+    HeaderValue::from_str(id).expect("hex is a valid header value")
 }
 
 /// An id sent by a trusted proxy is kept only if it is short and plain, so
