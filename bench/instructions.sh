@@ -6,6 +6,9 @@
 # the counters are zeroed, h2load sends REQUESTS more over 4 keep-alive
 # HTTP/1.1 connections, and the count is divided by REQUESTS (user-space
 # instructions of the proxy only; its shutdown is included and small).
+# A third row counts the floor: hyper's HTTP/1.1 server and client on one
+# tokio thread with no policy at all (examples/hyper_floor.rs), the engine
+# portcullis is built on.
 # Every process started here is stopped by its PID on exit.
 #
 # Usage: bench/instructions.sh [requests]   (default 20000)
@@ -18,6 +21,7 @@ source "$(dirname "$0")/lib.sh"
 
 need valgrind callgrind_control callgrind_annotate h2load nginx
 build_portcullis
+build_floor
 start_static_upstream
 # The gateway drops root to nobody, who must be able to write the counts.
 chmod 755 "$WORK"
@@ -58,8 +62,15 @@ valgrind --tool=callgrind --callgrind-out-file="$WORK/cg/nginx.out" \
   nginx -p "$WORK/proxy" -c "$WORK/proxy.conf" -g "master_process off;" > "$WORK/nginx.log" 2>&1 & PIDS+=($!)
 THEIRS=$(count nginx "$NGINX" $! root)
 
+FLOOR=$(free_port)
+valgrind --tool=callgrind --callgrind-out-file="$WORK/cg/floor.out" \
+  "$FLOOR_BIN" "127.0.0.1:$FLOOR" "127.0.0.1:$UPSTREAM" > "$WORK/floor.log" 2>&1 & PIDS+=($!)
+FLOOR_COUNT=$(count floor "$FLOOR" $! root)
+
 echo "| one worker, $REQUESTS keep-alive requests (h2load --h1 -c 4) | instructions per request |"
 echo "|---|---:|"
 echo "| portcullis, every default layer | $OURS |"
 echo "| nginx $(nginx -v 2>&1 | sed 's|.*/||'), same work | $THEIRS |"
+echo "| hyper + tokio alone, no policy (the floor) | $FLOOR_COUNT |"
 echo "portcullis / nginx: $(ratio "$OURS" "$THEIRS")x instructions"
+echo "hyper floor / nginx: $(ratio "$FLOOR_COUNT" "$THEIRS")x instructions"

@@ -92,6 +92,14 @@ build_portcullis() {
   PORTCULLIS="$ROOT/target/release/portcullis"
 }
 
+# The engine alone, no policy (crates/portcullis/examples/hyper_floor.rs):
+# sets FLOOR_BIN.
+build_floor() {
+  echo "building the hyper floor (release example)..." >&2
+  (cd "$ROOT" && cargo build --release -q --example hyper_floor)
+  FLOOR_BIN="$ROOT/target/release/examples/hyper_floor"
+}
+
 # A fast static upstream on port $UPSTREAM: nginx, one worker, `return 200`
 # with a small HTML body.
 start_static_upstream() {

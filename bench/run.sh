@@ -2,7 +2,8 @@
 # Side-by-side load test on loopback, one run, same machine:
 #   1. a fast static upstream (nginx `return 200`), measured three ways:
 #      direct, through portcullis (all defaults), through nginx configured to
-#      do the same work (headers set, fingerprint hidden, errors intercepted);
+#      do the same work (headers set, fingerprint hidden, errors intercepted),
+#      and through hyper alone with no policy (the floor portcullis is built on);
 #   2. the example Express app behind portcullis vs the same app with helmet
 #      in-process.
 # Every load is bounded (wrk -d) and every process started here is stopped by
@@ -18,6 +19,7 @@ source "$(dirname "$0")/lib.sh"
 
 need wrk nginx node npm
 build_portcullis
+build_floor
 
 # --- 1. static upstream -------------------------------------------------------
 start_static_upstream
@@ -33,6 +35,12 @@ NGINX=$(free_port)
 nginx_same_work proxy "listen 127.0.0.1:$NGINX;"
 wait_port "$NGINX"
 
+# The engine alone, as many workers as portcullis runs (one per core).
+FLOOR=$(free_port)
+"$FLOOR_BIN" "127.0.0.1:$FLOOR" "127.0.0.1:$UPSTREAM" "$(nproc)" & PIDS+=($!)
+FLOOR_PID=$!
+wait_port "$FLOOR"
+
 # Both proxies must really do the work before they are timed.
 for port in "$GATEWAY" "$NGINX"; do
   headers=$(curl -s -D - -o /dev/null "http://127.0.0.1:$port/")
@@ -44,6 +52,8 @@ read -r GW_RPS GW_P99 < <(load portcullis "http://127.0.0.1:$GATEWAY/")
 GW_RSS=$(peak_rss_mib "$GATEWAY_PID")
 read -r NGX_RPS NGX_P99 < <(load nginx "http://127.0.0.1:$NGINX/")
 NGX_RSS=$(peak_rss_mib "$NGINX_PID")
+read -r FLOOR_RPS FLOOR_P99 < <(load floor "http://127.0.0.1:$FLOOR/")
+FLOOR_RSS=$(peak_rss_mib "$FLOOR_PID")
 
 # --- 2. the Express app: behind portcullis vs helmet in-process ---------------
 (cd "$ROOT/examples/express-app" && [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null)
@@ -65,10 +75,12 @@ cat <<EOF
 | static upstream, direct | $DIRECT_RPS | $DIRECT_P99 | |
 | static upstream via portcullis | $GW_RPS | $GW_P99 | $GW_RSS |
 | static upstream via nginx (same work) | $NGX_RPS | $NGX_P99 | $NGX_RSS |
+| static upstream via hyper alone, no policy (the floor) | $FLOOR_RPS | $FLOOR_P99 | $FLOOR_RSS |
 | Express app + helmet in-process | $HELMET_RPS | $HELMET_P99 | |
 | Express app via portcullis | $APPGW_RPS | $APPGW_P99 | |
 
 portcullis / nginx: $(ratio "$GW_RPS" "$NGX_RPS")x req/s, p99 $(ratio "$GW_P99" "$NGX_P99")x
+portcullis / hyper alone: $(ratio "$GW_RPS" "$FLOOR_RPS")x req/s; hyper alone / nginx: $(ratio "$FLOOR_RPS" "$NGX_RPS")x
 portcullis / direct: $(ratio "$GW_RPS" "$DIRECT_RPS")x req/s
 Express via portcullis / Express + helmet: $(ratio "$APPGW_RPS" "$HELMET_RPS")x req/s, p99 $(ratio "$APPGW_P99" "$HELMET_P99")x
 ($DURATION s per run, $CONNECTIONS connections, wrk -t2, $(nproc) cores)
