@@ -200,11 +200,63 @@ struct Rule {
 /// The compiled policy. Build it with [`SecurityHeaders::from_config`].
 #[derive(Debug, Clone)]
 pub struct SecurityHeaders {
-    /// Headers set (in `set` or `default` mode).
-    rules: Vec<Rule>,
-    /// Headers removed: `remove` mode and the never-sent ones.
-    removed: Vec<HeaderName>,
-    hsts: Rule,
+    over_http: Prepared,
+    over_https: Prepared,
+}
+
+/// The policy for one scheme, ready to apply. Every response gets the same
+/// `set` headers, so they are inserted and hashed once, here; a response's
+/// headers start from a clone of that map, and only the upstream's few are
+/// added to it.
+#[derive(Debug, Clone)]
+struct Prepared {
+    /// The `set` headers.
+    set: HeaderMap,
+    /// The upstream's headers never passed on: those we set (ours win), the
+    /// `remove` ones, the never-sent ones, and HSTS over plain HTTP.
+    dropped: Vec<HeaderName>,
+    /// `default` mode: the upstream's value if it sent one, else ours.
+    defaults: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Prepared {
+    fn new(rules: &[Rule]) -> Self {
+        let mut prepared = Self {
+            // Room for the upstream's headers too: a clone keeps the
+            // index's size, so adding them rehashes nothing.
+            set: HeaderMap::with_capacity(32),
+            dropped: NEVER_SENT.iter().map(|name| HeaderName::from_static(name)).collect(),
+            defaults: Vec::new(),
+        };
+        for rule in rules {
+            match &rule.action {
+                Action::Set(value) => {
+                    prepared.set.insert(&rule.name, value.clone());
+                    prepared.dropped.push(rule.name.clone());
+                }
+                Action::Remove => prepared.dropped.push(rule.name.clone()),
+                Action::Default(value) => prepared.defaults.push((rule.name.clone(), value.clone())),
+            }
+        }
+        prepared
+    }
+
+    fn apply(&self, headers: &mut HeaderMap) {
+        let upstream = std::mem::replace(headers, self.set.clone());
+        // The map yields a name with the first of its values only.
+        let mut passed: Option<HeaderName> = None;
+        for (name, value) in upstream {
+            if let Some(name) = name {
+                passed = (!self.dropped.contains(&name)).then_some(name);
+            }
+            if let Some(name) = &passed {
+                headers.append(name, value);
+            }
+        }
+        for (name, default) in &self.defaults {
+            collapse_or_default(name, default, headers);
+        }
+    }
 }
 
 pub type SecurityHeadersLayer = PolicyLayer<SecurityHeaders>;
@@ -233,7 +285,7 @@ impl SecurityHeaders {
                 format!("unknown header, expected one of: {}", allowed.join(", ")),
             ));
         }
-        let mut rules = Vec::with_capacity(DEFAULTS.len() + NEVER_SENT.len() + 1);
+        let mut rules = Vec::with_capacity(DEFAULTS.len() + 1);
         let mut hsts = None;
         for &(key, header, default, allowed) in DEFAULTS {
             let rule = header_rule(key, header, default, allowed, config.headers.get(key))?;
@@ -244,28 +296,23 @@ impl SecurityHeaders {
             }
         }
         rules.push(csp_rule(&config.content_security_policy)?);
-        let (removals, rules): (Vec<Rule>, Vec<Rule>) =
-            rules.into_iter().partition(|r| matches!(r.action, Action::Remove));
-        let mut removed: Vec<HeaderName> = removals.into_iter().map(|r| r.name).collect();
-        removed.extend(NEVER_SENT.iter().map(|name| HeaderName::from_static(name)));
+        let hsts = hsts.expect("DEFAULTS has strict_transport_security");
+        let mut over_http = Prepared::new(&rules);
+        // Over plain HTTP, HSTS means nothing: neither ours nor the upstream's is sent.
+        over_http.dropped.push(hsts.name.clone());
+        rules.push(hsts);
         Ok(Self {
-            rules,
-            removed,
-            hsts: hsts.expect("DEFAULTS has strict_transport_security"),
+            over_http,
+            over_https: Prepared::new(&rules),
         })
     }
 
     /// Applies the policy to response headers; `https` says how the client reached us.
     pub fn apply(&self, headers: &mut HeaderMap, https: bool) {
-        remove_present(headers, &self.removed);
-        headers.reserve(self.rules.len() + 1);
-        for rule in &self.rules {
-            apply_rule(rule, headers);
-        }
         if https {
-            apply_rule(&self.hsts, headers);
+            self.over_https.apply(headers);
         } else {
-            remove_present(headers, std::slice::from_ref(&self.hsts.name));
+            self.over_http.apply(headers);
         }
     }
 }
@@ -280,18 +327,6 @@ impl Policy for SecurityHeaders {
     fn on_response(self: &Arc<Self>, https: bool, mut response: Response<Body>) -> Responded {
         self.apply(response.headers_mut(), https);
         Responded::Now(response)
-    }
-}
-
-fn apply_rule(rule: &Rule, headers: &mut HeaderMap) {
-    match &rule.action {
-        Action::Set(value) => {
-            headers.insert(&rule.name, value.clone());
-        }
-        Action::Remove => {
-            headers.remove(&rule.name);
-        }
-        Action::Default(value) => collapse_or_default(&rule.name, value, headers),
     }
 }
 
@@ -668,6 +703,24 @@ mod tests {
             ["SAMEORIGIN"]
         );
         assert_eq!(headers["x-xss-protection"], "0");
+    }
+
+    #[test]
+    fn the_upstreams_other_headers_pass_with_every_value_in_order() {
+        let upstream = [
+            ("content-type", "text/html"),
+            ("set-cookie", "a=1"),
+            ("x-frame-options", "ALLOWALL"),
+            ("set-cookie", "b=2"),
+            ("x-app", "kept"),
+        ];
+        for https in [false, true] {
+            let headers = applied(&SecurityHeaders::default(), &upstream, https);
+            assert_eq!(headers["content-type"], "text/html");
+            assert_eq!(headers["x-app"], "kept");
+            assert_eq!(headers.get_all("set-cookie").iter().collect::<Vec<_>>(), ["a=1", "b=2"]);
+            assert_eq!(headers.len(), if https { 16 } else { 15 });
+        }
     }
 
     #[test]
