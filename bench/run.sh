@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side load test on loopback, one run, same machine:
-#   1. a fast static upstream (nginx `return 200`), measured three ways:
+#   1. a fast static upstream (nginx `return 200`), measured four ways:
 #      direct, through portcullis (all defaults), through nginx configured to
 #      do the same work (headers set, fingerprint hidden, errors intercepted),
 #      and through hyper alone with no policy (the floor portcullis is built on);
